@@ -1,0 +1,79 @@
+/*
+ * cli.c - shared helpers for the commands (see cli.h).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "desk %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_fail_err(const char *cmd, const desk_err *err) {
+    int code = DESK_EXIT_FAIL;
+    switch (err->status) {
+    case DESK_E_ARG: case DESK_E_FORMAT: case DESK_E_NOTFOUND:
+    case DESK_E_UNSUPPORTED: case DESK_E_RANGE:
+        code = DESK_EXIT_USAGE;
+        break;
+    default: break;
+    }
+    return cli_fail(cmd, code, "%s", err->msg[0] ? err->msg : desk_status_str(err->status));
+}
+
+bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long lo, long long hi,
+                   long long *out) {
+    if (!s) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", flag);
+        return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0') {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s: '%s' is not an integer", flag, s);
+        return false;
+    }
+    if (v < lo || v > hi) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s: %lld is out of range [%lld, %lld]", flag, v, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
+                     double *out) {
+    if (!s) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", flag);
+        return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v)) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s: '%s' is not a number", flag, s);
+        return false;
+    }
+    if (v < lo || v > hi) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s: %g is out of range [%g, %g]", flag, v, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_is_help(const char *arg) {
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * cli.h - what every `desk CMD` shares: the command table entry point,
+ * one-line errors, and strict number parsing for flags.
+ *
+ * Conventions: a command returns its exit code; bad usage or bad input is
+ * exit 2 with one line "desk CMD: message" on stderr; a runtime failure
+ * (I/O, a bad model file) is exit 1.  `desk CMD --help` prints usage to
+ * stdout and exits 0.
+ */
+#ifndef DESK_CLI_H
+#define DESK_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "desk.h"
+
+#define DESK_EXIT_FAIL 1
+#define DESK_EXIT_USAGE 2
+
+/* Prints "desk CMD: message" to stderr; returns CODE for `return cli_fail(...)`. */
+int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Reports a library error: exit 2 for bad input (ARG, FORMAT, NOTFOUND,
+ * UNSUPPORTED, RANGE), 1 otherwise. */
+int cli_fail_err(const char *cmd, const desk_err *err);
+
+/* Strict parsers: the whole string must be a number within [lo, hi].
+ * On failure they print a one-line error naming FLAG and return false. */
+bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long lo, long long hi,
+                   long long *out);
+bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
+                     double *out);
+
+/* True when ARG is -h or --help. */
+bool cli_is_help(const char *arg);
+
+/* Command entry points (one file each: cmd_NAME.c). */
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+#endif

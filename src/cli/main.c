@@ -1,0 +1,47 @@
+/*
+ * main.c - `desk`, git-style: `desk CMD [ARGS]`.  This file only dispatches;
+ * each command lives in cmd_NAME.c and parses its own flags.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+/* One line per command, in the order `desk --help` lists them. */
+static const command COMMANDS[] = {
+    {"info", cmd_info, "show a GGUF file's metadata, tensors and memory needs"},
+    {"tokenize", cmd_tokenize, "turn standard input into token ids"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "desk %s - a local LLM workbench\n\nusage: desk COMMAND [ARGS]\n\ncommands:\n",
+            DESK_VERSION);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\n`desk COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return DESK_EXIT_USAGE;
+    }
+    if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("desk %s (%s)\n", DESK_VERSION, DESK_GIT);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "desk: unknown command '%s' (see `desk --help`)\n", argv[1]);
+    return DESK_EXIT_USAGE;
+}

@@ -1,0 +1,74 @@
+/*
+ * types.c - the tensor type table (see types.h).
+ *
+ * Sizes are those of ggml's block layouts, which GGUF files store as-is.
+ * Reference routines live in one file per family (float.c, quant_legacy.c,
+ * quant_k.c, ...) and are wired in here.
+ */
+#include "tensor/types.h"
+
+#include <strings.h>
+
+#include "tensor/ref.h"
+
+static const desk_type_info TYPES[DESK_TYPE_COUNT] = {
+    [DESK_TYPE_F32] = {"F32", 1, 4, false, DESK_TYPE_F32, NULL, NULL, NULL},
+    [DESK_TYPE_F16] = {"F16", 1, 2, false, DESK_TYPE_F16, NULL, NULL, NULL},
+    [DESK_TYPE_Q4_0] = {"Q4_0", 32, 18, true, DESK_TYPE_Q8_0, NULL, NULL, NULL},
+    [DESK_TYPE_Q4_1] = {"Q4_1", 32, 20, true, DESK_TYPE_Q8_1, NULL, NULL, NULL},
+    [DESK_TYPE_Q5_0] = {"Q5_0", 32, 22, true, DESK_TYPE_Q8_0, NULL, NULL, NULL},
+    [DESK_TYPE_Q5_1] = {"Q5_1", 32, 24, true, DESK_TYPE_Q8_1, NULL, NULL, NULL},
+    [DESK_TYPE_Q8_0] = {"Q8_0", 32, 34, true, DESK_TYPE_Q8_0, NULL, NULL, NULL},
+    [DESK_TYPE_Q8_1] = {"Q8_1", 32, 36, true, DESK_TYPE_Q8_1, NULL, NULL, NULL},
+    [DESK_TYPE_Q2_K] = {"Q2_K", 256, 84, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_Q3_K] = {"Q3_K", 256, 110, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_Q4_K] = {"Q4_K", 256, 144, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_Q5_K] = {"Q5_K", 256, 176, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_Q6_K] = {"Q6_K", 256, 210, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_Q8_K] = {"Q8_K", 256, 292, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ1_S] = {"IQ1_S", 256, 50, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, true, DESK_TYPE_Q8_0, NULL, NULL, NULL},
+    [DESK_TYPE_IQ3_S] = {"IQ3_S", 256, 110, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ2_S] = {"IQ2_S", 256, 82, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_I8] = {"I8", 1, 1, false, DESK_TYPE_I8, NULL, NULL, NULL},
+    [DESK_TYPE_I16] = {"I16", 1, 2, false, DESK_TYPE_I16, NULL, NULL, NULL},
+    [DESK_TYPE_I32] = {"I32", 1, 4, false, DESK_TYPE_I32, NULL, NULL, NULL},
+    [DESK_TYPE_I64] = {"I64", 1, 8, false, DESK_TYPE_I64, NULL, NULL, NULL},
+    [DESK_TYPE_F64] = {"F64", 1, 8, false, DESK_TYPE_F64, NULL, NULL, NULL},
+    [DESK_TYPE_IQ1_M] = {"IQ1_M", 256, 56, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_BF16] = {"BF16", 1, 2, false, DESK_TYPE_BF16, NULL, NULL, NULL},
+    [DESK_TYPE_TQ1_0] = {"TQ1_0", 256, 54, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_TQ2_0] = {"TQ2_0", 256, 66, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
+    [DESK_TYPE_MXFP4] = {"MXFP4", 32, 17, true, DESK_TYPE_Q8_0, NULL, NULL, NULL},
+};
+
+const desk_type_info *desk_type_get(uint32_t type) {
+    if (type >= DESK_TYPE_COUNT || TYPES[type].name == NULL) return NULL;
+    return &TYPES[type];
+}
+
+const char *desk_type_name(uint32_t type) {
+    const desk_type_info *t = desk_type_get(type);
+    return t ? t->name : "unknown";
+}
+
+int desk_type_from_name(const char *name) {
+    for (int i = 0; i < DESK_TYPE_COUNT; i++)
+        if (TYPES[i].name && strcasecmp(TYPES[i].name, name) == 0) return i;
+    return -1;
+}
+
+bool desk_type_row_ok(uint32_t type, int64_t n) {
+    const desk_type_info *t = desk_type_get(type);
+    return t && n >= 0 && n % t->blck == 0;
+}
+
+size_t desk_type_row_size(uint32_t type, int64_t n) {
+    const desk_type_info *t = desk_type_get(type);
+    if (!t || n < 0) return 0;
+    return (size_t)(n / t->blck) * (size_t)t->type_size;
+}

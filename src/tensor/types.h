@@ -1,0 +1,88 @@
+/*
+ * types.h - the tensor type table: every element type a GGUF file may hold.
+ *
+ * Type ids are the ones GGUF files store (ggml's numbering).  For each type
+ * the table gives its block size and bytes per block, and - for the types
+ * desk computes with - the scalar reference routines: dequantize, quantize,
+ * and a dot product against activations quantized to the type's
+ * `vec_dot_type` (Q8_0 for the 32-element legacy quants, Q8_K for K-quants).
+ * These references are the ground truth the SIMD kernels are tested against.
+ */
+#ifndef DESK_TENSOR_TYPES_H
+#define DESK_TENSOR_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum desk_type {
+    DESK_TYPE_F32 = 0,
+    DESK_TYPE_F16 = 1,
+    DESK_TYPE_Q4_0 = 2,
+    DESK_TYPE_Q4_1 = 3,
+    DESK_TYPE_Q5_0 = 6,
+    DESK_TYPE_Q5_1 = 7,
+    DESK_TYPE_Q8_0 = 8,
+    DESK_TYPE_Q8_1 = 9,
+    DESK_TYPE_Q2_K = 10,
+    DESK_TYPE_Q3_K = 11,
+    DESK_TYPE_Q4_K = 12,
+    DESK_TYPE_Q5_K = 13,
+    DESK_TYPE_Q6_K = 14,
+    DESK_TYPE_Q8_K = 15,
+    DESK_TYPE_IQ2_XXS = 16,
+    DESK_TYPE_IQ2_XS = 17,
+    DESK_TYPE_IQ3_XXS = 18,
+    DESK_TYPE_IQ1_S = 19,
+    DESK_TYPE_IQ4_NL = 20,
+    DESK_TYPE_IQ3_S = 21,
+    DESK_TYPE_IQ2_S = 22,
+    DESK_TYPE_IQ4_XS = 23,
+    DESK_TYPE_I8 = 24,
+    DESK_TYPE_I16 = 25,
+    DESK_TYPE_I32 = 26,
+    DESK_TYPE_I64 = 27,
+    DESK_TYPE_F64 = 28,
+    DESK_TYPE_IQ1_M = 29,
+    DESK_TYPE_BF16 = 30,
+    DESK_TYPE_TQ1_0 = 34,
+    DESK_TYPE_TQ2_0 = 35,
+    DESK_TYPE_MXFP4 = 39,
+    DESK_TYPE_COUNT = 40 /* one past the largest id */
+} desk_type;
+
+/* Scalar reference routines.  N is a multiple of the type's block size
+ * (callers check with desk_type_row_ok); buffers are caller-owned. */
+typedef void (*desk_dequant_fn)(const void *src, float *dst, int64_t n);
+typedef void (*desk_quant_fn)(const float *src, void *dst, int64_t n);
+/* Dot product of one row of this type with N activations already quantized
+ * to the type's vec_dot_type. */
+typedef float (*desk_vec_dot_fn)(int64_t n, const void *w, const void *act);
+
+typedef struct desk_type_info {
+    const char *name;     /* "Q4_K", as GGUF tools print it */
+    int32_t blck;         /* elements per block */
+    int32_t type_size;    /* bytes per block */
+    bool quantized;
+    desk_type vec_dot_type;    /* what activations become for vec_dot */
+    desk_dequant_fn dequant;   /* NULL where desk cannot dequantize yet */
+    desk_quant_fn quant;       /* NULL where desk cannot quantize */
+    desk_vec_dot_fn vec_dot;   /* NULL where desk has no dot product */
+} desk_type_info;
+
+/* Returns the entry for TYPE, or NULL for an id that names no type. */
+const desk_type_info *desk_type_get(uint32_t type);
+
+/* Name of TYPE, or "unknown" for an id that names no type. */
+const char *desk_type_name(uint32_t type);
+
+/* Looks a type up by name, case-insensitively ("q4_k"); -1 if none. */
+int desk_type_from_name(const char *name);
+
+/* True when N elements of TYPE fill whole blocks. */
+bool desk_type_row_ok(uint32_t type, int64_t n);
+
+/* Bytes taken by N elements of TYPE (N a multiple of the block size). */
+size_t desk_type_row_size(uint32_t type, int64_t n);
+
+#endif
