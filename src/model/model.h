@@ -1,0 +1,69 @@
+/*
+ * model.h - loading a model and running its forward pass.
+ *
+ * desk_model holds what a load produces: hyperparameters, weight views into
+ * the mapped GGUF file (never copied), and the tokenizer.  desk_ctx holds
+ * what one sequence needs: the KV cache (F16), scratch buffers (from an
+ * arena, sized at creation so the token loop allocates nothing) and the
+ * thread pool.  Data flow: tokens -> desk_decode -> logits.
+ */
+#ifndef DESK_MODEL_H
+#define DESK_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "desk.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct desk_model desk_model;
+typedef struct desk_ctx desk_ctx;
+
+typedef struct desk_model_params {
+    bool check_memory; /* refuse a load that would not fit in available memory */
+    int n_ctx_hint;    /* context the caller plans (for the memory check); 0 = model max capped at 4096 */
+} desk_model_params;
+
+/* Opens PATH (a file path; resolve short names first with desk_model_resolve),
+ * validates architecture, hyperparameters and every tensor (presence, shape,
+ * type), and builds the tokenizer.  Owned by the caller: desk_model_free. */
+desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
+                            desk_err *err);
+void desk_model_free(desk_model *m);
+
+const desk_tokenizer *desk_model_tokenizer(const desk_model *m);
+const char *desk_model_arch(const desk_model *m);      /* "llama", "gemma3" */
+const char *desk_model_name(const desk_model *m);      /* general.name or the file name */
+int32_t desk_model_n_vocab(const desk_model *m);
+int32_t desk_model_n_ctx_train(const desk_model *m);
+/* tokenizer.chat_template, or NULL when the file has none (borrowed). */
+const char *desk_model_chat_template(const desk_model *m);
+/* Bytes of weights a forward pass reads per token (for rooflines). */
+uint64_t desk_model_weight_bytes(const desk_model *m);
+
+typedef struct desk_ctx_params {
+    int n_ctx;       /* KV cache length in tokens; 0 = model max capped at 4096 */
+    int n_batch;     /* largest number of tokens per desk_decode call; 0 = 512 */
+    int n_threads;   /* 0 = physical cores */
+    bool logits_all; /* keep logits of every token of a batch (perplexity) */
+    bool reference;  /* plain scalar fp32 path (weights dequantized per use), for tests */
+} desk_ctx_params;
+
+desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err);
+void desk_ctx_free(desk_ctx *c);
+
+int desk_ctx_n_ctx(const desk_ctx *c);
+/* Tokens in the KV cache (the position the next token gets). */
+int desk_ctx_pos(const desk_ctx *c);
+/* Forgets cached tokens from position N_KEEP on (0 clears everything). */
+void desk_ctx_truncate(desk_ctx *c, int n_keep);
+
+/* Appends N tokens (N <= n_batch; pos + N <= n_ctx, else DESK_E_RANGE) and
+ * computes their logits: all of them with logits_all, else the last one. */
+desk_status desk_decode(desk_ctx *c, const desk_token *ids, int n, desk_err *err);
+/* Logits (n_vocab floats) of token I of the last batch (with logits_all), or
+ * of its last token for I = -1.  Borrowed until the next desk_decode. */
+const float *desk_ctx_logits(const desk_ctx *c, int i);
+
+#endif
