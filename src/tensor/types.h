@@ -5,8 +5,9 @@
  * the table gives its block size and bytes per block, and - for the types
  * desk computes with - the scalar reference routines: dequantize, quantize,
  * and a dot product against activations quantized to the type's
- * `vec_dot_type` (Q8_0 for the 32-element legacy quants, Q8_K for K-quants).
- * These references are the ground truth the SIMD kernels are tested against.
+ * `vec_dot_type` (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K
+ * for K-quants and IQ4_XS, F32 for the float types).  The routines are in
+ * ref.h; they are the ground truth the SIMD kernels are tested against.
  */
 #ifndef DESK_TENSOR_TYPES_H
 #define DESK_TENSOR_TYPES_H
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "desk.h"
 
 typedef enum desk_type {
     DESK_TYPE_F32 = 0,
@@ -84,5 +87,15 @@ bool desk_type_row_ok(uint32_t type, int64_t n);
 
 /* Bytes taken by N elements of TYPE (N a multiple of the block size). */
 size_t desk_type_row_size(uint32_t type, int64_t n);
+
+/* Quantizes N floats of SRC into DST (desk_type_row_size(TYPE, N) bytes,
+ * caller-owned) with TYPE's reference quantizer - e.g. activations into a
+ * weight type's vec_dot_type.  DESK_E_UNSUPPORTED when TYPE has no
+ * quantizer, DESK_E_ARG when N is not a whole number of blocks. */
+desk_status desk_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, desk_err *err);
+
+/* Dequantizes N elements of TYPE from SRC into N floats at DST; the same
+ * errors as desk_quantize_row. */
+desk_status desk_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n, desk_err *err);
 
 #endif

@@ -1,0 +1,303 @@
+/*
+ * test_tensor.c - the type table and the scalar reference routines of every
+ * tensor type: round-trip error bounds, dot products against the
+ * dequantized weights, the K-quant scale search against a naive quantizer,
+ * determinism, degenerate rows, and the row API's error handling.
+ *
+ * The error bounds are measured values with a little headroom; they are
+ * documented (with the measurements) in docs/QUANTIZATION.md.  Bit-exact
+ * dequantization against the gguf package is tests/py/test_dequant_vs_gguf.py.
+ */
+#include "util/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/blocks.h"
+#include "tensor/ref.h"
+#include "tensor/types.h"
+
+/* One row of the per-type expectations. */
+typedef struct type_case {
+    uint32_t type;
+    double max_rel_rms; /* bound on rms(dequant(quant(x)) - x) / rms(x), x ~ N(0,1) */
+} type_case;
+
+static const type_case CASES[] = {
+    {DESK_TYPE_F32, 0.0},        {DESK_TYPE_F16, 0.00024},    {DESK_TYPE_BF16, 0.0018},
+    {DESK_TYPE_Q4_0, 0.095},     {DESK_TYPE_Q4_1, 0.086},    {DESK_TYPE_Q5_0, 0.047},
+    {DESK_TYPE_Q5_1, 0.042},     {DESK_TYPE_Q8_0, 0.006},   {DESK_TYPE_Q8_1, 0.006},
+    {DESK_TYPE_IQ4_NL, 0.084},
+    {DESK_TYPE_Q8_K, 0.0075},
+};
+#define N_CASES (sizeof CASES / sizeof CASES[0])
+
+/* ---- data ------------------------------------------------------------ */
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s) { return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0; }
+
+static void gaussian(float *x, int64_t n, uint64_t seed) {
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        const double u = rng_unit(&s), v = rng_unit(&s);
+        x[i] = (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+    }
+}
+
+static bool sanitized(void) { return getenv("DESK_SANITIZED") != NULL; }
+
+/* Elements per test row: a multiple of 256, smaller under sanitizers. */
+static int64_t row_len(void) { return sanitized() ? 1024 : 8192; }
+
+/* ---- helpers --------------------------------------------------------- */
+
+static const desk_type_info *info(uint32_t type) {
+    const desk_type_info *t = desk_type_get(type);
+    assert_non_null(t);
+    assert_non_null(t->quant);
+    assert_non_null(t->dequant);
+    assert_non_null(t->vec_dot);
+    return t;
+}
+
+/* Quantizes X (N floats) to TYPE in a fresh buffer (caller frees). */
+static void *quant_new(uint32_t type, const float *x, int64_t n) {
+    size_t sz = desk_type_row_size(type, n);
+    void *q = malloc(sz + 1);
+    assert_non_null(q);
+    desk_err e = {0};
+    assert_int_equal(desk_quantize_row(type, x, q, n, &e), DESK_OK);
+    return q;
+}
+
+static double rel_rms(const float *x, const float *y, int64_t n) {
+    double se = 0, sx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        se += ((double)y[i] - x[i]) * ((double)y[i] - x[i]);
+        sx += (double)x[i] * x[i];
+    }
+    return sx > 0 ? sqrt(se / sx) : sqrt(se);
+}
+
+static double roundtrip_err(uint32_t type, const float *x, int64_t n) {
+    void *q = quant_new(type, x, n);
+    float *y = malloc((size_t)n * sizeof *y);
+    assert_non_null(y);
+    desk_err e = {0};
+    assert_int_equal(desk_dequantize_row(type, q, y, n, &e), DESK_OK);
+    double r = rel_rms(x, y, n);
+    free(q);
+    free(y);
+    return r;
+}
+
+/* ---- tests ----------------------------------------------------------- */
+
+static void test_table(void **state) {
+    (void)state;
+    static const struct { uint32_t type; size_t size; } SIZES[] = {
+        {DESK_TYPE_Q4_0, sizeof(desk_block_q4_0)},   {DESK_TYPE_Q4_1, sizeof(desk_block_q4_1)},
+        {DESK_TYPE_Q5_0, sizeof(desk_block_q5_0)},   {DESK_TYPE_Q5_1, sizeof(desk_block_q5_1)},
+        {DESK_TYPE_Q8_0, sizeof(desk_block_q8_0)},   {DESK_TYPE_Q8_1, sizeof(desk_block_q8_1)},
+        {DESK_TYPE_IQ4_NL, sizeof(desk_block_iq4_nl)}, {DESK_TYPE_Q2_K, sizeof(desk_block_q2_K)},
+        {DESK_TYPE_Q3_K, sizeof(desk_block_q3_K)},   {DESK_TYPE_Q4_K, sizeof(desk_block_q4_K)},
+        {DESK_TYPE_Q5_K, sizeof(desk_block_q5_K)},   {DESK_TYPE_Q6_K, sizeof(desk_block_q6_K)},
+        {DESK_TYPE_Q8_K, sizeof(desk_block_q8_K)},   {DESK_TYPE_IQ4_XS, sizeof(desk_block_iq4_xs)},
+    };
+    for (size_t i = 0; i < sizeof SIZES / sizeof SIZES[0]; i++)
+        assert_int_equal(desk_type_get(SIZES[i].type)->type_size, SIZES[i].size);
+    for (size_t i = 0; i < N_CASES; i++) {
+        const desk_type_info *t = info(CASES[i].type);
+        /* Whatever a type is dotted with must itself be quantizable. */
+        assert_non_null(desk_type_get(t->vec_dot_type)->quant);
+    }
+    assert_int_equal(desk_type_get(DESK_TYPE_Q4_1)->vec_dot_type, DESK_TYPE_Q8_1);
+    assert_int_equal(desk_type_get(DESK_TYPE_Q5_0)->vec_dot_type, DESK_TYPE_Q8_0);
+        assert_int_equal(desk_type_from_name("q4_k"), DESK_TYPE_Q4_K);
+    assert_null(desk_type_get(4)); /* ids 4 and 5 were removed from GGUF */
+}
+
+static void test_row_api_errors(void **state) {
+    (void)state;
+    float x[64] = {0};
+    unsigned char buf[256];
+    desk_err e = {0};
+    assert_int_equal(desk_quantize_row(99, x, buf, 32, &e), DESK_E_UNSUPPORTED);
+    assert_non_null(strstr(e.msg, "99"));
+    assert_int_equal(desk_quantize_row(DESK_TYPE_IQ2_XXS, x, buf, 256, &e), DESK_E_UNSUPPORTED);
+    assert_non_null(strstr(e.msg, "IQ2_XXS"));
+    assert_int_equal(desk_dequantize_row(DESK_TYPE_TQ1_0, buf, x, 256, &e), DESK_E_UNSUPPORTED);
+    assert_int_equal(desk_quantize_row(DESK_TYPE_Q4_0, x, buf, 33, &e), DESK_E_ARG);
+    assert_non_null(strstr(e.msg, "33"));
+    assert_int_equal(desk_dequantize_row(DESK_TYPE_Q8_K, buf, x, -256, &e), DESK_E_ARG);
+    assert_int_equal(desk_quantize_row(DESK_TYPE_Q8_0, x, buf, 0, &e), DESK_OK);
+}
+
+static void test_roundtrip_bounds(void **state) {
+    (void)state;
+    const int64_t n = row_len();
+    float *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    gaussian(x, n, 1);
+    int over = 0;
+    for (size_t i = 0; i < N_CASES; i++) {
+        const double r = roundtrip_err(CASES[i].type, x, n);
+        printf("  %-7s rel rms error %.5f (bound %.5f)%s\n", desk_type_name(CASES[i].type), r,
+               CASES[i].max_rel_rms, r <= CASES[i].max_rel_rms ? "" : "  OVER");
+        over += r > CASES[i].max_rel_rms;
+    }
+    assert_int_equal(over, 0);
+    /* F32 is exact; F16 rounds each value to 11 significant bits. */
+    assert_true(roundtrip_err(DESK_TYPE_F32, x, n) == 0.0);
+    free(x);
+}
+
+/* vec_dot(w, act) must equal the dot of the dequantized rows up to float
+ * rounding, and approximate the float dot of w with the raw activations. */
+static void test_vec_dot(void **state) {
+    (void)state;
+    const int64_t n = row_len();
+    float *x = malloc((size_t)n * sizeof *x), *a = malloc((size_t)n * sizeof *a);
+    float *wd = malloc((size_t)n * sizeof *wd), *ad = malloc((size_t)n * sizeof *ad);
+    assert_true(x && a && wd && ad);
+    for (int trial = 0; trial < 3; trial++) {
+        gaussian(x, n, 100 + (uint64_t)trial);
+        gaussian(a, n, 200 + (uint64_t)trial);
+        if (trial == 2) /* an activation row with a bias, as after a norm */
+            for (int64_t i = 0; i < n; i++) a[i] = a[i] * 0.5f + 1.0f;
+        for (size_t c = 0; c < N_CASES; c++) {
+            const desk_type_info *t = info(CASES[c].type);
+            const desk_type_info *at = info(t->vec_dot_type);
+            void *wq = quant_new(CASES[c].type, x, n);
+            void *aq = quant_new(t->vec_dot_type, a, n);
+            t->dequant(wq, wd, n);
+            at->dequant(aq, ad, n);
+            double exact = 0, mag = 0, raw = 0, wn = 0, an = 0;
+            for (int64_t i = 0; i < n; i++) {
+                exact += (double)wd[i] * ad[i];
+                mag += fabs((double)wd[i] * ad[i]);
+                raw += (double)wd[i] * a[i];
+                wn += (double)wd[i] * wd[i];
+                an += (double)a[i] * a[i];
+            }
+            const double got = t->vec_dot(n, wq, aq);
+            /* Q4_1/Q5_1 use Q8_1's s = d * sum(q) stored as f16: 2^-11. */
+            const double tol_exact = (t->vec_dot_type == DESK_TYPE_Q8_1 ? 2e-3 : 1e-5) * mag;
+            if (fabs(got - exact) > tol_exact)
+                fail_msg("%s trial %d: vec_dot %.6f vs dequantized dot %.6f", t->name, trial, got, exact);
+            /* Activation quantization costs at most 1% of |w||a|. */
+            if (fabs(got - raw) > 0.01 * sqrt(wn * an))
+                fail_msg("%s trial %d: vec_dot %.6f vs float dot %.6f", t->name, trial, got, raw);
+            free(wq);
+            free(aq);
+        }
+    }
+    free(x);
+    free(a);
+    free(wd);
+    free(ad);
+}
+
+static void test_deterministic(void **state) {
+    (void)state;
+    const int64_t n = 1024;
+    float *x = malloc((size_t)n * sizeof *x), *x2 = malloc((size_t)n * sizeof *x2);
+    assert_true(x && x2);
+    gaussian(x, n, 7);
+    memcpy(x2, x, (size_t)n * sizeof *x);
+    for (size_t c = 0; c < N_CASES; c++) {
+        const uint32_t type = CASES[c].type;
+        void *q1 = quant_new(type, x, n), *q2 = quant_new(type, x2, n);
+        assert_memory_equal(q1, q2, desk_type_row_size(type, n));
+        /* The input is only read. */
+        assert_memory_equal(x, x2, (size_t)n * sizeof *x);
+        free(q1);
+        free(q2);
+    }
+    free(x);
+    free(x2);
+}
+
+/* Rows a quantizer must survive: all finite output, zeros exact. */
+static void test_special_rows(void **state) {
+    (void)state;
+    enum { N = 512 };
+    float x[N], y[N];
+    for (int kind = 0; kind < 7; kind++) {
+        for (int i = 0; i < N; i++) {
+            switch (kind) {
+            case 0: x[i] = 0.0f; break;
+            case 1: x[i] = 3.0f; break;
+            case 2: x[i] = -2.5f; break;
+            case 3: x[i] = (i % 97 == 5) ? 1e4f : 0.01f * (float)((i * 37) % 11 - 5); break;
+            case 4: x[i] = (i == 300) ? -3e38f : (float)(i % 5); break;
+            case 5: x[i] = 1e-30f * (float)(i % 7 - 3); break;
+            default: x[i] = (i % 32 == 0) ? 1.0f : 0.0f; break;
+            }
+        }
+        for (size_t c = 0; c < N_CASES; c++) {
+            const uint32_t type = CASES[c].type;
+            if (kind == 4 && !desk_type_get(type)->quantized) continue; /* F16 of 3e38 is inf */
+            void *q = quant_new(type, x, N);
+            desk_err e = {0};
+            assert_int_equal(desk_dequantize_row(type, q, y, N, &e), DESK_OK);
+            for (int i = 0; i < N; i++) {
+                if (!isfinite(y[i]))
+                    fail_msg("%s row kind %d: element %d is %g", desk_type_name(type), kind, i, y[i]);
+                if (kind == 0 && y[i] != 0.0f)
+                    fail_msg("%s: zero row gives %g at %d", desk_type_name(type), y[i], i);
+            }
+            if (kind == 1 || kind == 2) { /* a constant row comes back close */
+                for (int i = 0; i < N; i++)
+                    if (fabsf(y[i] - x[i]) > 0.05f * fabsf(x[i]))
+                        fail_msg("%s: constant %g comes back as %g", desk_type_name(type), x[i], y[i]);
+            }
+            if (kind == 3) { /* the outlier survives to within its block's step */
+                if (fabsf(y[5] - 1e4f) > 0.1f * 1e4f)
+                    fail_msg("%s: outlier 1e4 comes back as %g", desk_type_name(type), y[5]);
+            }
+            free(q);
+        }
+    }
+}
+
+/* Q8_K's bsums are the sums of each 16 levels; kernels rely on them. */
+static void test_q8k_bsums(void **state) {
+    (void)state;
+    float x[512];
+    gaussian(x, 512, 9);
+    desk_block_q8_K b[2];
+    desk_ref_quant_q8_k(x, b, 512);
+    for (int i = 0; i < 2; i++) {
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += b[i].qs[16 * g + j];
+            assert_int_equal(b[i].bsums[g], s);
+        }
+        int amax = 0;
+        for (int j = 0; j < 256; j++) amax = abs(b[i].qs[j]) > amax ? abs(b[i].qs[j]) : amax;
+        assert_int_equal(amax, 127);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_row_api_errors),
+        cmocka_unit_test(test_roundtrip_bounds),
+        cmocka_unit_test(test_vec_dot),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_special_rows),
+        cmocka_unit_test(test_q8k_bsums),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
