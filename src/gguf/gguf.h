@@ -7,6 +7,23 @@
  * offsets, alignment and overlap.  Tensor data is used in place (zero copy).
  * Metadata keys, strings and arrays are parsed into the handle's arena, so
  * every pointer returned here lives exactly as long as the desk_gguf.
+ *
+ * Limits (a file past one is refused with a message naming the field and
+ * its byte offset; each count is also checked against the bytes left in the
+ * file, at the smallest encoding of one item, before anything is allocated):
+ *   keys        <= DESK_GGUF_MAX_KV (65536), each 1..DESK_GGUF_MAX_NAME bytes
+ *   tensors     <= DESK_GGUF_MAX_TENSORS (1 << 20), names 1..DESK_GGUF_MAX_NAME
+ *   strings     <= DESK_GGUF_MAX_STRING bytes (256 MiB)
+ *   arrays      <= DESK_GGUF_MAX_ARRAY elements (1 << 30); arrays of arrays
+ *               nest at most DESK_GGUF_MAX_DEPTH (4) levels deep
+ *   tensor dims n_dims 1..4, each dim 1..INT64_MAX, element count and byte
+ *               size must fit in int64; ne[0] a whole number of blocks
+ *   alignment   general.alignment (any unsigned integer type) a power of two
+ *               in 1..DESK_GGUF_MAX_ALIGNMENT (1 << 24); default 32
+ * Also refused: version 1 (and big-endian files), duplicate keys or tensor
+ * names, unknown tensor types, tensor offsets not aligned, data past the end
+ * of the file, and overlapping tensors.  BOOL values other than 0/1 read as
+ * true.  A file with no tensors (a vocab-only file) is valid.
  */
 #ifndef DESK_GGUF_H
 #define DESK_GGUF_H
@@ -16,6 +33,15 @@
 #include <stdint.h>
 
 #include "desk.h"
+
+#define DESK_GGUF_MAX_KV 65536
+#define DESK_GGUF_MAX_TENSORS (1 << 20)
+#define DESK_GGUF_MAX_NAME 4096
+#define DESK_GGUF_MAX_STRING ((uint64_t)256 << 20)
+#define DESK_GGUF_MAX_ARRAY ((uint64_t)1 << 30)
+#define DESK_GGUF_MAX_DEPTH 4
+#define DESK_GGUF_MAX_ALIGNMENT ((uint64_t)1 << 24)
+#define DESK_GGUF_DEFAULT_ALIGNMENT 32
 
 typedef enum desk_gguf_vtype {
     DESK_GGUF_UINT8 = 0,
@@ -114,7 +140,11 @@ desk_status desk_gguf_get_str(const desk_gguf *g, const char *key, const char **
 desk_status desk_gguf_get_arr(const desk_gguf *g, const char *key, desk_gguf_vtype *type,
                               uint64_t *n, const void **data, desk_err *err);
 
+/* "UINT32", "STRING", ...; "unknown" for an id outside the enum. */
 const char *desk_gguf_vtype_name(desk_gguf_vtype t);
+/* Bytes one element of a fixed-size type takes in the file (and in C);
+ * 0 for STRING, ARRAY and unknown ids. */
+size_t desk_gguf_vtype_size(desk_gguf_vtype t);
 
 /* ---- writing ------------------------------------------------------- */
 
