@@ -29,8 +29,9 @@ static const type_case CASES[] = {
     {DESK_TYPE_F32, 0.0},        {DESK_TYPE_F16, 0.00024},    {DESK_TYPE_BF16, 0.0018},
     {DESK_TYPE_Q4_0, 0.095},     {DESK_TYPE_Q4_1, 0.086},    {DESK_TYPE_Q5_0, 0.047},
     {DESK_TYPE_Q5_1, 0.042},     {DESK_TYPE_Q8_0, 0.006},   {DESK_TYPE_Q8_1, 0.006},
-    {DESK_TYPE_IQ4_NL, 0.084},
-    {DESK_TYPE_Q8_K, 0.0075},
+    {DESK_TYPE_IQ4_NL, 0.081},    {DESK_TYPE_Q2_K, 0.29},     {DESK_TYPE_Q3_K, 0.158},
+    {DESK_TYPE_Q4_K, 0.078},      {DESK_TYPE_Q5_K, 0.039},     {DESK_TYPE_Q6_K, 0.019},
+    {DESK_TYPE_Q8_K, 0.0075},    {DESK_TYPE_IQ4_XS, 0.082},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -122,7 +123,8 @@ static void test_table(void **state) {
     }
     assert_int_equal(desk_type_get(DESK_TYPE_Q4_1)->vec_dot_type, DESK_TYPE_Q8_1);
     assert_int_equal(desk_type_get(DESK_TYPE_Q5_0)->vec_dot_type, DESK_TYPE_Q8_0);
-        assert_int_equal(desk_type_from_name("q4_k"), DESK_TYPE_Q4_K);
+    assert_int_equal(desk_type_get(DESK_TYPE_Q6_K)->vec_dot_type, DESK_TYPE_Q8_K);
+    assert_int_equal(desk_type_from_name("q4_k"), DESK_TYPE_Q4_K);
     assert_null(desk_type_get(4)); /* ids 4 and 5 were removed from GGUF */
 }
 
@@ -138,7 +140,7 @@ static void test_row_api_errors(void **state) {
     assert_int_equal(desk_dequantize_row(DESK_TYPE_TQ1_0, buf, x, 256, &e), DESK_E_UNSUPPORTED);
     assert_int_equal(desk_quantize_row(DESK_TYPE_Q4_0, x, buf, 33, &e), DESK_E_ARG);
     assert_non_null(strstr(e.msg, "33"));
-    assert_int_equal(desk_dequantize_row(DESK_TYPE_Q8_K, buf, x, -256, &e), DESK_E_ARG);
+    assert_int_equal(desk_dequantize_row(DESK_TYPE_Q4_K, buf, x, -256, &e), DESK_E_ARG);
     assert_int_equal(desk_quantize_row(DESK_TYPE_Q8_0, x, buf, 0, &e), DESK_OK);
 }
 
@@ -270,6 +272,39 @@ static void test_special_rows(void **state) {
     }
 }
 
+/* The K-quant scale search must never do worse than mapping each
+ * sub-block's plain range onto the levels. */
+static void test_search_beats_naive(void **state) {
+    (void)state;
+    static const uint32_t KQ[] = {DESK_TYPE_Q2_K, DESK_TYPE_Q3_K, DESK_TYPE_Q4_K,
+                                  DESK_TYPE_Q5_K, DESK_TYPE_Q6_K, DESK_TYPE_IQ4_XS};
+    const int64_t n = row_len();
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    assert_true(x && y);
+    for (int dist = 0; dist < 2; dist++) {
+        gaussian(x, n, 55 + (uint64_t)dist);
+        if (dist == 1) /* heavy tails: a cube of a Gaussian */
+            for (int64_t i = 0; i < n; i++) x[i] = x[i] * x[i] * x[i];
+        for (size_t k = 0; k < sizeof KQ / sizeof KQ[0]; k++) {
+            void *q = malloc(desk_type_row_size(KQ[k], n));
+            assert_non_null(q);
+            assert_int_equal(desk_ref_quant_naive(KQ[k], x, q, n), 0);
+            desk_type_get(KQ[k])->dequant(q, y, n);
+            const double naive = rel_rms(x, y, n);
+            free(q);
+            const double search = roundtrip_err(KQ[k], x, n);
+            printf("  %-7s %s: search %.5f naive %.5f\n", desk_type_name(KQ[k]),
+                   dist ? "x^3" : "gaussian", search, naive);
+            assert_true(search <= naive);
+        }
+    }
+    float z[256] = {0};
+    unsigned char buf[512];
+    assert_int_equal(desk_ref_quant_naive(DESK_TYPE_Q4_0, z, buf, 256), -1);
+    free(x);
+    free(y);
+}
+
 /* Q8_K's bsums are the sums of each 16 levels; kernels rely on them. */
 static void test_q8k_bsums(void **state) {
     (void)state;
@@ -297,6 +332,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_special_rows),
+        cmocka_unit_test(test_search_beats_naive),
         cmocka_unit_test(test_q8k_bsums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -328,11 +328,12 @@ void desk_ref_dequant_iq4_nl(const void *src, float *dst, int64_t n) {
 
 void desk_ref_quant_iq4_nl(const float *src, void *dst, int64_t n) {
     desk_block_iq4_nl *b = dst;
+    static const float ones[QK] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     uint8_t L[QK];
-    float w[QK];
     for (int64_t i = 0; i < n / QK; i++, src += QK) {
-        for (int j = 0; j < QK; j++) w[j] = src[j] * src[j];
-        const float d = desk_q_sat(desk_iq4_fit(src, QK, w, L, 7));
+        /* Unweighted, as the K-quants (ref_kquant.c). */
+        const float d = desk_q_sat(desk_iq4_fit(src, QK, ones, L, 7));
         b[i].d = desk_f32_to_f16(d);
         /* Re-pick the levels for the scale as stored (rounded to f16). */
         desk_iq4_assign(src, QK, desk_f16_to_f32(b[i].d), L);
