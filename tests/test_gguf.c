@@ -59,7 +59,7 @@ static void check_sample(const desk_gguf *g) {
     a = val(g, "t.arr.empty", DESK_GGUF_ARRAY);
     assert_int_equal(a->v.arr.type, DESK_GGUF_FLOAT32);
     assert_int_equal(a->v.arr.n, 0);
-    /* [[[1, 42], [7]], []] */
+    /* [[[1, 4294967295], [7]], []] */
     a = val(g, "t.arr.nested", DESK_GGUF_ARRAY);
     assert_int_equal(a->v.arr.type, DESK_GGUF_ARRAY);
     assert_int_equal(a->v.arr.n, 2);

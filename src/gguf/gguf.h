@@ -142,6 +142,9 @@ desk_status desk_gguf_get_arr(const desk_gguf *g, const char *key, desk_gguf_vty
 
 /* "UINT32", "STRING", ...; "unknown" for an id outside the enum. */
 const char *desk_gguf_vtype_name(desk_gguf_vtype t);
+/* Element I (< n) of the array value ARR as a value of its own (strings and
+ * nested arrays borrowed from ARR). */
+desk_gguf_value desk_gguf_arr_elem(const desk_gguf_value *arr, uint64_t i);
 /* Bytes one element of a fixed-size type takes in the file (and in C);
  * 0 for STRING, ARRAY and unknown ids. */
 size_t desk_gguf_vtype_size(desk_gguf_vtype t);

@@ -150,6 +150,15 @@ static void scalar_from_bytes(desk_gguf_vtype type, const unsigned char *p, desk
     }
 }
 
+desk_gguf_value desk_gguf_arr_elem(const desk_gguf_value *arr, uint64_t i) {
+    desk_gguf_value e = {.type = arr->v.arr.type};
+    size_t sz = desk_gguf_vtype_size(e.type);
+    if (sz) scalar_from_bytes(e.type, (const unsigned char *)arr->v.arr.data + i * sz, &e);
+    else if (e.type == DESK_GGUF_STRING) e.v.str = ((const desk_gguf_str *)arr->v.arr.data)[i];
+    else if (e.type == DESK_GGUF_ARRAY) e = ((const desk_gguf_value *)arr->v.arr.data)[i];
+    return e;
+}
+
 static desk_status rd_array(cursor *c, desk_arena *a, int depth, desk_gguf_value *out, desk_err *err) {
     uint64_t at = c->pos, n;
     uint32_t et;

@@ -54,7 +54,7 @@ void tu_gguf_sample_fill(desk_gguf_writer *w) {
     ok(desk_gguf_writer_set(w, "t.arr.str", &v, &e), &e);
     v = (desk_gguf_value){.type = DESK_GGUF_ARRAY, .v.arr = {DESK_GGUF_FLOAT32, 0, NULL}};
     ok(desk_gguf_writer_set(w, "t.arr.empty", &v, &e), &e);
-    /* [[[1, 42], [7]], []]: arrays of arrays of UINT32, three levels. */
+    /* [[[1, 4294967295], [7]], []]: arrays of arrays of UINT32, three levels. */
     desk_gguf_value inner[2] = {
         {.type = DESK_GGUF_ARRAY, .v.arr = {DESK_GGUF_UINT32, 2, &TU_SAMPLE_U32S[1]}},
         {.type = DESK_GGUF_ARRAY, .v.arr = {DESK_GGUF_UINT32, 1, &TU_SAMPLE_U32S[4]}},

@@ -14,7 +14,7 @@
 #include "gguf/gguf.h"
 
 /* The sample's values, for checking a round trip. */
-#define TU_SAMPLE_STR_LEN 9 /* "a\0b\0c\xff\x01z\0" minus the final NUL */
+#define TU_SAMPLE_STR_LEN 9 /* "a\0b\0c\xff\x01z\0": NULs inside and at the end */
 extern const char TU_SAMPLE_STR[TU_SAMPLE_STR_LEN + 1];
 extern const uint32_t TU_SAMPLE_U32S[5];
 extern const char *const TU_SAMPLE_STRS[3];
