@@ -275,6 +275,70 @@ static void requant_symmetric(const float *x, int n, int off, float dl, uint8_t 
 /* The sub-block scale nearest V on the grid of step D (0 when D is 0). */
 static int scale_level(float v, float d, int lo, int hi) { return d == 0 ? 0 : desk_q_round(v / d, lo, hi); }
 
+/* Rounding a sub-block's fitted scale and min to their stored grids
+ * independently is not optimal: with the search on, the neighbours (+-1
+ * step of each) are tried too, re-picking the levels for each, and the
+ * pair with the least squared error is kept.  Returns the scale level;
+ * *LM gets the min level and L the levels. */
+static int choose_affine(const float *x, int n, int nmax, float sc, float mn, float d, float dmin,
+                         int lmax, bool search, int *lm, uint8_t *L) {
+    const int ls0 = scale_level(sc, d, 0, lmax), lm0 = scale_level(mn, dmin, 0, lmax);
+    requant_affine(x, n, nmax, d * (float)ls0, dmin * (float)lm0, L);
+    int bs = ls0, bm = lm0;
+    if (search && d != 0) {
+        float best = affine_err(x, ONES, L, n, d * (float)ls0, -(dmin * (float)lm0));
+        uint8_t cand[32];
+        for (int ds = -1; ds <= 1; ds++)
+            for (int dm = -1; dm <= 1; dm++) {
+                const int ls = ls0 + ds, m = lm0 + dm;
+                if ((ds == 0 && dm == 0) || ls < 0 || ls > lmax || m < 0 || m > lmax) continue;
+                requant_affine(x, n, nmax, d * (float)ls, dmin * (float)m, cand);
+                const float e = affine_err(x, ONES, cand, n, d * (float)ls, -(dmin * (float)m));
+                if (e < best) {
+                    best = e;
+                    bs = ls;
+                    bm = m;
+                    memcpy(L, cand, (size_t)n);
+                }
+            }
+    }
+    *lm = bm;
+    return bs;
+}
+
+static float symmetric_err(const float *x, int n, int off, float dl, const uint8_t *L) {
+    float e = 0;
+    for (int i = 0; i < n; i++) {
+        const float diff = dl * (float)(L[i] - off) - x[i];
+        e += diff * diff;
+    }
+    return e;
+}
+
+/* The same for a symmetric sub-block (levels L - OFF, scale level in
+ * LO..HI). */
+static int choose_symmetric(const float *x, int n, int off, float sc, float d, int lo, int hi, bool search,
+                            uint8_t *L) {
+    const int ls0 = scale_level(sc, d, lo, hi);
+    requant_symmetric(x, n, off, d * (float)ls0, L);
+    int bs = ls0;
+    if (search && d != 0) {
+        float best = symmetric_err(x, n, off, d * (float)ls0, L);
+        uint8_t cand[32];
+        for (int ls = ls0 - 1; ls <= ls0 + 1; ls += 2) {
+            if (ls < lo || ls > hi) continue;
+            requant_symmetric(x, n, off, d * (float)ls, cand);
+            const float e = symmetric_err(x, n, off, d * (float)ls, cand);
+            if (e < best) {
+                best = e;
+                bs = ls;
+                memcpy(L, cand, (size_t)n);
+            }
+        }
+    }
+    return bs;
+}
+
 /* ---- Q2_K: x = d * sc * q - dmin * m, q 2 bits, sc/m 4 bits per 16 ---- */
 
 /* Levels in element order and the 16 scales and mins of a Q2_K block. */
@@ -318,9 +382,9 @@ static void quant_q2_k(const float *src, void *dst, int64_t n, bool search) {
         b[i].dmin = desk_f32_to_f16(desk_q_sat(max_of(mn, 16) / 15));
         const float d = desk_f16_to_f32(b[i].d), dmin = desk_f16_to_f32(b[i].dmin);
         for (int g = 0; g < 16; g++) {
-            const int ls = scale_level(sc[g], d, 0, 15), lm = scale_level(mn[g], dmin, 0, 15);
+            int lm;
+            const int ls = choose_affine(src + 16 * g, 16, 3, sc[g], mn[g], d, dmin, 15, search, &lm, L + 16 * g);
             b[i].scales[g] = (uint8_t)(ls | lm << 4);
-            requant_affine(src + 16 * g, 16, 3, d * (float)ls, dmin * (float)lm, L + 16 * g);
         }
         pack_2bit(L, b[i].qs);
     }
@@ -392,12 +456,11 @@ static void quant_q3_k(const float *src, void *dst, int64_t n, bool search) {
         b[i].d = desk_f32_to_f16(desk_q_sat(signed_max(sc, 16) / -32));
         const float d = desk_f16_to_f32(b[i].d);
         for (int g = 0; g < 16; g++) {
-            const int ls = scale_level(sc[g], d, -32, 31);
+            const int ls = choose_symmetric(src + 16 * g, 16, 4, sc[g], d, -32, 31, search, L + 16 * g);
             const int u = ls + 32;
             if (g < 8) b[i].scales[g] |= (uint8_t)(u & 0xF);
             else b[i].scales[g - 8] |= (uint8_t)((u & 0xF) << 4);
             b[i].scales[8 + g % 4] |= (uint8_t)((u >> 4) << (2 * (g / 4)));
-            requant_symmetric(src + 16 * g, 16, 4, d * (float)ls, L + 16 * g);
         }
         for (int e = 0; e < QKK; e++) {
             if (L[e] > 3) {
@@ -465,9 +528,7 @@ static void quant_k4_block(const float *x, int nmax, bool search, desk_f16 *dd, 
     *dmn = desk_f32_to_f16(desk_q_sat(max_of(mn, 8) / 63));
     const float d = desk_f16_to_f32(*dd), dmin = desk_f16_to_f32(*dmn);
     for (int j = 0; j < 8; j++) {
-        ls[j] = scale_level(sc[j], d, 0, 63);
-        lm[j] = scale_level(mn[j], dmin, 0, 63);
-        requant_affine(x + 32 * j, 32, nmax, d * (float)ls[j], dmin * (float)lm[j], L + 32 * j);
+        ls[j] = choose_affine(x + 32 * j, 32, nmax, sc[j], mn[j], d, dmin, 63, search, &lm[j], L + 32 * j);
     }
     k4_put(scales, ls, lm);
 }
@@ -621,9 +682,7 @@ static void quant_q6_k(const float *src, void *dst, int64_t n, bool search) {
         b[i].d = desk_f32_to_f16(desk_q_sat(signed_max(sc, 16) / -128));
         const float d = desk_f16_to_f32(b[i].d);
         for (int g = 0; g < 16; g++) {
-            const int ls = scale_level(sc[g], d, -128, 127);
-            b[i].scales[g] = (int8_t)ls;
-            requant_symmetric(src + 16 * g, 16, 32, d * (float)ls, L + 16 * g);
+            b[i].scales[g] = (int8_t)choose_symmetric(src + 16 * g, 16, 32, sc[g], d, -128, 127, search, L + 16 * g);
         }
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 32; l++) {
@@ -679,6 +738,37 @@ void desk_ref_dequant_iq4_xs(const void *src, float *dst, int64_t n) {
     }
 }
 
+static float iq4_err(const float *x, float dl, const uint8_t L[32]) {
+    float e = 0;
+    for (int i = 0; i < 32; i++) {
+        const float diff = dl * (float)desk_iq4nl_values[L[i]] - x[i];
+        e += diff * diff;
+    }
+    return e;
+}
+
+/* As choose_symmetric, on the IQ4 grid. */
+static int choose_iq4(const float *x, float sc, float d, bool search, uint8_t L[32]) {
+    const int ls0 = scale_level(sc, d, -32, 31);
+    desk_iq4_assign(x, 32, d * (float)ls0, L);
+    int bs = ls0;
+    if (search && d != 0) {
+        float best = iq4_err(x, d * (float)ls0, L);
+        uint8_t cand[32];
+        for (int ls = ls0 - 1; ls <= ls0 + 1; ls += 2) {
+            if (ls < -32 || ls > 31) continue;
+            desk_iq4_assign(x, 32, d * (float)ls, cand);
+            const float e = iq4_err(x, d * (float)ls, cand);
+            if (e < best) {
+                best = e;
+                bs = ls;
+                memcpy(L, cand, 32);
+            }
+        }
+    }
+    return bs;
+}
+
 static void quant_iq4_xs(const float *src, void *dst, int64_t n, bool search) {
     desk_block_iq4_xs *b = dst;
     uint8_t L[32];
@@ -690,11 +780,9 @@ static void quant_iq4_xs(const float *src, void *dst, int64_t n, bool search) {
         b[i].scales_h = 0;
         memset(b[i].scales_l, 0, sizeof b[i].scales_l);
         for (int j = 0; j < 8; j++) {
-            const int ls = scale_level(sc[j], d, -32, 31);
-            const int u = ls + 32;
+            const int u = choose_iq4(src + 32 * j, sc[j], d, search, L) + 32;
             b[i].scales_l[j / 2] |= (uint8_t)((u & 0xF) << (4 * (j % 2)));
             b[i].scales_h |= (uint16_t)((u >> 4) << (2 * j));
-            desk_iq4_assign(src + 32 * j, 32, d * (float)ls, L);
             for (int l = 0; l < 16; l++) b[i].qs[16 * j + l] = (uint8_t)(L[l] | L[l + 16] << 4);
         }
     }
