@@ -363,63 +363,61 @@ static void test_crafted_strings_arrays(void **state) {
     desk_gguf_close(g);
 }
 
+/* Files with one tensor: its info, then DATA bytes of tensor data (none:
+ * the file ends after the info), and the message it must get. */
+typedef struct one_tensor {
+    const char *name;
+    uint32_t n_dims;
+    uint64_t ne[5];
+    uint32_t type;
+    uint64_t offset;
+    size_t data;
+    const char *needle;
+} one_tensor;
+
+static const one_tensor ONE_TENSOR[] = {
+    {"t", 2, {1ull << 32, 1ull << 32}, DESK_TYPE_F32, 0, 0,
+     "tensor 't' (info at offset 24): dim 1 at offset 45: the element count overflows"},
+    {"t", 2, {1ull << 40, 1ull << 22}, DESK_TYPE_F32, 0, 0, "byte size"},
+    {"t", 2, {4, 0}, DESK_TYPE_F32, 0, 0, "dim 1 at offset 45 is 0"},
+    {"t", 5, {1, 1, 1, 1, 1}, DESK_TYPE_F32, 0, 0, "n_dims 5"},
+    {"t", 0, {0}, DESK_TYPE_F32, 0, 64, "n_dims 0"},
+    {"t", 1, {4}, 4, 0, 64, "unknown tensor type 4"},
+    {"t", 1, {4}, 5, 0, 64, "unknown tensor type 5"},
+    {"t", 1, {4}, 31, 0, 64, "unknown tensor type 31"},
+    {"t", 1, {4}, 40, 0, 64, "unknown tensor type 40"},
+    {"t", 1, {4}, UINT32_MAX, 0, 64, "unknown tensor type 4294967295"},
+    {"q", 1, {16}, DESK_TYPE_Q8_0, 0, 64, "not a whole number of Q8_0 blocks"},
+    {"k", 2, {128, 2}, DESK_TYPE_Q4_K, 0, 512, "not a whole number of Q4_K blocks"},
+    {"blk.0.attn_q.weight", 1, {4}, DESK_TYPE_F32, 1u << 20, 16,
+     "tensor 'blk.0.attn_q.weight': data offset 1048576 + 16 bytes is past the end"},
+    {"t", 1, {4}, DESK_TYPE_F32, 8, 64, "not a multiple of the alignment 32"},
+    {"t", 1, {4}, DESK_TYPE_F32, UINT64_MAX - 31, 64, "past the end"},
+    {"t", 1, {4}, DESK_TYPE_F32, 0, 0, "past the end of the file"},
+    {"t", 1, {64}, DESK_TYPE_F32, 0, 200, "past the end of the file"},
+    {"", 1, {4}, DESK_TYPE_F32, 0, 64, "empty name"},
+};
+
 static void test_crafted_tensors(void **state) {
     (void)state;
     buf b;
-    const uint64_t ne4[] = {4}, big[] = {1ull << 32, 1ull << 32}, big2[] = {1ull << 40, 1ull << 22};
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 2, big, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "tensor 't' (info at offset 24): dim 1 at offset 45: the element count overflows");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 2, big2, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "byte size");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 2, (const uint64_t[]){4, 0}, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "dim 1 at offset 45 is 0");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 5, (const uint64_t[]){1, 1, 1, 1, 1}, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "n_dims 5");
-    const uint32_t unknown[] = {4, 5, 31, 40, 1000, UINT32_MAX};
-    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+    for (size_t i = 0; i < sizeof ONE_TENSOR / sizeof ONE_TENSOR[0]; i++) {
+        const one_tensor *c = &ONE_TENSOR[i];
         header(&b, 3, 1, 0);
-        tinfo(&b, "t", 1, ne4, unknown[i], 0);
-        data(&b, 32, 64);
-        expect_fail(b.p, b.n, "unknown tensor type");
+        tinfo(&b, c->name, c->n_dims, c->ne, c->type, c->offset);
+        if (c->data) data(&b, 32, c->data);
+        expect_fail(b.p, b.n, c->needle);
     }
-    header(&b, 3, 1, 0);
-    tinfo(&b, "q", 1, (const uint64_t[]){16}, DESK_TYPE_Q8_0, 0);
-    data(&b, 32, 64);
-    expect_fail(b.p, b.n, "not a whole number of Q8_0 blocks");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "blk.0.attn_q.weight", 1, ne4, DESK_TYPE_F32, 1u << 20);
-    data(&b, 32, 16);
-    expect_fail(b.p, b.n, "tensor 'blk.0.attn_q.weight': data offset 1048576 + 16 bytes is past the end");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 1, ne4, DESK_TYPE_F32, 8);
-    data(&b, 32, 64);
-    expect_fail(b.p, b.n, "not a multiple of the alignment 32");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 1, ne4, DESK_TYPE_F32, UINT64_MAX - 31);
-    data(&b, 32, 64);
-    expect_fail(b.p, b.n, "past the end");
-    /* Data section missing altogether. */
-    header(&b, 3, 1, 0);
-    tinfo(&b, "t", 1, ne4, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "past the end of the file");
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 0);
     tinfo(&b, "b", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 32);
     data(&b, 32, 128);
     expect_fail(b.p, b.n, "tensor 'b' (data offset 32) overlaps tensor 'a' (data offset 0, 64 bytes)");
     header(&b, 3, 2, 0);
-    tinfo(&b, "a", 1, ne4, DESK_TYPE_F32, 0);
-    tinfo(&b, "a", 1, ne4, DESK_TYPE_F32, 32);
+    tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 0);
+    tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 32);
     data(&b, 32, 64);
     expect_fail(b.p, b.n, "duplicate name");
-    header(&b, 3, 1, 0);
-    tinfo(&b, "", 1, ne4, DESK_TYPE_F32, 0);
-    data(&b, 32, 64);
-    expect_fail(b.p, b.n, "empty name");
     /* The same two tensors, placed apart, open. */
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 64);

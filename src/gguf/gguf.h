@@ -102,7 +102,7 @@ typedef struct desk_gguf_tensor {
     int64_t ne[4];      /* elements per dim, ne[0] innermost; unused dims = 1 */
     uint64_t offset;    /* from the start of the data section */
     uint64_t nbytes;
-    const void *data;   /* into the mapping; NULL in a file with no data */
+    const void *data;   /* into the mapping (inside the file: checked at open) */
 } desk_gguf_tensor;
 
 /* ---- reading ------------------------------------------------------- */
