@@ -171,6 +171,7 @@ static void test_vec_dot(void **state) {
     float *x = malloc((size_t)n * sizeof *x), *a = malloc((size_t)n * sizeof *a);
     float *wd = malloc((size_t)n * sizeof *wd), *ad = malloc((size_t)n * sizeof *ad);
     assert_true(x && a && wd && ad);
+    double worst_exact[N_CASES] = {0}, worst_raw[N_CASES] = {0};
     for (int trial = 0; trial < 3; trial++) {
         gaussian(x, n, 100 + (uint64_t)trial);
         gaussian(a, n, 200 + (uint64_t)trial);
@@ -192,17 +193,25 @@ static void test_vec_dot(void **state) {
                 an += (double)a[i] * a[i];
             }
             const double got = t->vec_dot(n, wq, aq);
-            /* Q4_1/Q5_1 use Q8_1's s = d * sum(q) stored as f16: 2^-11. */
-            const double tol_exact = (t->vec_dot_type == DESK_TYPE_Q8_1 ? 2e-3 : 1e-5) * mag;
+            worst_exact[c] = fmax(worst_exact[c], fabs(got - exact) / mag);
+            worst_raw[c] = fmax(worst_raw[c], fabs(got - raw) / sqrt(wn * an));
+            /* Integer sums are exact, so only the per-block float scaling
+             * rounds - except that Q4_1/Q5_1 use Q8_1's s = d * sum(q),
+             * which is stored as f16 (2^-11 relative). */
+            const double tol_exact = (t->vec_dot_type == DESK_TYPE_Q8_1 ? 5e-4 : 1e-6) * mag;
             if (fabs(got - exact) > tol_exact)
                 fail_msg("%s trial %d: vec_dot %.6f vs dequantized dot %.6f", t->name, trial, got, exact);
-            /* Activation quantization costs at most 1% of |w||a|. */
-            if (fabs(got - raw) > 0.01 * sqrt(wn * an))
+            /* Quantizing the activations costs ~1e-4 of |w||a| at n = 8192
+             * (measured; docs/QUANTIZATION.md), ~3e-4 at n = 1024. */
+            if (fabs(got - raw) > 2e-3 * sqrt(wn * an))
                 fail_msg("%s trial %d: vec_dot %.6f vs float dot %.6f", t->name, trial, got, raw);
             free(wq);
             free(aq);
         }
     }
+    for (size_t c = 0; c < N_CASES; c++)
+        printf("  %-7s |dot - dequantized dot| / sum|w a| <= %.2e, |dot - float dot| / |w||a| <= %.2e\n",
+               desk_type_name(CASES[c].type), worst_exact[c], worst_raw[c]);
     free(x);
     free(a);
     free(wd);

@@ -57,11 +57,7 @@ float desk_ref_vec_dot_q8_k(int64_t n, const void *w, const void *act) {
     const desk_block_q8_K *x = w;
     const desk_block_q8_K *y = act;
     float sum = 0;
-    for (int64_t i = 0; i < n / QKK; i++) {
-        int isum = 0;
-        for (int j = 0; j < QKK; j++) isum += x[i].qs[j] * y[i].qs[j];
-        sum += x[i].d * y[i].d * (float)isum;
-    }
+    for (int64_t i = 0; i < n / QKK; i++) sum += x[i].d * y[i].d * (float)desk_q_dot_i8(x[i].qs, y[i].qs, QKK);
     return sum;
 }
 
@@ -484,9 +480,7 @@ float desk_ref_vec_dot_q3_k(int64_t n, const void *w, const void *act) {
         unpack_q3_k(&x[i], q, sc);
         int isum = 0;
         for (int g = 0; g < 16; g++) {
-            int gs = 0;
-            for (int l = 0; l < 16; l++) gs += q[16 * g + l] * y[i].qs[16 * g + l];
-            isum += sc[g] * gs;
+            isum += sc[g] * desk_q_dot_i8(q + 16 * g, y[i].qs + 16 * g, 16);
         }
         sum += desk_f16_to_f32(x[i].d) * y[i].d * (float)isum;
     }
@@ -706,9 +700,7 @@ float desk_ref_vec_dot_q6_k(int64_t n, const void *w, const void *act) {
         unpack_q6_k(&x[i], q);
         int isum = 0;
         for (int g = 0; g < 16; g++) {
-            int gs = 0;
-            for (int l = 0; l < 16; l++) gs += q[16 * g + l] * y[i].qs[16 * g + l];
-            isum += x[i].scales[g] * gs;
+            isum += x[i].scales[g] * desk_q_dot_i8(q + 16 * g, y[i].qs + 16 * g, 16);
         }
         sum += desk_f16_to_f32(x[i].d) * y[i].d * (float)isum;
     }

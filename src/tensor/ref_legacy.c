@@ -245,12 +245,14 @@ float desk_ref_vec_dot_q5_1(int64_t n, const void *w, const void *act) {
 
 /* ---- Q8_0 / Q8_1: x = d * q, q in -127..127 -------------------------- */
 
+/* Q8_0 and Q8_1 share their levels' layout; Q8_1 adds s = d * sum(q). */
+static void dequant_q8_levels(const int8_t qs[QK], float d, float *dst) {
+    for (int j = 0; j < QK; j++) dst[j] = (float)qs[j] * d;
+}
+
 void desk_ref_dequant_q8_0(const void *src, float *dst, int64_t n) {
     const desk_block_q8_0 *b = src;
-    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
-        const float d = desk_f16_to_f32(b[i].d);
-        for (int j = 0; j < QK; j++) dst[j] = (float)b[i].qs[j] * d;
-    }
+    for (int64_t i = 0; i < n / QK; i++) dequant_q8_levels(b[i].qs, desk_f16_to_f32(b[i].d), dst + QK * i);
 }
 
 /* Shared by Q8_0 and Q8_1: writes QS and returns the (unrounded) scale. */
@@ -272,20 +274,14 @@ float desk_ref_vec_dot_q8_0(int64_t n, const void *w, const void *act) {
     const desk_block_q8_0 *x = w;
     const desk_block_q8_0 *y = act;
     float sum = 0;
-    for (int64_t i = 0; i < n / QK; i++) {
-        int isum = 0;
-        for (int j = 0; j < QK; j++) isum += x[i].qs[j] * y[i].qs[j];
-        sum += (float)isum * (desk_f16_to_f32(x[i].d) * desk_f16_to_f32(y[i].d));
-    }
+    for (int64_t i = 0; i < n / QK; i++)
+        sum += (float)desk_q_dot_i8(x[i].qs, y[i].qs, QK) * (desk_f16_to_f32(x[i].d) * desk_f16_to_f32(y[i].d));
     return sum;
 }
 
 void desk_ref_dequant_q8_1(const void *src, float *dst, int64_t n) {
     const desk_block_q8_1 *b = src;
-    for (int64_t i = 0; i < n / QK; i++, dst += QK) {
-        const float d = desk_f16_to_f32(b[i].d);
-        for (int j = 0; j < QK; j++) dst[j] = (float)b[i].qs[j] * d;
-    }
+    for (int64_t i = 0; i < n / QK; i++) dequant_q8_levels(b[i].qs, desk_f16_to_f32(b[i].d), dst + QK * i);
 }
 
 void desk_ref_quant_q8_1(const float *src, void *dst, int64_t n) {
@@ -305,11 +301,8 @@ float desk_ref_vec_dot_q8_1(int64_t n, const void *w, const void *act) {
     const desk_block_q8_1 *x = w;
     const desk_block_q8_1 *y = act;
     float sum = 0;
-    for (int64_t i = 0; i < n / QK; i++) {
-        int isum = 0;
-        for (int j = 0; j < QK; j++) isum += x[i].qs[j] * y[i].qs[j];
-        sum += (float)isum * (desk_f16_to_f32(x[i].d) * desk_f16_to_f32(y[i].d));
-    }
+    for (int64_t i = 0; i < n / QK; i++)
+        sum += (float)desk_q_dot_i8(x[i].qs, y[i].qs, QK) * (desk_f16_to_f32(x[i].d) * desk_f16_to_f32(y[i].d));
     return sum;
 }
 

@@ -63,6 +63,13 @@ static inline int desk_q_trunc(float v, int hi) {
  * clipping the few values beyond 65504 times the largest level). */
 static inline float desk_q_sat(float v) { return fminf(fmaxf(v, -65504.0f), 65504.0f); }
 
+/* Exact integer dot of N int8 levels. */
+static inline int desk_q_dot_i8(const int8_t *a, const int8_t *b, int n) {
+    int s = 0;
+    for (int j = 0; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
 /* Unaligned little-endian reads and writes of packed fields. */
 static inline uint32_t desk_q_load_u32(const uint8_t *p) {
     uint32_t v;
