@@ -187,7 +187,8 @@ def usage_errors(tmp):
     r = run_tool(["--help"])
     check(r.returncode == 0 and "usage" in r.stdout, "--help prints usage, exit 0")
     r = run_tool([])
-    check(r.returncode == 2, "no arguments is exit 2")
+    check(r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("dequant: "),
+          "no arguments: one-line error, exit 2")
     r = run_tool([str(Path(tmp) / "missing.gguf"), str(Path(tmp) / "x.f32")])
     check(r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("dequant: "),
           f"missing file: one-line error, exit 2 (got {r.returncode}: {r.stderr!r})")

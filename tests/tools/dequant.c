@@ -64,6 +64,7 @@ static int dequant_tensor(const desk_gguf_tensor *t, float *buf, sink *s, int64_
     if (!ti || !desk_type_row_ok(t->type, cols))
         return fail(2, "tensor %s: type %u with rows of %lld elements is not dequantizable", t->name.s,
                     t->type, (long long)cols);
+    if (!t->data && *n_out > 0) return fail(2, "tensor %s has no data in the file", t->name.s);
     if (cols > CHUNK_ELEMS) return fail(2, "tensor %s: rows of %lld elements are too long", t->name.s,
                                         (long long)cols);
     const size_t row_bytes = desk_type_row_size(t->type, cols);
@@ -88,10 +89,9 @@ int main(int argc, char **argv) {
     }
     bool hash = argc > 1 && strcmp(argv[1], "--sha256") == 0;
     int a = hash ? 2 : 1;
-    if (argc - a < (hash ? 1 : 2)) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc - a < (hash ? 1 : 2))
+        return fail(2, hash ? "--sha256 needs MODEL.gguf (see --help)"
+                            : "expected MODEL.gguf OUT.f32 [TENSOR...] (see --help)");
     const char *model = argv[a++];
     const char *out = hash ? NULL : argv[a++];
 
