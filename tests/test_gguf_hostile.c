@@ -390,7 +390,7 @@ static const one_tensor ONE_TENSOR[] = {
     {"q", 1, {16}, DESK_TYPE_Q8_0, 0, 64, "not a whole number of Q8_0 blocks"},
     {"k", 2, {128, 2}, DESK_TYPE_Q4_K, 0, 512, "not a whole number of Q4_K blocks"},
     {"blk.0.attn_q.weight", 1, {4}, DESK_TYPE_F32, 1u << 20, 16,
-     "tensor 'blk.0.attn_q.weight': data offset 1048576 + 16 bytes is past the end"},
+     "tensor 'blk.0.attn_q.weight' (info at offset 24): data offset 1048576 + 16 bytes is past the end"},
     {"t", 1, {4}, DESK_TYPE_F32, 8, 64, "not a multiple of the alignment 32"},
     {"t", 1, {4}, DESK_TYPE_F32, UINT64_MAX - 31, 64, "past the end"},
     {"t", 1, {4}, DESK_TYPE_F32, 0, 0, "past the end of the file"},
@@ -412,7 +412,7 @@ static void test_crafted_tensors(void **state) {
     tinfo(&b, "a", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 0);
     tinfo(&b, "b", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 32);
     data(&b, 32, 128);
-    expect_fail(b.p, b.n, "tensor 'b' (data offset 32) overlaps tensor 'a' (data offset 0, 64 bytes)");
+    expect_fail(b.p, b.n, "tensor 'b' (info at offset 57): data offset 32 overlaps tensor 'a' (info at offset 24, data offset 0, 64 bytes)");
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 32);

@@ -103,6 +103,7 @@ typedef struct desk_gguf_tensor {
     uint64_t offset;    /* from the start of the data section */
     uint64_t nbytes;
     const void *data;   /* into the mapping (inside the file: checked at open) */
+    uint64_t info_offset; /* byte offset of its info in the file, for messages */
 } desk_gguf_tensor;
 
 /* ---- reading ------------------------------------------------------- */

@@ -318,7 +318,7 @@ static desk_status parse_alignment(desk_gguf *g, desk_err *err) {
 static desk_status parse_tensor_info(desk_gguf *g, cursor *c, int64_t i, desk_err *err) {
     char nb[72];
     desk_gguf_tensor *t = &g->tensors[i];
-    uint64_t at = c->pos;
+    uint64_t at = t->info_offset = c->pos;
     desk_status st = rd_str(c, &g->arena, DESK_GGUF_MAX_NAME, "name", &t->name, err);
     if (st != DESK_OK) return desk_err_prefix(err, "tensor %lld of %lld", (long long)i, (long long)g->n_tensors);
     if (t->name.len == 0)
@@ -398,8 +398,8 @@ static desk_status place_tensors(desk_gguf *g, desk_err *err) {
         desk_gguf_tensor *t = &g->tensors[i];
         if (t->offset > room || t->nbytes > room - t->offset)
             return desk_errf(err, DESK_E_FORMAT,
-                             "tensor '%s': data offset %llu + %llu bytes is past the end of the file (data starts at %llu, file size %llu)",
-                             printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->offset), ull(t->nbytes),
+                             "tensor '%s' (info at offset %llu): data offset %llu + %llu bytes is past the end of the file (data starts at %llu, file size %llu)",
+                             printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->info_offset), ull(t->offset), ull(t->nbytes),
                              ull(g->data_offset), ull(g->size));
         t->data = g->data + g->data_offset + t->offset;
     }
@@ -411,9 +411,11 @@ static desk_status place_tensors(desk_gguf *g, desk_err *err) {
     for (int64_t i = 1; i < g->n_tensors; i++) {
         const desk_gguf_tensor *p = order[i - 1], *t = order[i];
         if (t->offset < p->offset + p->nbytes) {
-            st = desk_errf(err, DESK_E_FORMAT, "tensor '%s' (data offset %llu) overlaps tensor '%s' (data offset %llu, %llu bytes)",
-                           printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->offset),
-                           printable(p->name.s, p->name.len, nb2, sizeof nb2), ull(p->offset), ull(p->nbytes));
+            st = desk_errf(err, DESK_E_FORMAT,
+                           "tensor '%s' (info at offset %llu): data offset %llu overlaps tensor '%s' (info at offset %llu, data offset %llu, %llu bytes)",
+                           printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->info_offset), ull(t->offset),
+                           printable(p->name.s, p->name.len, nb2, sizeof nb2), ull(p->info_offset), ull(p->offset),
+                           ull(p->nbytes));
             break;
         }
     }
