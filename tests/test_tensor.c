@@ -181,7 +181,10 @@ static void test_vec_dot(void **state) {
             const desk_type_info *t = info(CASES[c].type);
             const desk_type_info *at = info(t->vec_dot_type);
             void *wq = quant_new(CASES[c].type, x, n);
-            void *aq = quant_new(t->vec_dot_type, a, n);
+            void *aq = malloc(desk_type_row_size(t->vec_dot_type, n));
+            assert_non_null(aq);
+            desk_err e = {0};
+            assert_int_equal(desk_quantize_acts(CASES[c].type, a, aq, n, &e), DESK_OK);
             t->dequant(wq, wd, n);
             at->dequant(aq, ad, n);
             double exact = 0, mag = 0, raw = 0, wn = 0, an = 0;
@@ -363,6 +366,48 @@ static void test_matches_ggml(void **state) {
     free(yg);
 }
 
+/* Activation quantization is bit-exact with llama.cpp's CPU backend
+ * (committed output of ggml-cpu's from_float on an input full of exact
+ * rounding ties, tests/data/tensor/README.md); the file-format quantizer
+ * rounds those ties away from zero instead. */
+static void test_act_quant_matches_ggml_cpu(void **state) {
+    (void)state;
+    enum { N = 4096 };
+    static const struct { uint32_t wtype, atype; const char *file; } ACTS[] = {
+        {DESK_TYPE_Q4_0, DESK_TYPE_Q8_0, "ggml_cpu_q8_0.bin"},
+        {DESK_TYPE_Q5_1, DESK_TYPE_Q8_1, "ggml_cpu_q8_1.bin"},
+        {DESK_TYPE_Q6_K, DESK_TYPE_Q8_K, "ggml_cpu_q8_K.bin"},
+    };
+    char path[4096];
+    size_t len;
+    snprintf(path, sizeof path, "%s/tests/data/tensor/act_input.f32", tu_source_dir());
+    float *x = (float *)tu_read_file(path, &len);
+    assert_int_equal(len, N * sizeof(float));
+    for (size_t k = 0; k < sizeof ACTS / sizeof ACTS[0]; k++) {
+        snprintf(path, sizeof path, "%s/tests/data/tensor/%s", tu_source_dir(), ACTS[k].file);
+        char *ref = tu_read_file(path, &len);
+        assert_int_equal(len, desk_type_row_size(ACTS[k].atype, N));
+        void *q = malloc(len);
+        assert_non_null(q);
+        desk_err e = {0};
+        assert_int_equal(desk_quantize_acts(ACTS[k].wtype, x, q, N, &e), DESK_OK);
+        if (memcmp(q, ref, len) != 0) fail_msg("%s activations differ from ggml-cpu's", ACTS[k].file);
+        if (ACTS[k].atype != DESK_TYPE_Q8_K) { /* the tie half must differ in file-format rounding */
+            void *qf = quant_new(ACTS[k].atype, x, N);
+            assert_true(memcmp(qf, ref, len) != 0);
+            free(qf);
+        }
+        free(q);
+        free(ref);
+    }
+    float w[256] = {0};
+    unsigned char buf[512];
+    desk_err e = {0};
+    assert_int_equal(desk_quantize_acts(DESK_TYPE_IQ2_XXS, w, buf, 256, &e), DESK_E_UNSUPPORTED);
+    assert_int_equal(desk_quantize_acts(DESK_TYPE_Q4_K, w, buf, 32, &e), DESK_E_ARG);
+    free(x);
+}
+
 /* Q8_K's bsums are the sums of each 16 levels; kernels rely on them. */
 static void test_q8k_bsums(void **state) {
     (void)state;
@@ -393,6 +438,7 @@ int main(void) {
         cmocka_unit_test(test_search_beats_naive),
         cmocka_unit_test(test_q8k_bsums),
         cmocka_unit_test(test_matches_ggml),
+        cmocka_unit_test(test_act_quant_matches_ggml_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,6 +95,14 @@ void desk_ref_dequant_iq4_xs(const void *src, float *dst, int64_t n);
 void desk_ref_quant_iq4_xs(const float *src, void *dst, int64_t n);
 float desk_ref_vec_dot_iq4_xs(int64_t n, const void *w, const void *act);
 
+/* Activation quantizers: Q8_0 / Q8_1 as llama.cpp's CPU backend makes
+ * them for a matrix product (inverse scale 127/amax, ties to even), which
+ * differs from desk_ref_quant_q8_0/_q8_1 (= ggml's reference quantizer,
+ * what model files hold) in about one value in 10^4 to 10^5.  Q8_K's
+ * activation quantizer is desk_ref_quant_q8_k itself. */
+void desk_ref_quant_act_q8_0(const float *src, void *dst, int64_t n);
+void desk_ref_quant_act_q8_1(const float *src, void *dst, int64_t n);
+
 /* The 16 values an IQ4_NL / IQ4_XS nibble stands for (ggml's
  * kvalues_iq4nl), for kernels that build lookup tables from it. */
 extern const int8_t desk_iq4nl_values[16];

@@ -44,11 +44,7 @@ void desk_ref_quant_q8_k(const float *src, void *dst, int64_t n) {
          * symmetric and kernels may negate freely. */
         const float iscale = -127.0f / max;
         for (int j = 0; j < QKK; j++) b[i].qs[j] = (int8_t)desk_q_round(iscale * src[j], -128, 127);
-        for (int g = 0; g < QKK / 16; g++) {
-            int s = 0;
-            for (int j = 0; j < 16; j++) s += b[i].qs[16 * g + j];
-            b[i].bsums[g] = (int16_t)s;
-        }
+        for (int g = 0; g < QKK / 16; g++) b[i].bsums[g] = (int16_t)desk_q_sum_i8(b[i].qs + 16 * g, 16);
         b[i].d = 1 / iscale;
     }
 }

@@ -288,10 +288,35 @@ void desk_ref_quant_q8_1(const float *src, void *dst, int64_t n) {
     desk_block_q8_1 *b = dst;
     for (int64_t i = 0; i < n / QK; i++, src += QK) {
         const float d = quant_q8_block(src, b[i].qs);
-        int isum = 0;
-        for (int j = 0; j < QK; j++) isum += b[i].qs[j];
         b[i].d = desk_f32_to_f16(d);
-        b[i].s = desk_f32_to_f16(desk_q_sat((float)isum * d));
+        b[i].s = desk_f32_to_f16(desk_q_sat((float)desk_q_sum_i8(b[i].qs, QK) * d));
+    }
+}
+
+/* Activations: llama.cpp's CPU backend (ggml-cpu's AVX/AVX2/NEON paths)
+ * quantizes them differently from its reference quantizer - the inverse
+ * scale is 127/amax rather than 1/d, and ties round to even - so these
+ * reproduce that, bit for bit. */
+static float quant_q8_block_act(const float *x, int8_t qs[QK]) {
+    float amax;
+    signed_absmax(x, QK, &amax);
+    const float d = desk_q_sat(amax / 127);
+    const float id = amax == 0 ? 0.0f : d == amax / 127 ? 127.0f / amax : 1.0f / d;
+    for (int j = 0; j < QK; j++) qs[j] = (int8_t)desk_q_round(x[j] * id, -127, 127);
+    return d;
+}
+
+void desk_ref_quant_act_q8_0(const float *src, void *dst, int64_t n) {
+    desk_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++, src += QK) b[i].d = desk_f32_to_f16(quant_q8_block_act(src, b[i].qs));
+}
+
+void desk_ref_quant_act_q8_1(const float *src, void *dst, int64_t n) {
+    desk_block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / QK; i++, src += QK) {
+        const float d = quant_q8_block_act(src, b[i].qs);
+        b[i].d = desk_f32_to_f16(d);
+        b[i].s = desk_f32_to_f16(desk_q_sat((float)desk_q_sum_i8(b[i].qs, QK) * d));
     }
 }
 

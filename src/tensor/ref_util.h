@@ -70,6 +70,13 @@ static inline int desk_q_dot_i8(const int8_t *a, const int8_t *b, int n) {
     return s;
 }
 
+/* Sum of N int8 levels. */
+static inline int desk_q_sum_i8(const int8_t *a, int n) {
+    int s = 0;
+    for (int j = 0; j < n; j++) s += a[j];
+    return s;
+}
+
 /* Unaligned little-endian reads and writes of packed fields. */
 static inline uint32_t desk_q_load_u32(const uint8_t *p) {
     uint32_t v;

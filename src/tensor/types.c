@@ -23,20 +23,20 @@
  * activations to F16/BF16 for F16/BF16 weights, desk does not (more
  * accurate, and the kernels widen the weights instead). */
 static const desk_type_info TYPES[DESK_TYPE_COUNT] = {
-    [DESK_TYPE_F32] = {"F32", 1, 4, false, DESK_TYPE_F32, R(f32)},
+    [DESK_TYPE_F32] = {"F32", 1, 4, false, DESK_TYPE_F32, R(f32), desk_ref_quant_f32},
     [DESK_TYPE_F16] = {"F16", 1, 2, false, DESK_TYPE_F32, R(f16)},
     [DESK_TYPE_Q4_0] = {"Q4_0", 32, 18, true, DESK_TYPE_Q8_0, R(q4_0)},
     [DESK_TYPE_Q4_1] = {"Q4_1", 32, 20, true, DESK_TYPE_Q8_1, R(q4_1)},
     [DESK_TYPE_Q5_0] = {"Q5_0", 32, 22, true, DESK_TYPE_Q8_0, R(q5_0)},
     [DESK_TYPE_Q5_1] = {"Q5_1", 32, 24, true, DESK_TYPE_Q8_1, R(q5_1)},
-    [DESK_TYPE_Q8_0] = {"Q8_0", 32, 34, true, DESK_TYPE_Q8_0, R(q8_0)},
-    [DESK_TYPE_Q8_1] = {"Q8_1", 32, 36, true, DESK_TYPE_Q8_1, R(q8_1)},
+    [DESK_TYPE_Q8_0] = {"Q8_0", 32, 34, true, DESK_TYPE_Q8_0, R(q8_0), desk_ref_quant_act_q8_0},
+    [DESK_TYPE_Q8_1] = {"Q8_1", 32, 36, true, DESK_TYPE_Q8_1, R(q8_1), desk_ref_quant_act_q8_1},
     [DESK_TYPE_Q2_K] = {"Q2_K", 256, 84, true, DESK_TYPE_Q8_K, R(q2_k)},
     [DESK_TYPE_Q3_K] = {"Q3_K", 256, 110, true, DESK_TYPE_Q8_K, R(q3_k)},
     [DESK_TYPE_Q4_K] = {"Q4_K", 256, 144, true, DESK_TYPE_Q8_K, R(q4_k)},
     [DESK_TYPE_Q5_K] = {"Q5_K", 256, 176, true, DESK_TYPE_Q8_K, R(q5_k)},
     [DESK_TYPE_Q6_K] = {"Q6_K", 256, 210, true, DESK_TYPE_Q8_K, R(q6_k)},
-    [DESK_TYPE_Q8_K] = {"Q8_K", 256, 292, true, DESK_TYPE_Q8_K, R(q8_k)},
+    [DESK_TYPE_Q8_K] = {"Q8_K", 256, 292, true, DESK_TYPE_Q8_K, R(q8_k), desk_ref_quant_q8_k},
     [DESK_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
     [DESK_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
     [DESK_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, true, DESK_TYPE_Q8_K, NULL, NULL, NULL},
@@ -84,6 +84,19 @@ size_t desk_type_row_size(uint32_t type, int64_t n) {
     const desk_type_info *t = desk_type_get(type);
     if (!t || n < 0) return 0;
     return (size_t)(n / t->blck) * (size_t)t->type_size;
+}
+
+desk_status desk_quantize_acts(uint32_t wtype, const float *src, void *dst, int64_t n, desk_err *err) {
+    const desk_type_info *w = desk_type_get(wtype);
+    if (!w) return desk_errf(err, DESK_E_UNSUPPORTED, "unknown tensor type id %u", wtype);
+    const desk_type_info *a = desk_type_get(w->vec_dot_type);
+    if (!a->act_quant || !w->vec_dot)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "desk has no dot product for type %s", w->name);
+    if (n < 0 || n % a->blck != 0 || n % w->blck != 0)
+        return desk_errf(err, DESK_E_ARG, "row of %lld elements is not a whole number of %s blocks (%d)",
+                         (long long)n, a->name, (int)a->blck);
+    a->act_quant(src, dst, n);
+    return DESK_OK;
 }
 
 /* Shared checks of desk_quantize_row and desk_dequantize_row. */

@@ -71,6 +71,9 @@ typedef struct desk_type_info {
     desk_dequant_fn dequant;   /* NULL where desk cannot dequantize yet */
     desk_quant_fn quant;       /* NULL where desk cannot quantize */
     desk_vec_dot_fn vec_dot;   /* NULL where desk has no dot product */
+    /* For the types activations are converted to (F32, Q8_0, Q8_1, Q8_K):
+     * how, bit-exact with llama.cpp's CPU backend; NULL for the others. */
+    desk_quant_fn act_quant;
 } desk_type_info;
 
 /* Returns the entry for TYPE, or NULL for an id that names no type. */
@@ -93,6 +96,12 @@ size_t desk_type_row_size(uint32_t type, int64_t n);
  * weight type's vec_dot_type.  DESK_E_UNSUPPORTED when TYPE has no
  * quantizer, DESK_E_ARG when N is not a whole number of blocks. */
 desk_status desk_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, desk_err *err);
+
+/* Quantizes N activations for a dot product with weights of type WTYPE:
+ * into WTYPE's vec_dot_type, with that type's act_quant (as llama.cpp's
+ * CPU backend does).  DST holds desk_type_row_size(vec_dot_type, N) bytes.
+ * The same errors as desk_quantize_row. */
+desk_status desk_quantize_acts(uint32_t wtype, const float *src, void *dst, int64_t n, desk_err *err);
 
 /* Dequantizes N elements of TYPE from SRC into N floats at DST; the same
  * errors as desk_quantize_row. */
