@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fp16.h"
 #include "tensor/blocks.h"
 #include "tensor/ref.h"
 #include "tensor/types.h"
@@ -216,6 +217,56 @@ static void test_vec_dot(void **state) {
         printf("  %-7s |dot - dequantized dot| / sum|w a| <= %.2e, |dot - float dot| / |w||a| <= %.2e\n",
                desk_type_name(CASES[c].type), worst_exact[c], worst_raw[c]);
     free(x);
+    free(a);
+    free(wd);
+    free(ad);
+}
+
+/* The same agreement on blocks of random bytes (every level, scale and
+ * min pattern, including the ends no quantizer produces), with each f16
+ * scale field set to a random value in [-2, 2). */
+static void test_vec_dot_random_blocks(void **state) {
+    (void)state;
+    static const struct { uint32_t type; int scale_off[2]; } RB[] = {
+        {DESK_TYPE_Q4_0, {0, -1}}, {DESK_TYPE_Q4_1, {0, 2}},  {DESK_TYPE_Q5_0, {0, -1}},
+        {DESK_TYPE_Q5_1, {0, 2}},  {DESK_TYPE_Q8_0, {0, -1}}, {DESK_TYPE_IQ4_NL, {0, -1}},
+        {DESK_TYPE_Q2_K, {80, 82}}, {DESK_TYPE_Q3_K, {108, -1}}, {DESK_TYPE_Q4_K, {0, 2}},
+        {DESK_TYPE_Q5_K, {0, 2}},  {DESK_TYPE_Q6_K, {208, -1}}, {DESK_TYPE_IQ4_XS, {0, -1}},
+    };
+    const int64_t n = 2048;
+    float *a = malloc((size_t)n * sizeof *a), *wd = malloc((size_t)n * sizeof *wd);
+    float *ad = malloc((size_t)n * sizeof *ad);
+    assert_true(a && wd && ad);
+    gaussian(a, n, 31);
+    uint64_t rs = 99;
+    for (size_t k = 0; k < sizeof RB / sizeof RB[0]; k++) {
+        const desk_type_info *t = info(RB[k].type);
+        const size_t sz = desk_type_row_size(RB[k].type, n);
+        unsigned char *w = malloc(sz);
+        void *aq = malloc(desk_type_row_size(t->vec_dot_type, n));
+        assert_true(w && aq);
+        for (size_t i = 0; i < sz; i++) w[i] = (unsigned char)rng_next(&rs);
+        for (size_t b = 0; b < sz / (size_t)t->type_size; b++)
+            for (int f = 0; f < 2 && RB[k].scale_off[f] >= 0; f++) {
+                const desk_f16 h = desk_f32_to_f16((float)(rng_unit(&rs) * 4.0 - 2.0));
+                memcpy(w + b * (size_t)t->type_size + (size_t)RB[k].scale_off[f], &h, 2);
+            }
+        desk_err e = {0};
+        assert_int_equal(desk_quantize_acts(RB[k].type, a, aq, n, &e), DESK_OK);
+        t->dequant(w, wd, n);
+        desk_type_get(t->vec_dot_type)->dequant(aq, ad, n);
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) {
+            exact += (double)wd[i] * ad[i];
+            mag += fabs((double)wd[i] * ad[i]);
+        }
+        const double got = t->vec_dot(n, w, aq);
+        const double tol = (t->vec_dot_type == DESK_TYPE_Q8_1 ? 5e-4 : 1e-6) * mag;
+        if (!(fabs(got - exact) <= tol))
+            fail_msg("%s random blocks: vec_dot %.6f vs dequantized dot %.6f", t->name, got, exact);
+        free(w);
+        free(aq);
+    }
     free(a);
     free(wd);
     free(ad);
@@ -433,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_row_api_errors),
         cmocka_unit_test(test_roundtrip_bounds),
         cmocka_unit_test(test_vec_dot),
+        cmocka_unit_test(test_vec_dot_random_blocks),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_special_rows),
         cmocka_unit_test(test_search_beats_naive),
