@@ -6,6 +6,13 @@
  * SentencePiece-style ("llama"), and WordPiece ("bert").  It copies what it
  * needs, so it outlives the desk_gguf it came from.
  *
+ * Invalid UTF-8 input is never an error and always encodes the same way:
+ * each byte that does not start a valid UTF-8 sequence (overlong forms,
+ * surrogates, stray continuation bytes, a truncated tail) is a piece of its
+ * own.  Byte-level BPE encodes it through the byte map like any byte (so
+ * decoding gives the byte back); SentencePiece gives it its <0xNN> token
+ * (or the unknown token when the vocabulary has no byte tokens).
+ *
  * Control tokens in user text stay plain text unless the caller passes
  * DESK_TOK_PARSE_SPECIAL: text can never inject "<|im_end|>".  Chat templates
  * insert control tokens by id.
@@ -61,12 +68,24 @@ desk_token desk_tokenizer_find(const desk_tokenizer *t, const char *text);
 /* The vocabulary text of ID (borrowed; NULL when out of range). */
 const char *desk_tokenizer_piece(const desk_tokenizer *t, desk_token id);
 
+/* Whether DESK_TOK_ADD_SPECIAL puts BOS in front / EOS at the end. */
+bool desk_tokenizer_add_bos(const desk_tokenizer *t);
+bool desk_tokenizer_add_eos(const desk_tokenizer *t);
+/* The longest decoded token, in bytes: desk_detok_push never needs more
+ * than this + 8 bytes of CAP. */
+int32_t desk_tokenizer_max_piece(const desk_tokenizer *t);
+
 /* Decoding.  desk_detokenize writes the bytes of N ids into BUF (capacity
  * CAP, NUL-terminated when it fits) and returns the byte count needed, so a
  * caller can size BUF.  Control tokens yield nothing unless
  * RENDER_SPECIAL is set. */
 size_t desk_detokenize(const desk_tokenizer *t, const desk_token *ids, size_t n,
                        bool render_special, char *buf, size_t cap);
+
+/* The bytes of one token as it decodes mid-text (no space dropped): writes
+ * them into BUF when they fit in CAP (no NUL) and returns the length. */
+size_t desk_tokenizer_decode_piece(const desk_tokenizer *t, desk_token id, bool render_special,
+                                   char *buf, size_t cap);
 
 /* Streaming decode that never emits half a UTF-8 character: push one id
  * at a time; complete characters come out, the rest waits for the next id.
@@ -76,8 +95,10 @@ typedef struct desk_detok {
     size_t n_pending;
     bool render_special;
 } desk_detok;
-/* Writes at most CAP bytes into OUT (CAP >= 64 always suffices for one
- * token's text) and returns the count written. */
+/* Writes at most CAP bytes into OUT and returns the count written.  CAP of
+ * desk_tokenizer_max_piece() + 8 always suffices (64 does for all but
+ * unusually long tokens); what does not fit waits, up to 8 bytes, and the
+ * rest of an oversized token is dropped. */
 size_t desk_detok_push(const desk_tokenizer *t, desk_detok *st, desk_token id, char *out,
                        size_t cap);
 size_t desk_detok_flush(desk_detok *st, char *out, size_t cap);

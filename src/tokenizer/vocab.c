@@ -1,0 +1,763 @@
+/*
+ * vocab.c - the tokenizer object: loading tokenizer.* metadata into a
+ * vocabulary with hash maps, special tokens, the split of input text at
+ * special-token texts (longest text first, as the reference does), the
+ * dispatch to BPE or SentencePiece, and decoding back to bytes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "tokenizer/tok_internal.h"
+
+#define EOT_NAMES_N 11
+/* Texts the reference takes for EOT when the metadata names none (the
+ * first of them, in byte order, found in the vocabulary). */
+static const char *const EOT_NAMES[EOT_NAMES_N] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<end_of_utterance>",
+};
+/* Texts the reference always treats as end of generation. */
+static const char *const EOG_NAMES[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "</s>", "<eos>", "<turn|>", "<|tool_response>",
+    "[e~[", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+};
+
+uint32_t tok_hash(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+desk_token tok_lookup(const desk_tokenizer *t, const char *s, size_t n) {
+    uint32_t i = tok_hash(s, n) & t->map.mask;
+    for (;;) {
+        int32_t id = t->map.slots[i];
+        if (id < 0) return -1;
+        const tok_entry *e = &t->tok[id];
+        if (e->len == n && memcmp(e->text, s, n) == 0) return id;
+        i = (i + 1) & t->map.mask;
+    }
+}
+
+static uint64_t mix64(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+}
+
+int32_t tok_merge_rank(const desk_tokenizer *t, int32_t left, int32_t right, int32_t *result) {
+    if (!t->merges.slots || left < 0 || right < 0) return -1;
+    uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
+    uint64_t i = mix64(key) & t->merges.mask;
+    for (;;) {
+        const tok_merge_slot *s = &t->merges.slots[i];
+        if (s->key == 0) return -1;
+        if (s->key == key) {
+            *result = s->result;
+            return s->rank;
+        }
+        i = (i + 1) & t->merges.mask;
+    }
+}
+
+void tok_out_push(tok_out *o, desk_token id) {
+    if (o->n < o->cap) o->ids[o->n] = id;
+    o->n++;
+}
+
+void *tok_scratch_get(tok_scratch *s, int i, size_t bytes) {
+    if (bytes <= s->cap[i]) return s->buf[i];
+    size_t c = s->cap[i] ? s->cap[i] : 256;
+    while (c < bytes) c *= 2;
+    void *p = realloc(s->buf[i], c);
+    if (!p) return NULL;
+    s->buf[i] = p;
+    s->cap[i] = c;
+    return p;
+}
+
+size_t tok_utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static desk_status build_textmap(desk_tokenizer *t, desk_err *err) {
+    uint32_t cap = 16;
+    while (cap < (uint32_t)t->n_vocab * 2u) cap *= 2;
+    t->map.slots = desk_arena_alloc(&t->arena, (size_t)cap * sizeof(int32_t), 64);
+    if (!t->map.slots) return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for the map");
+    memset(t->map.slots, 0xff, (size_t)cap * sizeof(int32_t));
+    t->map.mask = cap - 1;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const tok_entry *e = &t->tok[id];
+        uint32_t i = tok_hash(e->text, e->len) & t->map.mask;
+        bool dup = false;
+        while (t->map.slots[i] >= 0) {
+            const tok_entry *o = &t->tok[t->map.slots[i]];
+            if (o->len == e->len && memcmp(o->text, e->text, e->len) == 0) {
+                dup = true; /* the reference keeps the last id for a text */
+                t->map.slots[i] = id;
+                break;
+            }
+            i = (i + 1) & t->map.mask;
+        }
+        if (!dup) t->map.slots[i] = id;
+    }
+    return DESK_OK;
+}
+
+static desk_status load_merges(desk_tokenizer *t, const desk_gguf *g, desk_err *err) {
+    desk_gguf_vtype type;
+    uint64_t n;
+    const void *data;
+    desk_status st = desk_gguf_get_arr(g, "tokenizer.ggml.merges", &type, &n, &data, err);
+    if (st != DESK_OK) return st;
+    if (type != DESK_GGUF_STRING)
+        return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.merges: expected STRING array, got %s",
+                         desk_gguf_vtype_name(type));
+    uint64_t cap = 16;
+    while (cap < n * 2) cap *= 2;
+    t->merges.slots = desk_arena_alloc(&t->arena, cap * sizeof(tok_merge_slot), 64);
+    if (!t->merges.slots) return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for merges");
+    t->merges.mask = cap - 1;
+    const desk_gguf_str *m = data;
+    char tmp[1024];
+    for (uint64_t r = 0; r < n; r++) {
+        const char *s = m[r].s;
+        size_t len = (size_t)m[r].len;
+        /* "left right": the split is the first space after the first byte */
+        const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
+        if (!sp) continue;
+        size_t ln = (size_t)(sp - s), rn = len - ln - 1;
+        int32_t l = tok_lookup(t, s, ln), rr = tok_lookup(t, sp + 1, rn);
+        if (l < 0 || rr < 0 || ln + rn > sizeof tmp) continue;
+        memcpy(tmp, s, ln);
+        memcpy(tmp + ln, sp + 1, rn);
+        int32_t res = tok_lookup(t, tmp, ln + rn);
+        if (res < 0) continue;
+        uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)rr) + 1;
+        uint64_t i = mix64(key) & t->merges.mask;
+        while (t->merges.slots[i].key != 0 && t->merges.slots[i].key != key)
+            i = (i + 1) & t->merges.mask;
+        if (t->merges.slots[i].key == key) continue; /* first rank wins */
+        t->merges.slots[i] = (tok_merge_slot){.key = key, .rank = (int32_t)r, .result = res};
+    }
+    return DESK_OK;
+}
+
+/* qsort has no context argument in C17: sort (len, id) pairs instead. */
+typedef struct len_id {
+    uint32_t len;
+    int32_t id;
+} len_id;
+
+static int cmp_len_id(const void *a, const void *b) {
+    const len_id *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static desk_status build_specials(desk_tokenizer *t, desk_err *err) {
+    int32_t n = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++)
+        if ((t->tok[id].attr & (TOK_CONTROL | TOK_USER | TOK_UNKNOWN)) && t->tok[id].len > 0) n++;
+    len_id *tmp = malloc(sizeof(len_id) * (size_t)(n ? n : 1));
+    t->specials = desk_arena_alloc(&t->arena, sizeof(int32_t) * (size_t)(n ? n : 1), 8);
+    t->pfx_start = desk_arena_alloc(&t->arena, sizeof(uint32_t) * 65537, 8);
+    t->pfx_ids = desk_arena_alloc(&t->arena, sizeof(int32_t) * (size_t)(n ? n : 1), 8);
+    t->one_byte_special = desk_arena_alloc(&t->arena, sizeof(int32_t) * 256, 8);
+    if (!tmp || !t->specials || !t->pfx_start || !t->pfx_ids || !t->one_byte_special) {
+        free(tmp);
+        return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for special tokens");
+    }
+    int32_t k = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++)
+        if ((t->tok[id].attr & (TOK_CONTROL | TOK_USER | TOK_UNKNOWN)) && t->tok[id].len > 0)
+            tmp[k++] = (len_id){t->tok[id].len, id};
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_len_id);
+    for (int32_t i = 0; i < n; i++) t->specials[i] = tmp[i].id;
+    t->n_specials = n;
+    free(tmp);
+    /* counting sort of the specials (kept in length order) by 2-byte prefix */
+    for (int i = 0; i < 256; i++) t->one_byte_special[i] = -1;
+    uint32_t *cnt = t->pfx_start;
+    for (int32_t i = 0; i < n; i++) {
+        const tok_entry *e = &t->tok[t->specials[i]];
+        if (e->len == 1) {
+            t->one_byte_special[(unsigned char)e->text[0]] = t->specials[i];
+            continue;
+        }
+        unsigned p = (unsigned char)e->text[0] << 8 | (unsigned char)e->text[1];
+        cnt[p + 1]++;
+    }
+    for (int p = 0; p < 65536; p++) cnt[p + 1] += cnt[p];
+    uint32_t *fill = malloc(sizeof(uint32_t) * 65536);
+    if (!fill) return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for special tokens");
+    memcpy(fill, cnt, sizeof(uint32_t) * 65536);
+    for (int32_t i = 0; i < n; i++) {
+        const tok_entry *e = &t->tok[t->specials[i]];
+        if (e->len == 1) continue;
+        unsigned p = (unsigned char)e->text[0] << 8 | (unsigned char)e->text[1];
+        t->pfx_ids[fill[p]++] = t->specials[i];
+    }
+    free(fill);
+    return DESK_OK;
+}
+
+static desk_status read_specials(desk_tokenizer *t, const desk_gguf *g) {
+    static const char *const keys[5] = {
+        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id", "tokenizer.ggml.padding_token_id",
+        "tokenizer.ggml.unknown_token_id",
+    };
+    for (int i = 0; i < 5; i++) {
+        int64_t v;
+        desk_err e = {0};
+        if (desk_gguf_get_i64(g, keys[i], &v, &e) == DESK_OK && v >= 0 && v < t->n_vocab)
+            t->special[i] = (desk_token)v;
+        if (t->special[i] >= t->n_vocab) t->special[i] = -1; /* a default past the end */
+    }
+    bool b;
+    desk_err e = {0};
+    if (desk_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b, &e) == DESK_OK) t->add_bos = b;
+    if (desk_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b, &e) == DESK_OK) t->add_eos = b;
+    if (desk_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &b, &e) == DESK_OK)
+        t->add_space_prefix = b;
+
+    if (t->special[DESK_SPECIAL_EOT] < 0) {
+        const char *best = NULL;
+        for (int i = 0; i < EOT_NAMES_N; i++) {
+            desk_token id = tok_lookup(t, EOT_NAMES[i], strlen(EOT_NAMES[i]));
+            if (id >= 0 && (!best || strcmp(EOT_NAMES[i], best) < 0)) {
+                best = EOT_NAMES[i];
+                t->special[DESK_SPECIAL_EOT] = id;
+            }
+        }
+    }
+    /* end tokens found by text become control tokens too, which matters
+     * for encoding: then text spelling them stays text */
+    for (size_t i = 0; i < sizeof EOG_NAMES / sizeof EOG_NAMES[0]; i++) {
+        desk_token id = tok_lookup(t, EOG_NAMES[i], strlen(EOG_NAMES[i]));
+        if (id >= 0) t->tok[id].attr |= TOK_EOG | TOK_CONTROL;
+    }
+    /* gpt-oss: these always render */
+    static const char *const RENDER[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+    for (size_t i = 0; i < 4; i++) {
+        desk_token id = tok_lookup(t, RENDER[i], strlen(RENDER[i]));
+        if (id >= 0) t->tok[id].attr = TOK_USER;
+    }
+    /* the reference's exceptions: with <|return|>/<|call|> (or <|calls|>
+     * and <|flush|>) "<|end|>" is no end token; with "<|tool_response>"
+     * "</s>" is a plain token */
+    desk_token end = tok_lookup(t, "<|end|>", 7);
+    if (end >= 0 && ((tok_lookup(t, "<|return|>", 10) >= 0 && tok_lookup(t, "<|call|>", 8) >= 0) ||
+                     (tok_lookup(t, "<|calls|>", 9) >= 0 && tok_lookup(t, "<|flush|>", 9) >= 0)))
+        t->tok[end].attr = TOK_USER;
+    desk_token s_end = tok_lookup(t, "</s>", 4);
+    if (s_end >= 0 && tok_lookup(t, "<|tool_response>", 16) >= 0) t->tok[s_end].attr = TOK_NORMAL;
+    if (t->special[DESK_SPECIAL_EOT] >= 0) t->tok[t->special[DESK_SPECIAL_EOT]].attr |= TOK_CONTROL;
+    if (t->special[DESK_SPECIAL_EOS] >= 0) t->tok[t->special[DESK_SPECIAL_EOS]].attr |= TOK_EOG;
+    if (t->special[DESK_SPECIAL_EOT] >= 0) t->tok[t->special[DESK_SPECIAL_EOT]].attr |= TOK_EOG;
+    return DESK_OK;
+}
+
+desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_err *err) {
+    *out = NULL;
+    const char *model;
+    desk_status st = desk_gguf_get_str(g, "tokenizer.ggml.model", &model, err);
+    if (st != DESK_OK) return st;
+    tok_kind kind;
+    if (strcmp(model, "gpt2") == 0) {
+        kind = TOK_KIND_BPE;
+    } else if (strcmp(model, "llama") == 0) {
+        kind = TOK_KIND_SPM;
+    } else {
+        return desk_errf(err, DESK_E_UNSUPPORTED,
+                         "tokenizer.ggml.model: '%s' is not supported (gpt2, llama)", model);
+    }
+    desk_gguf_vtype type;
+    uint64_t n;
+    const void *data;
+    st = desk_gguf_get_arr(g, "tokenizer.ggml.tokens", &type, &n, &data, err);
+    if (st != DESK_OK) return st;
+    if (type != DESK_GGUF_STRING)
+        return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.tokens: expected STRING array, got %s",
+                         desk_gguf_vtype_name(type));
+    if (n == 0 || n > (1u << 30))
+        return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.tokens: %llu tokens",
+                         (unsigned long long)n);
+
+    desk_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return desk_errf(err, DESK_E_NOMEM, "tokenizer: out of memory");
+    desk_arena_init(&t->arena, 1 << 20);
+    t->kind = kind;
+    t->n_vocab = (int32_t)n;
+    for (int i = 0; i < 5; i++) t->special[i] = -1;
+    if (kind == TOK_KIND_SPM) {
+        t->special[DESK_SPECIAL_BOS] = 1;
+        t->special[DESK_SPECIAL_EOS] = 2;
+        t->special[DESK_SPECIAL_UNK] = 0;
+        t->add_bos = true;
+        t->add_space_prefix = true;
+    } else {
+        t->special[DESK_SPECIAL_BOS] = 11;
+        t->special[DESK_SPECIAL_EOS] = 11;
+    }
+
+    t->tok = desk_arena_alloc(&t->arena, sizeof(tok_entry) * (size_t)n, 8);
+    if (!t->tok) {
+        st = desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for %llu tokens",
+                       (unsigned long long)n);
+        goto fail;
+    }
+    const desk_gguf_str *strs = data;
+    for (uint64_t i = 0; i < n; i++) {
+        /* the strings live in the gguf's arena; copy so we outlive it */
+        if (strs[i].len > (1u << 20)) {
+            st = desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.tokens[%llu]: %llu bytes",
+                           (unsigned long long)i, (unsigned long long)strs[i].len);
+            goto fail;
+        }
+        t->tok[i].text = desk_arena_strndup(&t->arena, strs[i].s, (size_t)strs[i].len);
+        if (!t->tok[i].text) {
+            st = desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for token text");
+            goto fail;
+        }
+        t->tok[i].len = (uint32_t)strs[i].len;
+        t->tok[i].attr = TOK_NORMAL;
+    }
+    desk_err e2 = {0};
+    if (desk_gguf_get_arr(g, "tokenizer.ggml.scores", &type, &n, &data, &e2) == DESK_OK) {
+        if (type != DESK_GGUF_FLOAT32 || n != (uint64_t)t->n_vocab) {
+            st = desk_errf(err, DESK_E_FORMAT,
+                           "tokenizer.ggml.scores: expected %d FLOAT32, got %llu %s", t->n_vocab,
+                           (unsigned long long)n, desk_gguf_vtype_name(type));
+            goto fail;
+        }
+        for (int32_t i = 0; i < t->n_vocab; i++) t->tok[i].score = ((const float *)data)[i];
+    }
+    if (desk_gguf_get_arr(g, "tokenizer.ggml.token_type", &type, &n, &data, &e2) == DESK_OK) {
+        if (type != DESK_GGUF_INT32 || n != (uint64_t)t->n_vocab) {
+            st = desk_errf(err, DESK_E_FORMAT,
+                           "tokenizer.ggml.token_type: expected %d INT32, got %llu %s",
+                           t->n_vocab, (unsigned long long)n, desk_gguf_vtype_name(type));
+            goto fail;
+        }
+        for (int32_t i = 0; i < t->n_vocab; i++) {
+            int32_t v = ((const int32_t *)data)[i];
+            static const uint8_t attr[7] = {0, TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL,
+                                            TOK_USER, TOK_UNUSED, TOK_BYTE};
+            t->tok[i].attr = (v >= 0 && v < 7) ? attr[v] : 0;
+        }
+    }
+    if ((st = build_textmap(t, err)) != DESK_OK) goto fail;
+    if (kind == TOK_KIND_BPE) {
+        if ((st = load_merges(t, g, err)) != DESK_OK) goto fail;
+        const char *pre = "default";
+        desk_err e3 = {0};
+        if (desk_gguf_find_kv(g, "tokenizer.ggml.pre") &&
+            (st = desk_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &e3)) != DESK_OK) {
+            *err = e3;
+            goto fail;
+        }
+        if ((st = tok_pretok_setup(t, pre, err)) != DESK_OK) goto fail;
+    }
+    /* byte tokens: BPE maps each byte to its char's token; SPM has <0xNN> */
+    for (int b = 0; b < 256; b++) {
+        if (kind == TOK_KIND_BPE) {
+            t->byte_tok[b] = tok_lookup(t, t->byte_utf8[b], t->byte_utf8_len[b]);
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            char buf[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
+            desk_token id = tok_lookup(t, buf, 6);
+            if (id < 0) {
+                char c = (char)b;
+                id = tok_lookup(t, &c, 1);
+            }
+            t->byte_tok[b] = id;
+        }
+    }
+    if ((st = read_specials(t, g)) != DESK_OK) goto fail;
+    if ((st = build_specials(t, err)) != DESK_OK) goto fail;
+    /* a decoded piece is never longer than its text */
+    for (int32_t id = 0; id < t->n_vocab; id++)
+        if ((int32_t)t->tok[id].len > t->max_piece) t->max_piece = (int32_t)t->tok[id].len;
+    *out = t;
+    return DESK_OK;
+fail:
+    desk_tokenizer_free(t);
+    return st;
+}
+
+void desk_tokenizer_free(desk_tokenizer *t) {
+    if (!t) return;
+    tok_pretok_free(t);
+    desk_arena_free(&t->arena);
+    free(t);
+}
+
+int32_t desk_tokenizer_n_vocab(const desk_tokenizer *t) { return t->n_vocab; }
+
+desk_token desk_tokenizer_special(const desk_tokenizer *t, desk_special which) {
+    if ((unsigned)which > DESK_SPECIAL_UNK) return -1;
+    return t->special[which];
+}
+
+bool desk_tokenizer_is_eog(const desk_tokenizer *t, desk_token id) {
+    return id >= 0 && id < t->n_vocab && (t->tok[id].attr & TOK_EOG);
+}
+
+bool desk_tokenizer_is_control(const desk_tokenizer *t, desk_token id) {
+    return id >= 0 && id < t->n_vocab && (t->tok[id].attr & TOK_CONTROL);
+}
+
+desk_token desk_tokenizer_find(const desk_tokenizer *t, const char *text) {
+    return tok_lookup(t, text, strlen(text));
+}
+
+const char *desk_tokenizer_piece(const desk_tokenizer *t, desk_token id) {
+    return id >= 0 && id < t->n_vocab ? t->tok[id].text : NULL;
+}
+
+bool desk_tokenizer_add_bos(const desk_tokenizer *t) { return t->add_bos; }
+bool desk_tokenizer_add_eos(const desk_tokenizer *t) { return t->add_eos; }
+int32_t desk_tokenizer_max_piece(const desk_tokenizer *t) { return t->max_piece; }
+
+/* ---- encoding ----------------------------------------------------------- */
+
+typedef struct frag {
+    size_t off, len;
+    desk_token id; /* -1: raw text */
+} frag;
+
+/* memmem, which C17 lacks. */
+static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn) {
+    if (nn == 0 || hn < nn) return NULL;
+    const char *end = h + hn - nn + 1;
+    while (h < end) {
+        const char *p = memchr(h, nd[0], (size_t)(end - h));
+        if (!p) return NULL;
+        if (memcmp(p, nd, nn) == 0) return p;
+        h = p + 1;
+    }
+    return NULL;
+}
+
+/* Splits the text fragments of F (N of them, into G) at each occurrence of
+ * special token ID; returns the new count, or (size_t)-1 on no memory. */
+static size_t split_at(const desk_tokenizer *t, const char *text, const frag *f, size_t n,
+                       desk_token id, tok_scratch *sc, int slot) {
+    const tok_entry *e = &t->tok[id];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        frag *g = tok_scratch_get(sc, slot, (m + 1) * sizeof(frag));
+        if (!g) return (size_t)-1;
+        if (f[i].id >= 0) {
+            g[m++] = f[i];
+            continue;
+        }
+        size_t off = f[i].off, end = f[i].off + f[i].len;
+        while (off < end) {
+            const char *hit = find_bytes(text + off, end - off, e->text, e->len);
+            size_t need = (m + 3) * sizeof(frag);
+            g = tok_scratch_get(sc, slot, need);
+            if (!g) return (size_t)-1;
+            if (!hit) {
+                g[m++] = (frag){off, end - off, -1};
+                break;
+            }
+            size_t h = (size_t)(hit - text);
+            if (h > off) g[m++] = (frag){off, h - off, -1};
+            g[m++] = (frag){h, e->len, id};
+            off = h + e->len;
+        }
+    }
+    return m;
+}
+
+/* Which special tokens split the text: all with PARSE, else only the
+ * user-defined ones that are not also control (as the reference). */
+static bool splits(uint8_t attr, bool parse) {
+    if (!(attr & (TOK_CONTROL | TOK_USER | TOK_UNKNOWN))) return false;
+    return parse || !(attr & (TOK_CONTROL | TOK_UNKNOWN));
+}
+
+desk_status desk_tokenize(const desk_tokenizer *t, const char *text, size_t len, unsigned flags,
+                          desk_token *ids, size_t cap, size_t *n_out, desk_err *err) {
+    *n_out = 0;
+    if (!t || (!text && len)) return desk_errf(err, DESK_E_ARG, "tokenize: no tokenizer or text");
+    tok_out o = {ids, ids ? cap : 0, 0};
+    tok_scratch sc = {0};
+    desk_status st = DESK_OK;
+    bool parse = flags & DESK_TOK_PARSE_SPECIAL;
+    if ((flags & DESK_TOK_ADD_SPECIAL) && t->add_bos && t->special[DESK_SPECIAL_BOS] >= 0)
+        tok_out_push(&o, t->special[DESK_SPECIAL_BOS]);
+
+    /* which special texts occur at all (a quick scan by 2-byte prefix) */
+    int slot_a = 4, slot_b = 5;
+    size_t nf = 0;
+    frag *f = NULL;
+    if (len > 0) {
+        f = tok_scratch_get(&sc, slot_a, sizeof(frag));
+        if (!f) goto nomem;
+        f[0] = (frag){0, len, -1};
+        nf = 1;
+    }
+    if (len > 0 && t->n_specials > 0) {
+        uint8_t *present = tok_scratch_get(&sc, 3, (size_t)t->n_vocab);
+        if (!present) goto nomem;
+        memset(present, 0, (size_t)t->n_vocab);
+        size_t n_present = 0;
+        const unsigned char *u = (const unsigned char *)text;
+        for (size_t i = 0; i < len; i++) {
+            int32_t one = t->one_byte_special[u[i]];
+            if (one >= 0 && splits(t->tok[one].attr, parse) && !present[one]) {
+                present[one] = 1;
+                n_present++;
+            }
+            if (i + 1 >= len) break;
+            unsigned p = (unsigned)u[i] << 8 | u[i + 1];
+            for (uint32_t k = t->pfx_start[p]; k < t->pfx_start[p + 1]; k++) {
+                int32_t id = t->pfx_ids[k];
+                const tok_entry *e = &t->tok[id];
+                if (present[id] || !splits(e->attr, parse) || e->len > len - i) continue;
+                if (memcmp(text + i, e->text, e->len) == 0) {
+                    present[id] = 1;
+                    n_present++;
+                }
+            }
+        }
+        for (int32_t k = 0; k < t->n_specials && n_present > 0; k++) {
+            int32_t id = t->specials[k];
+            if (!present[id]) continue;
+            n_present--;
+            size_t m = split_at(t, text, f, nf, id, &sc, slot_b);
+            if (m == (size_t)-1) goto nomem;
+            int tmp = slot_a;
+            slot_a = slot_b;
+            slot_b = tmp;
+            f = sc.buf[slot_a];
+            nf = m;
+        }
+    }
+
+    bool prev_special = true;
+    for (size_t i = 0; i < nf; i++) {
+        frag fr = ((frag *)sc.buf[slot_a])[i];
+        if (fr.id >= 0) {
+            tok_out_push(&o, fr.id);
+            prev_special = true;
+            continue;
+        }
+        if (t->kind == TOK_KIND_BPE)
+            st = tok_bpe_fragment(t, text + fr.off, fr.len, &sc, &o, err);
+        else
+            st = tok_spm_fragment(t, text + fr.off, fr.len, t->add_space_prefix && prev_special,
+                                  &sc, &o, err);
+        if (st != DESK_OK) goto done;
+        prev_special = false;
+    }
+    if ((flags & DESK_TOK_ADD_SPECIAL) && t->add_eos && t->special[DESK_SPECIAL_EOS] >= 0)
+        tok_out_push(&o, t->special[DESK_SPECIAL_EOS]);
+    *n_out = o.n;
+    if (o.n > o.cap)
+        st = desk_errf(err, DESK_E_RANGE, "tokenize: %zu tokens, room for %zu", o.n, o.cap);
+    goto done;
+nomem:
+    st = desk_errf(err, DESK_E_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
+done:
+    tok_scratch_free(&sc);
+    return st;
+}
+
+void tok_scratch_free(tok_scratch *s) {
+    for (int i = 0; i < 6; i++) free(s->buf[i]);
+    tok_pretok_scratch_free(s);
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Writes the decoded bytes of ID into OUT when OUT is non-NULL (room for
+ * the result is the caller's job: the length never exceeds the token's
+ * text length + 1); returns the length. */
+static size_t decode_piece(const desk_tokenizer *t, desk_token id, bool render_special, char *out) {
+    if (id < 0 || id >= t->n_vocab) return 0;
+    const tok_entry *e = &t->tok[id];
+    if (e->attr & (TOK_CONTROL | TOK_UNKNOWN)) {
+        if (!render_special) return 0;
+        if (out) memcpy(out, e->text, e->len);
+        return e->len;
+    }
+    if (e->attr & TOK_USER) {
+        if (out) memcpy(out, e->text, e->len);
+        return e->len;
+    }
+    if (e->attr & TOK_BYTE) {
+        int hi = e->len == 6 ? hexval(e->text[3]) : -1, lo = e->len == 6 ? hexval(e->text[4]) : -1;
+        if (hi < 0 || lo < 0) return 0;
+        if (out) out[0] = (char)(hi << 4 | lo);
+        return 1;
+    }
+    if (!(e->attr & TOK_NORMAL)) return 0;
+    size_t n = 0;
+    const unsigned char *s = (const unsigned char *)e->text;
+    if (t->kind == TOK_KIND_SPM) {
+        for (uint32_t i = 0; i < e->len;) {
+            if (i + 3 <= e->len && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
+                if (out) out[n] = ' ';
+                n++;
+                i += 3;
+            } else {
+                if (out) out[n] = (char)s[i];
+                n++;
+                i++;
+            }
+        }
+        return n;
+    }
+    /* byte-level: each code point of the text stands for one byte */
+    for (uint32_t i = 0; i < e->len;) {
+        size_t l = tok_utf8_valid_len(s + i, e->len - i);
+        if (l == 0) l = 1;
+        uint32_t cp = 0x7fffffff;
+        if (l == 1) cp = s[i];
+        else if (l == 2) cp = (uint32_t)(s[i] & 0x1F) << 6 | (s[i + 1] & 0x3F);
+        int b = cp < TOK_BYTE_CP_MAX ? t->cp_byte[cp] : -1;
+        if (b >= 0) {
+            if (out) out[n] = (char)b;
+            n++;
+        } else {
+            if (out) memcpy(out + n, s + i, l);
+            n += l;
+        }
+        i += (uint32_t)l;
+    }
+    return n;
+}
+
+size_t desk_tokenizer_decode_piece(const desk_tokenizer *t, desk_token id, bool render_special,
+                                   char *buf, size_t cap) {
+    size_t l = decode_piece(t, id, render_special, NULL);
+    if (buf && l <= cap) decode_piece(t, id, render_special, buf);
+    return l;
+}
+
+size_t desk_detokenize(const desk_tokenizer *t, const desk_token *ids, size_t n,
+                       bool render_special, char *buf, size_t cap) {
+    size_t total = 0;
+    char *piece = malloc((size_t)t->max_piece + 8);
+    if (!piece) return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = decode_piece(t, ids[i], render_special, piece);
+        const char *p = piece;
+        /* the reference drops the space the encoder put in front */
+        if (i == 0 && t->kind == TOK_KIND_SPM && t->add_space_prefix && l > 0 && p[0] == ' ') {
+            p++;
+            l--;
+        }
+        if (buf && total + l < cap) memcpy(buf + total, p, l);
+        total += l;
+    }
+    free(piece);
+    if (buf && cap > 0) buf[total < cap ? total : cap - 1] = '\0';
+    return total;
+}
+
+/* Emits the complete UTF-8 characters at the front of SRC (N bytes) into
+ * OUT; returns bytes consumed, *w the bytes written.  With FINAL, an
+ * incomplete tail becomes U+FFFD too. */
+static size_t emit_utf8(const unsigned char *src, size_t n, bool final, char *out, size_t cap,
+                        size_t *w) {
+    size_t i = 0;
+    *w = 0;
+    while (i < n) {
+        size_t l = tok_utf8_valid_len(src + i, n - i);
+        if (l == 0) {
+            /* incomplete (may still complete) or invalid */
+            unsigned c = src[i];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+            bool prefix_ok = need > 0 && n - i < need;
+            for (size_t k = 1; prefix_ok && k < n - i; k++)
+                if (src[i + k] < 0x80 || src[i + k] > 0xBF) prefix_ok = false;
+            if (prefix_ok && !final) break;
+            if (*w + 3 > cap) break;
+            memcpy(out + *w, "\xEF\xBF\xBD", 3);
+            *w += 3;
+            i += 1;
+            if (prefix_ok) i = n; /* a truncated character: one U+FFFD */
+            continue;
+        }
+        if (*w + l > cap) break;
+        memcpy(out + *w, src + i, l);
+        *w += l;
+        i += l;
+    }
+    return i;
+}
+
+size_t desk_detok_push(const desk_tokenizer *t, desk_detok *st, desk_token id, char *out,
+                       size_t cap) {
+    if (id < 0 || id >= t->n_vocab) return 0;
+    const tok_entry *e = &t->tok[id];
+    size_t plen = decode_piece(t, id, st->render_special, NULL);
+    if (plen == 0) return 0;
+    unsigned char small[256];
+    unsigned char *buf = plen + st->n_pending <= sizeof small ? small
+                                                              : malloc(plen + st->n_pending + 4);
+    if (!buf) return 0;
+    (void)e;
+    memcpy(buf, st->pending, st->n_pending);
+    decode_piece(t, id, st->render_special, (char *)buf + st->n_pending);
+    size_t n = st->n_pending + plen, w;
+    size_t used = emit_utf8(buf, n, false, out, cap, &w);
+    size_t left = n - used;
+    if (left > sizeof st->pending) { /* no room in OUT: drop what cannot wait */
+        left = sizeof st->pending;
+        used = n - left;
+    }
+    memmove(st->pending, buf + used, left);
+    st->n_pending = left;
+    if (buf != small) free(buf);
+    return w;
+}
+
+size_t desk_detok_flush(desk_detok *st, char *out, size_t cap) {
+    size_t w;
+    emit_utf8(st->pending, st->n_pending, true, out, cap, &w);
+    st->n_pending = 0;
+    return w;
+}
