@@ -37,5 +37,7 @@ bool cli_is_help(const char *arg);
 /* Command entry points (one file each: cmd_NAME.c). */
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_cost(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"info", cmd_info, "show a GGUF file's metadata, tensors and memory needs"},
     {"tokenize", cmd_tokenize, "turn standard input into token ids"},
+    {"fit", cmd_fit, "plan memory: will these models fit, and what is left"},
+    {"cost", cmd_cost, "local cost per million tokens and payback against a cloud bill"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,164 @@
+/*
+ * test_cost.c - `desk cost` and the cost model: the seed's payback (8 and 2
+ * months for $3,999 against $500 and $2,000 a month), energy, per-token
+ * prices, reading a bench report, JSON shape, and bad input.
+ */
+#include "util/testutil.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/cost.h"
+
+static json_object *run_json(const char *const *args) {
+    tu_run r;
+    tu_desk(&r, NULL, 0, args);
+    if (r.code != 0) fail_msg("desk %s: exit %d: %s", args[0], r.code, r.err);
+    json_object *o = json_tokener_parse(r.out);
+    if (!o) fail_msg("not JSON: %s", r.out);
+    tu_run_free(&r);
+    return o;
+}
+
+static json_object *get(json_object *o, const char *k) {
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, k, &v)) fail_msg("no key '%s'", k);
+    return v;
+}
+
+static void expect_usage_error(const char *const *args, const char *needle) {
+    tu_run r;
+    tu_desk(&r, NULL, 0, args);
+    if (r.code != 2) fail_msg("desk %s ... %s: exit %d, stderr %s", args[0], needle, r.code, r.err);
+    assert_int_equal(r.out_len, 0);
+    assert_true(strncmp(r.err, "desk cost: ", 11) == 0);
+    if (!strstr(r.err, needle)) fail_msg("'%s' not in: %s", needle, r.err);
+    char *nl = strchr(r.err, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+    tu_run_free(&r);
+}
+
+static void test_seed_payback(void **state) {
+    (void)state;
+    const char *const args[] = {"cost", "--hardware-price", "3999", "--cloud-monthly", "500,2000", "--json", NULL};
+    json_object *o = run_json(args);
+    json_object *sc = get(o, "scenarios");
+    assert_int_equal(json_object_array_length(sc), 2);
+    double want[2] = {500, 2000}, months[2] = {8, 2};
+    for (size_t i = 0; i < 2; i++) {
+        json_object *s = json_object_array_get_idx(sc, i);
+        assert_true(json_object_get_double(get(s, "cloud_monthly")) == want[i]);
+        double pb = json_object_get_double(get(s, "payback_months"));
+        if (lround(pb) != (long)months[i] || fabs(pb - months[i]) > 0.01)
+            fail_msg("payback against %.0f: %.3f months, want %.0f", want[i], pb, months[i]);
+    }
+    json_object_put(o);
+    /* The defaults are the seed's figures. */
+    const char *const a2[] = {"cost", NULL};
+    tu_run r;
+    tu_desk(&r, NULL, 0, a2);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "8.0 mo"));
+    assert_non_null(strstr(r.out, "2.0 mo"));
+    assert_non_null(strstr(r.out, "energy            not counted"));
+    tu_run_free(&r);
+}
+
+static void test_energy_and_tokens(void **state) {
+    (void)state;
+    desk_cost_params p = {.hardware_price = 3999, .lifetime_months = 36, .watts = 120, .kwh_price = 0.30,
+                          .tokens_per_s = 10, .input_share = 0.5, .cloud_monthly = {500}, .n_cloud_monthly = 1};
+    desk_cost_result r;
+    desk_err err = {0};
+    assert_int_equal(desk_cost_compute(&p, &r, &err), DESK_OK);
+    double energy = 120 * DESK_HOURS_PER_MONTH / 1000 * 0.30;
+    assert_true(fabs(r.energy_per_month - energy) < 1e-9);
+    assert_true(fabs(r.scenarios[0].payback_months - 3999 / (500 - energy)) < 1e-9);
+    /* 1e6 tokens at 10/s = 1e5 s at 120 W = 3.333 kWh */
+    assert_true(fabs(r.local_energy_per_mtok - 1e5 * 120 / 3.6e6 * 0.30) < 1e-9);
+    assert_true(fabs(r.local_hw_per_mtok - (3999.0 / 36) / (10 * DESK_HOURS_PER_MONTH * 3600 / 1e6)) < 1e-9);
+    /* Per-token prices add a scenario; 20M tokens at 10/s is 555.6 hours. */
+    p.tokens_per_month = 20e6;
+    p.cloud_in = 3;
+    p.cloud_out = 15;
+    assert_int_equal(desk_cost_compute(&p, &r, &err), DESK_OK);
+    assert_int_equal(r.n_scenarios, 2);
+    assert_true(fabs(r.cloud_per_mtok - 9) < 1e-12);
+    assert_true(fabs(r.scenarios[1].cloud_monthly - 180) < 1e-9);
+    assert_true(fabs(r.hours_per_month - 20e6 / 10 / 3600) < 1e-9);
+    assert_false(r.over_capacity);
+    /* A cloud bill below the running cost never pays back. */
+    p.cloud_monthly[0] = 1;
+    assert_int_equal(desk_cost_compute(&p, &r, &err), DESK_OK);
+    assert_false(r.scenarios[0].pays_back);
+    p.tokens_per_s = 0;
+    assert_int_equal(desk_cost_compute(&p, &r, &err), DESK_E_RANGE);
+    assert_non_null(strstr(err.msg, "tokens per second"));
+}
+
+static char *write_temp(const char *text) {
+    char *path = strdup("/tmp/desk_test_costXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_bench_report(void **state) {
+    (void)state;
+    char *path = write_temp("{\"env\":{},\"results\":[{\"model\":\"m\",\"test\":\"pp512\",\"threads\":2,"
+                            "\"tokens_per_s\":400,\"sd\":1},{\"model\":\"m\",\"test\":\"tg128\",\"threads\":2,"
+                            "\"tokens_per_s\":25,\"sd\":0.5}]}");
+    const char *const args[] = {"cost", "--bench", path, "--json", NULL};
+    json_object *o = run_json(args);
+    json_object *as = get(o, "assumptions");
+    assert_true(json_object_get_double(get(as, "tokens_per_s")) == 25);
+    assert_non_null(strstr(json_object_get_string(get(as, "tokens_per_s_source")), "tg128"));
+    json_object_put(o);
+    unlink(path);
+    free(path);
+    path = write_temp("{\"results\":[{\"test\":\"pp512\",\"tokens_per_s\":400}]}");
+    const char *const a2[] = {"cost", "--bench", path, NULL};
+    expect_usage_error(a2, "no result with a tg test");
+    unlink(path);
+    free(path);
+    path = write_temp("not json {");
+    const char *const a3[] = {"cost", "--bench", path, NULL};
+    expect_usage_error(a3, "not a readable JSON report");
+    unlink(path);
+    free(path);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    const char *const a1[] = {"cost", "--hardware-price", "-1", NULL};
+    expect_usage_error(a1, "--hardware-price");
+    const char *const a2[] = {"cost", "--tokens-per-s", "0", NULL};
+    expect_usage_error(a2, "tokens per second");
+    const char *const a3[] = {"cost", "--bench", "/nonexistent/report.json", NULL};
+    expect_usage_error(a3, "/nonexistent/report.json");
+    const char *const a4[] = {"cost", "--cloud-monthly", "500,abc", NULL};
+    expect_usage_error(a4, "abc");
+    const char *const a5[] = {"cost", "--cloud-price-per-mtok", "3", NULL};
+    expect_usage_error(a5, "IN,OUT");
+    const char *const a6[] = {"cost", "--kwh-price", "-0.1", NULL};
+    expect_usage_error(a6, "--kwh-price");
+    const char *const a7[] = {"cost", "--frobnicate", NULL};
+    expect_usage_error(a7, "--frobnicate");
+    const char *const a8[] = {"cost", "--lifetime-months", "0", NULL};
+    expect_usage_error(a8, "lifetime");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_payback), cmocka_unit_test(test_energy_and_tokens),
+        cmocka_unit_test(test_bench_report), cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

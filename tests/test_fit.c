@@ -1,0 +1,228 @@
+/*
+ * test_fit.c - `desk fit` and the memory plan: the seed's claims (Llama 3
+ * 70B leaves ~88 GB of 128 GB; Mixtral 8x22B fits at 4-bit; both fit at
+ * once), preset shapes against published parameter counts, GGUF headers of
+ * the real models, sizes and units, JSON shape, and bad input.
+ */
+#include "util/testutil.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/plan.h"
+#include "core/paths.h"
+#include "gguf/gguf.h"
+
+/* Runs desk with ARGS and parses stdout as JSON; fails unless exit 0. */
+static json_object *run_json(const char *const *args) {
+    tu_run r;
+    tu_desk(&r, NULL, 0, args);
+    if (r.code != 0) fail_msg("desk %s: exit %d: %s", args[0], r.code, r.err);
+    json_object *o = json_tokener_parse(r.out);
+    if (!o) fail_msg("not JSON: %s", r.out);
+    tu_run_free(&r);
+    return o;
+}
+
+static json_object *get(json_object *o, const char *k) {
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, k, &v)) fail_msg("no key '%s'", k);
+    return v;
+}
+
+/* Exit 2 and exactly one line "desk CMD: ..." containing NEEDLE. */
+static void expect_usage_error(const char *const *args, const char *needle) {
+    tu_run r;
+    tu_desk(&r, NULL, 0, args);
+    if (r.code != 2) fail_msg("desk %s ... %s: exit %d, stderr %s", args[0], needle, r.code, r.err);
+    assert_int_equal(r.out_len, 0);
+    char pre[64];
+    snprintf(pre, sizeof pre, "desk %s: ", args[0]);
+    assert_true(strncmp(r.err, pre, strlen(pre)) == 0);
+    if (!strstr(r.err, needle)) fail_msg("'%s' not in: %s", needle, r.err);
+    char *nl = strchr(r.err, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+    tu_run_free(&r);
+}
+
+static void test_seed_70b(void **state) {
+    (void)state;
+    const char *const args[] = {"fit", "llama-3-70b", "--mem", "128G", "--json", NULL};
+    json_object *o = run_json(args);
+    double free_gb = (double)json_object_get_int64(get(o, "free_bytes")) / 1e9;
+    if (fabs(free_gb - 88.0) > 2.0) fail_msg("70B at Q4_0 leaves %.2f GB, not 88 +- 2", free_gb);
+    assert_true(json_object_get_boolean(get(o, "fits")));
+    assert_int_equal(json_object_get_int64(get(o, "available_bytes")), 128000000000ll);
+    json_object *models = get(o, "models");
+    assert_int_equal(json_object_array_length(models), 1);
+    json_object *m = json_object_array_get_idx(models, 0);
+    uint64_t w = (uint64_t)json_object_get_int64(get(m, "weights_bytes"));
+    uint64_t kv = (uint64_t)json_object_get_int64(get(m, "kv_bytes"));
+    uint64_t c = (uint64_t)json_object_get_int64(get(m, "compute_bytes"));
+    assert_int_equal(w + kv + c, (uint64_t)json_object_get_int64(get(m, "total_bytes")));
+    /* 80 layers * 8 kv heads * 128 * 2 (K,V) * 2048 tokens * 2 bytes */
+    assert_int_equal(kv, 80ull * 8 * 128 * 2 * 2048 * 2);
+    assert_true(w > 39e9 && w < 40.5e9);
+    json_object_put(o);
+}
+
+static void test_seed_mixtral_and_both(void **state) {
+    (void)state;
+    const char *const a1[] = {"fit", "mixtral-8x22b", "--quant", "Q4_0", "--mem", "128G", "--json", NULL};
+    json_object *o = run_json(a1);
+    assert_true(json_object_get_boolean(get(o, "fits")));
+    json_object_put(o);
+    const char *const a2[] = {"fit", "llama-3-70b", "mixtral-8x22b", "--mem", "128G", "--json", NULL};
+    o = run_json(a2);
+    assert_true(json_object_get_boolean(get(o, "fits")));
+    assert_int_equal(json_object_array_length(get(o, "models")), 2);
+    int64_t total = json_object_get_int64(get(o, "total_bytes"));
+    assert_int_equal(json_object_get_int64(get(o, "free_bytes")), 128000000000ll - total);
+    json_object_put(o);
+    /* At 8 bits both together do not fit, and free_bytes goes negative. */
+    const char *const a3[] = {"fit", "llama-3-70b", "mixtral-8x22b", "--quant", "q8_0", "--mem", "128G", "--json", NULL};
+    o = run_json(a3);
+    assert_false(json_object_get_boolean(get(o, "fits")));
+    assert_true(json_object_get_int64(get(o, "free_bytes")) < 0);
+    json_object_put(o);
+}
+
+static void test_presets_match_published(void **state) {
+    (void)state;
+    size_t n;
+    const desk_arch_shape *p = desk_presets(&n);
+    assert_true(n >= 7);
+    const char *need[] = {"llama-3-8b", "llama-3-70b", "mixtral-8x7b", "mixtral-8x22b", "qwen2.5-7b",
+                          "smollm2-135m", "gemma-3-270m"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) assert_non_null(desk_preset_find(need[i]));
+    for (size_t i = 0; i < n; i++) {
+        double got = (double)desk_shape_params(&p[i]), want = (double)p[i].published_params;
+        if (fabs(got - want) / want > 0.01) fail_msg("%s: %.4g params from the shape, %.4g published", p[i].name, got, want);
+    }
+}
+
+/* The preset of a real model agrees with its GGUF file's parameter count and
+ * KV cache; the file plan's weights are its stored tensor bytes. */
+static void test_gguf_vs_preset(void **state) {
+    (void)state;
+    const struct { const char *file, *preset; } pairs[] = {{"smollm2", "smollm2-135m"}, {"gemma3-270m", "gemma-3-270m"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = tu_model_path(pairs[i].file);
+        desk_plan_params pp = {.n_ctx = 1024, .n_parallel = 2};
+        desk_plan_model f, q;
+        desk_err err = {0};
+        assert_int_equal(desk_plan_gguf(path, NULL, &pp, &f, &err), DESK_OK);
+        double bpw = 0;
+        assert_int_equal(desk_quant_bpw("Q8_0", &bpw, &err), DESK_OK);
+        assert_int_equal(desk_plan_preset(desk_preset_find(pairs[i].preset), "Q8_0", bpw, &pp, &q, &err), DESK_OK);
+        if (fabs((double)f.params - (double)q.params) / (double)q.params > 0.001)
+            fail_msg("%s: file %llu params, preset %llu", pairs[i].file, (unsigned long long)f.params,
+                     (unsigned long long)q.params);
+        assert_int_equal(f.kv, q.kv);
+        desk_gguf *g = NULL;
+        assert_int_equal(desk_gguf_open(path, &g, &err), DESK_OK);
+        uint64_t bytes = 0;
+        for (int64_t t = 0; t < desk_gguf_n_tensors(g); t++) bytes += desk_gguf_tensor_at(g, t)->nbytes;
+        desk_gguf_close(g);
+        assert_int_equal(f.weights, bytes);
+        assert_int_equal(f.total, f.weights + f.kv + f.compute);
+        free(path);
+    }
+}
+
+static void test_sizes_and_quants(void **state) {
+    (void)state;
+    desk_err err = {0};
+    uint64_t v = 0;
+    assert_int_equal(desk_size_parse("128G", &v, &err), DESK_OK);
+    assert_int_equal(v, 128000000000ull);
+    assert_int_equal(desk_size_parse("64GiB", &v, &err), DESK_OK);
+    assert_int_equal(v, 64ull << 30);
+    assert_int_equal(desk_size_parse("512M", &v, &err), DESK_OK);
+    assert_int_equal(v, 512000000ull);
+    assert_int_equal(desk_size_parse("1.5gb", &v, &err), DESK_OK);
+    assert_int_equal(v, 1500000000ull);
+    assert_int_equal(desk_size_parse("12Q", &v, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "12Q"));
+    assert_int_equal(desk_size_parse("-5G", &v, &err), DESK_E_ARG);
+    assert_int_equal(desk_size_parse("", &v, &err), DESK_E_ARG);
+    double b = 0;
+    assert_int_equal(desk_quant_bpw("Q4_0", &b, &err), DESK_OK);
+    assert_true(b == 4.5);
+    assert_int_equal(desk_quant_bpw("q8_0", &b, &err), DESK_OK);
+    assert_true(b == 8.5);
+    assert_int_equal(desk_quant_bpw("F16", &b, &err), DESK_OK);
+    assert_true(b == 16);
+    assert_int_equal(desk_quant_bpw("Q4_K_M", &b, &err), DESK_OK);
+    assert_true(b > 4.8 && b < 5.0);
+    assert_int_equal(desk_quant_bpw("Q9_X", &b, &err), DESK_E_ARG);
+    uint64_t mt = 0;
+    assert_int_equal(desk_mem_total(&mt, &err), DESK_OK);
+    assert_true(mt > (64ull << 20));
+    /* q8_0 KV is 34/32 of a byte per element, f16 two. */
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 1, DESK_KV_Q8_0), 64 * 34);
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 3, DESK_KV_F16), 64 * 32 * 3 * 2);
+}
+
+static void test_options_scale(void **state) {
+    (void)state;
+    const char *const a1[] = {"fit", "llama-3-8b", "--ctx", "4096", "--parallel", "2", "--mem", "64GiB", "--json", NULL};
+    json_object *o = run_json(a1);
+    json_object *m = json_object_array_get_idx(get(o, "models"), 0);
+    assert_int_equal(json_object_get_int64(get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 2);
+    assert_int_equal(json_object_get_int64(get(o, "available_bytes")), 64ll << 30);
+    json_object_put(o);
+    const char *const a2[] = {"fit", "llama-3-8b", "--ctx", "4096", "--parallel", "2", "--kv-type", "q8_0", "--json", NULL};
+    o = run_json(a2);
+    m = json_object_array_get_idx(get(o, "models"), 0);
+    assert_int_equal(json_object_get_int64(get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 34 / 32);
+    assert_true(json_object_get_int64(get(o, "available_bytes")) > 0); /* MemTotal */
+    json_object_put(o);
+    tu_run r;
+    const char *const a3[] = {"fit", "llama-3-70b", "--mem", "128G", NULL};
+    tu_desk(&r, NULL, 0, a3);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "fits"));
+    assert_non_null(strstr(r.out, "GB = 10^9 bytes"));
+    tu_run_free(&r);
+    const char *const a4[] = {"fit", "--help", NULL};
+    tu_desk(&r, NULL, 0, a4);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "mixtral-8x22b"));
+    assert_non_null(strstr(r.out, "config.json"));
+    tu_run_free(&r);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    const char *const a1[] = {"fit", "no-such-model", NULL};
+    expect_usage_error(a1, "no-such-model");
+    const char *const a2[] = {"fit", "llama-3-8b", "--mem", "12Q", NULL};
+    expect_usage_error(a2, "12Q");
+    const char *const a3[] = {"fit", "llama-3-8b", "--quant", "Q9", NULL};
+    expect_usage_error(a3, "Q9");
+    const char *const a4[] = {"fit", NULL};
+    expect_usage_error(a4, "no MODEL");
+    const char *const a5[] = {"fit", "llama-3-8b", "--ctx", "-4", NULL};
+    expect_usage_error(a5, "--ctx");
+    const char *const a6[] = {"fit", "/nonexistent/x.gguf", NULL};
+    expect_usage_error(a6, "/nonexistent/x.gguf");
+    const char *const a7[] = {"fit", "llama-3-8b", "--kv-type", "q4", NULL};
+    expect_usage_error(a7, "q4");
+    const char *const a8[] = {"fit", "llama-3-8b", "--mem", NULL};
+    expect_usage_error(a8, "needs a value");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_70b),         cmocka_unit_test(test_seed_mixtral_and_both),
+        cmocka_unit_test(test_presets_match_published), cmocka_unit_test(test_gguf_vs_preset),
+        cmocka_unit_test(test_sizes_and_quants), cmocka_unit_test(test_options_scale),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
