@@ -15,7 +15,7 @@
  * first of them, in byte order, found in the vocabulary). */
 static const char *const EOT_NAMES[EOT_NAMES_N] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c\145nd\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
     "<end_of_utterance>",
 };
 /* Texts the reference always treats as end of generation. */
@@ -23,7 +23,7 @@ static const char *const EOG_NAMES[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
     "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
     "<|end_of_text|>", "<end_of_utterance>", "</s>", "<eos>", "<turn|>", "<|tool_response>",
-    "[e~[", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "[e~[", "<\xef\xbd\x9c\145nd\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
 };
 
 uint32_t tok_hash(const char *s, size_t n) {
