@@ -201,6 +201,24 @@ static void test_gemma3_chatml(void **state) {
     run_chatml("gemma3-270m", "gemma3-chatml.out");
 }
 
+/* Phi-3's special tokens take the spaces after them along (parse mode). */
+static void test_phi3_special(void **state) {
+    (void)state;
+    desk_tokenizer *t = load_shared("phi-3");
+    char *pi = data_path("phi3-special.txt"), *po = data_path("phi3-special.out");
+    size_t ni, no;
+    char *inp = tu_read_file(pi, &ni), *out = tu_read_file(po, &no);
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = '\0';
+    assert_int_equal(
+        check_case(t, inp, ni, out, DESK_TOK_PARSE_SPECIAL | DESK_TOK_ADD_SPECIAL, "phi-3"), 0);
+    free(inp);
+    free(out);
+    free(pi);
+    free(po);
+    desk_tokenizer_free(t);
+}
+
 /* ---- properties ----------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s) {
@@ -545,6 +563,7 @@ int main(void) {
         cmocka_unit_test(test_phi3),
         cmocka_unit_test(test_smollm2_corpus), cmocka_unit_test(test_gemma3_corpus),
         cmocka_unit_test(test_smollm2_chatml), cmocka_unit_test(test_gemma3_chatml),
+        cmocka_unit_test(test_phi3_special),
         cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_detok_stream),   cmocka_unit_test(test_specials),
         cmocka_unit_test(test_refused),        cmocka_unit_test(test_all_pre_names),

@@ -22,6 +22,8 @@ enum {
     TOK_UNUSED = 1 << 4,
     TOK_BYTE = 1 << 5,
     TOK_EOG = 1 << 6,
+    TOK_LSTRIP = 1 << 7, /* spaces before it in the text go with it */
+    TOK_RSTRIP = 1 << 8, /* spaces after it go with it */
 };
 
 typedef enum tok_kind { TOK_KIND_BPE, TOK_KIND_SPM, TOK_KIND_WPM } tok_kind;
@@ -30,7 +32,7 @@ typedef struct tok_entry {
     const char *text; /* arena copy, NUL-terminated */
     uint32_t len;
     float score;
-    uint8_t attr;
+    uint16_t attr;
 } tok_entry;
 
 /* Open-addressing map: token text -> id. */

@@ -231,6 +231,50 @@ static desk_status build_specials(desk_tokenizer *t, desk_err *err) {
     return DESK_OK;
 }
 
+static bool contains_any(const char *s, const char *const *subs, size_t n) {
+    for (size_t i = 0; s && i < n; i++)
+        if (strstr(s, subs[i])) return true;
+    return false;
+}
+
+static void set_attr(desk_tokenizer *t, const char *text, uint16_t bit, bool on) {
+    desk_token id = tok_lookup(t, text, strlen(text));
+    if (id < 0) return;
+    if (on) t->tok[id].attr |= bit;
+    else t->tok[id].attr &= (uint16_t)~bit;
+}
+
+/* Whitespace that special tokens swallow, which the reference decides by
+ * the model's name, pre-tokenizer and architecture. */
+static void set_strip_attrs(desk_tokenizer *t, const desk_gguf *g) {
+    const char *name = NULL, *pre = NULL, *arch = NULL;
+    desk_err e = {0};
+    char lname[256] = "";
+    if (desk_gguf_get_str(g, "general.name", &name, &e) == DESK_OK) {
+        size_t i = 0;
+        for (; name[i] && i + 1 < sizeof lname; i++)
+            lname[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        lname[i] = '\0';
+    }
+    (void)desk_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &e);
+    (void)desk_gguf_get_str(g, "general.architecture", &arch, &e);
+    static const char *const jina[] = {"jina-v2-de", "jina-v2-es", "jina-v2-code"};
+    static const char *const bert_moe[] = {"nomic-bert-moe", "jina-bert-v3"};
+    static const char *const phi3[] = {"phi-3", "phi3"};
+    static const char *const mbert[] = {"modern-bert"};
+    if (contains_any(pre, jina, 3) || contains_any(arch, bert_moe, 2)) {
+        set_attr(t, "<mask>", TOK_LSTRIP, true);
+    } else if (contains_any(lname, phi3, 2)) {
+        for (int32_t i = 0; i < t->n_specials; i++) t->tok[t->specials[i]].attr |= TOK_RSTRIP;
+        set_attr(t, "</s>", TOK_RSTRIP, true);
+        set_attr(t, "<unk>", TOK_RSTRIP, false);
+        set_attr(t, "<s>", TOK_RSTRIP, false);
+        set_attr(t, "<|endoftext|>", TOK_RSTRIP, false);
+    } else if (contains_any(lname, mbert, 1)) {
+        set_attr(t, "[MASK]", TOK_LSTRIP, true);
+    }
+}
+
 static desk_status read_specials(desk_tokenizer *t, const desk_gguf *g) {
     static const char *const keys[5] = {
         "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -372,7 +416,7 @@ desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_e
         }
         for (int32_t i = 0; i < t->n_vocab; i++) {
             int32_t v = ((const int32_t *)data)[i];
-            static const uint8_t attr[7] = {0, TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL,
+            static const uint16_t attr[7] = {0, TOK_NORMAL, TOK_UNKNOWN, TOK_CONTROL,
                                             TOK_USER, TOK_UNUSED, TOK_BYTE};
             t->tok[i].attr = (v >= 0 && v < 7) ? attr[v] : 0;
         }
@@ -406,6 +450,7 @@ desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_e
     }
     if ((st = read_specials(t, g)) != DESK_OK) goto fail;
     if ((st = build_specials(t, err)) != DESK_OK) goto fail;
+    set_strip_attrs(t, g);
     /* a decoded piece is never longer than its text */
     for (int32_t id = 0; id < t->n_vocab; id++)
         if ((int32_t)t->tok[id].len > t->max_piece) t->max_piece = (int32_t)t->tok[id].len;
@@ -470,6 +515,10 @@ static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t n
     return NULL;
 }
 
+static bool is_c_space(char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* Splits the text fragments of F (N of them, into G) at each occurrence of
  * special token ID; returns the new count, or (size_t)-1 on no memory. */
 static size_t split_at(const desk_tokenizer *t, const char *text, const frag *f, size_t n,
@@ -493,10 +542,14 @@ static size_t split_at(const desk_tokenizer *t, const char *text, const frag *f,
                 g[m++] = (frag){off, end - off, -1};
                 break;
             }
-            size_t h = (size_t)(hit - text);
-            if (h > off) g[m++] = (frag){off, h - off, -1};
+            size_t h = (size_t)(hit - text), left = h;
+            if (e->attr & TOK_LSTRIP)
+                while (left > off && is_c_space(text[left - 1])) left--;
+            if (left > off) g[m++] = (frag){off, left - off, -1};
             g[m++] = (frag){h, e->len, id};
             off = h + e->len;
+            if (e->attr & TOK_RSTRIP)
+                while (off < end && is_c_space(text[off])) off++;
         }
     }
     return m;
@@ -504,7 +557,7 @@ static size_t split_at(const desk_tokenizer *t, const char *text, const frag *f,
 
 /* Which special tokens split the text: all with PARSE, else only the
  * user-defined ones that are not also control (as the reference). */
-static bool splits(uint8_t attr, bool parse) {
+static bool splits(uint16_t attr, bool parse) {
     if (!(attr & (TOK_CONTROL | TOK_USER | TOK_UNKNOWN))) return false;
     return parse || !(attr & (TOK_CONTROL | TOK_UNKNOWN));
 }
