@@ -39,5 +39,6 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

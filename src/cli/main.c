@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "turn standard input into token ids"},
     {"fit", cmd_fit, "plan memory: will these models fit, and what is left"},
     {"cost", cmd_cost, "local cost per million tokens and payback against a cloud bill"},
+    {"bench", cmd_bench, "measure throughput, latency, memory and energy; compare reports"},
 };
 
 static void usage(FILE *f) {

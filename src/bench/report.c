@@ -1,0 +1,308 @@
+/*
+ * report.c - benchmark reports: results, JSON/CSV/Markdown writers, the
+ * JSON reader and comparison (see report.h; HTML is in report_html.c).
+ */
+#include "bench/report.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+desk_status desk_bench_report_init(desk_bench_report *r, desk_err *err) {
+    memset(r, 0, sizeof *r);
+    r->results = calloc(DESK_BENCH_MAX_RESULTS, sizeof *r->results);
+    if (!r->results) return desk_errf(err, DESK_E_NOMEM, "cannot allocate a report");
+    desk_arena_init(&r->arena, 1 << 16);
+    return DESK_OK;
+}
+
+void desk_bench_report_free(desk_bench_report *r) {
+    free(r->results);
+    desk_arena_free(&r->arena);
+    memset(r, 0, sizeof *r);
+}
+
+desk_bench_result *desk_bench_report_add(desk_bench_report *r) {
+    if (r->n_results == DESK_BENCH_MAX_RESULTS) return NULL;
+    desk_bench_result *res = &r->results[r->n_results++];
+    memset(res, 0, sizeof *res);
+    res->joules = -1;
+    res->joules_per_token = -1;
+    return res;
+}
+
+desk_status desk_bench_result_set_itl(desk_bench_report *r, desk_bench_result *res, const double *ms, size_t n,
+                                      desk_err *err) {
+    res->itl_ms = NULL;
+    res->n_itl = 0;
+    if (!n) return DESK_OK;
+    double *copy = desk_arena_alloc(&r->arena, n * sizeof *copy, 8);
+    if (!copy) return desk_errf(err, DESK_E_NOMEM, "cannot store %zu latencies", n);
+    memcpy(copy, ms, n * sizeof *copy);
+    desk_summary s;
+    desk_summarize(copy, n, &s);
+    res->itl_ms = copy;
+    res->n_itl = n;
+    res->itl_p50_ms = s.p50;
+    res->itl_p90_ms = s.p90;
+    res->itl_p99_ms = s.p99;
+    return DESK_OK;
+}
+
+void desk_bench_result_finish(desk_bench_result *res) {
+    double tmp[DESK_BENCH_MAX_REPS];
+    size_t n = res->reps > 0 && res->reps <= DESK_BENCH_MAX_REPS ? (size_t)res->reps : 0;
+    memcpy(tmp, res->samples, n * sizeof *tmp);
+    desk_summary s;
+    desk_summarize(tmp, n, &s);
+    res->tokens_per_s = s.mean;
+    res->sd = s.sd;
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static void jstr(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
+static void jint(json_object *o, const char *k, int64_t v) { json_object_object_add(o, k, json_object_new_int64(v)); }
+static void jdbl(json_object *o, const char *k, double v) {
+    json_object_object_add(o, k, isfinite(v) ? json_object_new_double(v) : NULL);
+}
+
+static json_object *env_json(const desk_env *e) {
+    json_object *o = json_object_new_object();
+    jstr(o, "cpu", e->cpu);
+    jstr(o, "isa", e->isa);
+    jint(o, "cpus", e->n_cpus);
+    jint(o, "mem_total", (int64_t)e->mem_total);
+    jstr(o, "kernel", e->kernel);
+    jstr(o, "compiler", e->compiler);
+    jstr(o, "cflags", e->cflags);
+    jstr(o, "desk_version", e->version);
+    jstr(o, "git", e->git);
+    jstr(o, "date", e->date);
+    jdbl(o, "bandwidth_gbps", e->bandwidth_gbps);
+    jint(o, "bandwidth_threads", e->bandwidth_threads);
+    jstr(o, "energy", e->rapl ? "powercap/RAPL" : "not available");
+    json_object *ms = json_object_new_array();
+    for (size_t i = 0; i < e->n_models; i++) {
+        const desk_env_model *m = &e->models[i];
+        json_object *mo = json_object_new_object();
+        jstr(mo, "name", m->name);
+        jstr(mo, "path", m->path);
+        jstr(mo, "arch", m->arch);
+        jint(mo, "file_bytes", (int64_t)m->file_bytes);
+        jstr(mo, "sha256", m->sha256);
+        jstr(mo, "tensor_types", m->types);
+        json_object_array_add(ms, mo);
+    }
+    json_object_object_add(o, "models", ms);
+    return o;
+}
+
+static json_object *result_json(const desk_bench_result *r) {
+    json_object *o = json_object_new_object();
+    jstr(o, "model", r->model);
+    jstr(o, "test", r->test);
+    jint(o, "n_prompt", r->n_prompt);
+    jint(o, "n_gen", r->n_gen);
+    jint(o, "depth", r->depth);
+    jint(o, "threads", r->threads);
+    jint(o, "reps", r->reps);
+    jdbl(o, "tokens_per_s", r->tokens_per_s);
+    jdbl(o, "sd", r->sd);
+    json_object *s = json_object_new_array();
+    for (int i = 0; i < r->reps && i < DESK_BENCH_MAX_REPS; i++) json_object_array_add(s, json_object_new_double(r->samples[i]));
+    json_object_object_add(o, "samples", s);
+    if (r->n_prompt > 0) jdbl(o, "ttft_ms", r->ttft_ms);
+    if (r->n_gen > 0) {
+        jdbl(o, "itl_p50_ms", r->itl_p50_ms);
+        jdbl(o, "itl_p90_ms", r->itl_p90_ms);
+        jdbl(o, "itl_p99_ms", r->itl_p99_ms);
+        json_object *l = json_object_new_array();
+        for (size_t i = 0; i < r->n_itl; i++) json_object_array_add(l, json_object_new_double(r->itl_ms[i]));
+        json_object_object_add(o, "itl_ms", l);
+        jdbl(o, "roofline", r->roofline);
+    }
+    jdbl(o, "load_ms", r->load_ms);
+    jint(o, "peak_rss", (int64_t)r->peak_rss);
+    jint(o, "weight_bytes_per_token", (int64_t)r->weight_bytes);
+    if (r->joules >= 0) {
+        jdbl(o, "joules", r->joules);
+        jdbl(o, "joules_per_token", r->joules_per_token);
+    } else {
+        jstr(o, "joules", "not available");
+    }
+    return o;
+}
+
+void desk_bench_write_json(const desk_bench_report *r, FILE *f) {
+    json_object *root = json_object_new_object(), *res = json_object_new_array();
+    json_object_object_add(root, "env", env_json(&r->env));
+    for (size_t i = 0; i < r->n_results; i++) json_object_array_add(res, result_json(&r->results[i]));
+    json_object_object_add(root, "results", res);
+    fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE), f);
+    fputc('\n', f);
+    json_object_put(root);
+}
+
+static const char *get_s(json_object *o, const char *k) {
+    json_object *v = NULL;
+    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                                          : NULL;
+}
+
+static bool get_d(json_object *o, const char *k, double *out) {
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, k, &v)) return false;
+    if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) return false;
+    *out = json_object_get_double(v);
+    return true;
+}
+
+static void copy_s(char *dst, size_t cap, const char *s) { snprintf(dst, cap, "%s", s ? s : ""); }
+
+desk_status desk_bench_read_json(const char *path, desk_bench_report *r, desk_err *err) {
+    json_object *root = json_object_from_file(path);
+    if (!root) return desk_errf(err, DESK_E_FORMAT, "%s: not a readable JSON report", path);
+    desk_status st = DESK_OK;
+    json_object *env = NULL, *results = NULL;
+    if (json_object_object_get_ex(root, "env", &env) && json_object_is_type(env, json_type_object)) {
+        copy_s(r->env.cpu, sizeof r->env.cpu, get_s(env, "cpu"));
+        copy_s(r->env.git, sizeof r->env.git, get_s(env, "git"));
+        copy_s(r->env.date, sizeof r->env.date, get_s(env, "date"));
+        get_d(env, "bandwidth_gbps", &r->env.bandwidth_gbps);
+    }
+    if (!json_object_object_get_ex(root, "results", &results) || !json_object_is_type(results, json_type_array)) {
+        st = desk_errf(err, DESK_E_FORMAT, "%s: no \"results\" array", path);
+        goto done;
+    }
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object *o = json_object_array_get_idx(results, i), *samples = NULL;
+        const char *model = get_s(o, "model"), *test = get_s(o, "test");
+        double tps, sd = 0, thr = 0;
+        if (!model || !test || !get_d(o, "tokens_per_s", &tps) || !get_d(o, "threads", &thr)) {
+            st = desk_errf(err, DESK_E_FORMAT, "%s: result %zu lacks model, test, threads or tokens_per_s", path, i);
+            goto done;
+        }
+        get_d(o, "sd", &sd);
+        desk_bench_result *res = desk_bench_report_add(r);
+        if (!res) {
+            st = desk_errf(err, DESK_E_RANGE, "%s: more than %d results", path, DESK_BENCH_MAX_RESULTS);
+            goto done;
+        }
+        copy_s(res->model, sizeof res->model, model);
+        copy_s(res->test, sizeof res->test, test);
+        res->threads = (int)thr;
+        res->tokens_per_s = tps;
+        res->sd = sd;
+        if (json_object_object_get_ex(o, "samples", &samples) && json_object_is_type(samples, json_type_array)) {
+            size_t n = json_object_array_length(samples);
+            for (size_t k = 0; k < n && k < DESK_BENCH_MAX_REPS; k++)
+                res->samples[k] = json_object_get_double(json_object_array_get_idx(samples, k));
+            res->reps = (int)(n < DESK_BENCH_MAX_REPS ? n : DESK_BENCH_MAX_REPS);
+        }
+    }
+done:
+    json_object_put(root);
+    return st;
+}
+
+/* ---- CSV and Markdown ------------------------------------------------- */
+
+static void csv_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
+    fputs("model,test,threads,reps,tokens_per_s,sd,ttft_ms,itl_p50_ms,itl_p90_ms,itl_p99_ms,load_ms,peak_rss,"
+          "weight_bytes_per_token,roofline,joules_per_token,cpu,git,date\n", f);
+    for (size_t i = 0; i < r->n_results; i++) {
+        const desk_bench_result *x = &r->results[i];
+        csv_str(f, x->model);
+        fprintf(f, ",%s,%d,%d,%.4f,%.4f,", x->test, x->threads, x->reps, x->tokens_per_s, x->sd);
+        if (x->n_prompt > 0) fprintf(f, "%.4f", x->ttft_ms);
+        fputc(',', f);
+        if (x->n_gen > 0) fprintf(f, "%.4f,%.4f,%.4f,", x->itl_p50_ms, x->itl_p90_ms, x->itl_p99_ms);
+        else fputs(",,,", f);
+        fprintf(f, "%.2f,%llu,%llu,", x->load_ms, (unsigned long long)x->peak_rss, (unsigned long long)x->weight_bytes);
+        if (x->n_gen > 0 && x->roofline > 0) fprintf(f, "%.4f", x->roofline);
+        fputc(',', f);
+        if (x->joules_per_token >= 0) fprintf(f, "%.6f", x->joules_per_token);
+        fputc(',', f);
+        csv_str(f, r->env.cpu);
+        fputc(',', f);
+        csv_str(f, r->env.git);
+        fprintf(f, ",%s\n", r->env.date);
+    }
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
+    const desk_env *e = &r->env;
+    fprintf(f, "| model | test | threads | tokens/s | ttft ms | itl p50/p90/p99 ms | roofline |\n");
+    fprintf(f, "|---|---|--:|--:|--:|--:|--:|\n");
+    for (size_t i = 0; i < r->n_results; i++) {
+        const desk_bench_result *x = &r->results[i];
+        fprintf(f, "| %s | %s | %d | %.2f ± %.2f |", base_name(x->model), x->test, x->threads, x->tokens_per_s, x->sd);
+        if (x->n_gen > 0) {
+            fprintf(f, " - | %.2f / %.2f / %.2f |", x->itl_p50_ms, x->itl_p90_ms, x->itl_p99_ms);
+            if (x->roofline > 0) fprintf(f, " %.0f%% |\n", x->roofline * 100);
+            else fputs(" - |\n", f);
+        } else {
+            fprintf(f, " %.1f | - | - |\n", x->ttft_ms);
+        }
+    }
+    fprintf(f, "\n%s (%s), %d CPUs, %.1f GB RAM, %s; %s %s; desk %s (%s); %s", e->cpu, e->isa, e->n_cpus,
+            (double)e->mem_total / 1e9, e->kernel, e->compiler, e->cflags, e->version, e->git, e->date);
+    if (e->bandwidth_gbps > 0) fprintf(f, "; streaming read %.1f GB/s (%d threads)", e->bandwidth_gbps, e->bandwidth_threads);
+    fputs("\n", f);
+    for (size_t i = 0; i < e->n_models; i++)
+        fprintf(f, "\n- %s: %s, sha256 %s, %s", base_name(e->models[i].path), e->models[i].arch, e->models[i].sha256,
+                e->models[i].types);
+    if (e->n_models) fputc('\n', f);
+}
+
+/* ---- comparison ------------------------------------------------------- */
+
+size_t desk_bench_compare(const desk_bench_report *a, const desk_bench_report *b, double alpha, FILE *f) {
+    fprintf(f, "%-28s %-14s %4s %12s %12s %8s %8s %9s  %s\n", "model", "test", "thr", "A tok/s", "B tok/s", "change",
+            "t", "p", "verdict");
+    size_t matched = 0;
+    for (size_t i = 0; i < b->n_results; i++) {
+        const desk_bench_result *y = &b->results[i], *x = NULL;
+        for (size_t k = 0; k < a->n_results && !x; k++) {
+            const desk_bench_result *c = &a->results[k];
+            if (strcmp(base_name(c->model), base_name(y->model)) == 0 && strcmp(c->test, y->test) == 0 &&
+                c->threads == y->threads)
+                x = c;
+        }
+        if (!x) continue;
+        matched++;
+        double change = x->tokens_per_s > 0 ? (y->tokens_per_s / x->tokens_per_s - 1) * 100 : 0;
+        double t = 0, df = 0, p = 1;
+        bool ok = desk_welch(y->tokens_per_s, y->sd, (size_t)(y->reps > 0 ? y->reps : 0), x->tokens_per_s, x->sd,
+                             (size_t)(x->reps > 0 ? x->reps : 0), &t, &df, &p);
+        const char *name = base_name(y->model);
+        size_t len = strlen(name);
+        fprintf(f, "%-28s %-14s %4d %12.2f %12.2f %+7.1f%%", len > 28 ? name + len - 28 : name, y->test, y->threads,
+                x->tokens_per_s, y->tokens_per_s, change);
+        if (ok)
+            fprintf(f, " %8.2f %9.3g  %s\n", t, p,
+                    p < alpha ? (t > 0 ? "B faster (significant)" : "B slower (significant)") : "no significant change");
+        else
+            fprintf(f, " %8s %9s  too few repetitions for a test\n", "-", "-");
+    }
+    if (!matched) fprintf(f, "(no result of B has a counterpart in A with the same model, test and threads)\n");
+    return matched;
+}

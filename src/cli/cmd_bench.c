@@ -1,0 +1,263 @@
+/*
+ * cmd_bench.c - `desk bench`: prompt and generation throughput, latency,
+ * load time, memory, roofline and energy of one or more models over a
+ * sweep of sizes, depths and thread counts, with the environment recorded;
+ * and `desk bench compare A.json B.json` (Welch's t-test per row).
+ * The sweep itself is src/bench/run.c; this file parses flags, binds the
+ * sweep to the model runtime and writes the report.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/env.h"
+#include "bench/report.h"
+#include "bench/run.h"
+#include "cli.h"
+#include "core/mfile.h"
+#include "core/paths.h"
+#if DESK_HAVE_MODEL
+#include "model/model.h"
+#endif
+
+static const char USAGE[] =
+    "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
+    "                  [--json | --csv | --md] [-o FILE] [--html FILE] [--bandwidth-mb 512]\n"
+    "       desk bench compare A.json B.json [--alpha 0.05]\n"
+    "\n"
+    "Measures each model on this machine.  Comma lists sweep: one result per\n"
+    "combination of -t, -d, and each -p (a pp test) and -n (a tg test).\n"
+    "\n"
+    "-m MODELS     GGUF files or known names (smollm2, gemma3-270m)\n"
+    "-p N,...      prompt sizes: ppN decodes N tokens in batches of 512 (0: none)\n"
+    "-n N,...      generation sizes: tgN decodes N tokens one at a time (0: none)\n"
+    "-d N,...      context depth: tokens already in the KV cache before each test;\n"
+    "              depth > 0 names the test \"tg128@d4096\" (default 0)\n"
+    "-r N          timed repetitions after one warm-up run (default 5, max 64)\n"
+    "-t N,...      threads (default: all online CPUs)\n"
+    "--json        one object {env, results[{model, test, threads, tokens_per_s,\n"
+    "              sd, samples, ttft_ms | itl_*, ...}]} (the input of `desk cost\n"
+    "              --bench` and `desk bench compare`)\n"
+    "--csv, --md   a CSV table, or a Markdown table with the environment (default)\n"
+    "-o FILE       write the report there (atomically) instead of to stdout\n"
+    "--html FILE   also write a self-contained HTML page with SVG charts\n"
+    "--bandwidth-mb N  buffer for the memory-bandwidth measurement (default 512;\n"
+    "              0 skips it and the roofline)\n"
+    "\n"
+    "Figures: tokens/s is the mean over repetitions, sd their sample standard\n"
+    "deviation.  ttft (pp rows): time from submitting the prompt to the first\n"
+    "token's logits.  itl (tg rows): p50/p90/p99 of every step's time.  roofline:\n"
+    "tg tokens/s x weight bytes read per token / measured streaming bandwidth.\n"
+    "Energy from /sys/class/powercap RAPL counters where readable, else \"not\n"
+    "available\".  Progress goes to stderr (when it is a terminal); data to stdout.\n"
+    "See docs/BENCHMARKING.md.\n";
+
+/* "1,2,4" into V (each in [LO, HI]). */
+static bool parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
+    char buf[256];
+    if (!s || !*s || strlen(s) >= sizeof buf) {
+        cli_fail("bench", DESK_EXIT_USAGE, "%s needs a comma-separated list", flag);
+        return false;
+    }
+    snprintf(buf, sizeof buf, "%s", s);
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long long x;
+        if (*n == DESK_BENCH_MAX_SWEEP) {
+            cli_fail("bench", DESK_EXIT_USAGE, "%s: at most %d values", flag, DESK_BENCH_MAX_SWEEP);
+            return false;
+        }
+        if (!cli_parse_int("bench", flag, tok, lo, hi, &x)) return false;
+        v[(*n)++] = (int)x;
+    }
+    if (!*n) cli_fail("bench", DESK_EXIT_USAGE, "%s needs at least one value", flag);
+    return *n > 0;
+}
+
+static int compare(int argc, char **argv) {
+    const char *files[2] = {0};
+    size_t n = 0;
+    double alpha = 0.05;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--alpha") == 0) {
+            if (!cli_parse_float("bench", "--alpha", i + 1 < argc ? argv[i + 1] : NULL, 1e-9, 0.5, &alpha))
+                return DESK_EXIT_USAGE;
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_fail("bench", DESK_EXIT_USAGE, "compare: unknown option '%s'", argv[i]);
+        } else if (n == 2) {
+            return cli_fail("bench", DESK_EXIT_USAGE, "compare takes two reports (A.json B.json)");
+        } else {
+            files[n++] = argv[i];
+        }
+    }
+    if (n != 2) return cli_fail("bench", DESK_EXIT_USAGE, "compare needs two reports: A.json B.json");
+    desk_bench_report a, b;
+    desk_err err = {0};
+    if (desk_bench_report_init(&a, &err) != DESK_OK) return cli_fail_err("bench", &err);
+    if (desk_bench_report_init(&b, &err) != DESK_OK) {
+        desk_bench_report_free(&a);
+        return cli_fail_err("bench", &err);
+    }
+    int rc = 0;
+    if (desk_bench_read_json(files[0], &a, &err) != DESK_OK || desk_bench_read_json(files[1], &b, &err) != DESK_OK) {
+        rc = cli_fail_err("bench", &err);
+    } else {
+        printf("A: %s (%s, %s)\nB: %s (%s, %s)\n", files[0], a.env.git, a.env.date, files[1], b.env.git, b.env.date);
+        printf("Welch's t-test on the repetitions; significant at p < %g\n", alpha);
+        desk_bench_compare(&a, &b, alpha, stdout);
+    }
+    desk_bench_report_free(&a);
+    desk_bench_report_free(&b);
+    return rc;
+}
+
+#if DESK_HAVE_MODEL
+/* The sweep's backend over model.h. */
+static desk_status be_load(void *u, const char *path, void **m, desk_err *err) {
+    desk_model_params mp = {0};
+    return desk_model_load(path, &mp, (desk_model **)m, err);
+}
+static void be_unload(void *u, void *m) { desk_model_free(m); }
+static uint64_t be_weight_bytes(void *u, void *m) { return desk_model_weight_bytes(m); }
+static int32_t be_n_vocab(void *u, void *m) { return desk_model_n_vocab(m); }
+static desk_status be_ctx_new(void *u, void *m, int n_ctx, int n_batch, int n_threads, void **c, desk_err *err) {
+    desk_ctx_params cp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads};
+    return desk_ctx_new(m, &cp, (desk_ctx **)c, err);
+}
+static void be_ctx_free(void *u, void *c) { desk_ctx_free(c); }
+static void be_truncate(void *u, void *c, int n_keep) { desk_ctx_truncate(c, n_keep); }
+static desk_status be_decode(void *u, void *c, const int32_t *ids, int n, desk_err *err) {
+    return desk_decode(c, ids, n, err);
+}
+static const desk_bench_backend BACKEND = {NULL, be_load, be_unload, be_weight_bytes, be_n_vocab,
+                                           be_ctx_new, be_ctx_free, be_truncate, be_decode};
+static const desk_bench_backend *backend(void) { return &BACKEND; }
+#else
+/* Until src/model has an implementation there is nothing to measure with
+ * (CMake sets DESK_HAVE_MODEL once it does). */
+static const desk_bench_backend *backend(void) { return NULL; }
+#endif
+
+static void show_progress(void *user, size_t done, size_t total, const char *what) {
+    (void)user;
+    int width = 30, filled = total ? (int)(width * done / total) : 0;
+    fprintf(stderr, "\r[%.*s%*s] %3zu/%zu %-60.60s", filled, "==============================", width - filled, "",
+            done, total, what);
+    fflush(stderr);
+}
+
+typedef enum fmt { FMT_MD, FMT_JSON, FMT_CSV } fmt;
+
+static void write_report(const desk_bench_report *r, fmt f, FILE *out) {
+    if (f == FMT_JSON) desk_bench_write_json(r, out);
+    else if (f == FMT_CSV) desk_bench_write_csv(r, out);
+    else desk_bench_write_md(r, out);
+}
+
+/* Writes through an atomic file (PATH) or to stdout (PATH NULL). */
+static int emit(const desk_bench_report *r, fmt f, const char *path, bool html) {
+    desk_err err = {0};
+    if (!path) {
+        write_report(r, f, stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : cli_fail("bench", DESK_EXIT_FAIL, "error writing the output");
+    }
+    desk_afile af;
+    if (desk_afile_open(path, &af, &err) != DESK_OK) return cli_fail_err("bench", &err);
+    if (html) desk_bench_write_html(r, af.fp);
+    else write_report(r, f, af.fp);
+    if (desk_afile_commit(&af, &err) != DESK_OK) return cli_fail_err("bench", &err);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "compare") == 0) return compare(argc - 1, argv + 1);
+    desk_bench_params p = {.prompt = {512}, .n_prompt = 1, .gen = {128}, .n_gen = 1, .depth = {0}, .n_depth = 1,
+                           .reps = 5, .hash_models = true};
+    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    p.threads[0] = n_cpu > 0 ? (int)n_cpu : 1;
+    p.n_threads = 1;
+    const char *models = NULL, *out = NULL, *html = NULL;
+    fmt f = FMT_MD;
+    long long v, bw_mb = 512;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--json") == 0) f = FMT_JSON;
+        else if (strcmp(a, "--csv") == 0) f = FMT_CSV;
+        else if (strcmp(a, "--md") == 0) f = FMT_MD;
+        else {
+            static const char *const VALUED[] = {"-m", "-p", "-n", "-r", "-t", "-d", "-o", "--html", "--bandwidth-mb"};
+            bool known = false;
+            for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) known |= strcmp(a, VALUED[k]) == 0;
+            if (!known) return cli_fail("bench", DESK_EXIT_USAGE, "unknown argument '%s' (see --help)", a);
+            if (i + 1 >= argc) return cli_fail("bench", DESK_EXIT_USAGE, "%s needs a value", a);
+            const char *val = argv[++i];
+            bool ok = true;
+            if (strcmp(a, "-m") == 0) models = val;
+            else if (strcmp(a, "-o") == 0) out = val;
+            else if (strcmp(a, "--html") == 0) html = val;
+            else if (strcmp(a, "-p") == 0) ok = parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
+            else if (strcmp(a, "-n") == 0) ok = parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
+            else if (strcmp(a, "-d") == 0) ok = parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
+            else if (strcmp(a, "-t") == 0) ok = parse_ints(a, val, p.threads, &p.n_threads, 1, 1024);
+            else if (strcmp(a, "-r") == 0) {
+                ok = cli_parse_int("bench", a, val, 1, DESK_BENCH_MAX_REPS, &v);
+                p.reps = (int)v;
+            } else ok = cli_parse_int("bench", a, val, 0, 1 << 20, &bw_mb);
+            if (!ok) return DESK_EXIT_USAGE;
+        }
+    }
+    if (!models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
+    /* Resolve every model before measuring anything. */
+    char paths[DESK_BENCH_MAX_MODELS][4096];
+    char names[DESK_BENCH_MAX_MODELS][256];
+    char list[4096];
+    snprintf(list, sizeof list, "%s", models);
+    desk_err err = {0};
+    char *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (p.n_models == DESK_BENCH_MAX_MODELS)
+            return cli_fail("bench", DESK_EXIT_USAGE, "at most %d models", DESK_BENCH_MAX_MODELS);
+        if (desk_model_resolve(tok, paths[p.n_models], sizeof paths[0], &err) != DESK_OK)
+            return cli_fail("bench", DESK_EXIT_USAGE, "%s", err.msg);
+        snprintf(names[p.n_models], sizeof names[0], "%s", tok);
+        p.names[p.n_models] = names[p.n_models];
+        p.paths[p.n_models] = paths[p.n_models];
+        p.n_models++;
+    }
+    if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
+    if (!backend()) return cli_fail("bench", DESK_EXIT_FAIL, "this build has no model runtime (src/model) to measure with");
+    desk_bench_report r;
+    if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
+    desk_env_capture(&r.env);
+    bool tty = isatty(STDERR_FILENO);
+    if (tty) p.progress = show_progress;
+    if (bw_mb > 0) {
+        int bt = 0;
+        for (size_t i = 0; i < p.n_threads; i++) bt = p.threads[i] > bt ? p.threads[i] : bt;
+        if (tty) show_progress(NULL, 0, 1, "measuring memory bandwidth");
+        if (desk_measure_bandwidth(bt, (size_t)bw_mb << 20, 3, &r.env.bandwidth_gbps, &err) != DESK_OK) {
+            desk_bench_report_free(&r);
+            return cli_fail_err("bench", &err);
+        }
+        r.env.bandwidth_threads = bt;
+    }
+    desk_status st = desk_bench_run(backend(), &p, &r, &err);
+    if (tty) fputs("\r\033[K", stderr);
+    int rc = 0;
+    if (st != DESK_OK) rc = cli_fail_err("bench", &err);
+    if (!rc) rc = emit(&r, f, out, false);
+    if (!rc && html) rc = emit(&r, f, html, true);
+    desk_bench_report_free(&r);
+    return rc;
+}
