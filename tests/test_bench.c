@@ -6,6 +6,7 @@
  * record), the bandwidth probe, and bad input.
  */
 #include "util/testutil.h"
+#include "util/clijson.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -326,37 +327,27 @@ static void test_env(void **state) {
     assert_true(desk_peak_rss() > 0);
 }
 
-static void expect_usage_error(const char *const *args, const char *needle) {
-    tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 2) fail_msg("desk bench ... %s: exit %d, stderr %s", needle, r.code, r.err);
-    assert_int_equal(r.out_len, 0);
-    assert_true(strncmp(r.err, "desk bench: ", 12) == 0);
-    if (!strstr(r.err, needle)) fail_msg("'%s' not in: %s", needle, r.err);
-    assert_int_equal(strchr(r.err, '\n')[1], '\0');
-    tu_run_free(&r);
-}
 
 static void test_bad_input(void **state) {
     (void)state;
     const char *const a1[] = {"bench", NULL};
-    expect_usage_error(a1, "no model");
+    tu_expect_usage_error(a1, "no model");
     const char *const a2[] = {"bench", "-m", "no-such-model", NULL};
-    expect_usage_error(a2, "no-such-model");
+    tu_expect_usage_error(a2, "no-such-model");
     const char *const a3[] = {"bench", "-m", "smollm2", "-r", "0", NULL};
-    expect_usage_error(a3, "-r");
+    tu_expect_usage_error(a3, "-r");
     const char *const a4[] = {"bench", "-m", "smollm2", "-p", "16,abc", NULL};
-    expect_usage_error(a4, "abc");
+    tu_expect_usage_error(a4, "abc");
     const char *const a5[] = {"bench", "compare", "only-one.json", NULL};
-    expect_usage_error(a5, "two reports");
+    tu_expect_usage_error(a5, "two reports");
     const char *const a6[] = {"bench", "-m", "smollm2", "--frob", NULL};
-    expect_usage_error(a6, "--frob");
+    tu_expect_usage_error(a6, "--frob");
     char *bad = temp_path(".json");
     FILE *f = fopen(bad, "w");
     fputs("{\"results\": [{\"model\": \"m\"}]}", f);
     fclose(f);
     const char *const a7[] = {"bench", "compare", bad, bad, NULL};
-    expect_usage_error(a7, "lacks");
+    tu_expect_usage_error(a7, "lacks");
     unlink(bad);
     free(bad);
     tu_run r;

@@ -4,6 +4,7 @@
  * prices, reading a bench report, JSON shape, and bad input.
  */
 #include "util/testutil.h"
+#include "util/clijson.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -14,46 +15,20 @@
 
 #include "bench/cost.h"
 
-static json_object *run_json(const char *const *args) {
-    tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 0) fail_msg("desk %s: exit %d: %s", args[0], r.code, r.err);
-    json_object *o = json_tokener_parse(r.out);
-    if (!o) fail_msg("not JSON: %s", r.out);
-    tu_run_free(&r);
-    return o;
-}
 
-static json_object *get(json_object *o, const char *k) {
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(o, k, &v)) fail_msg("no key '%s'", k);
-    return v;
-}
 
-static void expect_usage_error(const char *const *args, const char *needle) {
-    tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 2) fail_msg("desk %s ... %s: exit %d, stderr %s", args[0], needle, r.code, r.err);
-    assert_int_equal(r.out_len, 0);
-    assert_true(strncmp(r.err, "desk cost: ", 11) == 0);
-    if (!strstr(r.err, needle)) fail_msg("'%s' not in: %s", needle, r.err);
-    char *nl = strchr(r.err, '\n');
-    assert_non_null(nl);
-    assert_int_equal(nl[1], '\0');
-    tu_run_free(&r);
-}
 
 static void test_seed_payback(void **state) {
     (void)state;
     const char *const args[] = {"cost", "--hardware-price", "3999", "--cloud-monthly", "500,2000", "--json", NULL};
-    json_object *o = run_json(args);
-    json_object *sc = get(o, "scenarios");
+    json_object *o = tu_desk_json(args);
+    json_object *sc = tu_json_get(o, "scenarios");
     assert_int_equal(json_object_array_length(sc), 2);
     double want[2] = {500, 2000}, months[2] = {8, 2};
     for (size_t i = 0; i < 2; i++) {
         json_object *s = json_object_array_get_idx(sc, i);
-        assert_true(json_object_get_double(get(s, "cloud_monthly")) == want[i]);
-        double pb = json_object_get_double(get(s, "payback_months"));
+        assert_true(json_object_get_double(tu_json_get(s, "cloud_monthly")) == want[i]);
+        double pb = json_object_get_double(tu_json_get(s, "payback_months"));
         if (lround(pb) != (long)months[i] || fabs(pb - months[i]) > 0.01)
             fail_msg("payback against %.0f: %.3f months, want %.0f", want[i], pb, months[i]);
     }
@@ -116,21 +91,21 @@ static void test_bench_report(void **state) {
                             "\"tokens_per_s\":400,\"sd\":1},{\"model\":\"m\",\"test\":\"tg128\",\"threads\":2,"
                             "\"tokens_per_s\":25,\"sd\":0.5}]}");
     const char *const args[] = {"cost", "--bench", path, "--json", NULL};
-    json_object *o = run_json(args);
-    json_object *as = get(o, "assumptions");
-    assert_true(json_object_get_double(get(as, "tokens_per_s")) == 25);
-    assert_non_null(strstr(json_object_get_string(get(as, "tokens_per_s_source")), "tg128"));
+    json_object *o = tu_desk_json(args);
+    json_object *as = tu_json_get(o, "assumptions");
+    assert_true(json_object_get_double(tu_json_get(as, "tokens_per_s")) == 25);
+    assert_non_null(strstr(json_object_get_string(tu_json_get(as, "tokens_per_s_source")), "tg128"));
     json_object_put(o);
     unlink(path);
     free(path);
     path = write_temp("{\"results\":[{\"test\":\"pp512\",\"tokens_per_s\":400}]}");
     const char *const a2[] = {"cost", "--bench", path, NULL};
-    expect_usage_error(a2, "no result with a tg test");
+    tu_expect_usage_error(a2, "no result with a tg test");
     unlink(path);
     free(path);
     path = write_temp("not json {");
     const char *const a3[] = {"cost", "--bench", path, NULL};
-    expect_usage_error(a3, "not a readable JSON report");
+    tu_expect_usage_error(a3, "not a readable JSON report");
     unlink(path);
     free(path);
 }
@@ -138,21 +113,21 @@ static void test_bench_report(void **state) {
 static void test_bad_input(void **state) {
     (void)state;
     const char *const a1[] = {"cost", "--hardware-price", "-1", NULL};
-    expect_usage_error(a1, "--hardware-price");
+    tu_expect_usage_error(a1, "--hardware-price");
     const char *const a2[] = {"cost", "--tokens-per-s", "0", NULL};
-    expect_usage_error(a2, "tokens per second");
+    tu_expect_usage_error(a2, "tokens per second");
     const char *const a3[] = {"cost", "--bench", "/nonexistent/report.json", NULL};
-    expect_usage_error(a3, "/nonexistent/report.json");
+    tu_expect_usage_error(a3, "/nonexistent/report.json");
     const char *const a4[] = {"cost", "--cloud-monthly", "500,abc", NULL};
-    expect_usage_error(a4, "abc");
+    tu_expect_usage_error(a4, "abc");
     const char *const a5[] = {"cost", "--cloud-price-per-mtok", "3", NULL};
-    expect_usage_error(a5, "IN,OUT");
+    tu_expect_usage_error(a5, "IN,OUT");
     const char *const a6[] = {"cost", "--kwh-price", "-0.1", NULL};
-    expect_usage_error(a6, "--kwh-price");
+    tu_expect_usage_error(a6, "--kwh-price");
     const char *const a7[] = {"cost", "--frobnicate", NULL};
-    expect_usage_error(a7, "--frobnicate");
+    tu_expect_usage_error(a7, "--frobnicate");
     const char *const a8[] = {"cost", "--lifetime-months", "0", NULL};
-    expect_usage_error(a8, "lifetime");
+    tu_expect_usage_error(a8, "lifetime");
 }
 
 int main(void) {

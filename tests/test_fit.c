@@ -5,6 +5,7 @@
  * the real models, sizes and units, JSON shape, and bad input.
  */
 #include "util/testutil.h"
+#include "util/clijson.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -16,54 +17,24 @@
 #include "core/paths.h"
 #include "gguf/gguf.h"
 
-/* Runs desk with ARGS and parses stdout as JSON; fails unless exit 0. */
-static json_object *run_json(const char *const *args) {
-    tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 0) fail_msg("desk %s: exit %d: %s", args[0], r.code, r.err);
-    json_object *o = json_tokener_parse(r.out);
-    if (!o) fail_msg("not JSON: %s", r.out);
-    tu_run_free(&r);
-    return o;
-}
 
-static json_object *get(json_object *o, const char *k) {
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(o, k, &v)) fail_msg("no key '%s'", k);
-    return v;
-}
 
-/* Exit 2 and exactly one line "desk CMD: ..." containing NEEDLE. */
-static void expect_usage_error(const char *const *args, const char *needle) {
-    tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 2) fail_msg("desk %s ... %s: exit %d, stderr %s", args[0], needle, r.code, r.err);
-    assert_int_equal(r.out_len, 0);
-    char pre[64];
-    snprintf(pre, sizeof pre, "desk %s: ", args[0]);
-    assert_true(strncmp(r.err, pre, strlen(pre)) == 0);
-    if (!strstr(r.err, needle)) fail_msg("'%s' not in: %s", needle, r.err);
-    char *nl = strchr(r.err, '\n');
-    assert_non_null(nl);
-    assert_int_equal(nl[1], '\0');
-    tu_run_free(&r);
-}
 
 static void test_seed_70b(void **state) {
     (void)state;
     const char *const args[] = {"fit", "llama-3-70b", "--mem", "128G", "--json", NULL};
-    json_object *o = run_json(args);
-    double free_gb = (double)json_object_get_int64(get(o, "free_bytes")) / 1e9;
+    json_object *o = tu_desk_json(args);
+    double free_gb = (double)json_object_get_int64(tu_json_get(o, "free_bytes")) / 1e9;
     if (fabs(free_gb - 88.0) > 2.0) fail_msg("70B at Q4_0 leaves %.2f GB, not 88 +- 2", free_gb);
-    assert_true(json_object_get_boolean(get(o, "fits")));
-    assert_int_equal(json_object_get_int64(get(o, "available_bytes")), 128000000000ll);
-    json_object *models = get(o, "models");
+    assert_true(json_object_get_boolean(tu_json_get(o, "fits")));
+    assert_int_equal(json_object_get_int64(tu_json_get(o, "available_bytes")), 128000000000ll);
+    json_object *models = tu_json_get(o, "models");
     assert_int_equal(json_object_array_length(models), 1);
     json_object *m = json_object_array_get_idx(models, 0);
-    uint64_t w = (uint64_t)json_object_get_int64(get(m, "weights_bytes"));
-    uint64_t kv = (uint64_t)json_object_get_int64(get(m, "kv_bytes"));
-    uint64_t c = (uint64_t)json_object_get_int64(get(m, "compute_bytes"));
-    assert_int_equal(w + kv + c, (uint64_t)json_object_get_int64(get(m, "total_bytes")));
+    uint64_t w = (uint64_t)json_object_get_int64(tu_json_get(m, "weights_bytes"));
+    uint64_t kv = (uint64_t)json_object_get_int64(tu_json_get(m, "kv_bytes"));
+    uint64_t c = (uint64_t)json_object_get_int64(tu_json_get(m, "compute_bytes"));
+    assert_int_equal(w + kv + c, (uint64_t)json_object_get_int64(tu_json_get(m, "total_bytes")));
     /* 80 layers * 8 kv heads * 128 * 2 (K,V) * 2048 tokens * 2 bytes */
     assert_int_equal(kv, 80ull * 8 * 128 * 2 * 2048 * 2);
     assert_true(w > 39e9 && w < 40.5e9);
@@ -73,21 +44,21 @@ static void test_seed_70b(void **state) {
 static void test_seed_mixtral_and_both(void **state) {
     (void)state;
     const char *const a1[] = {"fit", "mixtral-8x22b", "--quant", "Q4_0", "--mem", "128G", "--json", NULL};
-    json_object *o = run_json(a1);
-    assert_true(json_object_get_boolean(get(o, "fits")));
+    json_object *o = tu_desk_json(a1);
+    assert_true(json_object_get_boolean(tu_json_get(o, "fits")));
     json_object_put(o);
     const char *const a2[] = {"fit", "llama-3-70b", "mixtral-8x22b", "--mem", "128G", "--json", NULL};
-    o = run_json(a2);
-    assert_true(json_object_get_boolean(get(o, "fits")));
-    assert_int_equal(json_object_array_length(get(o, "models")), 2);
-    int64_t total = json_object_get_int64(get(o, "total_bytes"));
-    assert_int_equal(json_object_get_int64(get(o, "free_bytes")), 128000000000ll - total);
+    o = tu_desk_json(a2);
+    assert_true(json_object_get_boolean(tu_json_get(o, "fits")));
+    assert_int_equal(json_object_array_length(tu_json_get(o, "models")), 2);
+    int64_t total = json_object_get_int64(tu_json_get(o, "total_bytes"));
+    assert_int_equal(json_object_get_int64(tu_json_get(o, "free_bytes")), 128000000000ll - total);
     json_object_put(o);
     /* At 8 bits both together do not fit, and free_bytes goes negative. */
     const char *const a3[] = {"fit", "llama-3-70b", "mixtral-8x22b", "--quant", "q8_0", "--mem", "128G", "--json", NULL};
-    o = run_json(a3);
-    assert_false(json_object_get_boolean(get(o, "fits")));
-    assert_true(json_object_get_int64(get(o, "free_bytes")) < 0);
+    o = tu_desk_json(a3);
+    assert_false(json_object_get_boolean(tu_json_get(o, "fits")));
+    assert_true(json_object_get_int64(tu_json_get(o, "free_bytes")) < 0);
     json_object_put(o);
 }
 
@@ -171,16 +142,16 @@ static void test_sizes_and_quants(void **state) {
 static void test_options_scale(void **state) {
     (void)state;
     const char *const a1[] = {"fit", "llama-3-8b", "--ctx", "4096", "--parallel", "2", "--mem", "64GiB", "--json", NULL};
-    json_object *o = run_json(a1);
-    json_object *m = json_object_array_get_idx(get(o, "models"), 0);
-    assert_int_equal(json_object_get_int64(get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 2);
-    assert_int_equal(json_object_get_int64(get(o, "available_bytes")), 64ll << 30);
+    json_object *o = tu_desk_json(a1);
+    json_object *m = json_object_array_get_idx(tu_json_get(o, "models"), 0);
+    assert_int_equal(json_object_get_int64(tu_json_get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 2);
+    assert_int_equal(json_object_get_int64(tu_json_get(o, "available_bytes")), 64ll << 30);
     json_object_put(o);
     const char *const a2[] = {"fit", "llama-3-8b", "--ctx", "4096", "--parallel", "2", "--kv-type", "q8_0", "--json", NULL};
-    o = run_json(a2);
-    m = json_object_array_get_idx(get(o, "models"), 0);
-    assert_int_equal(json_object_get_int64(get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 34 / 32);
-    assert_true(json_object_get_int64(get(o, "available_bytes")) > 0); /* MemTotal */
+    o = tu_desk_json(a2);
+    m = json_object_array_get_idx(tu_json_get(o, "models"), 0);
+    assert_int_equal(json_object_get_int64(tu_json_get(m, "kv_bytes")), 32ll * 8 * 128 * 2 * 4096 * 2 * 34 / 32);
+    assert_true(json_object_get_int64(tu_json_get(o, "available_bytes")) > 0); /* MemTotal */
     json_object_put(o);
     tu_run r;
     const char *const a3[] = {"fit", "llama-3-70b", "--mem", "128G", NULL};
@@ -200,21 +171,21 @@ static void test_options_scale(void **state) {
 static void test_bad_input(void **state) {
     (void)state;
     const char *const a1[] = {"fit", "no-such-model", NULL};
-    expect_usage_error(a1, "no-such-model");
+    tu_expect_usage_error(a1, "no-such-model");
     const char *const a2[] = {"fit", "llama-3-8b", "--mem", "12Q", NULL};
-    expect_usage_error(a2, "12Q");
+    tu_expect_usage_error(a2, "12Q");
     const char *const a3[] = {"fit", "llama-3-8b", "--quant", "Q9", NULL};
-    expect_usage_error(a3, "Q9");
+    tu_expect_usage_error(a3, "Q9");
     const char *const a4[] = {"fit", NULL};
-    expect_usage_error(a4, "no MODEL");
+    tu_expect_usage_error(a4, "no MODEL");
     const char *const a5[] = {"fit", "llama-3-8b", "--ctx", "-4", NULL};
-    expect_usage_error(a5, "--ctx");
+    tu_expect_usage_error(a5, "--ctx");
     const char *const a6[] = {"fit", "/nonexistent/x.gguf", NULL};
-    expect_usage_error(a6, "/nonexistent/x.gguf");
+    tu_expect_usage_error(a6, "/nonexistent/x.gguf");
     const char *const a7[] = {"fit", "llama-3-8b", "--kv-type", "q4", NULL};
-    expect_usage_error(a7, "q4");
+    tu_expect_usage_error(a7, "q4");
     const char *const a8[] = {"fit", "llama-3-8b", "--mem", NULL};
-    expect_usage_error(a8, "needs a value");
+    tu_expect_usage_error(a8, "needs a value");
 }
 
 int main(void) {
