@@ -244,7 +244,8 @@ desk_status tok_bpe_word(const desk_tokenizer *t, const char *w, size_t n, tok_s
         }
     }
     sym *s = tok_scratch_get(sc, 0, n * sizeof(sym));
-    pair *h = tok_scratch_get(sc, 1, 2 * n * sizeof(pair) + sizeof(pair));
+    /* n - 1 first pairs, then at most two per merge */
+    pair *h = tok_scratch_get(sc, 1, (3 * n + 4) * sizeof(pair));
     if (!s || !h) return DESK_E_NOMEM;
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {

@@ -31,6 +31,7 @@ run "$MODELS/gemma-3-270m-q4_k_m.gguf" gemma3.out
     --log-disable 2>/dev/null | tr -d '[],' > smollm2-chatml.out
 "$TOK" -m "$MODELS/gemma-3-270m-q4_k_m.gguf" -f chatml.txt --ids --no-escape \
     --log-disable 2>/dev/null | tr -d '[],' > gemma3-chatml.out
+# (set DESK_SHARED_DIR to the shared/ folder when it is not beside the repo)
 # Phi-3's special tokens swallow the spaces after them (the reference keys
 # this on general.name); the shared vocab file, special parsing on.
 "$TOK" -m "${DESK_SHARED_DIR:-../../../../shared}/vocab/ggml-vocab-phi-3.gguf" -f phi3-special.txt --ids \
