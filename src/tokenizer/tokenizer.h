@@ -2,9 +2,11 @@
  * tokenizer.h - text to token ids and back, exactly as the model was trained.
  *
  * A desk_tokenizer is built from a GGUF file's tokenizer.* metadata: byte-level
- * BPE ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre),
- * SentencePiece-style ("llama"), and WordPiece ("bert").  It copies what it
- * needs, so it outlives the desk_gguf it came from.
+ * BPE ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre) and
+ * SentencePiece-style ("llama"); other models (WordPiece "bert" among them)
+ * and unknown pre-tokenizer names are refused with DESK_E_UNSUPPORTED and a
+ * message naming them.  It copies what it needs, so it outlives the
+ * desk_gguf it came from.  Encoding is thread-safe (per-call scratch).
  *
  * Invalid UTF-8 input is never an error and always encodes the same way:
  * each byte that does not start a valid UTF-8 sequence (overlong forms,

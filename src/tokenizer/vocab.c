@@ -785,14 +785,12 @@ static size_t emit_utf8(const unsigned char *src, size_t n, bool final, char *ou
 size_t desk_detok_push(const desk_tokenizer *t, desk_detok *st, desk_token id, char *out,
                        size_t cap) {
     if (id < 0 || id >= t->n_vocab) return 0;
-    const tok_entry *e = &t->tok[id];
     size_t plen = decode_piece(t, id, st->render_special, NULL);
     if (plen == 0) return 0;
     unsigned char small[256];
     unsigned char *buf = plen + st->n_pending <= sizeof small ? small
                                                               : malloc(plen + st->n_pending + 4);
     if (!buf) return 0;
-    (void)e;
     memcpy(buf, st->pending, st->n_pending);
     decode_piece(t, id, st->render_special, (char *)buf + st->n_pending);
     size_t n = st->n_pending + plen, w;
