@@ -1,0 +1,359 @@
+/*
+ * forward.c - the forward pass and the context that holds its state.
+ *
+ * One layer is a short sequence of operations, the same for every
+ * architecture desk runs, with the differences switched by hyperparameters:
+ *
+ *   x  = embed(ids) * embd_scale
+ *   per layer:  h = rmsnorm(x) * attn_norm
+ *               q, k, v = h Wq, h Wk, h Wv      (gemma3: q, k per-head rmsnorm)
+ *               q, k = rope(q, k)               (llama: adjacent pairs; gemma3: halves)
+ *               a = attention(q * attn_scale, K cache, V cache)   (F16 cache)
+ *               o = a Wo                        (gemma3: rmsnorm(o) * post_attn_norm)
+ *               x = x + o
+ *               h = rmsnorm(x) * ffn_norm
+ *               f = act(h Wgate) * (h Wup) Wdown   (llama: SiLU; gemma3: GELU-tanh)
+ *                                               (gemma3: rmsnorm(f) * post_ffn_norm)
+ *               x = x + f
+ *   logits = rmsnorm(x) * out_norm Wout        (softcap if set)
+ *
+ * The numerics follow llama.cpp's CPU backend where it matters for
+ * matching its outputs: RMS sums in double, K/V and q rounded to F16 for
+ * q.k, GELU through F16 as ggml's table does, activations quantized to the
+ * weight type's 8-bit format for every matmul.  The reference path
+ * (desk_ctx_params.reference) skips the activation quantization: weights
+ * are dequantized row by row and dotted in plain floats.
+ *
+ * Memory: every buffer is allocated in desk_ctx_new; desk_decode allocates
+ * nothing.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model_internal.h"
+#include "tensor/types.h"
+
+/* ---- context ------------------------------------------------------- */
+
+static void *ctx_alloc(desk_ctx *c, size_t n, size_t elem, bool *ok) {
+    if (n && elem > SIZE_MAX / n) {
+        *ok = false;
+        return NULL;
+    }
+    void *p = desk_arena_alloc(&c->arena, n * elem, 64);
+    if (!p) *ok = false;
+    return p;
+}
+
+desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err) {
+    *out = NULL;
+    desk_ctx_params def = {0};
+    if (!p) p = &def;
+    const desk_hparams *hp = &m->hp;
+    int n_ctx = p->n_ctx > 0 ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    int n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    int n_threads = p->n_threads > 0 ? p->n_threads : desk_physical_cores();
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0)
+        return desk_errf(err, DESK_E_ARG, "context sizes and thread counts must not be negative");
+    if (n_ctx > (1 << 24)) return desk_errf(err, DESK_E_RANGE, "context of %d tokens is too large", n_ctx);
+    if (n_batch > n_ctx) n_batch = n_ctx;
+    desk_ctx *c = calloc(1, sizeof *c);
+    if (!c) return desk_errf(err, DESK_E_NOMEM, "out of memory creating a context");
+    desk_arena_init(&c->arena, 1 << 20);
+    c->m = m;
+    c->n_ctx = n_ctx;
+    c->n_batch = n_batch;
+    c->logits_all = p->logits_all;
+    c->reference = p->reference;
+    desk_status s = desk_threadpool_new(n_threads, &c->tp, err);
+    if (s) {
+        desk_ctx_free(c);
+        return s;
+    }
+    size_t kvk = (size_t)hp->n_head_kv * hp->head_dim_k, kvv = (size_t)hp->n_head_kv * hp->head_dim_v;
+    size_t qd = (size_t)hp->n_head * hp->head_dim_k, ad = (size_t)hp->n_head * hp->head_dim_v;
+    size_t nb = (size_t)n_batch, L = (size_t)hp->n_layer;
+    size_t widest = (size_t)hp->n_embd;
+    if ((size_t)hp->n_ff > widest) widest = (size_t)hp->n_ff;
+    if (qd > widest) widest = qd;
+    if (ad > widest) widest = ad;
+    bool ok = true;
+    c->k_cache = ctx_alloc(c, L * (size_t)n_ctx, kvk * sizeof(desk_f16), &ok);
+    c->v_cache = ctx_alloc(c, L * (size_t)n_ctx, kvv * sizeof(desk_f16), &ok);
+    c->x = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
+    c->xb = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
+    c->xo = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
+    c->q = ctx_alloc(c, nb * qd, sizeof(float), &ok);
+    c->k = ctx_alloc(c, nb * kvk, sizeof(float), &ok);
+    c->v = ctx_alloc(c, nb * kvv, sizeof(float), &ok);
+    c->att = ctx_alloc(c, nb * ad, sizeof(float), &ok);
+    c->ffa = ctx_alloc(c, nb * hp->n_ff, sizeof(float), &ok);
+    c->ffb = ctx_alloc(c, nb * hp->n_ff, sizeof(float), &ok);
+    c->scores = ctx_alloc(c, (size_t)n_threads * ((size_t)n_ctx + hp->head_dim_k + hp->head_dim_v), sizeof(float), &ok);
+    c->ref_row = ctx_alloc(c, (size_t)n_threads * widest, sizeof(float), &ok);
+    c->logits = ctx_alloc(c, (p->logits_all ? nb : 1) * (size_t)hp->n_vocab, sizeof(float), &ok);
+    /* The largest matmul scratch over every weight and batch size. */
+    size_t scratch = 0;
+    const desk_mat *mats[] = {&m->output};
+    for (size_t i = 0; i < 1; i++) {
+        size_t sz = desk_matmul_scratch_size(mats[i], n_batch);
+        if (sz > scratch) scratch = sz;
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        const desk_layer *Ly = &m->layers[il];
+        const desk_mat *lm[] = {&Ly->wq, &Ly->wk, &Ly->wv, &Ly->wo, &Ly->w_gate, &Ly->w_up, &Ly->w_down};
+        for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
+            size_t sz = desk_matmul_scratch_size(lm[i], n_batch);
+            if (sz > scratch) scratch = sz;
+        }
+    }
+    c->scratch = ctx_alloc(c, scratch, 1, &ok);
+    if (!ok) {
+        desk_ctx_free(c);
+        return desk_errf(err, DESK_E_NOMEM, "out of memory for a context of %d tokens", n_ctx);
+    }
+    *out = c;
+    return DESK_OK;
+}
+
+void desk_ctx_free(desk_ctx *c) {
+    if (!c) return;
+    desk_threadpool_free(c->tp);
+    desk_arena_free(&c->arena);
+    free(c);
+}
+
+int desk_ctx_n_ctx(const desk_ctx *c) { return c->n_ctx; }
+int desk_ctx_pos(const desk_ctx *c) { return c->pos; }
+
+void desk_ctx_truncate(desk_ctx *c, int n_keep) {
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < c->pos) c->pos = n_keep;
+}
+
+desk_status desk_decode(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
+    if (n < 1) return desk_errf(err, DESK_E_ARG, "decode needs at least one token");
+    if (n > c->n_batch)
+        return desk_errf(err, DESK_E_RANGE, "batch of %d tokens exceeds the batch size %d", n, c->n_batch);
+    if (c->pos + n > c->n_ctx)
+        return desk_errf(err, DESK_E_RANGE, "context full: %d cached + %d new tokens exceed %d", c->pos, n,
+                         c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->m->hp.n_vocab)
+            return desk_errf(err, DESK_E_RANGE, "token id %d (at %d) is out of range [0, %d)", ids[i], i,
+                             c->m->hp.n_vocab);
+    return desk_forward(c, ids, n, err);
+}
+
+const float *desk_ctx_logits(const desk_ctx *c, int i) {
+    if (i < 0) return c->logits + (size_t)(c->n_logits - 1) * c->m->hp.n_vocab;
+    if (i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * c->m->hp.n_vocab;
+}
+
+/* ---- operations ----------------------------------------------------- */
+
+/* y = x / rms(x) * w, the sum of squares in double as ggml does. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+/* Rotates one head of N_ROT dims at position POS. */
+static void rope(float *x, int n_rot, int pos, float base, float scale, bool neox, const float *factors) {
+    float theta_scale = powf(base, -2.0f / (float)n_rot);
+    float theta_extrap = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        float theta = theta_extrap * scale;
+        if (factors) theta /= factors[i];
+        float cs = cosf(theta), sn = sinf(theta);
+        int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cs - x1 * sn;
+        x[b] = x0 * sn + x1 * cs;
+        theta_extrap *= theta_scale;
+    }
+}
+
+static float gelu_f16(float x) {
+    /* ggml evaluates GELU through a table indexed by the F16 input. */
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float h = desk_f16_to_f32(desk_f32_to_f16(x));
+    const float c = 0.797884560802865355879892119868763737f; /* sqrt(2/pi) */
+    float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)));
+    return desk_f16_to_f32(desk_f32_to_f16(g));
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- matmul: fast kernels, or the plain reference ------------------- */
+
+typedef struct ref_job {
+    desk_ctx *c;
+    const desk_mat *w;
+    const float *x;
+    int n;
+    float *y;
+    size_t stride;
+} ref_job;
+
+static void ref_task(void *p, int ith, int nth) {
+    ref_job *j = p;
+    float *row = j->c->ref_row + (size_t)ith * j->stride;
+    for (int64_t r = ith; r < j->w->rows; r += nth) {
+        desk_dequantize_row(j->w->type, (const unsigned char *)j->w->data + (size_t)r * j->w->row_bytes, row,
+                            j->w->cols, NULL);
+        for (int i = 0; i < j->n; i++) {
+            const float *xi = j->x + (size_t)i * j->w->cols;
+            float s = 0.0f;
+            for (int64_t k = 0; k < j->w->cols; k++) s += row[k] * xi[k];
+            j->y[(size_t)i * j->w->rows + r] = s;
+        }
+    }
+}
+
+static desk_status matmul(desk_ctx *c, const desk_mat *w, const float *x, int n, float *y, desk_err *err) {
+    if (!c->reference) return desk_matmul(c->tp, w, x, n, y, c->scratch, err);
+    const desk_hparams *hp = &c->m->hp;
+    size_t widest = (size_t)hp->n_embd;
+    size_t cand[] = {(size_t)hp->n_ff, (size_t)hp->n_head * hp->head_dim_k, (size_t)hp->n_head * hp->head_dim_v};
+    for (int i = 0; i < 3; i++)
+        if (cand[i] > widest) widest = cand[i];
+    ref_job j = {c, w, x, n, y, widest};
+    desk_threadpool_run(c->tp, ref_task, &j);
+    return DESK_OK;
+}
+
+/* ---- attention -------------------------------------------------------- */
+
+typedef struct attn_job {
+    desk_ctx *c;
+    int il, n, pos0;
+    bool swa;
+} attn_job;
+
+static void attn_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    desk_ctx *c = j->c;
+    const desk_hparams *hp = &c->m->hp;
+    int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
+    size_t kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
+    const desk_f16 *K = c->k_cache + (size_t)j->il * c->n_ctx * kvk;
+    const desk_f16 *V = c->v_cache + (size_t)j->il * c->n_ctx * kvv;
+    float *sc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
+    float *qh = sc + c->n_ctx, *acc = qh + hk;
+    float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
+    int total = j->n * hp->n_head;
+    for (int t = ith; t < total; t += nth) {
+        int i = t / hp->n_head, h = t % hp->n_head, g = h / group;
+        int pos = j->pos0 + i;
+        int lo = 0;
+        if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
+        const float *q = c->q + (size_t)i * hp->n_head * hk + (size_t)h * hk;
+        /* q meets the F16 cache as F16, as in ggml. */
+        for (int d = 0; d < hk; d++) qh[d] = desk_f16_to_f32(desk_f32_to_f16(q[d]));
+        float mx = -INFINITY;
+        for (int s = lo; s <= pos; s++) {
+            const desk_f16 *kr = K + (size_t)s * kvk + (size_t)g * hk;
+            float dot = 0.0f;
+            for (int d = 0; d < hk; d++) dot += qh[d] * desk_f16_to_f32(kr[d]);
+            sc[s] = dot * kq_scale;
+            if (sc[s] > mx) mx = sc[s];
+        }
+        double sum = 0.0;
+        for (int s = lo; s <= pos; s++) {
+            sc[s] = expf(sc[s] - mx);
+            sum += sc[s];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int d = 0; d < hv; d++) acc[d] = 0.0f;
+        for (int s = lo; s <= pos; s++) {
+            const desk_f16 *vr = V + (size_t)s * kvv + (size_t)g * hv;
+            float w = sc[s] * inv;
+            for (int d = 0; d < hv; d++) acc[d] += w * desk_f16_to_f32(vr[d]);
+        }
+        memcpy(c->att + (size_t)i * hp->n_head * hv + (size_t)h * hv, acc, sizeof(float) * (size_t)hv);
+    }
+}
+
+/* ---- the pass --------------------------------------------------------- */
+
+desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
+    const desk_model *m = c->m;
+    const desk_hparams *hp = &m->hp;
+    int E = hp->n_embd, hk = hp->head_dim_k, hv = hp->head_dim_v, F = hp->n_ff;
+    size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
+    desk_status s;
+    for (int i = 0; i < n; i++) {
+        float *xi = c->x + (size_t)i * E;
+        if ((s = desk_get_row(&m->tok_embd, ids[i], xi, err))) return s;
+        if (hp->embd_scale != 1.0f)
+            for (int d = 0; d < E; d++) xi[d] *= hp->embd_scale;
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        const desk_layer *L = &m->layers[il];
+        for (int i = 0; i < n; i++)
+            rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)i * E, L->attn_norm, E, hp->eps);
+        if ((s = matmul(c, &L->wq, c->xb, n, c->q, err)) || (s = matmul(c, &L->wk, c->xb, n, c->k, err)) ||
+            (s = matmul(c, &L->wv, c->xb, n, c->v, err)))
+            return s;
+        for (int i = 0; i < n; i++) {
+            int pos = c->pos + i;
+            for (int h = 0; h < hp->n_head; h++) {
+                float *q = c->q + (size_t)i * qd + (size_t)h * hk;
+                if (L->q_norm) rmsnorm(q, q, L->q_norm, hk, hp->eps);
+                rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+                if (m->arch == DESK_ARCH_GEMMA3)
+                    for (int d = 0; d < hk; d++) q[d] *= hp->attn_scale;
+            }
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                float *k = c->k + (size_t)i * kvk + (size_t)h * hk;
+                if (L->k_norm) rmsnorm(k, k, L->k_norm, hk, hp->eps);
+                rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+            }
+            desk_f16 *kc = c->k_cache + ((size_t)il * c->n_ctx + pos) * kvk;
+            desk_f16 *vc = c->v_cache + ((size_t)il * c->n_ctx + pos) * kvv;
+            for (size_t d = 0; d < kvk; d++) kc[d] = desk_f32_to_f16(c->k[(size_t)i * kvk + d]);
+            for (size_t d = 0; d < kvv; d++) vc[d] = desk_f32_to_f16(c->v[(size_t)i * kvv + d]);
+        }
+        attn_job aj = {c, il, n, c->pos, L->swa};
+        desk_threadpool_run(c->tp, attn_task, &aj);
+        if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
+        for (int i = 0; i < n; i++) {
+            float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
+            if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, E, hp->eps);
+            for (int d = 0; d < E; d++) xi[d] += o[d];
+            rmsnorm(c->xb + (size_t)i * E, xi, L->ffn_norm, E, hp->eps);
+        }
+        if ((s = matmul(c, &L->w_gate, c->xb, n, c->ffa, err)) ||
+            (s = matmul(c, &L->w_up, c->xb, n, c->ffb, err)))
+            return s;
+        size_t nf = (size_t)n * F;
+        if (m->arch == DESK_ARCH_GEMMA3)
+            for (size_t d = 0; d < nf; d++) c->ffa[d] = gelu_f16(c->ffa[d]) * c->ffb[d];
+        else
+            for (size_t d = 0; d < nf; d++) c->ffa[d] = silu(c->ffa[d]) * c->ffb[d];
+        if ((s = matmul(c, &L->w_down, c->ffa, n, c->xo, err))) return s;
+        for (int i = 0; i < n; i++) {
+            float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
+            if (L->post_ffn_norm) rmsnorm(o, o, L->post_ffn_norm, E, hp->eps);
+            for (int d = 0; d < E; d++) xi[d] += o[d];
+        }
+    }
+    int first = c->logits_all ? 0 : n - 1, rows = n - first;
+    for (int i = 0; i < rows; i++)
+        rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)(first + i) * E, m->out_norm, E, hp->eps);
+    if ((s = matmul(c, &m->output, c->xb, rows, c->logits, err))) return s;
+    if (hp->softcap > 0) {
+        size_t nl = (size_t)rows * hp->n_vocab;
+        for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] / hp->softcap) * hp->softcap;
+    }
+    c->n_logits = rows;
+    c->pos += n;
+    return DESK_OK;
+}

@@ -1,0 +1,302 @@
+/*
+ * model.c - loading a model: architecture, hyperparameters, weight views.
+ *
+ * Everything a forward pass will touch is checked here, once: the
+ * architecture is one desk knows, the hyperparameters are consistent, and
+ * every tensor exists with the shape and a type the kernels handle.  After
+ * a successful load the forward pass trusts the model and checks nothing.
+ * Weights stay in the read-only mapping of the file (desk_mat views).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model_internal.h"
+#include "tensor/types.h"
+
+#define KEY_MAX 128
+
+static const char *key(char *buf, const char *arch, const char *suffix) {
+    snprintf(buf, KEY_MAX, "%s.%s", arch, suffix);
+    return buf;
+}
+
+/* A u32 hyperparameter; DEF < 0 means required. */
+static desk_status hp_u32(const desk_gguf *g, const char *arch, const char *suffix, int64_t def,
+                          int32_t *out, desk_err *err) {
+    char k[KEY_MAX];
+    uint32_t v;
+    desk_status s = desk_gguf_get_u32(g, key(k, arch, suffix), &v, err);
+    if (s == DESK_E_NOTFOUND && def >= 0) {
+        *out = (int32_t)def;
+        return DESK_OK;
+    }
+    if (s) return s;
+    if (v > (1u << 30)) return desk_errf(err, DESK_E_RANGE, "%s = %u is out of range", k, v);
+    *out = (int32_t)v;
+    return DESK_OK;
+}
+
+static desk_status hp_f32(const desk_gguf *g, const char *arch, const char *suffix, double def,
+                          float *out, desk_err *err) {
+    char k[KEY_MAX];
+    desk_status s = desk_gguf_get_f32(g, key(k, arch, suffix), out, err);
+    if (s == DESK_E_NOTFOUND && !isnan(def)) {
+        *out = (float)def;
+        return DESK_OK;
+    }
+    if (s) return s;
+    if (!isfinite(*out)) return desk_errf(err, DESK_E_RANGE, "%s is not a finite number", k);
+    return DESK_OK;
+}
+
+/* Looks up tensor NAME and checks it is [cols, rows] (rows = 1 for 1-D). */
+static desk_status find_tensor(const desk_gguf *g, const char *name, int64_t cols, int64_t rows,
+                               bool optional, const desk_gguf_tensor **out, desk_err *err) {
+    const desk_gguf_tensor *t = desk_gguf_find_tensor(g, name);
+    *out = t;
+    if (!t) {
+        if (optional) return DESK_OK;
+        return desk_errf(err, DESK_E_FORMAT, "tensor '%s' is missing", name);
+    }
+    int64_t got_rows = t->n_dims >= 2 ? t->ne[1] : 1;
+    if (t->n_dims > 2 || t->ne[0] != cols || got_rows != rows)
+        return desk_errf(err, DESK_E_FORMAT,
+                         "tensor '%s' has shape [%lld, %lld%s], expected [%lld, %lld]", name,
+                         (long long)t->ne[0], (long long)got_rows, t->n_dims > 2 ? ", ..." : "",
+                         (long long)cols, (long long)rows);
+    return DESK_OK;
+}
+
+static desk_status get_mat(desk_model *m, const char *name, int64_t cols, int64_t rows,
+                           desk_mat *out, desk_err *err) {
+    const desk_gguf_tensor *t;
+    desk_status s = find_tensor(m->g, name, cols, rows, false, &t, err);
+    if (s) return s;
+    const desk_type_info *ti = desk_type_get(t->type);
+    if (!ti || !ti->vec_dot || !ti->dequant)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "tensor '%s' has type %s, which desk cannot compute with",
+                         name, desk_type_name(t->type));
+    *out = (desk_mat){t->type, rows, cols, desk_type_row_size(t->type, cols), t->data};
+    m->weight_bytes += t->nbytes;
+    return DESK_OK;
+}
+
+static desk_status get_vec(desk_model *m, const char *name, int64_t n, bool optional,
+                           const float **out, desk_err *err) {
+    const desk_gguf_tensor *t;
+    *out = NULL;
+    desk_status s = find_tensor(m->g, name, n, 1, optional, &t, err);
+    if (s || !t) return s;
+    if (t->type != DESK_TYPE_F32)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "tensor '%s' has type %s; norms must be F32", name,
+                         desk_type_name(t->type));
+    *out = t->data;
+    m->weight_bytes += t->nbytes;
+    return DESK_OK;
+}
+
+static desk_status load_hparams(desk_model *m, desk_err *err) {
+    const desk_gguf *g = m->g;
+    const char *a = m->arch_name;
+    desk_hparams *hp = &m->hp;
+    desk_status s;
+    if ((s = hp_u32(g, a, "block_count", -1, &hp->n_layer, err)) ||
+        (s = hp_u32(g, a, "embedding_length", -1, &hp->n_embd, err)) ||
+        (s = hp_u32(g, a, "feed_forward_length", -1, &hp->n_ff, err)) ||
+        (s = hp_u32(g, a, "attention.head_count", -1, &hp->n_head, err)) ||
+        (s = hp_u32(g, a, "context_length", 4096, &hp->n_ctx_train, err)))
+        return s;
+    if (hp->n_layer < 1 || hp->n_embd < 1 || hp->n_ff < 1 || hp->n_head < 1)
+        return desk_errf(err, DESK_E_FORMAT,
+                         "%s: block_count, embedding_length, feed_forward_length and head_count "
+                         "must be positive (got %d, %d, %d, %d)",
+                         a, hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head);
+    if ((s = hp_u32(g, a, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err)) ||
+        (s = hp_u32(g, a, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim_k, err)) ||
+        (s = hp_u32(g, a, "attention.value_length", hp->head_dim_k, &hp->head_dim_v, err)))
+        return s;
+    if (hp->n_head_kv < 1 || hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv != 0)
+        return desk_errf(err, DESK_E_FORMAT, "%s.attention.head_count_kv = %d must divide head_count = %d",
+                         a, hp->n_head_kv, hp->n_head);
+    if (hp->head_dim_k < 2 || hp->head_dim_v < 1 || hp->head_dim_k % 2)
+        return desk_errf(err, DESK_E_FORMAT, "%s: bad head dimensions (key %d, value %d)", a,
+                         hp->head_dim_k, hp->head_dim_v);
+    if (hp->n_ctx_train < 1) hp->n_ctx_train = 4096;
+    if ((s = hp_u32(g, a, "rope.dimension_count", hp->head_dim_k, &hp->n_rot, err)) ||
+        (s = hp_f32(g, a, "attention.layer_norm_rms_epsilon", NAN, &hp->eps, err)) ||
+        (s = hp_f32(g, a, "rope.freq_base", 10000.0, &hp->rope_base, err)) ||
+        (s = hp_f32(g, a, "rope.freq_base_swa", 10000.0, &hp->rope_base_swa, err)) ||
+        (s = hp_f32(g, a, "final_logit_softcapping", 0.0, &hp->softcap, err)) ||
+        (s = hp_u32(g, a, "attention.sliding_window", 0, &hp->n_swa, err)))
+        return s;
+    if (hp->n_rot < 2 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
+        return desk_errf(err, DESK_E_FORMAT, "%s.rope.dimension_count = %d is invalid for head size %d", a,
+                         hp->n_rot, hp->head_dim_k);
+    if (!(hp->eps > 0 && hp->eps < 1))
+        return desk_errf(err, DESK_E_FORMAT, "%s.attention.layer_norm_rms_epsilon = %g is out of range", a,
+                         hp->eps);
+    if (!(hp->rope_base > 0) || !(hp->rope_base_swa > 0))
+        return desk_errf(err, DESK_E_FORMAT, "%s.rope.freq_base must be positive", a);
+    float factor = 1.0f;
+    if ((s = hp_f32(g, a, "rope.scaling.factor", 1.0, &factor, err))) return s;
+    if (!(factor > 0)) return desk_errf(err, DESK_E_FORMAT, "%s.rope.scaling.factor must be positive", a);
+    const char *stype = NULL;
+    char k[KEY_MAX];
+    if (desk_gguf_get_str(g, key(k, a, "rope.scaling.type"), &stype, NULL) == DESK_OK &&
+        strcmp(stype, "linear") == 0)
+        hp->rope_scale = 1.0f / factor;
+    else
+        hp->rope_scale = 1.0f;
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    hp->embd_scale = 1.0f;
+    hp->rope_neox = false;
+    if (m->arch == DESK_ARCH_GEMMA3) {
+        hp->rope_neox = true;
+        hp->embd_scale = sqrtf((float)hp->n_embd);
+        /* Gemma 3 27B scales by the model width per head, the others by the head size. */
+        if (hp->n_layer == 62) hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    }
+    return DESK_OK;
+}
+
+static desk_status load_tensors(desk_model *m, desk_err *err) {
+    const desk_hparams *hp = &m->hp;
+    desk_status s;
+    int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, kd = (int64_t)hp->n_head_kv * hp->head_dim_k,
+            vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const desk_gguf_tensor *te = desk_gguf_find_tensor(m->g, "token_embd.weight");
+    if (!te) return desk_errf(err, DESK_E_FORMAT, "tensor 'token_embd.weight' is missing");
+    hp = &m->hp;
+    if (te->n_dims >= 2) m->hp.n_vocab = (int32_t)te->ne[1];
+    if ((s = get_mat(m, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, err)) ||
+        (s = get_vec(m, "output_norm.weight", hp->n_embd, false, &m->out_norm, err)))
+        return s;
+    if (desk_gguf_find_tensor(m->g, "output.weight")) {
+        if ((s = get_mat(m, "output.weight", hp->n_embd, hp->n_vocab, &m->output, err))) return s;
+    } else {
+        m->output = m->tok_embd; /* tied embeddings */
+    }
+    if ((s = get_vec(m, "rope_freqs.weight", hp->n_rot / 2, true, &m->rope_freqs, err))) return s;
+
+    m->layers = desk_arena_alloc(&m->arena, sizeof(desk_layer) * (size_t)hp->n_layer, 64);
+    if (!m->layers) return desk_errf(err, DESK_E_NOMEM, "out of memory for %d layers", hp->n_layer);
+    char n[96];
+#define T(suffix) (snprintf(n, sizeof n, "blk.%d.%s", il, suffix), n)
+    for (int il = 0; il < hp->n_layer; il++) {
+        desk_layer *L = &m->layers[il];
+        if ((s = get_mat(m, T("attn_q.weight"), hp->n_embd, qd, &L->wq, err)) ||
+            (s = get_mat(m, T("attn_k.weight"), hp->n_embd, kd, &L->wk, err)) ||
+            (s = get_mat(m, T("attn_v.weight"), hp->n_embd, vd, &L->wv, err)) ||
+            (s = get_mat(m, T("attn_output.weight"), (int64_t)hp->n_head * hp->head_dim_v, hp->n_embd,
+                         &L->wo, err)) ||
+            (s = get_mat(m, T("ffn_gate.weight"), hp->n_embd, hp->n_ff, &L->w_gate, err)) ||
+            (s = get_mat(m, T("ffn_up.weight"), hp->n_embd, hp->n_ff, &L->w_up, err)) ||
+            (s = get_mat(m, T("ffn_down.weight"), hp->n_ff, hp->n_embd, &L->w_down, err)) ||
+            (s = get_vec(m, T("attn_norm.weight"), hp->n_embd, false, &L->attn_norm, err)) ||
+            (s = get_vec(m, T("ffn_norm.weight"), hp->n_embd, false, &L->ffn_norm, err)))
+            return s;
+        L->swa = false;
+        L->rope_base = hp->rope_base;
+        if (m->arch == DESK_ARCH_GEMMA3) {
+            if ((s = get_vec(m, T("attn_q_norm.weight"), hp->head_dim_k, false, &L->q_norm, err)) ||
+                (s = get_vec(m, T("attn_k_norm.weight"), hp->head_dim_k, false, &L->k_norm, err)) ||
+                (s = get_vec(m, T("post_attention_norm.weight"), hp->n_embd, false, &L->post_attn_norm, err)) ||
+                (s = get_vec(m, T("post_ffw_norm.weight"), hp->n_embd, false, &L->post_ffn_norm, err)))
+                return s;
+            /* Five sliding-window layers, then one global (Gemma 3's pattern). */
+            if (hp->n_swa > 0 && il % 6 < 5) {
+                L->swa = true;
+                L->rope_base = hp->rope_base_swa;
+            }
+        }
+    }
+    snprintf(n, sizeof n, "blk.%d.attn_q.weight", hp->n_layer);
+    if (desk_gguf_find_tensor(m->g, n))
+        return desk_errf(err, DESK_E_FORMAT, "block_count is %d but the file has a tensor '%s'", hp->n_layer, n);
+#undef T
+    return DESK_OK;
+}
+
+/* Bytes of memory the system says are available (MemAvailable), or 0. */
+static uint64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static uint64_t kv_bytes(const desk_hparams *hp, int n_ctx) {
+    return (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
+           (uint64_t)(hp->head_dim_k + hp->head_dim_v) * sizeof(desk_f16);
+}
+
+desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
+                            desk_err *err) {
+    *out = NULL;
+    desk_model *m = calloc(1, sizeof *m);
+    if (!m) return desk_errf(err, DESK_E_NOMEM, "out of memory loading %s", path);
+    desk_arena_init(&m->arena, 1 << 16);
+    desk_status s = desk_gguf_open(path, &m->g, err);
+    if (s) goto fail;
+    if ((s = desk_gguf_get_str(m->g, "general.architecture", &m->arch_name, err))) goto fail;
+    if (strcmp(m->arch_name, "llama") == 0) {
+        m->arch = DESK_ARCH_LLAMA;
+    } else if (strcmp(m->arch_name, "gemma3") == 0) {
+        m->arch = DESK_ARCH_GEMMA3;
+    } else {
+        s = desk_errf(err, DESK_E_UNSUPPORTED,
+                      "architecture '%s' is not supported (desk runs: llama, gemma3)", m->arch_name);
+        goto fail;
+    }
+    if (desk_gguf_get_str(m->g, "general.name", &m->name, NULL) != DESK_OK) m->name = path;
+    if (desk_gguf_get_str(m->g, "tokenizer.chat_template", &m->chat_template, NULL) != DESK_OK)
+        m->chat_template = NULL;
+    if ((s = load_hparams(m, err)) || (s = load_tensors(m, err))) goto fail;
+    if ((s = desk_tokenizer_load(m->g, &m->tok, err))) goto fail;
+    if (desk_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
+        s = desk_errf(err, DESK_E_FORMAT, "the tokenizer has %d tokens but token_embd.weight has %d rows",
+                      desk_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+        goto fail;
+    }
+    if (p && p->check_memory) {
+        int n_ctx = p->n_ctx_hint > 0 ? p->n_ctx_hint : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+        uint64_t need = m->weight_bytes + kv_bytes(&m->hp, n_ctx), have = mem_available();
+        if (have && need > have) {
+            s = desk_errf(err, DESK_E_NOMEM,
+                          "the model needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB for %d tokens) "
+                          "but only %.1f MiB are available",
+                          need / 1048576.0, m->weight_bytes / 1048576.0,
+                          kv_bytes(&m->hp, n_ctx) / 1048576.0, n_ctx, have / 1048576.0);
+            goto fail;
+        }
+    }
+    *out = m;
+    return DESK_OK;
+fail:
+    if (err) desk_err_prefix(err, "%s", path);
+    desk_model_free(m);
+    return s;
+}
+
+void desk_model_free(desk_model *m) {
+    if (!m) return;
+    desk_tokenizer_free(m->tok);
+    desk_gguf_close(m->g);
+    desk_arena_free(&m->arena);
+    free(m);
+}
+
+const desk_tokenizer *desk_model_tokenizer(const desk_model *m) { return m->tok; }
+const char *desk_model_arch(const desk_model *m) { return m->arch_name; }
+const char *desk_model_name(const desk_model *m) { return m->name; }
+int32_t desk_model_n_vocab(const desk_model *m) { return m->hp.n_vocab; }
+int32_t desk_model_n_ctx_train(const desk_model *m) { return m->hp.n_ctx_train; }
+const char *desk_model_chat_template(const desk_model *m) { return m->chat_template; }
+uint64_t desk_model_weight_bytes(const desk_model *m) { return m->weight_bytes; }

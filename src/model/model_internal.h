@@ -1,0 +1,76 @@
+/*
+ * model_internal.h - what model.c (loading) and forward.c (the forward pass)
+ * share: the hyperparameters, the per-layer weight views, and the context.
+ * Not for use outside src/model.
+ */
+#ifndef DESK_MODEL_INTERNAL_H
+#define DESK_MODEL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/fp16.h"
+#include "core/threadpool.h"
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+typedef enum desk_arch { DESK_ARCH_LLAMA, DESK_ARCH_GEMMA3 } desk_arch;
+
+typedef struct desk_hparams {
+    int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff;
+    int32_t n_ctx_train, n_rot, n_swa;
+    float eps;
+    float rope_base, rope_base_swa, rope_scale;
+    float attn_scale;  /* applied to q before q.k */
+    float embd_scale;  /* applied to the token embeddings (gemma: sqrt(n_embd)) */
+    float softcap;     /* final logit soft-capping, 0 = none */
+    bool rope_neox;    /* rotate pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+} desk_hparams;
+
+typedef struct desk_layer {
+    desk_mat wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float *attn_norm, *ffn_norm;
+    const float *q_norm, *k_norm;             /* gemma3 */
+    const float *post_attn_norm, *post_ffn_norm; /* gemma3 */
+    bool swa;          /* sliding-window layer */
+    float rope_base;
+} desk_layer;
+
+struct desk_model {
+    desk_gguf *g;            /* owns the mapping the weights point into */
+    desk_arch arch;
+    const char *arch_name;
+    const char *name;
+    const char *chat_template;
+    desk_hparams hp;
+    desk_mat tok_embd, output;
+    const float *out_norm;
+    const float *rope_freqs; /* llama3 rope frequency factors, n_rot/2, or NULL */
+    desk_layer *layers;
+    desk_tokenizer *tok;
+    uint64_t weight_bytes;
+    desk_arena arena;
+};
+
+struct desk_ctx {
+    desk_model *m;
+    desk_threadpool *tp;
+    int n_ctx, n_batch, pos;
+    bool logits_all, reference;
+    desk_f16 *k_cache, *v_cache; /* [layer][n_ctx][n_head_kv * head_dim] */
+    /* activations, n_batch rows each */
+    float *x, *xb, *q, *k, *v, *att, *ffa, *ffb, *xo;
+    float *scores;    /* per thread: n_ctx */
+    float *ref_row;   /* per thread: one dequantized weight row (reference path) */
+    float *logits;    /* n_batch or 1 rows of n_vocab */
+    int n_logits;     /* rows in logits from the last decode */
+    void *scratch;    /* for desk_matmul */
+    desk_arena arena;
+};
+
+/* Forward pass over ids (defined in forward.c). */
+desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err);
+
+#endif
