@@ -4,10 +4,12 @@
  * memory.  Text for people, one JSON object (json-c) for programs.
  */
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "core/error.h"
 #include "core/paths.h"
 #include "gguf/gguf.h"
 #include "tensor/types.h"
@@ -21,7 +23,11 @@ static const char USAGE[] =
     "\n"
     "Shows what a GGUF file holds and what loading it would take.  MODEL is a\n"
     "path or a known model name (smollm2, gemma3-270m).  The file is validated\n"
-    "first; a malformed one is reported in one line (exit 2).\n"
+    "first; a malformed one is reported in one line (exit 2), and so is\n"
+    "metadata that contradicts itself: tokenizer arrays of different lengths,\n"
+    "special token ids outside the vocabulary, zero or non-dividing head\n"
+    "counts, non-finite rope base or epsilon, a context length past 2^24, or\n"
+    "a block_count that does not match the blk.N tensors.\n"
     "\n"
     "Text output: the file (path, size, GGUF version, alignment, data offset);\n"
     "the architecture and all its <arch>.* hyperparameters; general.* keys;\n"
@@ -129,6 +135,123 @@ static void read_hparams(const desk_gguf *g, hparams *h) {
     uint64_t n;
     if (!h->n_vocab && desk_gguf_get_arr(g, "tokenizer.ggml.tokens", &t, &n, NULL, NULL) == DESK_OK) h->n_vocab = n;
     h->have = h->n_layer && h->n_embd && h->n_head;
+}
+
+/* ---- consistency: what metadata alone can show is wrong --------------- */
+
+#define INFO_MAX_CTX ((uint64_t)1 << 24) /* a context length past this is a lie */
+
+/* Length of the array KEY (0 and *TYPE untouched when absent or not an array). */
+static bool arr_len(const desk_gguf *g, const char *key, desk_gguf_vtype *type, uint64_t *n) {
+    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
+    if (!kv || kv->value.type != DESK_GGUF_ARRAY) return false;
+    if (type) *type = kv->value.v.arr.type;
+    *n = kv->value.v.arr.n;
+    return true;
+}
+
+static desk_status check_tokenizer(const desk_gguf *g, desk_err *err) {
+    desk_gguf_vtype tt;
+    uint64_t n_tok = 0, n;
+    const desk_gguf_kv *kv = desk_gguf_find_kv(g, "tokenizer.ggml.tokens");
+    if (!kv) return DESK_OK;
+    if (!arr_len(g, "tokenizer.ggml.tokens", &tt, &n_tok) || tt != DESK_GGUF_STRING)
+        return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.tokens (key at offset %llu) is not an array of strings",
+                         (unsigned long long)kv->offset);
+    if (n_tok == 0 || n_tok > INT32_MAX)
+        return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.tokens has %llu entries (want 1..%d)",
+                         (unsigned long long)n_tok, INT32_MAX);
+    static const char *const per_token[] = {"tokenizer.ggml.scores", "tokenizer.ggml.token_type"};
+    for (size_t i = 0; i < sizeof per_token / sizeof *per_token; i++) {
+        const desk_gguf_kv *a = desk_gguf_find_kv(g, per_token[i]);
+        if (!a) continue;
+        if (!arr_len(g, per_token[i], NULL, &n) || n != n_tok)
+            return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) has %llu entries but tokenizer.ggml.tokens has %llu",
+                             per_token[i], (unsigned long long)a->offset,
+                             (unsigned long long)(a->value.type == DESK_GGUF_ARRAY ? a->value.v.arr.n : 1),
+                             (unsigned long long)n_tok);
+    }
+    for (int64_t i = 0; i < desk_gguf_n_kv(g); i++) {
+        const desk_gguf_kv *k = desk_gguf_kv_at(g, i);
+        size_t kl = (size_t)k->key.len;
+        if (kl < 24 || memcmp(k->key.s, "tokenizer.ggml.", 15) != 0 || strcmp(k->key.s + kl - 9, "_token_id") != 0)
+            continue;
+        const desk_gguf_value *v = &k->value;
+        if (!is_int(v->type)) continue;
+        bool neg = (v->type == DESK_GGUF_INT8 || v->type == DESK_GGUF_INT16 || v->type == DESK_GGUF_INT32 ||
+                    v->type == DESK_GGUF_INT64) && v->v.i64 < 0;
+        if (neg) continue; /* -1 means "none" */
+        if (v->v.u64 >= n_tok)
+            return desk_errf(err, DESK_E_FORMAT, "%s = %llu (key at offset %llu) is not a token id (vocab has %llu tokens)",
+                             k->key.s, (unsigned long long)v->v.u64, (unsigned long long)k->offset,
+                             (unsigned long long)n_tok);
+    }
+    return DESK_OK;
+}
+
+/* "<arch>.SUFFIX" as integers, one per layer (a scalar counts for all). */
+static desk_status check_positive(const desk_gguf *g, const char *arch, const char *suffix, desk_err *err) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
+    if (!kv) return DESK_OK;
+    const desk_gguf_value *v = &kv->value;
+    bool bad = is_int(v->type) ? int_of(v) == 0 : v->type != DESK_GGUF_ARRAY || !is_int(v->v.arr.type) || v->v.arr.n == 0;
+    if (bad) return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a positive integer",
+                              key, (unsigned long long)kv->offset);
+    return DESK_OK;
+}
+
+static desk_status check_float(const desk_gguf *g, const char *arch, const char *suffix, desk_err *err) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
+    if (!kv) return DESK_OK;
+    float f = 0;
+    if (desk_gguf_get_f32(g, key, &f, NULL) != DESK_OK || !isfinite(f) || f <= 0)
+        return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a finite number > 0", key,
+                         (unsigned long long)kv->offset);
+    return DESK_OK;
+}
+
+static desk_status check_hparams(const desk_gguf *g, const hparams *h, desk_err *err) {
+    if (!h->arch) return DESK_OK;
+    static const char *const positive[] = {"context_length", "embedding_length", "block_count",
+                                           "attention.head_count", "attention.head_count_kv"};
+    for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
+        if (check_positive(g, h->arch, positive[i], err) != DESK_OK) return err->status;
+    static const char *const floats[] = {"rope.freq_base", "attention.layer_norm_rms_epsilon",
+                                         "attention.layer_norm_epsilon", "rope.freq_scale"};
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
+        if (check_float(g, h->arch, floats[i], err) != DESK_OK) return err->status;
+    if (h->n_ctx_train > INFO_MAX_CTX)
+        return desk_errf(err, DESK_E_FORMAT, "%s.context_length = %llu is past the limit of %llu", h->arch,
+                         (unsigned long long)h->n_ctx_train, (unsigned long long)INFO_MAX_CTX);
+    uint64_t n_kv = h->n_layer ? h->head_kv_sum / h->n_layer : 0;
+    if (h->n_head && n_kv && (n_kv > h->n_head || h->n_head % n_kv != 0))
+        return desk_errf(err, DESK_E_FORMAT, "%s.attention.head_count_kv = %llu does not divide head_count = %llu",
+                         h->arch, (unsigned long long)n_kv, (unsigned long long)h->n_head);
+    char key[256];
+    snprintf(key, sizeof key, "%s.attention.key_length", h->arch);
+    if (h->n_head && h->n_embd && !desk_gguf_find_kv(g, key) && h->n_embd % h->n_head != 0)
+        return desk_errf(err, DESK_E_FORMAT, "%s.embedding_length = %llu is not a multiple of head_count = %llu",
+                         h->arch, (unsigned long long)h->n_embd, (unsigned long long)h->n_head);
+    /* blk.N.* tensors must exist for N < block_count and only for those. */
+    uint64_t top = 0;
+    bool any = false;
+    for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
+        const char *nm = desk_gguf_tensor_at(g, i)->name.s;
+        unsigned long long b;
+        int used = 0;
+        if (sscanf(nm, "blk.%llu.%n", &b, &used) == 1 && used > 0) {
+            any = true;
+            if (b + 1 > top) top = b + 1;
+        }
+    }
+    if (any && top != h->n_layer)
+        return desk_errf(err, DESK_E_FORMAT, "%s.block_count = %llu but the tensors name blocks 0..%llu", h->arch,
+                         (unsigned long long)h->n_layer, (unsigned long long)(top - 1));
+    return DESK_OK;
 }
 
 static void compute_totals(const desk_gguf *g, totals *t) {
@@ -465,6 +588,10 @@ int cmd_info(int argc, char **argv) {
     totals t;
     memory m;
     read_hparams(g, &h);
+    if (check_tokenizer(g, &err) != DESK_OK || check_hparams(g, &h, &err) != DESK_OK) {
+        desk_gguf_close(g);
+        return cli_fail("info", DESK_EXIT_USAGE, "%s: %s", path, err.msg);
+    }
     compute_totals(g, &t);
     compute_memory(&h, &t, &m);
     if (json) print_json(stdout, path, g, &h, &t, &m, full);
