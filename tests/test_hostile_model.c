@@ -1,0 +1,280 @@
+/*
+ * test_hostile_model.c - the model loader and `desk info` against model
+ * files whose metadata or tensors lie.
+ *
+ * A tiny valid llama model is built from the real SmolLM2 file's metadata
+ * and tokenizer (copied with desk_gguf_writer_copy_kv) plus small zero
+ * tensors for one layer (n_embd 32, 4 heads, 2 KV heads, n_ff 64).  Each
+ * case changes one thing; desk_model_load must refuse it with a one-line
+ * message naming the culprit, and `desk info` must exit 2 with one line
+ * where metadata alone shows the lie.  Under ASan+UBSan any bad read or
+ * overflow in the loaders fails the test.
+ */
+#include "util/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "tensor/types.h"
+
+#define EMBD 32
+#define HEADS 4
+#define KV_HEADS 2
+#define FF 64
+#define VOCAB 49152
+
+typedef struct tensor_spec {
+    const char *name;
+    int64_t ne0, ne1; /* ne1 = 0: a 1-D tensor */
+} tensor_spec;
+
+static const tensor_spec TENSORS[] = {
+    {"token_embd.weight", EMBD, VOCAB},
+    {"output_norm.weight", EMBD, 0},
+    {"blk.0.attn_norm.weight", EMBD, 0},
+    {"blk.0.attn_q.weight", EMBD, EMBD},
+    {"blk.0.attn_k.weight", EMBD, EMBD / HEADS * KV_HEADS},
+    {"blk.0.attn_v.weight", EMBD, EMBD / HEADS * KV_HEADS},
+    {"blk.0.attn_output.weight", EMBD, EMBD},
+    {"blk.0.ffn_norm.weight", EMBD, 0},
+    {"blk.0.ffn_gate.weight", EMBD, FF},
+    {"blk.0.ffn_up.weight", EMBD, FF},
+    {"blk.0.ffn_down.weight", FF, EMBD},
+};
+
+/* One hostile variant: a key override and/or one tensor change. */
+typedef enum { K_NONE, K_U32, K_F32, K_STR, K_ARR_I32, K_ARR_F32, K_ARR_STR } key_kind;
+
+typedef struct hostile {
+    const char *what;
+    key_kind kind;
+    const char *key;
+    double num;        /* K_U32, K_F32; array length for K_ARR_* */
+    const char *str;   /* K_STR, and the element of K_ARR_STR */
+    const char *drop;  /* tensor left out */
+    const char *reshape; /* tensor whose ne0 is doubled */
+    const char *retype;  /* tensor stored as Q8_0 instead of F32 */
+    const char *extra;   /* an extra F32 [EMBD, EMBD] tensor */
+    const char *expect;  /* a substring the loader's message must contain; NULL:
+                          * the loader may load it, as the reference does for
+                          * special ids out of range (it ignores them), but
+                          * must then report no id outside the vocabulary */
+    bool info_fails;     /* `desk info` must refuse it too */
+} hostile;
+
+static const hostile CASES[] = {
+    {"short token_type", K_ARR_I32, "tokenizer.ggml.token_type", 10, NULL, NULL, NULL, NULL, NULL, "token_type", true},
+    {"short scores", K_ARR_F32, "tokenizer.ggml.scores", 10, NULL, NULL, NULL, NULL, NULL, "scores", true},
+    {"eos id out of range", K_U32, "tokenizer.ggml.eos_token_id", VOCAB, NULL, NULL, NULL, NULL, NULL, NULL, true},
+    {"bos id far out of range", K_U32, "tokenizer.ggml.bos_token_id", 4000000000.0, NULL, NULL, NULL, NULL, NULL, NULL, true},
+    {"zero heads", K_U32, "llama.attention.head_count", 0, NULL, NULL, NULL, NULL, NULL, "head_count", true},
+    {"zero kv heads", K_U32, "llama.attention.head_count_kv", 0, NULL, NULL, NULL, NULL, NULL, "head_count_kv", true},
+    {"more kv heads than heads", K_U32, "llama.attention.head_count_kv", 8, NULL, NULL, NULL, NULL, NULL, "head_count_kv", true},
+    {"kv heads not dividing", K_U32, "llama.attention.head_count_kv", 3, NULL, NULL, NULL, NULL, NULL, "head_count_kv", true},
+    {"head dim not dividing embd", K_U32, "llama.attention.head_count", 5, NULL, NULL, NULL, NULL, NULL, "", true},
+    {"zero blocks", K_U32, "llama.block_count", 0, NULL, NULL, NULL, NULL, NULL, "block_count", true},
+    {"block_count past tensors", K_U32, "llama.block_count", 2, NULL, NULL, NULL, NULL, NULL, "blk.1.", true},
+    {"tensors past block_count", K_NONE, NULL, 0, NULL, NULL, NULL, NULL, "blk.1.attn_q.weight", "blk.1.attn_q", true},
+    {"huge block_count", K_U32, "llama.block_count", 4000000000.0, NULL, NULL, NULL, NULL, NULL, "block_count", true},
+    {"huge embedding", K_U32, "llama.embedding_length", 1 << 29, NULL, NULL, NULL, NULL, NULL, "token_embd", false},
+    {"absurd context", K_U32, "llama.context_length", 4000000000.0, NULL, NULL, NULL, NULL, NULL, "context_length", true},
+    {"NaN rope base", K_F32, "llama.rope.freq_base", NAN, NULL, NULL, NULL, NULL, NULL, "freq_base", true},
+    {"inf rope base", K_F32, "llama.rope.freq_base", INFINITY, NULL, NULL, NULL, NULL, NULL, "freq_base", true},
+    {"negative rope base", K_F32, "llama.rope.freq_base", -1.0, NULL, NULL, NULL, NULL, NULL, "freq_base", true},
+    {"NaN eps", K_F32, "llama.attention.layer_norm_rms_epsilon", NAN, NULL, NULL, NULL, NULL, NULL, "epsilon", true},
+    {"inf eps", K_F32, "llama.attention.layer_norm_rms_epsilon", INFINITY, NULL, NULL, NULL, NULL, NULL, "epsilon", true},
+    {"eps as a string", K_STR, "llama.attention.layer_norm_rms_epsilon", 0, "tiny", NULL, NULL, NULL, NULL, "epsilon", true},
+    {"unknown architecture", K_STR, "general.architecture", 0, "mamba9", NULL, NULL, NULL, NULL, "mamba9", false},
+    {"missing ffn_down", K_NONE, NULL, 0, NULL, "blk.0.ffn_down.weight", NULL, NULL, NULL, "ffn_down", false},
+    {"missing token_embd", K_NONE, NULL, 0, NULL, "token_embd.weight", NULL, NULL, NULL, "token_embd", false},
+    {"missing output_norm", K_NONE, NULL, 0, NULL, "output_norm.weight", NULL, NULL, NULL, "output_norm", false},
+    {"wrong attn_k shape", K_NONE, NULL, 0, NULL, NULL, "blk.0.attn_k.weight", NULL, NULL, "attn_k", false},
+    {"wrong norm shape", K_NONE, NULL, 0, NULL, NULL, "blk.0.ffn_norm.weight", NULL, NULL, "ffn_norm", false},
+    {"norm stored as Q8_0", K_NONE, NULL, 0, NULL, NULL, NULL, "blk.0.attn_norm.weight", NULL, "attn_norm", false},
+    {"vocab vs token_embd rows", K_NONE, NULL, 0, NULL, NULL, "token_embd.weight", NULL, NULL, "token_embd", false},
+    {"merges naming missing tokens", K_ARR_STR, "tokenizer.ggml.merges", 3, "\xe2\x98\x83zz qq\xe2\x98\x83", NULL, NULL, NULL, NULL, NULL, false},
+    {"tokens not strings", K_ARR_I32, "tokenizer.ggml.tokens", VOCAB, NULL, NULL, NULL, NULL, NULL, "tokens", true},
+};
+
+static char g_dir[] = "/tmp/desk_hostile_model_XXXXXX";
+static desk_gguf *g_src;
+static unsigned char *g_zero; /* zero bytes, enough for the largest tensor */
+
+static int setup(void **state) {
+    (void)state;
+    if (!mkdtemp(g_dir)) return -1;
+    char *path = tu_model_path("smollm2");
+    desk_err err = {0};
+    desk_status s = desk_gguf_open(path, &g_src, &err);
+    free(path);
+    if (s != DESK_OK) return -1;
+    g_zero = calloc(1, (size_t)EMBD * 2 * VOCAB * 2 * sizeof(float));
+    return g_zero ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    desk_gguf_close(g_src);
+    free(g_zero);
+    rmdir(g_dir);
+    return 0;
+}
+
+static void set_key(desk_gguf_writer *w, const hostile *h) {
+    desk_err err = {0};
+    desk_status s = DESK_OK;
+    uint64_t n = (uint64_t)h->num;
+    if (h->kind == K_U32) s = desk_gguf_writer_set_u32(w, h->key, (uint32_t)h->num, &err);
+    else if (h->kind == K_F32) s = desk_gguf_writer_set_f32(w, h->key, (float)h->num, &err);
+    else if (h->kind == K_STR) s = desk_gguf_writer_set_str(w, h->key, h->str, &err);
+    else if (h->kind != K_NONE) {
+        desk_gguf_value v = {.type = DESK_GGUF_ARRAY};
+        void *data = calloc(n ? n : 1, sizeof(desk_gguf_str) > 4 ? sizeof(desk_gguf_str) : 4);
+        assert_non_null(data);
+        v.v.arr.n = n;
+        v.v.arr.data = data;
+        if (h->kind == K_ARR_I32) v.v.arr.type = DESK_GGUF_INT32;
+        if (h->kind == K_ARR_F32) v.v.arr.type = DESK_GGUF_FLOAT32;
+        if (h->kind == K_ARR_STR) {
+            v.v.arr.type = DESK_GGUF_STRING;
+            for (uint64_t i = 0; i < n; i++)
+                ((desk_gguf_str *)data)[i] = (desk_gguf_str){h->str, strlen(h->str)};
+        }
+        s = desk_gguf_writer_set(w, h->key, &v, &err);
+        free(data);
+    }
+    assert_int_equal(s, DESK_OK);
+}
+
+static void add(desk_gguf_writer *w, const char *name, uint32_t type, int64_t ne0, int64_t ne1) {
+    int64_t ne[2] = {ne0, ne1};
+    desk_err err = {0};
+    desk_status s = desk_gguf_writer_add_tensor(w, name, type, ne1 ? 2 : 1, ne, g_zero, &err);
+    if (s != DESK_OK) fail_msg("add_tensor %s: %s", name, err.msg);
+}
+
+/* Writes the tiny model with H applied (NULL: the valid one) to PATH. */
+static void build(const hostile *h, const char *path) {
+    desk_gguf_writer *w = NULL;
+    desk_err err = {0};
+    assert_int_equal(desk_gguf_writer_new(&w, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_copy_kv(w, g_src, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.block_count", 1, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.embedding_length", EMBD, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.feed_forward_length", FF, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.attention.head_count", HEADS, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.attention.head_count_kv", KV_HEADS, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.rope.dimension_count", EMBD / HEADS, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "llama.context_length", 256, &err), DESK_OK);
+    if (h) set_key(w, h);
+    for (size_t i = 0; i < sizeof TENSORS / sizeof *TENSORS; i++) {
+        const tensor_spec *t = &TENSORS[i];
+        if (h && h->drop && strcmp(h->drop, t->name) == 0) continue;
+        int64_t ne0 = t->ne0, ne1 = t->ne1;
+        uint32_t type = DESK_TYPE_F32;
+        if (h && h->reshape && strcmp(h->reshape, t->name) == 0) {
+            if (ne1 == VOCAB) ne1 = 100; /* rows no longer match the vocabulary */
+            else ne0 *= 2;
+        }
+        if (h && h->retype && strcmp(h->retype, t->name) == 0) type = DESK_TYPE_Q8_0;
+        add(w, t->name, type, ne0, ne1);
+    }
+    if (h && h->extra) add(w, h->extra, DESK_TYPE_F32, EMBD, EMBD);
+    desk_status s = desk_gguf_writer_write(w, path, &err);
+    if (s != DESK_OK) fail_msg("write %s: %s", path, err.msg);
+    desk_gguf_writer_free(w);
+}
+
+static bool one_line(const char *s) {
+    const char *nl = strchr(s, '\n');
+    return nl && nl[1] == '\0';
+}
+
+/* The valid tiny model loads, decodes a token, and desk info accepts it:
+ * so each refusal below is down to its one change. */
+static void test_valid_tiny_model(void **state) {
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/valid.gguf", g_dir);
+    build(NULL, path);
+    desk_model *m = NULL;
+    desk_err err = {0};
+    desk_status s = desk_model_load(path, NULL, &m, &err);
+    if (s != DESK_OK) fail_msg("valid tiny model refused: %s", err.msg);
+    assert_int_equal(desk_model_n_vocab(m), VOCAB);
+    desk_ctx *c = NULL;
+    desk_ctx_params cp = {.n_ctx = 16, .n_threads = 1};
+    assert_int_equal(desk_ctx_new(m, &cp, &c, &err), DESK_OK);
+    desk_token ids[2] = {1, 42};
+    assert_int_equal(desk_decode(c, ids, 2, &err), DESK_OK);
+    const float *logits = desk_ctx_logits(c, -1);
+    assert_non_null(logits);
+    for (int i = 0; i < VOCAB; i++) assert_true(isfinite(logits[i]));
+    desk_ctx_free(c);
+    desk_model_free(m);
+
+    tu_run r;
+    const char *args[] = {"info", path, NULL};
+    assert_int_equal(tu_desk(&r, NULL, 0, args), 0);
+    tu_run_free(&r);
+    unlink(path);
+}
+
+static void test_hostile_cases(void **state) {
+    (void)state;
+    char path[256];
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        const hostile *h = &CASES[i];
+        snprintf(path, sizeof path, "%s/case%zu.gguf", g_dir, i);
+        build(h, path);
+        desk_model *m = NULL;
+        desk_err err = {0};
+        desk_status s = desk_model_load(path, NULL, &m, &err);
+        if (s == DESK_OK && !h->expect) {
+            const desk_tokenizer *t = desk_model_tokenizer(m);
+            for (int sp = DESK_SPECIAL_BOS; sp <= DESK_SPECIAL_UNK; sp++) {
+                desk_token id = desk_tokenizer_special(t, (desk_special)sp);
+                if (id < -1 || id >= VOCAB) fail_msg("case '%s': special %d = %d", h->what, sp, id);
+            }
+            /* What it accepted must still tokenize safely, into ids in range. */
+            static const char text[] = "hello \xe2\x98\x83zz qq\xe2\x98\x83 world <|im_end|>";
+            desk_token ids[64];
+            size_t n = 0;
+            assert_int_equal(desk_tokenize(t, text, sizeof text - 1, 0, ids, 64, &n, &err), DESK_OK);
+            assert_true(n > 0);
+            for (size_t k = 0; k < n; k++) assert_true(ids[k] >= 0 && ids[k] < VOCAB);
+            desk_model_free(m);
+        } else if (s == DESK_OK) {
+            desk_model_free(m);
+            fail_msg("case '%s': desk_model_load accepted it", h->what);
+        }
+        if (s != DESK_OK) assert_null(m);
+        if (s != DESK_OK && h->expect && (!err.msg[0] || strchr(err.msg, '\n') || !strstr(err.msg, h->expect)))
+            fail_msg("case '%s': message '%s' should name '%s'", h->what, err.msg, h->expect);
+
+        tu_run r;
+        const char *args[] = {"info", path, NULL};
+        int code = tu_desk(&r, NULL, 0, args);
+        if (h->info_fails) {
+            if (code != 2 || !one_line(r.err) || strncmp(r.err, "desk info: ", 11) != 0)
+                fail_msg("case '%s': desk info exit %d, stderr '%s'", h->what, code, r.err);
+        } else if (code != 0 && code != 2) {
+            fail_msg("case '%s': desk info exit %d (crash?), stderr '%s'", h->what, code, r.err);
+        }
+        tu_run_free(&r);
+        unlink(path);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_tiny_model),
+        cmocka_unit_test(test_hostile_cases),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
