@@ -2,7 +2,8 @@
 #   make          build build/desk and libdesk (Release, gcc)
 #   make run      set up, build, fetch the default model, start the chat
 #   make test     set up, build, fetch models, run the whole suite, then the
-#                 suite again under ASan+UBSan, and a clang -Werror build
+#                 suite again under ASan+UBSan, and a clang -Werror build,
+#                 then every fuzzer for FUZZ_SECONDS (fails on a crash)
 #   make asan     the sanitizer build alone (build-asan/)
 #   make clang    a clang build (build-clang/)
 #   make models   fetch the known models into the cache
@@ -50,6 +51,8 @@ test: setup build models clang asan
 	@echo "== test suite (clang, ASan + UBSan)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  DESK_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+	@echo "== fuzzers ($(FUZZ_SECONDS)s each)"
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
