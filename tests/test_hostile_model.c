@@ -128,7 +128,7 @@ static int teardown(void **state) {
 static void set_key(desk_gguf_writer *w, const hostile *h) {
     desk_err err = {0};
     desk_status s = DESK_OK;
-    uint64_t n = (uint64_t)h->num;
+    uint64_t n = h->kind >= K_ARR_I32 ? (uint64_t)h->num : 0;
     if (h->kind == K_U32) s = desk_gguf_writer_set_u32(w, h->key, (uint32_t)h->num, &err);
     else if (h->kind == K_F32) s = desk_gguf_writer_set_f32(w, h->key, (float)h->num, &err);
     else if (h->kind == K_STR) s = desk_gguf_writer_set_str(w, h->key, h->str, &err);
