@@ -181,6 +181,11 @@ static desk_status load_tensors(desk_model *m, desk_err *err) {
     }
     if ((s = get_vec(m, "rope_freqs.weight", hp->n_rot / 2, true, &m->rope_freqs, err))) return s;
 
+    /* Each layer needs at least 9 tensors: a block_count the file cannot
+     * back is refused before it sizes an allocation. */
+    if ((int64_t)hp->n_layer > desk_gguf_n_tensors(m->g) / 9)
+        return desk_errf(err, DESK_E_FORMAT, "%s.block_count = %d but the file has only %lld tensors",
+                         m->arch_name, hp->n_layer, (long long)desk_gguf_n_tensors(m->g));
     m->layers = desk_arena_alloc(&m->arena, sizeof(desk_layer) * (size_t)hp->n_layer, 64);
     if (!m->layers) return desk_errf(err, DESK_E_NOMEM, "out of memory for %d layers", hp->n_layer);
     char n[96];
