@@ -11,7 +11,10 @@ struct desk_arena_chunk {
     desk_arena_chunk *next;
     size_t size; /* usable bytes after the header */
     size_t used;
-    _Alignas(64) unsigned char data[];
+    /* No _Alignas here: calloc only promises max_align_t, so a 64-aligned
+     * member would make the header itself misaligned (UB); allocations
+     * are aligned by hand below instead. */
+    unsigned char data[];
 };
 
 void desk_arena_init(desk_arena *a, size_t chunk_size) {
