@@ -189,28 +189,31 @@ static desk_status check_tokenizer(const desk_gguf *g, desk_err *err) {
     return DESK_OK;
 }
 
-/* "<arch>.SUFFIX" as integers, one per layer (a scalar counts for all). */
-static desk_status check_positive(const desk_gguf *g, const char *arch, const char *suffix, desk_err *err) {
+/* "<arch>.SUFFIX", when present, must be a positive integer (or an array
+ * of them, one per layer), or with AS_FLOAT a finite number > 0. */
+static desk_status check_positive(const desk_gguf *g, const char *arch, const char *suffix, bool as_float,
+                                  desk_err *err) {
     char key[256];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
     if (!kv) return DESK_OK;
     const desk_gguf_value *v = &kv->value;
-    bool bad = is_int(v->type) ? int_of(v) == 0 : v->type != DESK_GGUF_ARRAY || !is_int(v->v.arr.type) || v->v.arr.n == 0;
-    if (bad) return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a positive integer",
-                              key, (unsigned long long)kv->offset);
-    return DESK_OK;
-}
-
-static desk_status check_float(const desk_gguf *g, const char *arch, const char *suffix, desk_err *err) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
-    if (!kv) return DESK_OK;
-    float f = 0;
-    if (desk_gguf_get_f32(g, key, &f, NULL) != DESK_OK || !isfinite(f) || f <= 0)
-        return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a finite number > 0", key,
-                         (unsigned long long)kv->offset);
+    bool bad;
+    if (as_float) {
+        float f = 0;
+        bad = desk_gguf_get_f32(g, key, &f, NULL) != DESK_OK || !isfinite(f) || f <= 0;
+    } else if (is_int(v->type)) {
+        bad = int_of(v) == 0;
+    } else {
+        bad = v->type != DESK_GGUF_ARRAY || !is_int(v->v.arr.type) || v->v.arr.n == 0;
+        for (uint64_t i = 0; !bad && i < v->v.arr.n; i++) {
+            desk_gguf_value e = desk_gguf_arr_elem(v, i);
+            bad = int_of(&e) == 0;
+        }
+    }
+    if (bad)
+        return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a %s", key,
+                         (unsigned long long)kv->offset, as_float ? "finite number > 0" : "positive integer");
     return DESK_OK;
 }
 
@@ -219,11 +222,11 @@ static desk_status check_hparams(const desk_gguf *g, const hparams *h, desk_err 
     static const char *const positive[] = {"context_length", "embedding_length", "block_count",
                                            "attention.head_count", "attention.head_count_kv"};
     for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
-        if (check_positive(g, h->arch, positive[i], err) != DESK_OK) return err->status;
+        if (check_positive(g, h->arch, positive[i], false, err) != DESK_OK) return err->status;
     static const char *const floats[] = {"rope.freq_base", "attention.layer_norm_rms_epsilon",
                                          "attention.layer_norm_epsilon", "rope.freq_scale"};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
-        if (check_float(g, h->arch, floats[i], err) != DESK_OK) return err->status;
+        if (check_positive(g, h->arch, floats[i], true, err) != DESK_OK) return err->status;
     if (h->n_ctx_train > INFO_MAX_CTX)
         return desk_errf(err, DESK_E_FORMAT, "%s.context_length = %llu is past the limit of %llu", h->arch,
                          (unsigned long long)h->n_ctx_train, (unsigned long long)INFO_MAX_CTX);
