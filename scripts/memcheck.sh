@@ -62,6 +62,8 @@ check 2 "$tmp/text.txt" tokenize
 check 2 "$tmp/text.txt" tokenize -m "$tmp/truncated.gguf"
 check 2 /dev/null no-such-command
 check 0 /dev/null info --help
+check 0 /dev/null info fuzz/seeds/model/tiny-llama.gguf
+check 0 "$tmp/text.txt" tokenize -m fuzz/seeds/model/tiny-llama.gguf
 check 0 /dev/null info smollm2
 if [ $quick = 0 ]; then
   check 0 /dev/null info --json --full gemma3-270m
@@ -70,6 +72,7 @@ if [ $quick = 0 ]; then
   if has run; then
     check 0 /dev/null run -m smollm2 -n 4 -p "Hello"
     check 2 /dev/null run -m "$tmp/truncated.gguf" -n 4 -p "Hello"
+    check 0 /dev/null run -m fuzz/seeds/model/tiny-llama.gguf -n 4 -p "Hello"
   fi
   if has perplexity; then
     check 0 /dev/null perplexity -m smollm2 -f "$tmp/text.txt"
