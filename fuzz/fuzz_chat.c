@@ -6,9 +6,10 @@
  * a family name) for desk_chat_detect/desk_chat_choose, the rest are up to
  * 8 messages whose first byte picks the role.  Every format is rendered to
  * text into an exact-size heap buffer (the needed length must be stable and
- * a short buffer must not be overrun), and to token ids with the real
- * models' tokenizers and the Phi-3 vocabulary (loaded once, as in
- * fuzz_tokenizer.c), growing the id buffer when DESK_E_RANGE says so.
+ * a short buffer must not be overrun), and to token ids with one of the
+ * real models' tokenizers or the Phi-3 vocabulary (picked by input size;
+ * loaded once, as in fuzz_tokenizer.c), growing the id buffer when
+ * DESK_E_RANGE says so.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -109,11 +110,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     desk_chat_fmt detected = desk_chat_detect(tmpl);
     if (detected < DESK_CHAT_UNKNOWN || detected >= DESK_CHAT_N_FMT) abort();
     const char *warning = NULL;
-    for (int i = 0; i < c->n; i++) {
-        desk_chat_fmt f = desk_chat_choose(tmpl, c->tok[i], &warning);
-        if (f <= DESK_CHAT_UNKNOWN || f >= DESK_CHAT_N_FMT) abort();
-        render_tokens(f, c->tok[i], msgs, n, size % 2 == 0);
-    }
+    const desk_tokenizer *t = c->tok[size % (size_t)c->n]; /* one per input keeps it fast */
+    desk_chat_fmt chosen = desk_chat_choose(tmpl, t, &warning);
+    if (chosen <= DESK_CHAT_UNKNOWN || chosen >= DESK_CHAT_N_FMT) abort();
+    render_tokens(chosen, t, msgs, n, size % 2 == 0);
     for (int f = DESK_CHAT_UNKNOWN + 1; f < DESK_CHAT_N_FMT; f++) render_text((desk_chat_fmt)f, msgs, n, true);
     free(copy);
     return 0;
