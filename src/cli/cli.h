@@ -40,5 +40,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 #endif

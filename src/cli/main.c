@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     {"fit", cmd_fit, "plan memory: will these models fit, and what is left"},
     {"cost", cmd_cost, "local cost per million tokens and payback against a cloud bill"},
     {"bench", cmd_bench, "measure throughput, latency, memory and energy; compare reports"},
+    {"run", cmd_run, "generate text from a prompt"},
+    {"chat", cmd_chat, "talk with a model"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,142 @@
+/*
+ * cmd_run.c - `desk run`: one prompt in, generated text streamed out.
+ *
+ * A plain prompt is tokenized as llama.cpp's completion tools do (BOS as
+ * the model asks, control tokens spelled in the prompt recognised), so raw
+ * templates can be written by hand; with --chat the prompt becomes a user
+ * turn in the model's chat format, where typed markers stay text.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/arena.h"
+#include "core/mfile.h"
+#include "gen.h"
+
+static const char USAGE[] =
+    "usage: desk run -m MODEL (-p PROMPT | -f FILE) [options]\n"
+    "\n"
+    "Generates a continuation of PROMPT and streams it to standard output.\n"
+    "\n"
+    "  -p, --prompt PROMPT       the prompt text\n"
+    "  -f, --file FILE           read the prompt from FILE\n"
+    "  --chat                    wrap the prompt in the model's chat format\n";
+
+static void write_out(void *user, const char *s, size_t n) {
+    char *last = user;
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+    if (n) *last = s[n - 1];
+}
+
+/* Tokenizes the prompt into a fresh arena buffer sized for the context. */
+static int prompt_tokens(const char *cmd, const cli_gen_args *a, const cli_gen *g, bool chat,
+                         const char *text, size_t len, desk_arena *ar, desk_token **ids,
+                         size_t *n) {
+    const desk_tokenizer *t = desk_model_tokenizer(g->model);
+    size_t cap = (size_t)desk_engine_n_ctx(g->engine);
+    *ids = desk_arena_alloc(ar, sizeof **ids * cap, 64);
+    if (!*ids) return cli_fail(cmd, DESK_EXIT_FAIL, "out of memory for the prompt");
+    desk_err err = {0};
+    desk_status st;
+    if (chat) {
+        desk_chat_msg msgs[2];
+        size_t m = 0;
+        if (a->system) msgs[m++] = (desk_chat_msg){DESK_ROLE_SYSTEM, a->system, strlen(a->system)};
+        msgs[m++] = (desk_chat_msg){DESK_ROLE_USER, text, len};
+        st = desk_chat_render_tokens(g->fmt, t, msgs, m, true, *ids, cap, n, &err);
+    } else {
+        st = desk_tokenize(t, text, len, DESK_TOK_ADD_SPECIAL | DESK_TOK_PARSE_SPECIAL, *ids, cap,
+                           n, &err);
+    }
+    if (st == DESK_E_RANGE)
+        return cli_fail(cmd, DESK_EXIT_USAGE,
+                        "the prompt has %zu tokens but the context holds %zu (raise --ctx)", *n,
+                        cap);
+    if (st != DESK_OK) return cli_fail_err(cmd, &err);
+    if (*n == 0) return cli_fail(cmd, DESK_EXIT_USAGE, "the prompt is empty");
+    return 0;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *cmd = "run";
+    cli_gen_args a;
+    cli_gen_defaults(&a, 256);
+    const char *prompt = NULL, *file = NULL;
+    bool chat = false;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (cli_is_help(f)) {
+            printf("%s%s", USAGE, CLI_GEN_USAGE);
+            return 0;
+        }
+        int r = cli_gen_parse(cmd, &a, argc, argv, &i);
+        if (r < 0) return DESK_EXIT_USAGE;
+        if (r > 0) continue;
+        if (strcmp(f, "--chat") == 0) {
+            chat = true;
+        } else if (strcmp(f, "-p") == 0 || strcmp(f, "--prompt") == 0 || strcmp(f, "-f") == 0 ||
+                   strcmp(f, "--file") == 0) {
+            if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
+            if (f[1] == 'p' || f[2] == 'p')
+                prompt = argv[++i];
+            else
+                file = argv[++i];
+        } else {
+            return cli_fail(cmd, DESK_EXIT_USAGE, "unknown argument '%s' (see desk run --help)", f);
+        }
+    }
+    if (!a.model) return cli_fail(cmd, DESK_EXIT_USAGE, "no model: pass -m MODEL (see --help)");
+    if (!prompt && !file) return cli_fail(cmd, DESK_EXIT_USAGE, "no prompt: pass -p TEXT or -f FILE");
+    if (prompt && file) return cli_fail(cmd, DESK_EXIT_USAGE, "pass -p or -f, not both");
+
+    desk_err err = {0};
+    desk_mfile mf = {0};
+    const char *text = prompt;
+    size_t len = prompt ? strlen(prompt) : 0;
+    if (file) {
+        if (desk_mfile_open(file, &mf, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+        text = (const char *)mf.data;
+        len = mf.size;
+        if (!text) text = "";
+    }
+    cli_gen g;
+    int rc = cli_gen_open(cmd, &a, &g);
+    if (rc) {
+        desk_mfile_close(&mf);
+        return rc;
+    }
+    if (chat && g.warning) fprintf(stderr, "desk run: warning: %s\n", g.warning);
+
+    desk_arena ar;
+    desk_arena_init(&ar, 1 << 16);
+    desk_token *ids = NULL;
+    size_t n = 0;
+    rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ar, &ids, &n);
+    desk_mfile_close(&mf);
+    if (rc == 0) {
+        char last = '\n';
+        desk_gen_opts o = {
+            .n_predict = a.n_predict,
+            .stops = a.stops,
+            .n_stops = a.n_stops,
+            .stop_ids = chat && g.eot >= 0 ? &g.eot : NULL,
+            .n_stop_ids = chat && g.eot >= 0 ? 1 : 0,
+            .on_text = write_out,
+            .user = &last,
+        };
+        desk_gen_stats st;
+        if (desk_engine_generate(g.engine, ids, n, &o, &st, &err) != DESK_OK) {
+            if (last != '\n') putchar('\n');
+            rc = cli_fail_err(cmd, &err);
+        } else {
+            if (last != '\n') putchar('\n');
+            fflush(stdout);
+            if (a.stats) cli_gen_print_stats(&a, &st);
+        }
+    }
+    desk_arena_free(&ar);
+    cli_gen_close(&g);
+    return rc;
+}

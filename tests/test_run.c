@@ -1,0 +1,295 @@
+/*
+ * test_run.c - `desk run` and `desk chat` end to end on the real models:
+ * greedy output, seeding, chat formats, stop strings, statistics, and
+ * every bad-input case giving one line on stderr and a non-zero exit.
+ */
+#include "util/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chat/chat.h"
+#include "engine/engine.h"
+#include "model/model.h"
+
+#define RUN(r, ...) run_desk(r, NULL, (const char *[]){__VA_ARGS__, NULL})
+
+static int run_desk(tu_run *r, const char *in, const char *const *args) {
+    return tu_desk(r, in, in ? strlen(in) : 0, args);
+}
+
+static void expect_ok(const tu_run *r) {
+    if (r->code != 0) fprintf(stderr, "exit %d, stderr: %s\n", r->code, r->err);
+    assert_int_equal(r->code, 0);
+}
+
+/* A failure: non-zero exit and exactly one line "desk CMD: ..." on stderr. */
+static void expect_one_line_error(const tu_run *r, const char *cmd, const char *needle) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "desk %s: ", cmd);
+    if (r->code == 0 || strncmp(r->err, prefix, strlen(prefix)) != 0)
+        fprintf(stderr, "exit %d, stderr: [%s]\n", r->code, r->err);
+    assert_int_not_equal(r->code, 0);
+    assert_true(strncmp(r->err, prefix, strlen(prefix)) == 0);
+    const char *nl = strchr(r->err, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+    if (needle) assert_non_null(strstr(r->err, needle));
+}
+
+static void test_greedy_paris(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "-m", "smollm2", "-p", "The capital of France is", "-n", "16", "--temp", "0");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "Paris"));
+    tu_run_free(&r);
+}
+
+static void test_prompt_file(void **state) {
+    (void)state;
+    char path[] = "/tmp/desk_test_promptXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *p = "The capital of France is";
+    assert_int_equal(write(fd, p, strlen(p)), (ssize_t)strlen(p));
+    close(fd);
+    tu_run a, b;
+    RUN(&a, "run", "-m", "smollm2", "-f", path, "-n", "8", "--temp", "0");
+    RUN(&b, "run", "-m", "smollm2", "-p", p, "-n", "8", "--temp", "0");
+    unlink(path);
+    expect_ok(&a);
+    expect_ok(&b);
+    assert_string_equal(a.out, b.out);
+    tu_run_free(&a);
+    tu_run_free(&b);
+}
+
+static void test_seeds(void **state) {
+    (void)state;
+    tu_run a, b, c;
+    RUN(&a, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+        "--seed", "42");
+    RUN(&b, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+        "--seed", "42");
+    RUN(&c, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+        "--seed", "7");
+    expect_ok(&a);
+    expect_ok(&b);
+    expect_ok(&c);
+    assert_true(strlen(a.out) > 10);
+    assert_string_equal(a.out, b.out);
+    assert_string_not_equal(a.out, c.out);
+    tu_run_free(&a);
+    tu_run_free(&b);
+    tu_run_free(&c);
+}
+
+static void test_chat_smollm2_stops_at_end_of_turn(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "-m", "smollm2", "--chat", "-p", "What is the capital of France?", "-n", "200",
+        "--temp", "0", "--stats");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "Paris"));
+    assert_null(strstr(r.out, "<|im_end|>"));
+    assert_null(strstr(r.out, "<|im_start|>"));
+    assert_non_null(strstr(r.err, "stopped: end of generation"));
+    assert_non_null(strstr(r.err, "prompt: "));
+    assert_non_null(strstr(r.err, "tokens/s"));
+    assert_non_null(strstr(r.err, "time to first token: "));
+    assert_non_null(strstr(r.err, "peak RSS: "));
+    assert_non_null(strstr(r.err, "seed: "));
+    tu_run_free(&r);
+}
+
+static void test_chat_gemma3(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "-m", "gemma3-270m", "--chat", "--system", "Answer briefly.", "-p",
+        "What is the capital of France?", "-n", "24", "--temp", "0", "--stats");
+    expect_ok(&r);
+    assert_true(strlen(r.out) > 2);
+    assert_null(strstr(r.out, "<start_of_turn>"));
+    assert_null(strstr(r.out, "<end_of_turn>"));
+    /* the file carries no template: desk says it guessed */
+    assert_non_null(strstr(r.err, "no chat template"));
+    tu_run_free(&r);
+}
+
+/* gemma-3-270m is a base model: even llama.cpp never sees it end a turn on
+ * its own, so the end-of-turn stop is checked by asking for a token the
+ * model surely produces: whatever it generates first, made a stop token,
+ * must end generation before any text. */
+static void test_engine_stop_token_gemma3(void **state) {
+    (void)state;
+    char *path = tu_model_path("gemma3-270m");
+    desk_model *m = NULL;
+    desk_err e = {0};
+    desk_model_params mp = {0};
+    assert_int_equal(desk_model_load(path, &mp, &m, &e), DESK_OK);
+    free(path);
+    const desk_tokenizer *t = desk_model_tokenizer(m);
+    desk_token eot = desk_tokenizer_find(t, desk_chat_end_of_turn(DESK_CHAT_GEMMA));
+    assert_true(eot >= 0 && desk_tokenizer_is_control(t, eot));
+
+    desk_engine_params ep = {.ctx = {.n_ctx = 256}, .sampling = desk_sampler_defaults()};
+    ep.sampling.temp = 0;
+    desk_engine *en = NULL;
+    assert_int_equal(desk_engine_new(m, &ep, &en, &e), DESK_OK);
+    desk_chat_msg msg = {DESK_ROLE_USER, "Hello", 5};
+    desk_token ids[64];
+    size_t n = 0;
+    assert_int_equal(desk_chat_render_tokens(DESK_CHAT_GEMMA, t, &msg, 1, true, ids, 64, &n, &e),
+                     DESK_OK);
+    /* the greedy first token, from the context directly */
+    desk_ctx *c = NULL;
+    desk_ctx_params cp = {.n_ctx = 64};
+    assert_int_equal(desk_ctx_new(m, &cp, &c, &e), DESK_OK);
+    assert_int_equal(desk_decode(c, ids, (int)n, &e), DESK_OK);
+    const float *lg = desk_ctx_logits(c, -1);
+    desk_token first = 0;
+    for (int32_t i = 1; i < desk_model_n_vocab(m); i++)
+        if (lg[i] > lg[first]) first = i;
+    desk_ctx_free(c);
+
+    desk_gen_opts o = {.n_predict = 1};
+    desk_gen_stats st;
+    assert_int_equal(desk_engine_generate(en, ids, n, &o, &st, &e), DESK_OK);
+    assert_int_equal(st.n_gen, 1);
+    assert_int_equal(st.stop, DESK_STOP_LENGTH);
+    size_t len;
+    desk_engine_text(en, &len);
+    assert_true(len > 0);
+    /* same prompt again: fully cached except the last token */
+    desk_token stop_ids[2] = {eot, first};
+    o = (desk_gen_opts){.n_predict = 8, .stop_ids = stop_ids, .n_stop_ids = 2};
+    assert_int_equal(desk_engine_generate(en, ids, n, &o, &st, &e), DESK_OK);
+    assert_int_equal(st.stop, DESK_STOP_EOG);
+    assert_int_equal(st.n_gen, 0);
+    assert_int_equal(st.n_prefill, 1);
+    desk_engine_text(en, &len);
+    assert_int_equal(len, 0);
+    desk_engine_free(en);
+    desk_model_free(m);
+}
+
+static void test_stop_string(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "-m", "smollm2", "-p", "The capital of France is", "-n", "16", "--temp", "0",
+        "--stop", "Par", "--stats");
+    expect_ok(&r);
+    assert_null(strstr(r.out, "Par"));
+    assert_non_null(strstr(r.err, "stopped: stop string"));
+    tu_run_free(&r);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "-m", "/nonexistent/model.gguf", "-p", "x");
+    expect_one_line_error(&r, "run", "/nonexistent/model.gguf");
+    tu_run_free(&r);
+
+    /* a real GGUF file of an architecture desk does not run */
+    char *bert = tu_shared_path("vocab/ggml-vocab-bert-bge.gguf");
+    assert_int_equal(access(bert, R_OK), 0);
+    RUN(&r, "run", "-m", bert, "-p", "x");
+    expect_one_line_error(&r, "run", NULL);
+    assert_null(strstr(r.err, "does not exist"));
+    free(bert);
+    tu_run_free(&r);
+
+    char longp[4000];
+    for (size_t i = 0; i + 6 < sizeof longp; i += 6) memcpy(longp + i, "hello ", 6);
+    longp[sizeof longp - 4] = '\0';
+    RUN(&r, "run", "-m", "smollm2", "--ctx", "64", "-p", longp);
+    expect_one_line_error(&r, "run", "context");
+    tu_run_free(&r);
+
+    /* bad usage: {args..., NULL}, the command, a word the message must name */
+    static const struct {
+        const char *args[10];
+        const char *needle;
+    } bad[] = {
+        {{"run", "-m", "smollm2", "-p", "x", "-n", "0"}, "-n"},
+        {{"run", "-m", "smollm2", "-p", "x", "-n", "-5"}, "-n"},
+        {{"run", "-m", "smollm2", "-p", "x", "--bogus"}, "--bogus"},
+        {{"run", "-m", "smollm2", "-p", "x", "--temp", "warm"}, "--temp"},
+        {{"run", "-m", "smollm2", "-p", "x", "--top-k", "1.5"}, "--top-k"},
+        {{"run", "-m", "smollm2", "-p", "x", "--top-p", "2"}, "--top-p"},
+        {{"run", "-m", "smollm2", "-p", "x", "--seed", "-1"}, "--seed"},
+        {{"run", "-m", "smollm2", "-p", "x", "--ctx"}, "--ctx"},
+        {{"run", "-m", "smollm2"}, "prompt"},
+        {{"run", "-p", "x"}, "model"},
+        {{"run", "-m", "smollm2", "-f", "/nonexistent/prompt.txt"}, "/nonexistent/prompt.txt"},
+        {{"run", "-m", "smollm2", "-p", "x", "--template", "nonsense"}, "--template"},
+        {{"chat", "-m", "smollm2", "--frobnicate"}, "--frobnicate"},
+        {{"chat", "-m", "smollm2", "--min-p", "x"}, "--min-p"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        run_desk(&r, NULL, bad[i].args);
+        expect_one_line_error(&r, bad[i].args[0], bad[i].needle);
+        tu_run_free(&r);
+    }
+}
+
+static void test_help(void **state) {
+    (void)state;
+    tu_run r;
+    RUN(&r, "run", "--help");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "usage: desk run"));
+    assert_non_null(strstr(r.out, "--repeat-penalty"));
+    tu_run_free(&r);
+    RUN(&r, "chat", "--help");
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "usage: desk chat"));
+    tu_run_free(&r);
+}
+
+/* Without a terminal, desk chat takes each line as a turn. */
+static void test_chat_piped(void **state) {
+    (void)state;
+    tu_run r;
+    run_desk(&r, "What is the capital of France?\n/reset\n/help\nThanks!\n",
+             (const char *[]){"chat", "-m", "smollm2", "--temp", "0", "-n", "48", NULL});
+    expect_ok(&r);
+    assert_non_null(strstr(r.out, "Paris"));
+    assert_non_null(strstr(r.err, "conversation cleared"));
+    assert_non_null(strstr(r.err, "/quit"));
+    assert_null(strstr(r.out, "<|im_end|>"));
+    tu_run_free(&r);
+}
+
+/* A tiny context forces old turns out; the chat goes on and says so. */
+static void test_chat_context_full(void **state) {
+    (void)state;
+    tu_run r;
+    run_desk(&r, "Tell me about Paris.\nTell me about Rome.\nTell me about Berlin.\n",
+             (const char *[]){"chat", "-m", "smollm2", "--system", "You are brief.", "--temp", "0",
+                              "-n", "40", "--ctx", "128", NULL});
+    expect_ok(&r);
+    assert_non_null(strstr(r.err, "dropped the oldest"));
+    tu_run_free(&r);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_greedy_paris),
+        cmocka_unit_test(test_prompt_file),
+        cmocka_unit_test(test_seeds),
+        cmocka_unit_test(test_chat_smollm2_stops_at_end_of_turn),
+        cmocka_unit_test(test_chat_gemma3),
+        cmocka_unit_test(test_engine_stop_token_gemma3),
+        cmocka_unit_test(test_stop_string),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_chat_piped),
+        cmocka_unit_test(test_chat_context_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
