@@ -90,7 +90,7 @@ static void test_seeds(void **state) {
 static void test_chat_smollm2_stops_at_end_of_turn(void **state) {
     (void)state;
     tu_run r;
-    RUN(&r, "run", "-m", "smollm2", "--chat", "-p", "What is the capital of France?", "-n", "200",
+    RUN(&r, "run", "-m", "smollm2", "--chat", "-p", "What is the capital of France?", "-n", "120",
         "--temp", "0", "--stats");
     expect_ok(&r);
     assert_non_null(strstr(r.out, "Paris"));

@@ -78,7 +78,7 @@ class Session:
 
 
 def main():
-    s = Session("--temp", "0", "-n", "300", "--ctx", "1024")
+    s = Session("--temp", "0", "-n", "120", "--ctx", "1024")
     banner = s.read_until(b"> ", 60)
     check("banner", banner is not None and b"desk chat" in banner, repr(banner))
 
