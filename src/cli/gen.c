@@ -186,7 +186,7 @@ void cli_gen_print_stats(const cli_gen_args *a, const desk_gen_stats *st) {
     double pre = st->t_prefill_s > 0 ? st->n_prefill / st->t_prefill_s : 0.0;
     double gen = st->t_gen_s > 0 ? st->n_gen / st->t_gen_s : 0.0;
     fprintf(stderr,
-            "\nseed: %llu\n"
+            "seed: %llu\n"
             "prompt: %d tokens (%d decoded) in %.3f s, %.1f tokens/s\n"
             "generation: %d tokens in %.3f s, %.1f tokens/s (stopped: %s)\n"
             "time to first token: %.3f s\n"

@@ -101,7 +101,8 @@ def main():
 
     s.send(b"Count from 1 to 200, separated by commas.\r")
     echoed = s.read_until(b"commas.\r\n", 30)
-    started = echoed is not None and s.read_until(b",", 120)  # the answer is streaming
+    # the answer's first line has arrived: it is streaming now
+    started = echoed is not None and s.read_until(b"\r\n", 120)
     check("long answer starts", started is not None, repr(s.buf[-200:]))
     s.send(b"\x03")
     stopped = s.read_until(b"[stopped]", 30)
