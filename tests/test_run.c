@@ -42,7 +42,7 @@ static void expect_one_line_error(const tu_run *r, const char *cmd, const char *
 static void test_greedy_paris(void **state) {
     (void)state;
     tu_run r;
-    RUN(&r, "run", "-m", "smollm2", "-p", "The capital of France is", "-n", "16", "--temp", "0");
+    RUN(&r, "run", "-m", "smollm2", "-t", "1", "-p", "The capital of France is", "-n", "16", "--temp", "0");
     expect_ok(&r);
     assert_non_null(strstr(r.out, "Paris"));
     tu_run_free(&r);
@@ -57,8 +57,8 @@ static void test_prompt_file(void **state) {
     assert_int_equal(write(fd, p, strlen(p)), (ssize_t)strlen(p));
     close(fd);
     tu_run a, b;
-    RUN(&a, "run", "-m", "smollm2", "-f", path, "-n", "8", "--temp", "0");
-    RUN(&b, "run", "-m", "smollm2", "-p", p, "-n", "8", "--temp", "0");
+    RUN(&a, "run", "-m", "smollm2", "-t", "1", "-f", path, "-n", "8", "--temp", "0");
+    RUN(&b, "run", "-m", "smollm2", "-t", "1", "-p", p, "-n", "8", "--temp", "0");
     unlink(path);
     expect_ok(&a);
     expect_ok(&b);
@@ -70,11 +70,11 @@ static void test_prompt_file(void **state) {
 static void test_seeds(void **state) {
     (void)state;
     tu_run a, b, c;
-    RUN(&a, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+    RUN(&a, "run", "-m", "smollm2", "-t", "1", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
         "--seed", "42");
-    RUN(&b, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+    RUN(&b, "run", "-m", "smollm2", "-t", "1", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
         "--seed", "42");
-    RUN(&c, "run", "-m", "smollm2", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
+    RUN(&c, "run", "-m", "smollm2", "-t", "1", "-p", "Once upon a time", "-n", "24", "--temp", "0.8",
         "--seed", "7");
     expect_ok(&a);
     expect_ok(&b);
@@ -90,7 +90,7 @@ static void test_seeds(void **state) {
 static void test_chat_smollm2_stops_at_end_of_turn(void **state) {
     (void)state;
     tu_run r;
-    RUN(&r, "run", "-m", "smollm2", "--chat", "-p", "What is the capital of France?", "-n", "120",
+    RUN(&r, "run", "-m", "smollm2", "-t", "1", "--chat", "-p", "What is the capital of France?", "-n", "120",
         "--temp", "0", "--stats");
     expect_ok(&r);
     assert_non_null(strstr(r.out, "Paris"));
@@ -108,7 +108,7 @@ static void test_chat_smollm2_stops_at_end_of_turn(void **state) {
 static void test_chat_gemma3(void **state) {
     (void)state;
     tu_run r;
-    RUN(&r, "run", "-m", "gemma3-270m", "--chat", "--system", "Answer briefly.", "-p",
+    RUN(&r, "run", "-m", "gemma3-270m", "-t", "1", "--chat", "--system", "Answer briefly.", "-p",
         "What is the capital of France?", "-n", "24", "--temp", "0", "--stats");
     expect_ok(&r);
     assert_true(strlen(r.out) > 2);
@@ -179,7 +179,7 @@ static void test_engine_stop_token_gemma3(void **state) {
 static void test_stop_string(void **state) {
     (void)state;
     tu_run r;
-    RUN(&r, "run", "-m", "smollm2", "-p", "The capital of France is", "-n", "16", "--temp", "0",
+    RUN(&r, "run", "-m", "smollm2", "-t", "1", "-p", "The capital of France is", "-n", "16", "--temp", "0",
         "--stop", "Par", "--stats");
     expect_ok(&r);
     assert_null(strstr(r.out, "Par"));
@@ -206,7 +206,7 @@ static void test_errors(void **state) {
     char longp[4000];
     for (size_t i = 0; i + 6 < sizeof longp; i += 6) memcpy(longp + i, "hello ", 6);
     longp[sizeof longp - 4] = '\0';
-    RUN(&r, "run", "-m", "smollm2", "--ctx", "64", "-p", longp);
+    RUN(&r, "run", "-m", "smollm2", "-t", "1", "--ctx", "64", "-p", longp);
     expect_one_line_error(&r, "run", "context");
     tu_run_free(&r);
 
@@ -215,20 +215,20 @@ static void test_errors(void **state) {
         const char *args[10];
         const char *needle;
     } bad[] = {
-        {{"run", "-m", "smollm2", "-p", "x", "-n", "0"}, "-n"},
-        {{"run", "-m", "smollm2", "-p", "x", "-n", "-5"}, "-n"},
-        {{"run", "-m", "smollm2", "-p", "x", "--bogus"}, "--bogus"},
-        {{"run", "-m", "smollm2", "-p", "x", "--temp", "warm"}, "--temp"},
-        {{"run", "-m", "smollm2", "-p", "x", "--top-k", "1.5"}, "--top-k"},
-        {{"run", "-m", "smollm2", "-p", "x", "--top-p", "2"}, "--top-p"},
-        {{"run", "-m", "smollm2", "-p", "x", "--seed", "-1"}, "--seed"},
-        {{"run", "-m", "smollm2", "-p", "x", "--ctx"}, "--ctx"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "-n", "0"}, "-n"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "-n", "-5"}, "-n"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--bogus"}, "--bogus"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--temp", "warm"}, "--temp"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--top-k", "1.5"}, "--top-k"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--top-p", "2"}, "--top-p"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--seed", "-1"}, "--seed"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--ctx"}, "--ctx"},
         {{"run", "-m", "smollm2"}, "prompt"},
         {{"run", "-p", "x"}, "model"},
-        {{"run", "-m", "smollm2", "-f", "/nonexistent/prompt.txt"}, "/nonexistent/prompt.txt"},
-        {{"run", "-m", "smollm2", "-p", "x", "--template", "nonsense"}, "--template"},
-        {{"chat", "-m", "smollm2", "--frobnicate"}, "--frobnicate"},
-        {{"chat", "-m", "smollm2", "--min-p", "x"}, "--min-p"},
+        {{"run", "-m", "smollm2", "-t", "1", "-f", "/nonexistent/prompt.txt"}, "/nonexistent/prompt.txt"},
+        {{"run", "-m", "smollm2", "-t", "1", "-p", "x", "--template", "nonsense"}, "--template"},
+        {{"chat", "-m", "smollm2", "-t", "1", "--frobnicate"}, "--frobnicate"},
+        {{"chat", "-m", "smollm2", "-t", "1", "--min-p", "x"}, "--min-p"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         run_desk(&r, NULL, bad[i].args);
@@ -256,7 +256,7 @@ static void test_chat_piped(void **state) {
     (void)state;
     tu_run r;
     run_desk(&r, "What is the capital of France?\n/reset\n/help\nThanks!\n",
-             (const char *[]){"chat", "-m", "smollm2", "--temp", "0", "-n", "48", NULL});
+             (const char *[]){"chat", "-m", "smollm2", "-t", "1", "--temp", "0", "-n", "48", NULL});
     expect_ok(&r);
     assert_non_null(strstr(r.out, "Paris"));
     assert_non_null(strstr(r.err, "conversation cleared"));
@@ -270,7 +270,7 @@ static void test_chat_context_full(void **state) {
     (void)state;
     tu_run r;
     run_desk(&r, "Tell me about Paris.\nTell me about Rome.\nTell me about Berlin.\n",
-             (const char *[]){"chat", "-m", "smollm2", "--system", "You are brief.", "--temp", "0",
+             (const char *[]){"chat", "-m", "smollm2", "-t", "1", "--system", "You are brief.", "--temp", "0",
                               "-n", "40", "--ctx", "128", NULL});
     expect_ok(&r);
     assert_non_null(strstr(r.err, "dropped the oldest"));

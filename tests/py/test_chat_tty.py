@@ -27,7 +27,7 @@ class Session:
     def __init__(self, *args):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.execv(DESK, [DESK, "chat", "-m", "smollm2", *args])
+            os.execv(DESK, [DESK, "chat", "-m", "smollm2", "-t", "1", *args])
         self.buf = b""
         self.reads = 0  # reads that returned data, to see streaming
 
