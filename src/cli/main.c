@@ -17,6 +17,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"info", cmd_info, "show a GGUF file's metadata, tensors and memory needs"},
     {"tokenize", cmd_tokenize, "turn standard input into token ids"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
     {"fit", cmd_fit, "plan memory: will these models fit, and what is left"},
     {"cost", cmd_cost, "local cost per million tokens and payback against a cloud bill"},
     {"bench", cmd_bench, "measure throughput, latency, memory and energy; compare reports"},

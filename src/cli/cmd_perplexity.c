@@ -1,0 +1,165 @@
+/*
+ * cmd_perplexity.c - `desk perplexity`: perplexity of a model on a text
+ * file, computed as llama.cpp's llama-perplexity does: the tokenized text
+ * (BOS added if the model adds one) is cut into non-overlapping windows of
+ * --ctx tokens; each window starts from an empty cache with its first token
+ * replaced by BOS (if the model adds BOS), and only the second half of each
+ * window is scored.  Prints "PPL = x +/- y" (or JSON) on stdout.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "core/mfile.h"
+#include "core/paths.h"
+#include "model/model.h"
+
+static const char USAGE[] =
+    "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [--json]\n"
+    "\n"
+    "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
+    "windows of --ctx tokens, each scored on its second half.\n"
+    "  -m MODEL     a GGUF file or a cached model's short name\n"
+    "  -f FILE      the text (at least 2 x ctx tokens)\n"
+    "  --ctx N      window length in tokens (default 512)\n"
+    "  -t N         threads (default: physical cores)\n"
+    "  --chunks N   score only the first N windows (default: all)\n"
+    "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n";
+
+/* -log p(tok) under LOGITS (n floats), as the reference computes it. */
+static double nll_of(const float *logits, int n, int tok) {
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += expf(logits[i] - mx);
+    return -((double)(logits[tok] - mx) - log(sum));
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    const char *model = NULL, *file = NULL;
+    long long n_ctx = 512, n_threads = 0, n_chunks = -1;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--json") == 0) {
+            json = true;
+            continue;
+        }
+        if (i + 1 >= argc) return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown or incomplete argument '%s' (see --help)", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "-m") == 0) model = v;
+        else if (strcmp(a, "-f") == 0) file = v;
+        else if (strcmp(a, "--ctx") == 0) {
+            if (!cli_parse_int("perplexity", "--ctx", v, 8, 1 << 20, &n_ctx)) return DESK_EXIT_USAGE;
+        } else if (strcmp(a, "-t") == 0) {
+            if (!cli_parse_int("perplexity", "-t", v, 1, 1024, &n_threads)) return DESK_EXIT_USAGE;
+        } else if (strcmp(a, "--chunks") == 0) {
+            if (!cli_parse_int("perplexity", "--chunks", v, 1, 1 << 30, &n_chunks)) return DESK_EXIT_USAGE;
+        } else return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown argument '%s' (see --help)", a);
+    }
+    if (!model || !file) return cli_fail("perplexity", DESK_EXIT_USAGE, "-m MODEL and -f FILE are required");
+
+    desk_err err = {0};
+    char path[4096];
+    desk_model *m = NULL;
+    desk_ctx *c = NULL;
+    desk_mfile mf = {0};
+    desk_token *toks = NULL;
+    int rc = 0;
+    desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx};
+    if (desk_model_resolve(model, path, sizeof path, &err) || desk_model_load(path, &mp, &m, &err) ||
+        desk_mfile_open(file, &mf, &err)) {
+        rc = cli_fail_err("perplexity", &err);
+        goto done;
+    }
+    const desk_tokenizer *tk = desk_model_tokenizer(m);
+    size_t cap = mf.size + 16, n_tok = 0;
+    toks = malloc(cap * sizeof *toks);
+    if (!toks) {
+        rc = cli_fail("perplexity", DESK_EXIT_FAIL, "out of memory for %zu tokens", cap);
+        goto done;
+    }
+    if (desk_tokenize(tk, (const char *)mf.data, mf.size, DESK_TOK_ADD_SPECIAL, toks, cap, &n_tok, &err)) {
+        rc = cli_fail_err("perplexity", &err);
+        goto done;
+    }
+    if ((long long)n_tok < 2 * n_ctx) {
+        rc = cli_fail("perplexity", DESK_EXIT_USAGE, "%s tokenizes to %zu tokens; --ctx %lld needs at least %lld",
+                      file, n_tok, n_ctx, 2 * n_ctx);
+        goto done;
+    }
+    long long n_chunk = (long long)n_tok / n_ctx;
+    if (n_chunks > 0 && n_chunks < n_chunk) n_chunk = n_chunks;
+    /* Logits of a whole batch are kept: bound the batch so they take at
+     * most 64 MiB (Gemma's 262k vocabulary). */
+    const int n_vocab = desk_model_n_vocab(m);
+    int n_batch = (int)((64u << 20) / ((size_t)n_vocab * sizeof(float)));
+    if (n_batch < 1) n_batch = 1;
+    if (n_batch > n_ctx) n_batch = (int)n_ctx;
+    desk_ctx_params cp = {.n_ctx = (int)n_ctx, .n_batch = n_batch, .n_threads = (int)n_threads, .logits_all = true};
+    if (desk_ctx_new(m, &cp, &c, &err)) {
+        rc = cli_fail_err("perplexity", &err);
+        goto done;
+    }
+    const desk_token bos = desk_tokenizer_special(tk, DESK_SPECIAL_BOS);
+    const bool add_bos = desk_tokenizer_add_bos(tk) && bos >= 0;
+    const int first = (int)n_ctx / 2;
+    double nll = 0.0, nll2 = 0.0, t0 = now_s();
+    long long count = 0;
+    desk_token batch[1 << 12];
+    if (n_batch > (int)(sizeof batch / sizeof batch[0])) n_batch = (int)(sizeof batch / sizeof batch[0]);
+    for (long long ch = 0; ch < n_chunk; ch++) {
+        const desk_token *w = toks + ch * n_ctx;
+        desk_ctx_truncate(c, 0);
+        for (int b0 = 0; b0 < n_ctx; b0 += n_batch) {
+            int nb = (int)(n_ctx - b0 < n_batch ? n_ctx - b0 : n_batch);
+            memcpy(batch, w + b0, nb * sizeof *batch);
+            if (b0 == 0 && add_bos) batch[0] = bos;
+            if (desk_decode(c, batch, nb, &err)) {
+                rc = cli_fail_err("perplexity", &err);
+                goto done;
+            }
+            /* Position p predicts token p+1; score p in [first, n_ctx-2]. */
+            for (int k = 0; k < nb; k++) {
+                int p = b0 + k;
+                if (p < first || p > n_ctx - 2) continue;
+                double v = nll_of(desk_ctx_logits(c, k), n_vocab, w[p + 1]);
+                nll += v;
+                nll2 += v * v;
+                count++;
+            }
+        }
+        double el = now_s() - t0;
+        fprintf(stderr, "\rperplexity: chunk %lld/%lld, PPL %.4f, %.1f tokens/s   ", ch + 1, n_chunk,
+                exp(nll / count), (double)(ch + 1) * n_ctx / (el > 0 ? el : 1e-9));
+        fflush(stderr);
+    }
+    fputc('\n', stderr);
+    double mean = nll / count, var = nll2 / count - mean * mean;
+    double ppl = exp(mean), sd = var > 0 ? sqrt(var / (count - 1)) : 0.0;
+    if (json)
+        printf("{\"ppl\":%.6f,\"ppl_err\":%.6f,\"chunks\":%lld,\"ctx\":%lld,\"tokens\":%lld}\n", ppl, sd * ppl,
+               n_chunk, n_ctx, count);
+    else
+        printf("PPL = %.4f +/- %.5f\n", ppl, sd * ppl);
+done:
+    free(toks);
+    desk_ctx_free(c);
+    desk_model_free(m);
+    desk_mfile_close(&mf);
+    return rc;
+}
