@@ -23,6 +23,8 @@ static const command COMMANDS[] = {
     {"bench", cmd_bench, "measure throughput, latency, memory and energy; compare reports"},
     {"run", cmd_run, "generate text from a prompt"},
     {"chat", cmd_chat, "talk with a model"},
+    {"quantize", cmd_quantize, "rewrite a model with quantized weights (Q4_0 .. Q4_K_M)"},
+    {"synth", cmd_synth, "make a random-weight model of a real architecture's shape"},
 };
 
 static void usage(FILE *f) {

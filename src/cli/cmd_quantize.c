@@ -1,0 +1,101 @@
+/*
+ * cmd_quantize.c - `desk quantize IN.gguf OUT.gguf TYPE [--threads N]`:
+ * rewrite a model with quantized weights (src/convert does the work).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "convert/quantize.h"
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "progress.h"
+
+static const char USAGE[] =
+    "usage: desk quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
+    "\n"
+    "Writes a copy of the model IN with its weights in TYPE: Q4_0, Q4_1, Q5_0,\n"
+    "Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, the mixtures Q4_K_M and Q5_K_M, or F16, BF16,\n"
+    "F32.  IN may hold any type desk can dequantize (F32, F16, BF16, Q4_0..Q8_0,\n"
+    "Q2_K..Q6_K, IQ4_NL, IQ4_XS).  All metadata is copied; general.file_type is\n"
+    "set to llama.cpp's value for TYPE (Q4_K and Q5_K are written as 14 and 16,\n"
+    "llama.cpp's Q4_K_S and Q5_K_S) and general.quantization_version to 2.\n"
+    "\n"
+    "Which tensor gets which type (llama.cpp's llama-quantize rules):\n"
+    "  - only tensors of 2+ dimensions named *weight are converted; norms\n"
+    "    (*_norm.weight), 1-D tensors and ffn_gate_inp keep type and bytes\n"
+    "  - output.weight, and token_embd.weight when there is no output.weight\n"
+    "    (tied embeddings), get Q6_K for every quantized TYPE except Q8_0\n"
+    "  - Q4_K_M: Q4_K, except attn_v and ffn_down in the layers i of n where\n"
+    "    i < n/8 or i >= 7n/8 or (i - n/8) % 3 == 2: Q6_K\n"
+    "  - Q5_K_M: the same with Q5_K in place of Q4_K\n"
+    "  - any other TYPE: that type for every converted tensor\n"
+    "  - a row not a whole number of blocks falls back: Q4_K -> Q5_0,\n"
+    "    Q5_K -> Q5_1, Q6_K -> Q8_0, anything else (or still not fitting) F16\n"
+    "Tensors are written in llama.cpp's order (by layer, then name).\n"
+    "\n"
+    "--threads N   threads for the row conversion (default: physical cores)\n"
+    "\n"
+    "OUT is written atomically: on any error no file is left there.\n";
+
+/* True when the directory that would hold PATH exists. */
+static bool parent_dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return true;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) return false;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    struct stat sb;
+    bool ok = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(dir);
+    return ok;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    const char *pos[3];
+    int npos = 0;
+    long long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (i + 1 >= argc) return cli_fail("quantize", DESK_EXIT_USAGE, "%s needs a value", a);
+            if (!cli_parse_int("quantize", a, argv[++i], 1, 1024, &threads)) return DESK_EXIT_USAGE;
+        } else if (a[0] == '-' && a[1] != 0) {
+            return cli_fail("quantize", DESK_EXIT_USAGE, "unknown option %s (see desk quantize --help)", a);
+        } else if (npos < 3) {
+            pos[npos++] = a;
+        } else {
+            return cli_fail("quantize", DESK_EXIT_USAGE, "unexpected argument %s", a);
+        }
+    }
+    if (npos != 3) return cli_fail("quantize", DESK_EXIT_USAGE, "usage: desk quantize IN.gguf OUT.gguf TYPE");
+    const desk_qrecipe *r = desk_qrecipe_find(pos[2]);
+    if (!r) return cli_fail("quantize", DESK_EXIT_USAGE, "unknown type %s (one of %s)", pos[2], desk_qrecipe_list());
+    if (access(pos[0], R_OK) != 0)
+        return cli_fail("quantize", DESK_EXIT_USAGE, "%s: %s", pos[0], strerror(errno));
+    if (!parent_dir_exists(pos[1]))
+        return cli_fail("quantize", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", pos[1]);
+
+    cli_progress pr;
+    cli_progress_init(&pr, "quantize");
+    desk_convert_opts o = {threads > 0 ? (int)threads : desk_physical_cores(), cli_progress_cb, &pr};
+    desk_err err = {0};
+    desk_status st = desk_quantize_file(pos[0], pos[1], r, &o, &err);
+    cli_progress_end(&pr);
+    if (st != DESK_OK) return cli_fail_err("quantize", &err);
+    struct stat a, b;
+    if (stat(pos[0], &a) == 0 && stat(pos[1], &b) == 0)
+        printf("%s: %s, %.1f MiB (from %.1f MiB)\n", pos[1], r->name, (double)b.st_size / 1048576.0,
+               (double)a.st_size / 1048576.0);
+    return 0;
+}

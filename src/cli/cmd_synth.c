@@ -1,0 +1,105 @@
+/*
+ * cmd_synth.c - `desk synth --shape SHAPE --vocab-from MODEL OUT.gguf`:
+ * a random-weight model with a real architecture's shape and tokenizer,
+ * for benchmarking sizes without downloading them (src/convert/synth.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "convert/synth.h"
+#include "core/paths.h"
+#include "core/threadpool.h"
+#include "progress.h"
+
+static const char USAGE[] =
+    "usage: desk synth --shape SHAPE --vocab-from MODEL OUT.gguf [--type f16]\n"
+    "                  [--seed 1] [--threads N]\n"
+    "\n"
+    "Writes a \"llama\" model with random weights and the shape of a real one:\n"
+    "  tiny      2 layers, 256 embd, 4 heads, 2 kv heads, 768 ffn (for tests)\n"
+    "  llama-1b  Llama 3.2 1B: 16 layers, 2048 embd, 32 heads, 8 kv, 8192 ffn\n"
+    "  llama-3b  Llama 3.2 3B: 28 layers, 3072 embd, 24 heads, 8 kv, 8192 ffn\n"
+    "  llama-8b  Llama 3.1 8B: 32 layers, 4096 embd, 32 heads, 8 kv, 14336 ffn\n"
+    "(1b and 3b tie the output to token_embd, as the real models do.)\n"
+    "\n"
+    "--vocab-from MODEL  a GGUF (path or known name, e.g. smollm2) whose\n"
+    "            tokenizer.* keys are copied; n_vocab is its token count\n"
+    "--type T    f16 (default) or any `desk quantize` type (q4_0, q8_0,\n"
+    "            q4_k_m, ...), quantized directly with that recipe\n"
+    "--seed S    weights are N(0, 0.02) from a PRNG seeded with S (default 1);\n"
+    "            norms are 1.  The same seed gives the same file.\n"
+    "--threads N threads (default: physical cores; the output does not\n"
+    "            depend on it)\n"
+    "\n"
+    "OUT is written atomically.\n";
+
+static bool parent_dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return true;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char dir[4096];
+    if (n >= sizeof dir) return false;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int cmd_synth(int argc, char **argv) {
+    const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL;
+    long long seed = 1, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        static const char *const VALUED[] = {"--shape", "--vocab-from", "--type", "--seed", "--threads", "-t"};
+        bool valued = false;
+        for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) valued |= strcmp(a, VALUED[k]) == 0;
+        if (valued) {
+            if (i + 1 >= argc) return cli_fail("synth", DESK_EXIT_USAGE, "%s needs a value", a);
+            const char *v = argv[++i];
+            if (strcmp(a, "--shape") == 0) shape = v;
+            else if (strcmp(a, "--vocab-from") == 0) vocab = v;
+            else if (strcmp(a, "--type") == 0) type = v;
+            else if (strcmp(a, "--seed") == 0) {
+                if (!cli_parse_int("synth", a, v, 0, INT64_MAX, &seed)) return DESK_EXIT_USAGE;
+            } else if (!cli_parse_int("synth", a, v, 1, 1024, &threads)) {
+                return DESK_EXIT_USAGE;
+            }
+        } else if (a[0] == '-' && a[1] != 0) {
+            return cli_fail("synth", DESK_EXIT_USAGE, "unknown option %s (see desk synth --help)", a);
+        } else if (!out) {
+            out = a;
+        } else {
+            return cli_fail("synth", DESK_EXIT_USAGE, "unexpected argument %s", a);
+        }
+    }
+    if (!shape || !vocab || !out)
+        return cli_fail("synth", DESK_EXIT_USAGE, "usage: desk synth --shape SHAPE --vocab-from MODEL OUT.gguf");
+    const desk_synth_shape *s = desk_synth_shape_find(shape);
+    if (!s) return cli_fail("synth", DESK_EXIT_USAGE, "unknown shape %s (one of %s)", shape, desk_synth_shape_list());
+    const desk_qrecipe *r = desk_qrecipe_find(type);
+    if (!r) return cli_fail("synth", DESK_EXIT_USAGE, "unknown type %s (one of %s)", type, desk_qrecipe_list());
+    desk_err err = {0};
+    char vpath[4096];
+    if (desk_model_resolve(vocab, vpath, sizeof vpath, &err) != DESK_OK) return cli_fail_err("synth", &err);
+    if (!parent_dir_exists(out)) {
+        return cli_fail("synth", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", out);
+    }
+    cli_progress pr;
+    cli_progress_init(&pr, "synth");
+    desk_convert_opts o = {threads > 0 ? (int)threads : desk_physical_cores(), cli_progress_cb, &pr};
+    desk_status st = desk_synth_file(s, vpath, out, r, (uint64_t)seed, &o, &err);
+    cli_progress_end(&pr);
+    if (st != DESK_OK) return cli_fail_err("synth", &err);
+    struct stat sb;
+    if (stat(out, &sb) == 0) printf("%s: %s shape, %s, %.1f MiB\n", out, s->name, r->name, (double)sb.st_size / 1048576.0);
+    return 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * quantize.h - rewriting a GGUF model with its tensors in other types.
+ *
+ * Every metadata key is copied; general.file_type is set to the recipe's
+ * llama.cpp file type and general.quantization_version to 2.  Tensors are
+ * written in llama.cpp's order (see recipe.h) with the recipe's types; a
+ * tensor already in its target type is copied byte for byte, any other is
+ * dequantized row by row to F32 and quantized with desk's reference
+ * quantizers (src/tensor), rows spread over a thread pool.  The output is
+ * written atomically: on any failure no file is left at OUT.
+ */
+#ifndef DESK_CONVERT_QUANTIZE_H
+#define DESK_CONVERT_QUANTIZE_H
+
+#include <stdint.h>
+
+#include "convert/recipe.h"
+#include "desk.h"
+
+/* Called after each tensor with elements done and in total (for a progress
+ * bar), and WHAT naming the tensor. */
+typedef void (*desk_convert_progress_fn)(void *user, uint64_t done, uint64_t total, const char *what);
+
+typedef struct desk_convert_opts {
+    int n_threads;                     /* >= 1 */
+    desk_convert_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} desk_convert_opts;
+
+/* Quantizes the model at IN into OUT with recipe R.  Errors: DESK_E_NOTFOUND
+ * / DESK_E_IO for the files, DESK_E_FORMAT for a malformed input,
+ * DESK_E_UNSUPPORTED for a tensor type desk cannot dequantize (naming the
+ * tensor), DESK_E_NOMEM. */
+desk_status desk_quantize_file(const char *in, const char *out, const desk_qrecipe *r,
+                               const desk_convert_opts *opts, desk_err *err);
+
+/* Converts NROWS rows of NE0 elements from SRC (type ST) to DST (type DT),
+ * spreading rows over TP (may be NULL).  A row-wise job shared with synth.
+ * Both types must pass desk_type_row_ok for NE0 and ST must dequantize. */
+typedef struct desk_threadpool desk_threadpool;
+desk_status desk_convert_rows(desk_threadpool *tp, uint32_t st, const void *src, uint32_t dt, void *dst,
+                              int64_t ne0, int64_t nrows, desk_err *err);
+
+#endif

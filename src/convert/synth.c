@@ -1,0 +1,240 @@
+/*
+ * synth.c - random-weight llama models (see synth.h).  Shapes are the
+ * published configurations of the models named.
+ */
+#include "convert/synth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "gguf/gguf.h"
+#include "tensor/types.h"
+
+#define WEIGHT_STD 0.02f
+#define MAX_TENSORS_PER_LAYER 9
+#define NAME_LEN 64
+
+static const desk_synth_shape SHAPES[] = {
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false},
+};
+#define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
+
+const desk_synth_shape *desk_synth_shape_find(const char *name) {
+    for (size_t i = 0; name && i < N_SHAPES; i++)
+        if (strcmp(name, SHAPES[i].name) == 0) return &SHAPES[i];
+    return NULL;
+}
+
+const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b"; }
+
+uint64_t desk_synth_mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+typedef struct stensor {
+    char name[NAME_LEN];
+    uint32_t n_dims;
+    int64_t ne[2];
+    bool norm;
+} stensor;
+
+typedef struct gen_job {
+    const stensor *t;
+    uint32_t type;
+    uint64_t seed;
+    unsigned char *dst;
+    size_t row_bytes;
+    float *scratch; /* nth * ne0 floats */
+} gen_job;
+
+/* Rows of tensor T: row r's values come from a stream seeded by (seed,
+ * tensor name, r), so threads may split rows any way. */
+static void gen_task(void *ctx, int ith, int nth) {
+    gen_job *j = ctx;
+    int64_t ne0 = j->t->ne[0], nrows = j->t->n_dims > 1 ? j->t->ne[1] : 1;
+    int64_t per = (nrows + nth - 1) / nth;
+    int64_t r0 = per * ith, r1 = r0 + per < nrows ? r0 + per : nrows;
+    float *f = j->scratch + (size_t)ith * (size_t)ne0;
+    const desk_type_info *ti = desk_type_get(j->type);
+    uint64_t h = j->seed;
+    for (const char *c = j->t->name; *c; c++) h = desk_synth_mix(h ^ (unsigned char)*c);
+    for (int64_t r = r0; r < r1; r++) {
+        if (j->t->norm) {
+            for (int64_t k = 0; k < ne0; k++) f[k] = 1.0f;
+        } else {
+            uint64_t s = desk_synth_mix(h + (uint64_t)r);
+            for (int64_t k = 0; k < ne0; k += 2) {
+                /* Box-Muller: two normals from two uniforms in (0, 1] */
+                s = desk_synth_mix(s);
+                float u1 = (float)((s >> 40) + 1) * (1.0f / 16777216.0f);
+                float u2 = (float)(s & 0xffffff) * (1.0f / 16777216.0f);
+                float rad = sqrtf(-2.0f * logf(u1)) * WEIGHT_STD, th = 6.2831853f * u2;
+                f[k] = rad * cosf(th);
+                if (k + 1 < ne0) f[k + 1] = rad * sinf(th);
+            }
+        }
+        ti->quant(f, j->dst + (size_t)r * j->row_bytes, ne0);
+    }
+}
+
+/* The tensor list of a llama model of shape S. */
+static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor *t) {
+    int64_t n = 0;
+    int64_t e = s->n_embd, kv = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
+    t[n++] = (stensor){"token_embd.weight", 2, {e, n_vocab}, false};
+    t[n++] = (stensor){"output_norm.weight", 1, {e, 1}, true};
+    if (!s->tied) t[n++] = (stensor){"output.weight", 2, {e, n_vocab}, false};
+    static const struct {
+        const char *name;
+        int rows; /* 0 embd, 1 kv width, 2 ffn; ne0 from `cols` alike */
+        int cols;
+        bool norm;
+    } L[MAX_TENSORS_PER_LAYER] = {
+        {"attn_norm", 0, 0, true},    {"attn_q", 0, 0, false},  {"attn_k", 1, 0, false},
+        {"attn_v", 1, 0, false},      {"attn_output", 0, 0, false}, {"ffn_norm", 0, 0, true},
+        {"ffn_gate", 2, 0, false},    {"ffn_up", 2, 0, false},  {"ffn_down", 0, 2, false},
+    };
+    int64_t dim[3] = {e, kv, s->n_ff};
+    for (uint32_t l = 0; l < s->n_layer; l++) {
+        for (int k = 0; k < MAX_TENSORS_PER_LAYER; k++) {
+            stensor *x = &t[n++];
+            snprintf(x->name, sizeof x->name, "blk.%u.%s.weight", l, L[k].name);
+            x->norm = L[k].norm;
+            x->n_dims = L[k].norm ? 1 : 2;
+            x->ne[0] = dim[L[k].cols];
+            x->ne[1] = L[k].norm ? 1 : dim[L[k].rows];
+        }
+    }
+    return n;
+}
+
+static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, const desk_gguf *vocab,
+                            uint32_t n_vocab, const desk_qrecipe *r, desk_err *err) {
+    char name[128];
+    snprintf(name, sizeof name, "desk synth %s (%s shape, random weights)", s->name, s->what);
+    desk_status st;
+    if ((st = desk_gguf_writer_set_str(w, "general.architecture", "llama", err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_str(w, "general.name", name, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "general.file_type", r->ftype, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "general.quantization_version", 2, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.block_count", s->n_layer, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.context_length", s->n_ctx, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.embedding_length", s->n_embd, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.feed_forward_length", s->n_ff, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.attention.head_count", s->n_head, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.attention.head_count_kv", s->n_head_kv, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_f32(w, "llama.rope.freq_base", s->rope_base, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.rope.dimension_count", s->n_embd / s->n_head, err)) != DESK_OK ||
+        (st = desk_gguf_writer_set_u32(w, "llama.vocab_size", n_vocab, err)) != DESK_OK)
+        return st;
+    for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
+        const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
+        if (strncmp(kv->key.s, "tokenizer.", 10) == 0 &&
+            (st = desk_gguf_writer_set(w, kv->key.s, &kv->value, err)) != DESK_OK)
+            return st;
+    }
+    return DESK_OK;
+}
+
+typedef struct sstate {
+    desk_gguf *vocab;
+    desk_gguf_writer *w;
+    desk_threadpool *tp;
+    stensor *t;
+    desk_qtensor *qt;
+    uint32_t *types;
+    int64_t *order;
+    void **bufs;
+    float *scratch;
+    int64_t n;
+} sstate;
+
+static void sstate_free(sstate *s) {
+    for (int64_t i = 0; s->bufs && i < s->n; i++) free(s->bufs[i]);
+    free(s->bufs);
+    free(s->t);
+    free(s->qt);
+    free(s->types);
+    free(s->order);
+    free(s->scratch);
+    desk_gguf_writer_free(s->w);
+    desk_threadpool_free(s->tp);
+    if (s->vocab) desk_gguf_close(s->vocab);
+}
+
+static desk_status generate(sstate *s, uint64_t seed, const desk_convert_opts *o, desk_err *err) {
+    uint64_t total = 0, done = 0;
+    for (int64_t i = 0; i < s->n; i++) total += (uint64_t)(s->t[i].ne[0] * s->t[i].ne[1]);
+    for (int64_t k = 0; k < s->n; k++) {
+        int64_t i = s->order[k];
+        const stensor *t = &s->t[i];
+        size_t row = desk_type_row_size(s->types[i], t->ne[0]);
+        size_t bytes = row * (size_t)t->ne[1];
+        if (!(s->bufs[i] = malloc(bytes)))
+            return desk_errf(err, DESK_E_NOMEM, "no memory for tensor %s (%zu bytes)", t->name, bytes);
+        gen_job j = {t, s->types[i], seed, s->bufs[i], row, s->scratch};
+        desk_threadpool_run(s->tp, gen_task, &j);
+        desk_status st = desk_gguf_writer_add_tensor(s->w, t->name, s->types[i], t->n_dims, t->ne, s->bufs[i], err);
+        if (st != DESK_OK) return st;
+        done += (uint64_t)(t->ne[0] * t->ne[1]);
+        if (o->progress) o->progress(o->progress_user, done, total, t->name);
+    }
+    return DESK_OK;
+}
+
+desk_status desk_synth_file(const desk_synth_shape *shape, const char *vocab, const char *out,
+                            const desk_qrecipe *r, uint64_t seed, const desk_convert_opts *o, desk_err *err) {
+    sstate s = {0};
+    if (!r) r = desk_qrecipe_find("F16");
+    desk_status st = desk_gguf_open(vocab, &s.vocab, err);
+    if (st != DESK_OK) return st;
+    desk_gguf_vtype vt;
+    uint64_t n_vocab = 0;
+    const void *tokens;
+    if (desk_gguf_get_arr(s.vocab, "tokenizer.ggml.tokens", &vt, &n_vocab, &tokens, err) != DESK_OK ||
+        vt != DESK_GGUF_STRING || n_vocab == 0 || n_vocab > (1u << 24)) {
+        st = desk_errf(err, DESK_E_FORMAT, "%s: no tokenizer.ggml.tokens array of strings to take the vocabulary from",
+                       vocab);
+        goto done;
+    }
+    size_t cap = 3 + (size_t)shape->n_layer * MAX_TENSORS_PER_LAYER;
+    s.t = calloc(cap, sizeof *s.t);
+    s.qt = calloc(cap, sizeof *s.qt);
+    s.types = calloc(cap, sizeof *s.types);
+    s.order = calloc(cap, sizeof *s.order);
+    s.bufs = calloc(cap, sizeof *s.bufs);
+    if (!s.t || !s.qt || !s.types || !s.order || !s.bufs) {
+        st = desk_errf(err, DESK_E_NOMEM, "no memory for the tensor list");
+        goto done;
+    }
+    s.n = list_tensors(shape, (uint32_t)n_vocab, s.t);
+    int64_t max_ne0 = 0;
+    for (int64_t i = 0; i < s.n; i++) {
+        s.qt[i] = (desk_qtensor){s.t[i].name, s.t[i].n_dims, s.t[i].ne[0], DESK_TYPE_F32};
+        if (s.t[i].ne[0] > max_ne0) max_ne0 = s.t[i].ne[0];
+    }
+    if ((st = desk_qrecipe_plan(r, s.qt, s.n, s.types, s.order, err)) != DESK_OK) goto done;
+    if ((st = desk_threadpool_new(o->n_threads, &s.tp, err)) != DESK_OK) goto done;
+    if (!(s.scratch = malloc((size_t)o->n_threads * (size_t)max_ne0 * sizeof(float)))) {
+        st = desk_errf(err, DESK_E_NOMEM, "no memory for row buffers");
+        goto done;
+    }
+    if ((st = desk_gguf_writer_new(&s.w, err)) != DESK_OK) goto done;
+    if ((st = set_meta(s.w, shape, s.vocab, (uint32_t)n_vocab, r, err)) != DESK_OK) goto done;
+    if ((st = generate(&s, seed, o, err)) != DESK_OK) goto done;
+    st = desk_gguf_writer_write(s.w, out, err);
+done:
+    sstate_free(&s);
+    return st;
+}
