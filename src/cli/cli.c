@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...) {
     va_list ap;
@@ -76,4 +77,19 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo
 
 bool cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* True when the directory that would hold PATH exists. */
+bool cli_parent_dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return true;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) return false;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    struct stat sb;
+    bool ok = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(dir);
+    return ok;
 }

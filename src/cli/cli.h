@@ -31,6 +31,10 @@ bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long l
 bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
                      double *out);
 
+/* True when the directory that would hold the file PATH exists (so an
+ * output path can be refused before any long work). */
+bool cli_parent_dir_exists(const char *path);
+
 /* True when ARG is -h or --help. */
 bool cli_is_help(const char *arg);
 

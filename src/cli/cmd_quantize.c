@@ -42,21 +42,6 @@ static const char USAGE[] =
     "\n"
     "OUT is written atomically: on any error no file is left there.\n";
 
-/* True when the directory that would hold PATH exists. */
-static bool parent_dir_exists(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return true;
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(n + 1);
-    if (!dir) return false;
-    memcpy(dir, path, n);
-    dir[n] = 0;
-    struct stat sb;
-    bool ok = stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-    free(dir);
-    return ok;
-}
-
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3];
     int npos = 0;
@@ -83,7 +68,7 @@ int cmd_quantize(int argc, char **argv) {
     if (!r) return cli_fail("quantize", DESK_EXIT_USAGE, "unknown type %s (one of %s)", pos[2], desk_qrecipe_list());
     if (access(pos[0], R_OK) != 0)
         return cli_fail("quantize", DESK_EXIT_USAGE, "%s: %s", pos[0], strerror(errno));
-    if (!parent_dir_exists(pos[1]))
+    if (!cli_parent_dir_exists(pos[1]))
         return cli_fail("quantize", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", pos[1]);
 
     cli_progress pr;

@@ -38,18 +38,6 @@ static const char USAGE[] =
     "\n"
     "OUT is written atomically.\n";
 
-static bool parent_dir_exists(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return true;
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char dir[4096];
-    if (n >= sizeof dir) return false;
-    memcpy(dir, path, n);
-    dir[n] = 0;
-    struct stat sb;
-    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
 int cmd_synth(int argc, char **argv) {
     const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL;
     long long seed = 1, threads = 0;
@@ -90,7 +78,7 @@ int cmd_synth(int argc, char **argv) {
     desk_err err = {0};
     char vpath[4096];
     if (desk_model_resolve(vocab, vpath, sizeof vpath, &err) != DESK_OK) return cli_fail_err("synth", &err);
-    if (!parent_dir_exists(out)) {
+    if (!cli_parent_dir_exists(out)) {
         return cli_fail("synth", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", out);
     }
     cli_progress pr;

@@ -59,23 +59,35 @@ desk_status desk_convert_rows(desk_threadpool *tp, uint32_t st, const void *src,
     return DESK_OK;
 }
 
-typedef struct qstate {
-    desk_gguf *in;
-    desk_gguf_writer *w;
-    desk_threadpool *tp;
-    desk_qtensor *qt;
-    uint32_t *types;
-    int64_t *order;
-    void **bufs; /* converted tensor data, one per tensor (NULL when copied) */
-    int64_t n;
-} qstate;
+desk_status desk_convert_set_alloc(desk_convert_set *s, int64_t n, desk_err *err) {
+    size_t k = (size_t)(n > 0 ? n : 1);
+    s->n = n;
+    s->qt = calloc(k, sizeof *s->qt);
+    s->types = calloc(k, sizeof *s->types);
+    s->order = calloc(k, sizeof *s->order);
+    s->bufs = calloc(k, sizeof *s->bufs);
+    if (!s->qt || !s->types || !s->order || !s->bufs)
+        return desk_errf(err, DESK_E_NOMEM, "no memory for %lld tensors", (long long)n);
+    return DESK_OK;
+}
 
-static void qstate_free(qstate *s) {
+void desk_convert_set_free(desk_convert_set *s) {
     for (int64_t i = 0; s->bufs && i < s->n; i++) free(s->bufs[i]);
     free(s->bufs);
     free(s->qt);
     free(s->types);
     free(s->order);
+}
+
+typedef struct qstate {
+    desk_gguf *in;
+    desk_gguf_writer *w;
+    desk_threadpool *tp;
+    desk_convert_set c;
+} qstate;
+
+static void qstate_free(qstate *s) {
+    desk_convert_set_free(&s->c);
     desk_gguf_writer_free(s->w);
     desk_threadpool_free(s->tp);
     if (s->in) desk_gguf_close(s->in);
@@ -83,25 +95,25 @@ static void qstate_free(qstate *s) {
 
 static desk_status convert_all(qstate *s, const desk_convert_opts *o, desk_err *err) {
     uint64_t total = 0, done = 0;
-    for (int64_t i = 0; i < s->n; i++) {
+    for (int64_t i = 0; i < s->c.n; i++) {
         const desk_gguf_tensor *t = desk_gguf_tensor_at(s->in, i);
         total += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
-    for (int64_t k = 0; k < s->n; k++) {
-        int64_t i = s->order[k];
+    for (int64_t k = 0; k < s->c.n; k++) {
+        int64_t i = s->c.order[k];
         const desk_gguf_tensor *t = desk_gguf_tensor_at(s->in, i);
-        uint32_t dt = s->types[i];
+        uint32_t dt = s->c.types[i];
         int64_t nel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         const void *data = t->data;
         if (dt != t->type) {
             int64_t nrows = nel / t->ne[0];
             size_t bytes = desk_type_row_size(dt, t->ne[0]) * (size_t)nrows;
-            s->bufs[i] = malloc(bytes ? bytes : 1);
-            if (!s->bufs[i])
+            s->c.bufs[i] = malloc(bytes ? bytes : 1);
+            if (!s->c.bufs[i])
                 return desk_errf(err, DESK_E_NOMEM, "no memory for tensor %s (%zu bytes)", t->name.s, bytes);
-            desk_status st = desk_convert_rows(s->tp, t->type, t->data, dt, s->bufs[i], t->ne[0], nrows, err);
+            desk_status st = desk_convert_rows(s->tp, t->type, t->data, dt, s->c.bufs[i], t->ne[0], nrows, err);
             if (st != DESK_OK) return desk_err_prefix(err, "tensor %s", t->name.s);
-            data = s->bufs[i];
+            data = s->c.bufs[i];
         }
         desk_status st = desk_gguf_writer_add_tensor(s->w, t->name.s, dt, t->n_dims, t->ne, data, err);
         if (st != DESK_OK) return st;
@@ -116,25 +128,16 @@ desk_status desk_quantize_file(const char *in, const char *out, const desk_qreci
     qstate s = {0};
     desk_status st = desk_gguf_open(in, &s.in, err);
     if (st != DESK_OK) return st;
-    s.n = desk_gguf_n_tensors(s.in);
-    size_t n = (size_t)(s.n > 0 ? s.n : 1);
-    s.qt = calloc(n, sizeof *s.qt);
-    s.types = calloc(n, sizeof *s.types);
-    s.order = calloc(n, sizeof *s.order);
-    s.bufs = calloc(n, sizeof *s.bufs);
-    if (!s.qt || !s.types || !s.order || !s.bufs) {
-        st = desk_errf(err, DESK_E_NOMEM, "no memory for %lld tensors", (long long)s.n);
-        goto done;
-    }
-    for (int64_t i = 0; i < s.n; i++) {
+    if ((st = desk_convert_set_alloc(&s.c, desk_gguf_n_tensors(s.in), err)) != DESK_OK) goto done;
+    for (int64_t i = 0; i < s.c.n; i++) {
         const desk_gguf_tensor *t = desk_gguf_tensor_at(s.in, i);
-        s.qt[i] = (desk_qtensor){t->name.s, t->n_dims, t->ne[0], t->type};
+        s.c.qt[i] = (desk_qtensor){t->name.s, t->n_dims, t->ne[0], t->type};
     }
-    if ((st = desk_qrecipe_plan(r, s.qt, s.n, s.types, s.order, err)) != DESK_OK) goto done;
+    if ((st = desk_qrecipe_plan(r, s.c.qt, s.c.n, s.c.types, s.c.order, err)) != DESK_OK) goto done;
     /* refuse before any work: every tensor that changes type must dequantize */
-    for (int64_t i = 0; i < s.n; i++) {
+    for (int64_t i = 0; i < s.c.n; i++) {
         const desk_gguf_tensor *t = desk_gguf_tensor_at(s.in, i);
-        if (s.types[i] != t->type && !desk_type_get(t->type)->dequant) {
+        if (s.c.types[i] != t->type && !desk_type_get(t->type)->dequant) {
             st = desk_errf(err, DESK_E_UNSUPPORTED, "%s: tensor %s has type %s, which desk cannot dequantize", in,
                            t->name.s, desk_type_name(t->type));
             goto done;

@@ -41,4 +41,20 @@ typedef struct desk_threadpool desk_threadpool;
 desk_status desk_convert_rows(desk_threadpool *tp, uint32_t st, const void *src, uint32_t dt, void *dst,
                               int64_t ne0, int64_t nrows, desk_err *err);
 
+/* The per-tensor arrays a conversion keeps (N entries each, owned): the
+ * planner's view, the chosen types, the write order, and the converted
+ * data (NULL where a tensor is copied) - which must live until the writer
+ * has written the file. */
+typedef struct desk_convert_set {
+    desk_qtensor *qt;
+    uint32_t *types;
+    int64_t *order;
+    void **bufs;
+    int64_t n;
+} desk_convert_set;
+
+desk_status desk_convert_set_alloc(desk_convert_set *s, int64_t n, desk_err *err);
+/* Frees the arrays and every buffer in bufs. */
+void desk_convert_set_free(desk_convert_set *s);
+
 #endif

@@ -152,21 +152,13 @@ typedef struct sstate {
     desk_gguf_writer *w;
     desk_threadpool *tp;
     stensor *t;
-    desk_qtensor *qt;
-    uint32_t *types;
-    int64_t *order;
-    void **bufs;
+    desk_convert_set c;
     float *scratch;
-    int64_t n;
 } sstate;
 
 static void sstate_free(sstate *s) {
-    for (int64_t i = 0; s->bufs && i < s->n; i++) free(s->bufs[i]);
-    free(s->bufs);
+    desk_convert_set_free(&s->c);
     free(s->t);
-    free(s->qt);
-    free(s->types);
-    free(s->order);
     free(s->scratch);
     desk_gguf_writer_free(s->w);
     desk_threadpool_free(s->tp);
@@ -175,17 +167,17 @@ static void sstate_free(sstate *s) {
 
 static desk_status generate(sstate *s, uint64_t seed, const desk_convert_opts *o, desk_err *err) {
     uint64_t total = 0, done = 0;
-    for (int64_t i = 0; i < s->n; i++) total += (uint64_t)(s->t[i].ne[0] * s->t[i].ne[1]);
-    for (int64_t k = 0; k < s->n; k++) {
-        int64_t i = s->order[k];
+    for (int64_t i = 0; i < s->c.n; i++) total += (uint64_t)(s->t[i].ne[0] * s->t[i].ne[1]);
+    for (int64_t k = 0; k < s->c.n; k++) {
+        int64_t i = s->c.order[k];
         const stensor *t = &s->t[i];
-        size_t row = desk_type_row_size(s->types[i], t->ne[0]);
+        size_t row = desk_type_row_size(s->c.types[i], t->ne[0]);
         size_t bytes = row * (size_t)t->ne[1];
-        if (!(s->bufs[i] = malloc(bytes)))
+        if (!(s->c.bufs[i] = malloc(bytes)))
             return desk_errf(err, DESK_E_NOMEM, "no memory for tensor %s (%zu bytes)", t->name, bytes);
-        gen_job j = {t, s->types[i], seed, s->bufs[i], row, s->scratch};
+        gen_job j = {t, s->c.types[i], seed, s->c.bufs[i], row, s->scratch};
         desk_threadpool_run(s->tp, gen_task, &j);
-        desk_status st = desk_gguf_writer_add_tensor(s->w, t->name, s->types[i], t->n_dims, t->ne, s->bufs[i], err);
+        desk_status st = desk_gguf_writer_add_tensor(s->w, t->name, s->c.types[i], t->n_dims, t->ne, s->c.bufs[i], err);
         if (st != DESK_OK) return st;
         done += (uint64_t)(t->ne[0] * t->ne[1]);
         if (o->progress) o->progress(o->progress_user, done, total, t->name);
@@ -209,22 +201,18 @@ desk_status desk_synth_file(const desk_synth_shape *shape, const char *vocab, co
         goto done;
     }
     size_t cap = 3 + (size_t)shape->n_layer * MAX_TENSORS_PER_LAYER;
-    s.t = calloc(cap, sizeof *s.t);
-    s.qt = calloc(cap, sizeof *s.qt);
-    s.types = calloc(cap, sizeof *s.types);
-    s.order = calloc(cap, sizeof *s.order);
-    s.bufs = calloc(cap, sizeof *s.bufs);
-    if (!s.t || !s.qt || !s.types || !s.order || !s.bufs) {
+    if ((st = desk_convert_set_alloc(&s.c, (int64_t)cap, err)) != DESK_OK) goto done;
+    if (!(s.t = calloc(cap, sizeof *s.t))) {
         st = desk_errf(err, DESK_E_NOMEM, "no memory for the tensor list");
         goto done;
     }
-    s.n = list_tensors(shape, (uint32_t)n_vocab, s.t);
+    s.c.n = list_tensors(shape, (uint32_t)n_vocab, s.t);
     int64_t max_ne0 = 0;
-    for (int64_t i = 0; i < s.n; i++) {
-        s.qt[i] = (desk_qtensor){s.t[i].name, s.t[i].n_dims, s.t[i].ne[0], DESK_TYPE_F32};
+    for (int64_t i = 0; i < s.c.n; i++) {
+        s.c.qt[i] = (desk_qtensor){s.t[i].name, s.t[i].n_dims, s.t[i].ne[0], DESK_TYPE_F32};
         if (s.t[i].ne[0] > max_ne0) max_ne0 = s.t[i].ne[0];
     }
-    if ((st = desk_qrecipe_plan(r, s.qt, s.n, s.types, s.order, err)) != DESK_OK) goto done;
+    if ((st = desk_qrecipe_plan(r, s.c.qt, s.c.n, s.c.types, s.c.order, err)) != DESK_OK) goto done;
     if ((st = desk_threadpool_new(o->n_threads, &s.tp, err)) != DESK_OK) goto done;
     if (!(s.scratch = malloc((size_t)o->n_threads * (size_t)max_ne0 * sizeof(float)))) {
         st = desk_errf(err, DESK_E_NOMEM, "no memory for row buffers");
