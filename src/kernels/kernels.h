@@ -14,6 +14,7 @@
 
 #include "core/threadpool.h"
 #include "desk.h"
+#include "tensor/types.h"
 
 /* A weight matrix used in place: ROWS rows of COLS elements of TYPE. */
 typedef struct desk_mat {
@@ -38,7 +39,50 @@ desk_status desk_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, 
 /* Copies row R of W into DST as floats (embedding lookup). */
 desk_status desk_get_row(const desk_mat *w, int64_t r, float *dst, desk_err *err);
 
-/* The instruction set in use ("avx512", "avx2", "scalar", "neon"). */
+/* The instruction set in use ("avx512", "avx2", "scalar"), or "none" when
+ * DESK_ISA names one that cannot be used (see desk_kernels_init). */
 const char *desk_kernels_isa(void);
+
+/* ---- dispatch --------------------------------------------------------
+ * Each instruction set has a constant table of kernels; an entry left NULL
+ * means "use the scalar reference of src/tensor".  The table in use is
+ * chosen once per process (pthread_once) from DESK_ISA or, unset, the best
+ * the CPU has: that choice is the one process-wide state of the kernels,
+ * read-only once made.  Tests reach every table with desk_kernels_get. */
+
+typedef enum desk_isa { DESK_ISA_SCALAR = 0, DESK_ISA_AVX2, DESK_ISA_AVX512, DESK_ISA_COUNT } desk_isa;
+
+/* OUT[r * NC + c] = dot(W + r * W_STRIDE, ACT + c * ACT_STRIDE) for r < NR,
+ * c < NC (each 1..4): a tile of weight rows of N elements against
+ * activation rows in the weight type's vec_dot_type, each weight block
+ * unpacked once for all activation rows.  Every output is summed in the
+ * same order as vec_dot gives it. */
+typedef void (*desk_dot_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act,
+                                 size_t act_stride, int nc, float *out);
+
+typedef struct desk_kernel_table {
+    const char *name;
+    desk_vec_dot_fn vec_dot[DESK_TYPE_COUNT];    /* by weight type */
+    desk_dot_tile_fn dot_tile[DESK_TYPE_COUNT];  /* by weight type */
+    desk_quant_fn act_quant[DESK_TYPE_COUNT];    /* by activation type: Q8_0, Q8_1, Q8_K */
+} desk_kernel_table;
+
+/* The table of ISA, or NULL when this build or this CPU lacks it. */
+const desk_kernel_table *desk_kernels_get(desk_isa isa);
+
+/* Chooses the process's table (first call; later calls return the same
+ * result).  DESK_ISA=scalar|avx2|avx512 forces one; an unknown name or one
+ * this CPU cannot run is DESK_E_UNSUPPORTED naming it, and then every
+ * desk_matmul fails with the same message (nothing falls back silently). */
+desk_status desk_kernels_init(desk_err *err);
+
+/* desk_matmul with the kernels of table KT (tests compare ISAs with it). */
+desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,
+                             const float *x, int64_t n, float *y, void *scratch, desk_err *err);
+
+/* Quantizes N activations for weights of type WTYPE with table KT (the
+ * SIMD version of desk_quantize_acts; the same bytes). */
+desk_status desk_kernels_quantize_acts(const desk_kernel_table *kt, uint32_t wtype, const float *src,
+                                       void *dst, int64_t n, desk_err *err);
 
 #endif

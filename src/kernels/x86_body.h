@@ -1,0 +1,626 @@
+/*
+ * x86_body.h - the x86 kernels, written once over 256-bit vectors and
+ * compiled twice: by avx2.c and by avx512.c, each with its own instruction
+ * set flags.  Not a header to include anywhere else.
+ *
+ * The includer first defines three primitives (the only place the two
+ * instruction sets differ):
+ *   dot_u8s8(acc, u, s)          acc + sums of 4 adjacent u8*s8 products
+ *   dot_u8s8_scaled(acc, u, s, k) acc + sums of 2 adjacent (u8*s8 pair sums
+ *                                 times the int16 lanes of k)
+ *   bits_to_bytes(bits, v)       byte j = v where bit j of BITS is set, else 0
+ * and DESK_X86_TABLE, the name of the table to define.
+ *
+ * Numerics: every block's integer dot is exact and equal to the scalar
+ * reference's; the float scaling per block is the reference's formula; only
+ * the order in which block results are summed differs (vector lanes, two
+ * accumulators).  Each dot takes 1..4 activation rows (NC) so that a weight
+ * row is unpacked once for all of them; the functions are always inlined
+ * into per-type wrappers, where the type and NC switches fold away.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "tensor/blocks.h"
+
+#define DESK_INLINE static inline __attribute__((always_inline))
+
+DESK_INLINE float h2f(desk_f16 h) { return _cvtsh_ss(h); }
+
+DESK_INLINE float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+DESK_INLINE int hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Low nibbles of 16 bytes in bytes 0..15, high nibbles in 16..31. */
+DESK_INLINE __m256i nibbles(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+DESK_INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* ---- legacy 32-element blocks -------------------------------------- */
+
+typedef struct wblk {
+    __m256i q; /* levels: signed (q - offset) or unsigned, per the type */
+    float d, m;
+} wblk;
+
+DESK_INLINE bool legacy_signed(int t) { return t == DESK_TYPE_Q4_0 || t == DESK_TYPE_Q5_0 || t == DESK_TYPE_Q8_0; }
+
+DESK_INLINE size_t legacy_size(int t) {
+    switch (t) {
+    case DESK_TYPE_Q4_0: return sizeof(desk_block_q4_0);
+    case DESK_TYPE_Q4_1: return sizeof(desk_block_q4_1);
+    case DESK_TYPE_Q5_0: return sizeof(desk_block_q5_0);
+    case DESK_TYPE_Q5_1: return sizeof(desk_block_q5_1);
+    default: return sizeof(desk_block_q8_0);
+    }
+}
+
+DESK_INLINE wblk legacy_load(int t, const unsigned char *p) {
+    wblk r = {.m = 0};
+    uint32_t qh;
+    switch (t) {
+    case DESK_TYPE_Q4_0: {
+        const desk_block_q4_0 *b = (const void *)p;
+        r.q = _mm256_sub_epi8(nibbles(b->qs), _mm256_set1_epi8(8));
+        r.d = h2f(b->d);
+        break;
+    }
+    case DESK_TYPE_Q4_1: {
+        const desk_block_q4_1 *b = (const void *)p;
+        r.q = nibbles(b->qs);
+        r.d = h2f(b->d);
+        r.m = h2f(b->m);
+        break;
+    }
+    case DESK_TYPE_Q5_0: {
+        const desk_block_q5_0 *b = (const void *)p;
+        memcpy(&qh, b->qh, 4);
+        r.q = _mm256_sub_epi8(_mm256_or_si256(nibbles(b->qs), bits_to_bytes(qh, 0x10)), _mm256_set1_epi8(16));
+        r.d = h2f(b->d);
+        break;
+    }
+    case DESK_TYPE_Q5_1: {
+        const desk_block_q5_1 *b = (const void *)p;
+        memcpy(&qh, b->qh, 4);
+        r.q = _mm256_or_si256(nibbles(b->qs), bits_to_bytes(qh, 0x10));
+        r.d = h2f(b->d);
+        r.m = h2f(b->m);
+        break;
+    }
+    default: {
+        const desk_block_q8_0 *b = (const void *)p;
+        r.q = load32(b->qs);
+        r.d = h2f(b->d);
+        break;
+    }
+    }
+    return r;
+}
+
+/* Integer dot of a weight block with 32 activation levels, in 8 lanes. */
+DESK_INLINE __m256i legacy_idot(int t, __m256i q, __m256i y) {
+    if (legacy_signed(t)) return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
+    return dot_u8s8(_mm256_setzero_si256(), q, y);
+}
+
+/* Q8_0 and Q8_1 activation blocks: the levels sit after 2 or 4 bytes. */
+DESK_INLINE void act_block(int t, const unsigned char *p, __m256i *y, float *d, float *s) {
+    if (t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1) {
+        const desk_block_q8_1 *b = (const void *)p;
+        *y = load32(b->qs);
+        *d = h2f(b->d);
+        *s = h2f(b->s);
+    } else {
+        const desk_block_q8_0 *b = (const void *)p;
+        *y = load32(b->qs);
+        *d = h2f(b->d);
+        *s = 0;
+    }
+}
+
+/* Pointer to block I of row R of a weight or activation tile. */
+DESK_INLINE const unsigned char *blk(const void *base, size_t stride, int r, int64_t i, size_t size) {
+    return (const unsigned char *)base + (size_t)r * stride + (size_t)i * size;
+}
+
+/* One accumulator per output, fed block by block, then hsum: the order of
+ * llama.cpp's AVX2 kernels, so results match its bit for bit. */
+DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc,
+                            float *out) {
+    const size_t wsz = legacy_size(t);
+    const bool has_min = t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1;
+    const size_t asz = has_min ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
+    const int64_t nb = n / DESK_QK;
+    __m256 acc[4][4];
+    float summ[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            summ[r][c] = 0;
+        }
+    for (int64_t i = 0; i < nb; i++) {
+        wblk x[4];
+        for (int r = 0; r < nr; r++) x[r] = legacy_load(t, blk(w, ws, r, i, wsz));
+        for (int c = 0; c < nc; c++) {
+            __m256i y;
+            float da, sa;
+            act_block(t, blk(act, as, c, i, asz), &y, &da, &sa);
+            for (int r = 0; r < nr; r++) {
+                if (has_min) summ[r][c] += x[r].m * sa;
+                const __m256 p = _mm256_cvtepi32_ps(legacy_idot(t, x[r].q, y));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(x[r].d * da), p, acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) out[r * nc + c] = hsum_ps(acc[r][c]) + summ[r][c];
+}
+
+/* ---- K-quants (256-element super-blocks, Q8_K activations) ---------- */
+
+/* The 6-bit scales and mins of Q4_K / Q5_K (the reference's k4_get). */
+DESK_INLINE void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
+    }
+}
+
+/* Bit K of every byte of HB, moved to bit 4. */
+DESK_INLINE __m256i bit_to_16(__m256i hb, int k) {
+    const __m256i v = k <= 4 ? _mm256_sll_epi16(hb, _mm_cvtsi32_si128(4 - k)) : _mm256_srl_epi16(hb, _mm_cvtsi32_si128(k - 4));
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+/* The mins term of Q4_K / Q5_K in 4 lanes: lane j holds
+ * M[2j] * (bsums[4j] + bsums[4j+1]) + M[2j+1] * (bsums[4j+2] + bsums[4j+3]). */
+DESK_INLINE __m128i k4_mins(__m128i m16, const int16_t bsums[16]) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return _mm_madd_epi16(m16, pairs);
+}
+
+DESK_INLINE int hsum4_epi32(__m128i v) {
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+    return _mm_cvtsi128_si32(_mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1)));
+}
+
+DESK_INLINE float hsum4_ps(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    return _mm_cvtss_f32(v);
+}
+
+/* Q4_K / Q5_K.  As llama.cpp: the scaled integer sums of a super-block in
+ * 8 lanes, times d, into one float accumulator; the mins in 4 float lanes
+ * (Q4_K) or, as there, one float sum (Q5_K). */
+DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc,
+                          float *out) {
+    const int64_t nb = n / DESK_QK_K;
+    const size_t wsz = five ? sizeof(desk_block_q5_K) : sizeof(desk_block_q4_K);
+    const size_t asz = sizeof(desk_block_q8_K);
+    __m256 acc[4][4];
+    __m128 accm[4][4];
+    float summ[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            accm[r][c] = _mm_setzero_ps();
+            summ[r][c] = 0;
+        }
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i isum[4][4];
+        __m128i m16[4];
+        for (int r = 0; r < nr; r++) {
+            const unsigned char *bp = blk(w, ws, r, i, wsz);
+            const desk_block_q4_K *b4 = (const void *)bp;
+            const desk_block_q5_K *b5 = (const void *)bp;
+            const uint8_t *qs = five ? b5->qs : b4->qs;
+            uint8_t sc[8], m[8];
+            k4_scales(five ? b5->scales : b4->scales, sc, m);
+            m16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
+            const __m256i hb = five ? load32(b5->qh) : _mm256_setzero_si256();
+            for (int c = 0; c < nc; c++) isum[r][c] = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = load32(qs + 32 * k);
+                __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+                if (five) {
+                    lo = _mm256_or_si256(lo, bit_to_16(hb, 2 * k));
+                    hi = _mm256_or_si256(hi, bit_to_16(hb, 2 * k + 1));
+                }
+                const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    isum[r][c] = dot_u8s8_scaled(isum[r][c], lo, load32(y->qs + 64 * k), s0);
+                    isum[r][c] = dot_u8s8_scaled(isum[r][c], hi, load32(y->qs + 64 * k + 32), s1);
+                }
+            }
+        }
+        for (int r = 0; r < nr; r++) {
+            const desk_block_q4_K *b4 = (const void *)blk(w, ws, r, i, wsz);
+            const desk_block_q5_K *b5 = (const void *)b4;
+            const float xd = h2f(five ? b5->d : b4->d), xdmin = h2f(five ? b5->dmin : b4->dmin);
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const float d = y->d * xd, dmin = -y->d * xdmin;
+                const __m128i prod = k4_mins(m16[r], y->bsums);
+                if (five)
+                    summ[r][c] += dmin * (float)hsum4_epi32(prod);
+                else
+                    accm[r][c] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++)
+            out[r * nc + c] = hsum_ps(acc[r][c]) + (five ? summ[r][c] : hsum4_ps(accm[r][c]));
+}
+
+DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc, float *out) {
+    const int64_t nb = n / DESK_QK_K;
+    const size_t wsz = sizeof(desk_block_q6_K), asz = sizeof(desk_block_q8_K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int r = 0; r < nr; r++) {
+            const desk_block_q6_K *b = (const void *)blk(w, ws, r, i, wsz);
+            /* Levels are stored as q + 32 (0..63); the 32 * scale * sum(y)
+             * part comes from the activation's group sums. */
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+            __m256i isum[4];
+            for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                const __m256i ql0 = load32(b->ql + 64 * h), ql1 = load32(b->ql + 64 * h + 32);
+                const __m256i qh = load32(b->qh + 32 * h);
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+                q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                for (int j = 0; j < 4; j++) {
+                    const int g = 8 * h + 2 * j;
+                    const __m256i s =
+                        _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]), _mm_set1_epi16(b->scales[g]));
+                    for (int c = 0; c < nc; c++) {
+                        const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                        isum[c] = dot_u8s8_scaled(isum[c], q[j], load32(y->qs + 128 * h + 32 * j), s);
+                    }
+                }
+            }
+            const float xd = h2f(b->d);
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
+                const __m256i tot = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr, 5));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * xd), _mm256_cvtepi32_ps(tot), acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) out[r * nc + c] = hsum_ps(acc[r][c]);
+}
+
+/* ---- float weights, F32 activations ---------------------------------- */
+
+DESK_INLINE __m256 load_w8(int t, const unsigned char *p) {
+    if (t == DESK_TYPE_F32) return _mm256_loadu_ps((const float *)p);
+    const __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (t == DESK_TYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+DESK_INLINE float to_f32(int t, const unsigned char *p) {
+    uint16_t h;
+    if (t == DESK_TYPE_F32) {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    memcpy(&h, p, 2);
+    return t == DESK_TYPE_F16 ? h2f(h) : desk_bf16_to_f32(h);
+}
+
+DESK_INLINE void dot_float(int t, int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc,
+                           float *out) {
+    const size_t es = t == DESK_TYPE_F32 ? 4 : 2;
+    __m256 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 wv[4];
+        for (int r = 0; r < nr; r++) wv[r] = load_w8(t, blk(w, ws, r, k, es));
+        for (int c = 0; c < nc; c++) {
+            const __m256 a = _mm256_loadu_ps((const float *)blk(act, as, c, k, 4));
+            for (int r = 0; r < nr; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], a, acc[r][c]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) {
+            const float *a = (const float *)blk(act, as, c, 0, 4);
+            float s = hsum_ps(acc[r][c]);
+            for (int64_t e = k; e < n; e++) s += to_f32(t, blk(w, ws, r, e, es)) * a[e];
+            out[r * nc + c] = s;
+        }
+}
+
+/* ---- activation quantizers -------------------------------------------- */
+
+/* Largest |x| over 32 floats (NaN ignored, as the reference's compare). */
+DESK_INLINE float amax32(const float *x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 32; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 32 floats times ID, clamped to [LO, HI] and rounded to nearest even
+ * (NaN gives LO), as int8 in element order. */
+DESK_INLINE __m256i round32(const float *x, float id, float lo, float hi) {
+    const __m256 vid = _mm256_set1_ps(id), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    __m256i q[4];
+    for (int j = 0; j < 4; j++) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), vid);
+        v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+        q[j] = _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    const __m256i a = _mm256_packs_epi32(q[0], q[1]), b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p = _mm256_packs_epi16(a, b); /* lanes interleaved: fix the dword order */
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* The Q8_0 / Q8_1 activation scale and its inverse, as the reference. */
+DESK_INLINE float act_scale(float amax, float *id) {
+    const float d = fminf(fmaxf(amax / 127, -65504.0f), 65504.0f);
+    *id = amax == 0 ? 0.0f : d == amax / 127 ? 127.0f / amax : 1.0f / d;
+    return d;
+}
+
+static void act_q8_0(const float *src, void *dst, int64_t n) {
+    desk_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / DESK_QK; i++, src += DESK_QK) {
+        float id;
+        const float d = act_scale(amax32(src), &id);
+        _mm256_storeu_si256((__m256i *)b[i].qs, round32(src, id, -127, 127));
+        b[i].d = (desk_f16)_cvtss_sh(d, 0);
+    }
+}
+
+static void act_q8_1(const float *src, void *dst, int64_t n) {
+    desk_block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / DESK_QK; i++, src += DESK_QK) {
+        float id;
+        const float d = act_scale(amax32(src), &id);
+        const __m256i q = round32(src, id, -127, 127);
+        _mm256_storeu_si256((__m256i *)b[i].qs, q);
+        const int sum = hsum_epi32(dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8(1), q));
+        b[i].d = (desk_f16)_cvtss_sh(d, 0);
+        b[i].s = (desk_f16)_cvtss_sh(fminf(fmaxf((float)sum * d, -65504.0f), 65504.0f), 0);
+    }
+}
+
+static void act_q8_k(const float *src, void *dst, int64_t n) {
+    desk_block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / DESK_QK_K; i++, src += DESK_QK_K) {
+        float amax = 0;
+        for (int j = 0; j < DESK_QK_K; j += 32) amax = fmaxf(amax32(src + j), amax);
+        memset(&b[i], 0, sizeof b[i]);
+        if (!(amax > 0)) continue;
+        float max = 0; /* the first value of largest magnitude, with its sign */
+        for (int j = 0; j < DESK_QK_K; j++)
+            if (fabsf(src[j]) == amax) {
+                max = src[j];
+                break;
+            }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < DESK_QK_K; j += 32) {
+            const __m256i q = round32(src + j, iscale, -128, 127);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + j), q);
+            /* Sums of each 16: pairs of bytes, then pairs of pairs... */
+            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); /* sums of 4 */
+            int32_t t[8];
+            _mm256_storeu_si256((__m256i *)t, s32);
+            b[i].bsums[j / 16] = (int16_t)(t[0] + t[1] + t[2] + t[3]);
+            b[i].bsums[j / 16 + 1] = (int16_t)(t[4] + t[5] + t[6] + t[7]);
+        }
+        b[i].d = 1 / iscale;
+    }
+}
+
+/* ---- per-type entry points -------------------------------------------- */
+
+DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    switch (t) {
+    case DESK_TYPE_Q4_K: dot_q45k(false, n, w, ws, nr, a, as, nc, o); break;
+    case DESK_TYPE_Q5_K: dot_q45k(true, n, w, ws, nr, a, as, nc, o); break;
+    case DESK_TYPE_Q6_K: dot_q6k(n, w, ws, nr, a, as, nc, o); break;
+    case DESK_TYPE_F32:
+    case DESK_TYPE_F16:
+    case DESK_TYPE_BF16: dot_float(t, n, w, ws, nr, a, as, nc, o); break;
+    default: dot_legacy(t, n, w, ws, nr, a, as, nc, o); break;
+    }
+}
+
+/* The tile shapes with a kernel of their own (NR and NC constants after
+ * inlining): 1..4 x 1, 1 x 2..4 and 2 x 2..4; other shapes go row by row. */
+DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    if (nc == 1) {
+        switch (nr) {
+        case 1: kern(t, n, w, ws, 1, a, as, 1, o); return;
+        case 2: kern(t, n, w, ws, 2, a, as, 1, o); return;
+        case 3: kern(t, n, w, ws, 3, a, as, 1, o); return;
+        default: kern(t, n, w, ws, 4, a, as, 1, o); return;
+        }
+    }
+    if (nr == 2) {
+        switch (nc) {
+        case 2: kern(t, n, w, ws, 2, a, as, 2, o); return;
+        case 3: kern(t, n, w, ws, 2, a, as, 3, o); return;
+        default: kern(t, n, w, ws, 2, a, as, 4, o); return;
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        const void *wr = (const unsigned char *)w + (size_t)r * ws;
+        switch (nc) {
+        case 2: kern(t, n, wr, ws, 1, a, as, 2, o + r * nc); break;
+        case 3: kern(t, n, wr, ws, 1, a, as, 3, o + r * nc); break;
+        default: kern(t, n, wr, ws, 1, a, as, 4, o + r * nc); break;
+        }
+    }
+}
+
+static void tile_f32(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_F32, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_f16(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_F16, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_bf16(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_BF16, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q4_0(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q4_0, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q4_1(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q4_1, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q5_0(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q5_0, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q5_1(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q5_1, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q8_0(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q8_0, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q4_k(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q4_K, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q5_k(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q5_K, n, w, ws, nr, a, as, nc, o);
+}
+static void tile_q6_k(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    tile(DESK_TYPE_Q6_K, n, w, ws, nr, a, as, nc, o);
+}
+
+/* The single dot of the type table's signature: the 1 x 1 tile. */
+static float vd_f32(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_F32, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_f16(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_F16, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_bf16(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_BF16, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q4_0(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q4_0, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q4_1(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q4_1, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q5_0(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q5_0, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q5_1(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q5_1, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q8_0(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q8_0, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q4_k(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q4_K, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q5_k(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q5_K, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+static float vd_q6_k(int64_t n, const void *w, const void *a) {
+    float o;
+    kern(DESK_TYPE_Q6_K, n, w, 0, 1, a, 0, 1, &o);
+    return o;
+}
+
+const desk_kernel_table DESK_X86_TABLE = {
+    .name = DESK_X86_NAME,
+    .vec_dot =
+        {
+            [DESK_TYPE_F32] = vd_f32,
+            [DESK_TYPE_F16] = vd_f16,
+            [DESK_TYPE_BF16] = vd_bf16,
+            [DESK_TYPE_Q4_0] = vd_q4_0,
+            [DESK_TYPE_Q4_1] = vd_q4_1,
+            [DESK_TYPE_Q5_0] = vd_q5_0,
+            [DESK_TYPE_Q5_1] = vd_q5_1,
+            [DESK_TYPE_Q8_0] = vd_q8_0,
+            [DESK_TYPE_Q4_K] = vd_q4_k,
+            [DESK_TYPE_Q5_K] = vd_q5_k,
+            [DESK_TYPE_Q6_K] = vd_q6_k,
+        },
+    .dot_tile =
+        {
+            [DESK_TYPE_F32] = tile_f32,
+            [DESK_TYPE_F16] = tile_f16,
+            [DESK_TYPE_BF16] = tile_bf16,
+            [DESK_TYPE_Q4_0] = tile_q4_0,
+            [DESK_TYPE_Q4_1] = tile_q4_1,
+            [DESK_TYPE_Q5_0] = tile_q5_0,
+            [DESK_TYPE_Q5_1] = tile_q5_1,
+            [DESK_TYPE_Q8_0] = tile_q8_0,
+            [DESK_TYPE_Q4_K] = tile_q4_k,
+            [DESK_TYPE_Q5_K] = tile_q5_k,
+            [DESK_TYPE_Q6_K] = tile_q6_k,
+        },
+    .act_quant =
+        {
+            [DESK_TYPE_Q8_0] = act_q8_0,
+            [DESK_TYPE_Q8_1] = act_q8_1,
+            [DESK_TYPE_Q8_K] = act_q8_k,
+        },
+};

@@ -1,0 +1,366 @@
+/*
+ * test_kernels.c - every kernel table this CPU can run against the scalar
+ * references of src/tensor, in one process:
+ *  - activation quantizers: the same bytes as the reference;
+ *  - vec_dot and dot_rows: the reference's value up to float summation
+ *    order (a relative bound on the sum of |terms|);
+ *  - desk_matmul_with: against a double-precision dot of the dequantized
+ *    weights and dequantized activations, for odd shapes (rows not a
+ *    multiple of a chunk, n = 1, 3, 7, 33) and 1..4 threads;
+ *  - dispatch: desk_kernels_get, desk_kernels_init, desk_get_row, errors.
+ * DESK_SANITIZED=1 shrinks the shapes (the checks stay the same).
+ */
+#include "util/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "core/fp16.h"
+#include "kernels/kernels.h"
+#include "tensor/blocks.h"
+#include "tensor/types.h"
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
+
+static double urand(void) {
+    g_rng = g_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+
+/* Roughly normal values with an occasional outlier, as activations are. */
+static void fill(float *x, int64_t n, double scale) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = urand() + urand() + urand() + urand() - 2.0;
+        if (urand() < 0.01) v *= 8;
+        x[i] = (float)(v * scale);
+    }
+}
+
+static bool sanitized(void) {
+    const char *s = getenv("DESK_SANITIZED");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
+/* Every weight type with a reference dot product. */
+static int weight_types(uint32_t *out) {
+    int n = 0;
+    for (uint32_t t = 0; t < DESK_TYPE_COUNT; t++) {
+        const desk_type_info *ti = desk_type_get(t);
+        if (ti && ti->vec_dot && ti->quant && t != DESK_TYPE_Q8_1 && t != DESK_TYPE_Q8_K) out[n++] = t;
+    }
+    return n;
+}
+
+static int available_isas(const desk_kernel_table **out) {
+    int n = 0;
+    for (int i = 0; i < DESK_ISA_COUNT; i++) {
+        const desk_kernel_table *kt = desk_kernels_get((desk_isa)i);
+        if (kt) out[n++] = kt;
+    }
+    return n;
+}
+
+/* A random matrix of ROWS x COLS of TYPE, made with the reference quantizer. */
+static void *make_weights(uint32_t type, int64_t rows, int64_t cols, desk_mat *m) {
+    const size_t rb = desk_type_row_size(type, cols);
+    unsigned char *data = aligned_alloc(64, (rb * (size_t)rows + 63) / 64 * 64);
+    float *tmp = malloc((size_t)cols * sizeof(float));
+    assert_non_null(data);
+    assert_non_null(tmp);
+    for (int64_t r = 0; r < rows; r++) {
+        fill(tmp, cols, 0.05 * (1 + (double)(r % 3)));
+        desk_err err = {0};
+        assert_int_equal(desk_quantize_row(type, tmp, data + (size_t)r * rb, cols, &err), DESK_OK);
+    }
+    free(tmp);
+    *m = (desk_mat){.type = type, .rows = rows, .cols = cols, .row_bytes = rb, .data = data};
+    return data;
+}
+
+/* sum over K of |w_k * a_k| for one weight row and one activation row. */
+static double abs_dot(const float *w, const float *a, int64_t n) {
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += fabs((double)w[k] * a[k]);
+    return s;
+}
+
+/* The exact value the kernels approximate: the double dot of dequantized
+ * weights with dequantized activations, except that the min of Q4_1/Q5_1
+ * meets the activation's stored sum s (an f16), as the format defines. */
+static double exact_dot(uint32_t type, const float *wf, const void *wq, const void *aq, const float *af,
+                        int64_t n) {
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)wf[k] * af[k];
+    if (type == DESK_TYPE_Q4_1 || type == DESK_TYPE_Q5_1) {
+        const size_t wsz = (size_t)desk_type_get(type)->type_size;
+        for (int64_t b = 0; b < n / DESK_QK; b++) {
+            const desk_block_q8_1 *ab = (const desk_block_q8_1 *)aq + b;
+            desk_f16 mh;
+            memcpy(&mh, (const unsigned char *)wq + (size_t)b * wsz + 2, 2);
+            double qsum = 0;
+            for (int j = 0; j < DESK_QK; j++) qsum += ab->qs[j];
+            const double m = desk_f16_to_f32(mh), d = desk_f16_to_f32(ab->d);
+            s += m * ((double)desk_f16_to_f32(ab->s) - d * qsum);
+        }
+    }
+    return s;
+}
+
+static void test_cpu_and_dispatch(void **state) {
+    (void)state;
+    desk_cpu cpu;
+    desk_cpu_detect(&cpu);
+    assert_non_null(desk_kernels_get(DESK_ISA_SCALAR));
+    assert_null(desk_kernels_get(DESK_ISA_COUNT));
+    /* A table is offered exactly when the CPU has its features. */
+#if defined(__x86_64__)
+    assert_int_equal(desk_kernels_get(DESK_ISA_AVX2) != NULL, desk_cpu_has_avx2(&cpu));
+    assert_int_equal(desk_kernels_get(DESK_ISA_AVX512) != NULL, desk_cpu_has_avx512(&cpu));
+    /* cpuid agrees with the kernel's view in /proc/cpuinfo. */
+    size_t len = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        fclose(f);
+        char *info = tu_read_file("/proc/cpuinfo", &len);
+        assert_int_equal(strstr(info, " avx2") != NULL, cpu.avx2);
+        assert_int_equal(strstr(info, " avx512_vnni") != NULL, cpu.avx512vnni);
+        assert_int_equal(strstr(info, " avx512bw") != NULL, cpu.avx512bw);
+        free(info);
+    }
+#endif
+    desk_err err = {0};
+    const char *forced = getenv("DESK_ISA");
+    if (!forced || !*forced) {
+        assert_int_equal(desk_kernels_init(&err), DESK_OK);
+        /* The best table the CPU has is chosen. */
+        const desk_kernel_table *best = NULL;
+        for (int i = 0; i < DESK_ISA_COUNT; i++)
+            if (desk_kernels_get((desk_isa)i)) best = desk_kernels_get((desk_isa)i);
+        assert_string_equal(desk_kernels_isa(), best->name);
+    }
+    assert_true(desk_physical_cores() >= 1);
+}
+
+static void test_act_quant(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    const uint32_t wtypes[] = {DESK_TYPE_Q8_0, DESK_TYPE_Q4_1, DESK_TYPE_Q4_K};
+    const int64_t n = 4096;
+    float *x = malloc(n * sizeof(float));
+    unsigned char *ref = malloc((size_t)n * 2), *got = malloc((size_t)n * 2);
+    for (int trial = 0; trial < 6; trial++) {
+        fill(x, n, trial == 0 ? 1e-3 : 1.0);
+        if (trial == 1) memset(x, 0, 256 * sizeof(float)); /* all-zero blocks */
+        if (trial == 2) { /* ties on the largest magnitude, either sign first */
+            x[5] = -3.0f;
+            x[7] = 3.0f;
+            x[300] = 3.0f;
+            x[301] = -3.0f;
+        }
+        if (trial == 3) { /* must not crash; the same bytes */
+            x[40] = NAN;
+            x[300] = INFINITY;
+        }
+        if (trial == 4) x[1000] = 1e30f; /* saturating f16 scale */
+        for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; t++) {
+            const desk_type_info *ti = desk_type_get(wtypes[t]);
+            const size_t sz = desk_type_row_size(ti->vec_dot_type, n);
+            desk_err err = {0};
+            assert_int_equal(desk_quantize_acts(wtypes[t], x, ref, n, &err), DESK_OK);
+            for (int i = 0; i < n_isa; i++) {
+                memset(got, 0xAB, sz);
+                assert_int_equal(desk_kernels_quantize_acts(isas[i], wtypes[t], x, got, n, &err), DESK_OK);
+                if (memcmp(ref, got, sz) != 0)
+                    fail_msg("%s activations for %s differ from the reference (trial %d)", isas[i]->name, ti->name,
+                             trial);
+            }
+        }
+    }
+    desk_err err = {0};
+    assert_int_equal(desk_kernels_quantize_acts(isas[0], DESK_TYPE_Q4_K, x, got, 100, &err), DESK_E_ARG);
+    assert_int_equal(desk_kernels_quantize_acts(isas[0], DESK_TYPE_IQ2_XXS, x, got, 256, &err), DESK_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "IQ2_XXS"));
+    free(x);
+    free(ref);
+    free(got);
+}
+
+/* vec_dot and dot_rows of every table against the reference vec_dot. */
+static void test_vec_dot(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    uint32_t types[DESK_TYPE_COUNT];
+    const int n_types = weight_types(types);
+    const int64_t cols = 1280; /* 5 super-blocks, 40 legacy blocks */
+    float *x = malloc(4 * cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+    unsigned char *act = malloc(4 * (size_t)cols * 4);
+    for (int t = 0; t < n_types; t++) {
+        const desk_type_info *ti = desk_type_get(types[t]);
+        desk_mat m;
+        void *wd = make_weights(types[t], 4, cols, &m);
+        fill(x, 4 * cols, 1.0);
+        const size_t astride = ti->vec_dot_type == DESK_TYPE_F32 ? cols * sizeof(float)
+                                                                 : desk_type_row_size(ti->vec_dot_type, cols);
+        desk_err err = {0};
+        for (int c = 0; c < 4; c++) {
+            if (ti->vec_dot_type == DESK_TYPE_F32)
+                memcpy(act + c * astride, x + c * cols, astride);
+            else
+                assert_int_equal(desk_quantize_acts(types[t], x + c * cols, act + c * astride, cols, &err), DESK_OK);
+        }
+        float *af = malloc(4 * cols * sizeof(float));
+        for (int c = 0; c < 4; c++)
+            assert_int_equal(desk_dequantize_row(ti->vec_dot_type, act + c * astride, af + c * cols, cols, &err),
+                             DESK_OK);
+        for (int r = 0; r < 3; r++) {
+            const unsigned char *wr = (const unsigned char *)wd + (size_t)r * m.row_bytes;
+            assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
+            for (int c = 0; c < 4; c++) {
+                const float ref = ti->vec_dot(cols, wr, act + c * astride);
+                const double tol = 2e-6 * abs_dot(wf, af + c * cols, cols) + 1e-6;
+                const double ex = exact_dot(types[t], wf, wr, act + c * astride, af + c * cols, cols);
+                if (fabs(ref - ex) > tol)
+                    fail_msg("reference %s dot %g, exact %g", ti->name, (double)ref, ex);
+                for (int i = 0; i < n_isa; i++) {
+                    const desk_vec_dot_fn vd = isas[i]->vec_dot[types[t]] ? isas[i]->vec_dot[types[t]] : ti->vec_dot;
+                    const float got = vd(cols, wr, act + c * astride);
+                    if (fabs(got - ex) > tol)
+                        fail_msg("%s %s vec_dot %g, exact %g (tol %g)", isas[i]->name, ti->name, (double)got, ex, tol);
+                }
+            }
+        }
+        /* Every tile shape against the exact dots. */
+        for (int i = 0; i < n_isa; i++) {
+            const desk_dot_tile_fn dt = isas[i]->dot_tile[types[t]];
+            if (!dt) continue;
+            for (int nr = 1; nr <= 4; nr++)
+                for (int nc = 1; nc <= 4; nc++) {
+                    float out[16];
+                    dt(cols, wd, m.row_bytes, nr, act, astride, nc, out);
+                    for (int r = 0; r < nr; r++) {
+                        const unsigned char *wr = (const unsigned char *)wd + (size_t)r * m.row_bytes;
+                        assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
+                        for (int c = 0; c < nc; c++) {
+                            const double ex = exact_dot(types[t], wf, wr, act + c * astride, af + c * cols, cols);
+                            const double tol = 2e-6 * abs_dot(wf, af + c * cols, cols) + 1e-6;
+                            if (fabs(out[r * nc + c] - ex) > tol)
+                                fail_msg("%s %s dot_tile(%dx%d)[%d][%d] %g, exact %g", isas[i]->name, ti->name, nr,
+                                         nc, r, c, (double)out[r * nc + c], ex);
+                            /* The same summation order as the single dot. */
+                            const desk_vec_dot_fn vd = isas[i]->vec_dot[types[t]];
+                            if (vd && out[r * nc + c] != vd(cols, wr, act + c * astride))
+                                fail_msg("%s %s dot_tile(%dx%d) differs from vec_dot", isas[i]->name, ti->name, nr, nc);
+                        }
+                    }
+                }
+        }
+        free(af);
+        free(wd);
+    }
+    free(x);
+    free(wf);
+    free(act);
+}
+
+/* desk_matmul_with over shapes and thread counts, every table. */
+static void test_matmul(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    uint32_t types[DESK_TYPE_COUNT];
+    const int n_types = weight_types(types);
+    const bool small = sanitized();
+    const int64_t cols = 512, rows = small ? 37 : 101;
+    const int64_t ns[] = {1, 3, 7, 33};
+    const int threads[] = {1, 2, 3, 4};
+    desk_threadpool *tps[4];
+    desk_err err = {0};
+    for (int i = 0; i < 4; i++) assert_int_equal(desk_threadpool_new(threads[i], &tps[i], &err), DESK_OK);
+    float *x = malloc(33 * cols * sizeof(float)), *y = malloc(33 * rows * sizeof(float));
+    float *wf = malloc(rows * cols * sizeof(float)), *af = malloc(33 * cols * sizeof(float));
+    unsigned char *aq = malloc(33 * (size_t)cols * 4);
+    for (int t = 0; t < n_types; t++) {
+        const desk_type_info *ti = desk_type_get(types[t]);
+        desk_mat m;
+        void *wd = make_weights(types[t], rows, cols, &m);
+        for (int64_t r = 0; r < rows; r++)
+            assert_int_equal(desk_dequantize_row(types[t], (const unsigned char *)wd + r * m.row_bytes, wf + r * cols,
+                                                 cols, &err),
+                             DESK_OK);
+        fill(x, 33 * cols, 1.0);
+        const size_t arow = ti->vec_dot_type == DESK_TYPE_F32 ? cols * sizeof(float)
+                                                              : desk_type_row_size(ti->vec_dot_type, cols);
+        for (int64_t c = 0; c < 33; c++) {
+            if (ti->vec_dot_type == DESK_TYPE_F32)
+                memcpy(aq + c * arow, x + c * cols, arow);
+            else
+                assert_int_equal(desk_quantize_acts(types[t], x + c * cols, aq + c * arow, cols, &err), DESK_OK);
+            assert_int_equal(desk_dequantize_row(ti->vec_dot_type, aq + c * arow, af + c * cols, cols, &err), DESK_OK);
+        }
+        void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&m, 33) + 63) / 64 * 64);
+        for (int i = 0; i < n_isa; i++)
+            for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+                const int ti_th = (int)((k + (size_t)i + (size_t)t) % 4); /* vary threads over the grid */
+                const int64_t n = ns[k];
+                for (int64_t e = 0; e < n * rows; e++) y[e] = NAN;
+                assert_int_equal(desk_matmul_with(isas[i], tps[ti_th], &m, x, n, y, scratch, &err), DESK_OK);
+                for (int64_t c = 0; c < n; c++)
+                    for (int64_t r = 0; r < rows; r++) {
+                        const double ex = exact_dot(types[t], wf + r * cols,
+                                                    (const unsigned char *)wd + r * m.row_bytes, aq + c * arow,
+                                                    af + c * cols, cols);
+                        const double tol = 2e-6 * abs_dot(wf + r * cols, af + c * cols, cols) + 1e-6;
+                        const float got = y[c * rows + r];
+                        if (!(fabs(got - ex) <= tol))
+                            fail_msg("%s %s matmul n=%lld threads=%d: y[%lld][%lld] = %g, exact %g", isas[i]->name,
+                                     ti->name, (long long)n, threads[ti_th], (long long)c, (long long)r, (double)got,
+                                     ex);
+                    }
+            }
+        free(scratch);
+        free(wd);
+    }
+    /* Errors name what is wrong. */
+    desk_mat bad = {.type = DESK_TYPE_IQ2_XXS, .rows = 1, .cols = 256};
+    assert_int_equal(desk_matmul_with(isas[0], tps[0], &bad, x, 1, y, NULL, &err), DESK_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "IQ2_XXS"));
+    bad = (desk_mat){.type = DESK_TYPE_Q4_K, .rows = 1, .cols = 100};
+    assert_int_equal(desk_matmul_with(isas[0], tps[0], &bad, x, 1, y, NULL, &err), DESK_E_ARG);
+    for (int i = 0; i < 4; i++) desk_threadpool_free(tps[i]);
+    free(x);
+    free(y);
+    free(wf);
+    free(af);
+    free(aq);
+}
+
+static void test_get_row(void **state) {
+    (void)state;
+    desk_mat m;
+    void *wd = make_weights(DESK_TYPE_Q6_K, 5, 512, &m);
+    float got[512], want[512];
+    desk_err err = {0};
+    assert_int_equal(desk_get_row(&m, 3, got, &err), DESK_OK);
+    assert_int_equal(desk_dequantize_row(DESK_TYPE_Q6_K, (const unsigned char *)wd + 3 * m.row_bytes, want, 512, &err),
+                     DESK_OK);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(desk_get_row(&m, 5, got, &err), DESK_E_RANGE);
+    assert_int_equal(desk_get_row(&m, -1, got, &err), DESK_E_RANGE);
+    free(wd);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_and_dispatch),
+        cmocka_unit_test(test_act_quant),
+        cmocka_unit_test(test_vec_dot),
+        cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_get_row),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
