@@ -26,6 +26,9 @@
 #include "tensor/blocks.h"
 
 #define DESK_INLINE static inline __attribute__((always_inline))
+/* Tile loops must unroll fully so that the accumulator arrays live in
+ * registers (NR and NC are constants after inlining). */
+#define DESK_UNROLL _Pragma("GCC unroll 16")
 
 DESK_INLINE float h2f(desk_f16 h) { return _cvtsh_ss(h); }
 
@@ -149,18 +152,23 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
     const int64_t nb = n / DESK_QK;
     __m256 acc[4][4];
     float summ[4][4];
+    DESK_UNROLL
     for (int r = 0; r < 4; r++)
+        DESK_UNROLL
         for (int c = 0; c < 4; c++) {
             acc[r][c] = _mm256_setzero_ps();
             summ[r][c] = 0;
         }
     for (int64_t i = 0; i < nb; i++) {
         wblk x[4];
+        DESK_UNROLL
         for (int r = 0; r < nr; r++) x[r] = legacy_load(t, blk(w, ws, r, i, wsz));
+        DESK_UNROLL
         for (int c = 0; c < nc; c++) {
             __m256i y;
             float da, sa;
             act_block(t, blk(act, as, c, i, asz), &y, &da, &sa);
+            DESK_UNROLL
             for (int r = 0; r < nr; r++) {
                 if (has_min) summ[r][c] += x[r].m * sa;
                 const __m256 p = _mm256_cvtepi32_ps(legacy_idot(t, x[r].q, y));
@@ -168,7 +176,9 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
             }
         }
     }
+    DESK_UNROLL
     for (int r = 0; r < nr; r++)
+        DESK_UNROLL
         for (int c = 0; c < nc; c++) out[r * nc + c] = hsum_ps(acc[r][c]) + summ[r][c];
 }
 
@@ -176,6 +186,7 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
 
 /* The 6-bit scales and mins of Q4_K / Q5_K (the reference's k4_get). */
 DESK_INLINE void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
+    DESK_UNROLL
     for (int j = 0; j < 4; j++) {
         sc[j] = s[j] & 63;
         m[j] = s[j + 4] & 63;
@@ -220,7 +231,9 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
     __m256 acc[4][4];
     __m128 accm[4][4];
     float summ[4][4];
+    DESK_UNROLL
     for (int r = 0; r < 4; r++)
+        DESK_UNROLL
         for (int c = 0; c < 4; c++) {
             acc[r][c] = _mm256_setzero_ps();
             accm[r][c] = _mm_setzero_ps();
@@ -229,6 +242,7 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
     for (int64_t i = 0; i < nb; i++) {
         __m256i isum[4][4];
         __m128i m16[4];
+        DESK_UNROLL
         for (int r = 0; r < nr; r++) {
             const unsigned char *bp = blk(w, ws, r, i, wsz);
             const desk_block_q4_K *b4 = (const void *)bp;
@@ -238,7 +252,9 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
             k4_scales(five ? b5->scales : b4->scales, sc, m);
             m16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
             const __m256i hb = five ? load32(b5->qh) : _mm256_setzero_si256();
+            DESK_UNROLL
             for (int c = 0; c < nc; c++) isum[r][c] = _mm256_setzero_si256();
+            DESK_UNROLL
             for (int k = 0; k < 4; k++) {
                 const __m256i v = load32(qs + 32 * k);
                 __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
@@ -248,6 +264,7 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
                     hi = _mm256_or_si256(hi, bit_to_16(hb, 2 * k + 1));
                 }
                 const __m256i s0 = _mm256_set1_epi16(sc[2 * k]), s1 = _mm256_set1_epi16(sc[2 * k + 1]);
+                DESK_UNROLL
                 for (int c = 0; c < nc; c++) {
                     const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
                     isum[r][c] = dot_u8s8_scaled(isum[r][c], lo, load32(y->qs + 64 * k), s0);
@@ -255,10 +272,12 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
                 }
             }
         }
+        DESK_UNROLL
         for (int r = 0; r < nr; r++) {
             const desk_block_q4_K *b4 = (const void *)blk(w, ws, r, i, wsz);
             const desk_block_q5_K *b5 = (const void *)b4;
             const float xd = h2f(five ? b5->d : b4->d), xdmin = h2f(five ? b5->dmin : b4->dmin);
+            DESK_UNROLL
             for (int c = 0; c < nc; c++) {
                 const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
                 const float d = y->d * xd, dmin = -y->d * xdmin;
@@ -271,7 +290,9 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
             }
         }
     }
+    DESK_UNROLL
     for (int r = 0; r < nr; r++)
+        DESK_UNROLL
         for (int c = 0; c < nc; c++)
             out[r * nc + c] = hsum_ps(acc[r][c]) + (five ? summ[r][c] : hsum4_ps(accm[r][c]));
 }
@@ -281,16 +302,21 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
     const size_t wsz = sizeof(desk_block_q6_K), asz = sizeof(desk_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     __m256 acc[4][4];
+    DESK_UNROLL
     for (int r = 0; r < 4; r++)
+        DESK_UNROLL
         for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
+        DESK_UNROLL
         for (int r = 0; r < nr; r++) {
             const desk_block_q6_K *b = (const void *)blk(w, ws, r, i, wsz);
             /* Levels are stored as q + 32 (0..63); the 32 * scale * sum(y)
              * part comes from the activation's group sums. */
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
             __m256i isum[4];
+            DESK_UNROLL
             for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+            DESK_UNROLL
             for (int h = 0; h < 2; h++) {
                 const __m256i ql0 = load32(b->ql + 64 * h), ql1 = load32(b->ql + 64 * h + 32);
                 const __m256i qh = load32(b->qh + 32 * h);
@@ -300,10 +326,12 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
                 q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
                 q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                DESK_UNROLL
                 for (int j = 0; j < 4; j++) {
                     const int g = 8 * h + 2 * j;
                     const __m256i s =
                         _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]), _mm_set1_epi16(b->scales[g]));
+                    DESK_UNROLL
                     for (int c = 0; c < nc; c++) {
                         const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
                         isum[c] = dot_u8s8_scaled(isum[c], q[j], load32(y->qs + 128 * h + 32 * j), s);
@@ -311,6 +339,7 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
                 }
             }
             const float xd = h2f(b->d);
+            DESK_UNROLL
             for (int c = 0; c < nc; c++) {
                 const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
                 const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
@@ -319,7 +348,9 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
             }
         }
     }
+    DESK_UNROLL
     for (int r = 0; r < nr; r++)
+        DESK_UNROLL
         for (int c = 0; c < nc; c++) out[r * nc + c] = hsum_ps(acc[r][c]);
 }
 
@@ -347,18 +378,25 @@ DESK_INLINE void dot_float(int t, int64_t n, const void *w, size_t ws, int nr, c
                            float *out) {
     const size_t es = t == DESK_TYPE_F32 ? 4 : 2;
     __m256 acc[4][4];
+    DESK_UNROLL
     for (int r = 0; r < 4; r++)
+        DESK_UNROLL
         for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= n; k += 8) {
         __m256 wv[4];
+        DESK_UNROLL
         for (int r = 0; r < nr; r++) wv[r] = load_w8(t, blk(w, ws, r, k, es));
+        DESK_UNROLL
         for (int c = 0; c < nc; c++) {
             const __m256 a = _mm256_loadu_ps((const float *)blk(act, as, c, k, 4));
+            DESK_UNROLL
             for (int r = 0; r < nr; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], a, acc[r][c]);
         }
     }
+    DESK_UNROLL
     for (int r = 0; r < nr; r++)
+        DESK_UNROLL
         for (int c = 0; c < nc; c++) {
             const float *a = (const float *)blk(act, as, c, 0, 4);
             float s = hsum_ps(acc[r][c]);
@@ -385,6 +423,7 @@ DESK_INLINE float amax32(const float *x) {
 DESK_INLINE __m256i round32(const float *x, float id, float lo, float hi) {
     const __m256 vid = _mm256_set1_ps(id), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     __m256i q[4];
+    DESK_UNROLL
     for (int j = 0; j < 4; j++) {
         __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), vid);
         v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
@@ -486,6 +525,7 @@ DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const 
         default: kern(t, n, w, ws, 2, a, as, 4, o); return;
         }
     }
+    DESK_UNROLL
     for (int r = 0; r < nr; r++) {
         const void *wr = (const unsigned char *)w + (size_t)r * ws;
         switch (nc) {
