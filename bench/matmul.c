@@ -6,7 +6,8 @@
  *
  * Usage: bench_matmul [--quick] [TYPE...]   (e.g. bench_matmul q4_0 q4_k)
  * Weights are random rows made with the reference quantizer, repeated to
- * fill the matrix (the kernels read every byte either way).
+ * fill the matrix (the kernels read every byte either way).  Each number
+ * is the fastest of repeated calls.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static float frand(void) {
 
 #define DISTINCT_ROWS 64
 
-/* Seconds per call of desk_matmul, over at least MIN_S seconds. */
+/* Seconds of the fastest call of desk_matmul over at least MIN_S seconds
+ * (the machine is shared: the fastest call is the one least disturbed). */
 static double time_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, int64_t n, float *y, void *scratch,
                           double min_s) {
     desk_err err = {0};
@@ -40,15 +42,17 @@ static double time_matmul(desk_threadpool *tp, const desk_mat *w, const float *x
         fprintf(stderr, "bench_matmul: %s\n", err.msg);
         exit(1);
     }
-    int reps = 0;
+    double best = 1e30;
     const double t0 = now();
-    double t;
+    int reps = 0;
     do {
+        const double t1 = now();
         desk_matmul(tp, w, x, n, y, scratch, &err);
+        const double dt = now() - t1;
+        if (dt < best) best = dt;
         reps++;
-        t = now() - t0;
-    } while (t < min_s);
-    return t / reps;
+    } while (now() - t0 < min_s || reps < 3);
+    return best;
 }
 
 int main(int argc, char **argv) {

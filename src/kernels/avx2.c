@@ -27,6 +27,9 @@ static inline __m256i bits_to_bytes(uint32_t bits, char v) {
     return _mm256_and_si256(on, _mm256_set1_epi8(v));
 }
 
+/* Whether dot_u8s8 takes any u8 (VNNI) or only u8 * s8 pairs that fit
+ * int16 (maddubs saturates). */
+#define DESK_X86_VNNI 0
 #define DESK_X86_TABLE desk_kernels_avx2
 #define DESK_X86_NAME "avx2"
 #include "kernels/x86_body.h"

@@ -17,6 +17,9 @@ static inline __m256i dot_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i
 
 static inline __m256i bits_to_bytes(uint32_t bits, char v) { return _mm256_maskz_set1_epi8(bits, v); }
 
+/* Whether dot_u8s8 takes any u8 (VNNI) or only u8 * s8 pairs that fit
+ * int16 (maddubs saturates). */
+#define DESK_X86_VNNI 1
 #define DESK_X86_TABLE desk_kernels_avx512
 #define DESK_X86_NAME "avx512"
 #include "kernels/x86_body.h"

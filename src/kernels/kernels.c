@@ -18,12 +18,15 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "core/fp16.h"
+#include "tensor/blocks.h"
 
 extern const desk_kernel_table desk_kernels_scalar;
 #if defined(__x86_64__)
@@ -35,6 +38,8 @@ extern const desk_kernel_table desk_kernels_avx512;
  * 18 KiB, which stays in L1/L2 while every activation group passes. */
 #define CHUNK_ROWS_BATCH 16
 #define TILE_ACT 4 /* activation rows per tile */
+#define PACK_MAX (160 * 1024) /* bytes of one packed chunk, on a thread's stack */
+#define BATCH_MIN 4           /* activation rows from which the batch path pays */
 
 const desk_kernel_table *desk_kernels_get(desk_isa isa) {
     desk_cpu cpu;
@@ -117,9 +122,30 @@ typedef struct mm_job {
     const unsigned char *act; /* n rows of act_row bytes */
     unsigned char *act_out;
     size_t act_row;
+    desk_act_meta *meta_out; /* n rows of nb blocks, for the batch path */
+    const desk_act_meta *meta;
+    desk_pack_fn pack;       /* non-NULL: the batch path */
+    desk_packed_dot_fn packed_dot;
+    size_t pack_bytes; /* packed bytes of one chunk */
     int64_t chunk;     /* weight rows per chunk */
     atomic_llong next; /* the next chunk's first row */
 } mm_job;
+
+/* The metadata of CNT Q8_0 or Q8_1 blocks (see desk_act_meta). */
+static void fill_meta(uint32_t atype, const unsigned char *blocks, int64_t cnt, desk_act_meta *m) {
+    const bool q81 = atype == DESK_TYPE_Q8_1;
+    const size_t bs = q81 ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
+    for (int64_t b = 0; b < cnt; b++) {
+        const unsigned char *p = blocks + (size_t)b * bs;
+        desk_f16 d, s = 0;
+        memcpy(&d, p, 2);
+        if (q81) memcpy(&s, p + 2, 2);
+        const int8_t *q = (const int8_t *)(p + (q81 ? 4 : 2));
+        int32_t sum = 0;
+        for (int k = 0; k < DESK_QK; k++) sum += q[k];
+        m[b] = (desk_act_meta){.d = desk_f16_to_f32(d), .s = desk_f16_to_f32(s), .sum = sum};
+    }
+}
 
 static void quantize_task(void *p, int ith, int nth) {
     mm_job *j = p;
@@ -129,8 +155,9 @@ static void quantize_task(void *p, int ith, int nth) {
     for (int64_t u = u0; u < u1;) {
         const int64_t row = u / nb, b = u % nb;
         const int64_t cnt = (nb - b < u1 - u) ? nb - b : u1 - u;
-        j->act_quant(j->x + row * j->w->cols + b * j->act_blck, j->act_out + (size_t)row * j->act_row + (size_t)b * bbytes,
-                     cnt * j->act_blck);
+        unsigned char *dst = j->act_out + (size_t)row * j->act_row + (size_t)b * bbytes;
+        j->act_quant(j->x + row * j->w->cols + b * j->act_blck, dst, cnt * j->act_blck);
+        if (j->meta_out) fill_meta(desk_type_get(j->w->type)->vec_dot_type, dst, cnt, j->meta_out + row * nb + b);
         u += cnt;
     }
 }
@@ -161,6 +188,32 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
     }
 }
 
+/* The batch path: each chunk of 8 rows is repacked on this thread's stack
+ * (at most PACK_MAX bytes: weights wider than that take the tile path),
+ * then every group of 4 activation rows passes over it. */
+static void packed_task(void *p, int ith, int nth) {
+    mm_job *j = p;
+    (void)ith;
+    (void)nth;
+    const desk_mat *w = j->w;
+    _Alignas(64) unsigned char pack[PACK_MAX];
+    float out[DESK_PACK_ROWS * TILE_ACT];
+    const int64_t nb = w->cols / j->act_blck;
+    for (;;) {
+        const int64_t r0 = atomic_fetch_add_explicit(&j->next, DESK_PACK_ROWS, memory_order_relaxed);
+        if (r0 >= w->rows) return;
+        const int nr = (int)(w->rows - r0 < DESK_PACK_ROWS ? w->rows - r0 : DESK_PACK_ROWS);
+        j->pack(w->cols, (const unsigned char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, nr, pack);
+        for (int64_t c = 0; c < j->n; c += TILE_ACT) {
+            const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+            j->packed_dot(w->cols, pack, j->act + (size_t)c * j->act_row, j->act_row, j->meta + c * nb, (size_t)nb, nc,
+                          out);
+            for (int ci = 0; ci < nc; ci++)
+                for (int ri = 0; ri < nr; ri++) j->y[(c + ci) * w->rows + r0 + ri] = out[ci * DESK_PACK_ROWS + ri];
+        }
+    }
+}
+
 static void dot_task(void *p, int ith, int nth) {
     mm_job *j = p;
     (void)ith;
@@ -178,8 +231,15 @@ static size_t act_row_bytes(const desk_mat *w) {
     return desk_type_row_size(ti->vec_dot_type, w->cols);
 }
 
+/* Bytes of activation metadata for N rows (Q8_0 / Q8_1 activations only). */
+static size_t meta_bytes(const desk_mat *w, int64_t n) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || (ti->vec_dot_type != DESK_TYPE_Q8_0 && ti->vec_dot_type != DESK_TYPE_Q8_1) || n < BATCH_MIN) return 0;
+    return (size_t)(w->cols / DESK_QK) * (size_t)n * sizeof(desk_act_meta);
+}
+
 size_t desk_matmul_scratch_size(const desk_mat *w, int64_t n) {
-    return act_row_bytes(w) * (size_t)(n > 0 ? n : 0) + 64;
+    return act_row_bytes(w) * (size_t)(n > 0 ? n : 0) + 64 + meta_bytes(w, n) + 64;
 }
 
 desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,
@@ -220,9 +280,20 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
             return desk_errf(err, DESK_E_UNSUPPORTED, "cannot convert activations to %s", at->name);
         j.act_out = scratch;
         j.act = scratch;
+        const size_t pb = (size_t)kt->pack_block_bytes[w->type] * (size_t)(w->cols / ti->blck);
+        if (kt->pack[w->type] && n >= BATCH_MIN && pb <= PACK_MAX && meta_bytes(w, n) > 0) {
+            /* The metadata follows the activations, 64-byte aligned. */
+            uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
+            mp = (mp + 63) & ~(uintptr_t)63;
+            j.meta_out = (desk_act_meta *)mp;
+            j.meta = j.meta_out;
+            j.pack = kt->pack[w->type];
+            j.packed_dot = kt->packed_dot[w->type];
+            j.pack_bytes = pb;
+        }
         desk_threadpool_run(tp, quantize_task, &j);
     }
-    desk_threadpool_run(tp, dot_task, &j);
+    desk_threadpool_run(tp, j.pack ? packed_task : dot_task, &j);
     return DESK_OK;
 }
 

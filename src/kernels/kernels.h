@@ -60,11 +60,38 @@ typedef enum desk_isa { DESK_ISA_SCALAR = 0, DESK_ISA_AVX2, DESK_ISA_AVX512, DES
 typedef void (*desk_dot_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act,
                                  size_t act_stride, int nc, float *out);
 
+/* ---- the batch path: 8 weight rows interleaved -------------------------
+ * For a batch (prompt processing), each chunk of DESK_PACK_ROWS weight rows
+ * is first repacked (pack) so that one vector holds the same 4 elements of
+ * all 8 rows; one byte dot product then advances 8 outputs, and each
+ * block's scales form a vector.  The repacking is paid once per chunk and
+ * shared by every activation row. */
+#define DESK_PACK_ROWS 8
+
+/* Per activation block: its scale D, Q8_1's S (d * sum), and the exact sum
+ * of its levels.  Filled by desk_kernels_act_meta. */
+typedef struct desk_act_meta {
+    float d, s;
+    int32_t sum, pad;
+} desk_act_meta;
+
+/* Repacks NR (<= 8) rows of N elements at W (stride W_STRIDE) into DST
+ * (pack_size bytes; rows past NR are zero). */
+typedef void (*desk_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+/* OUT[c * 8 + r] = dot(row r of PACKED, activation row c) for c < NC
+ * (1..4), activation rows at ACT (stride ACT_STRIDE) with their block
+ * metadata at META (stride META_STRIDE blocks). */
+typedef void (*desk_packed_dot_fn)(int64_t n, const void *packed, const void *act, size_t act_stride,
+                                   const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
+
 typedef struct desk_kernel_table {
     const char *name;
     desk_vec_dot_fn vec_dot[DESK_TYPE_COUNT];    /* by weight type */
     desk_dot_tile_fn dot_tile[DESK_TYPE_COUNT];  /* by weight type */
     desk_quant_fn act_quant[DESK_TYPE_COUNT];    /* by activation type: Q8_0, Q8_1, Q8_K */
+    desk_pack_fn pack[DESK_TYPE_COUNT];          /* by weight type; NULL: no batch path */
+    desk_packed_dot_fn packed_dot[DESK_TYPE_COUNT];
+    int32_t pack_block_bytes[DESK_TYPE_COUNT];   /* packed bytes per block of 8 rows */
 } desk_kernel_table;
 
 /* The table of ISA, or NULL when this build or this CPU lacks it. */

@@ -58,11 +58,12 @@ DESK_INLINE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m
 /* ---- legacy 32-element blocks -------------------------------------- */
 
 typedef struct wblk {
-    __m256i q; /* levels: signed (q - offset) or unsigned, per the type */
+    __m256i q; /* levels: unsigned, less legacy_offset; Q8_0 signed */
     float d, m;
 } wblk;
 
-DESK_INLINE bool legacy_signed(int t) { return t == DESK_TYPE_Q4_0 || t == DESK_TYPE_Q5_0 || t == DESK_TYPE_Q8_0; }
+/* What the unsigned levels of legacy_load stand above zero. */
+DESK_INLINE int legacy_offset(int t) { return t == DESK_TYPE_Q4_0 ? 8 : t == DESK_TYPE_Q5_0 ? 16 : 0; }
 
 DESK_INLINE size_t legacy_size(int t) {
     switch (t) {
@@ -80,7 +81,7 @@ DESK_INLINE wblk legacy_load(int t, const unsigned char *p) {
     switch (t) {
     case DESK_TYPE_Q4_0: {
         const desk_block_q4_0 *b = (const void *)p;
-        r.q = _mm256_sub_epi8(nibbles(b->qs), _mm256_set1_epi8(8));
+        r.q = nibbles(b->qs);
         r.d = h2f(b->d);
         break;
     }
@@ -94,7 +95,7 @@ DESK_INLINE wblk legacy_load(int t, const unsigned char *p) {
     case DESK_TYPE_Q5_0: {
         const desk_block_q5_0 *b = (const void *)p;
         memcpy(&qh, b->qh, 4);
-        r.q = _mm256_sub_epi8(_mm256_or_si256(nibbles(b->qs), bits_to_bytes(qh, 0x10)), _mm256_set1_epi8(16));
+        r.q = _mm256_or_si256(nibbles(b->qs), bits_to_bytes(qh, 0x10));
         r.d = h2f(b->d);
         break;
     }
@@ -116,10 +117,21 @@ DESK_INLINE wblk legacy_load(int t, const unsigned char *p) {
     return r;
 }
 
-/* Integer dot of a weight block with 32 activation levels, in 8 lanes. */
-DESK_INLINE __m256i legacy_idot(int t, __m256i q, __m256i y) {
-    if (legacy_signed(t)) return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
-    return dot_u8s8(_mm256_setzero_si256(), q, y);
+/* Lanes of -OFF * (sum of 4 activation levels): the offset's share of a
+ * block's dot, so that dot_u8s8(corr, q, y) = sum((q - OFF) * y) per lane
+ * (the same lanes as llama.cpp's signed products). */
+DESK_INLINE __m256i offset_corr(int off, __m256i y) {
+    return _mm256_sub_epi32(_mm256_setzero_si256(), dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), y));
+}
+
+/* Integer dot of a weight block with 32 activation levels, in 8 lanes;
+ * CORR from offset_corr (Q4_0, Q5_0; Q8_0 with VNNI), else zero. */
+DESK_INLINE __m256i legacy_idot(int t, __m256i corr, __m256i q, __m256i y) {
+    if (t == DESK_TYPE_Q8_0) {
+        if (DESK_X86_VNNI) return dot_u8s8(corr, _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), y);
+        return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
+    }
+    return dot_u8s8(corr, q, y);
 }
 
 /* Q8_0 and Q8_1 activation blocks: the levels sit after 2 or 4 bytes. */
@@ -168,10 +180,12 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
             __m256i y;
             float da, sa;
             act_block(t, blk(act, as, c, i, asz), &y, &da, &sa);
+            const int off = t == DESK_TYPE_Q8_0 ? (DESK_X86_VNNI ? 128 : 0) : legacy_offset(t);
+            const __m256i corr = off ? offset_corr(off, y) : _mm256_setzero_si256();
             DESK_UNROLL
             for (int r = 0; r < nr; r++) {
                 if (has_min) summ[r][c] += x[r].m * sa;
-                const __m256 p = _mm256_cvtepi32_ps(legacy_idot(t, x[r].q, y));
+                const __m256 p = _mm256_cvtepi32_ps(legacy_idot(t, corr, x[r].q, y));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(x[r].d * da), p, acc[r][c]);
             }
         }
@@ -493,6 +507,125 @@ static void act_q8_k(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* ---- the batch path: 8 rows interleaved (legacy types) ------------------
+ * A packed block: 8 vectors of 32 bytes, vector k holding bytes 4k..4k+3
+ * of rows 0..7; then the 8 row scales and the 8 row mins as floats.
+ * Levels are stored unsigned (Q4: 0..15, Q5: 0..31, Q4_1/Q5_1 as they
+ * are) with the offset taken off through the activation's level sum:
+ * sum((q - o) * y) = sum(q * y) - o * sum(y), exact in integers.  Q8_0
+ * keeps signed levels (sign trick per product). */
+#define PK_LEGACY 320
+
+DESK_INLINE void pack_legacy(int t, int64_t n, const void *w, size_t ws, int nr, void *dst) {
+    const size_t wsz = legacy_size(t);
+    const int64_t nb = n / DESK_QK;
+    for (int64_t i = 0; i < nb; i++) {
+        unsigned char *pb = (unsigned char *)dst + (size_t)i * PK_LEGACY;
+        float d[8] = {0}, m[8] = {0};
+        for (int r = 0; r < DESK_PACK_ROWS; r++) {
+            uint8_t q[32] = {0};
+            if (r < nr) {
+                const unsigned char *bp = blk(w, ws, r, i, wsz);
+                const wblk x = legacy_load(t, bp);
+                _mm256_storeu_si256((__m256i *)q, x.q);
+                d[r] = x.d;
+                m[r] = x.m;
+            }
+            for (int k = 0; k < 8; k++) memcpy(pb + 32 * k + 4 * r, q + 4 * k, 4);
+        }
+        memcpy(pb + 256, d, sizeof d);
+        memcpy(pb + 288, m, sizeof m);
+    }
+}
+
+DESK_INLINE void packed_legacy(int t, int64_t n, const void *packed, const void *act, size_t as,
+                               const desk_act_meta *meta, size_t ms, int nc, float *out) {
+    const bool has_min = t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1;
+    const int off = legacy_offset(t);
+    const size_t asz = has_min ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
+    const size_t qoff = has_min ? 4 : 2; /* the levels' offset in an activation block */
+    const int64_t nb = n / DESK_QK;
+    __m256 acc[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * PK_LEGACY;
+        const unsigned char *ab = (const unsigned char *)act + (size_t)i * asz + qoff;
+        /* Two sums per activation row (even and odd k) keep 8 byte dot
+         * products in flight. */
+        __m256i isum[4], isum2[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = isum2[c] = _mm256_setzero_si256();
+        DESK_UNROLL
+        for (int k = 0; k < 8; k++) {
+            const __m256i wv = load32(pb + 32 * k);
+            const __m256i aw = t == DESK_TYPE_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                int32_t y4;
+                memcpy(&y4, ab + (size_t)c * as + 4 * k, 4);
+                const __m256i y = _mm256_set1_epi32(y4);
+                const __m256i sy = t == DESK_TYPE_Q8_0 ? _mm256_sign_epi8(y, wv) : y;
+                if (k & 1)
+                    isum2[c] = dot_u8s8(isum2[c], aw, sy);
+                else
+                    isum[c] = dot_u8s8(isum[c], aw, sy);
+            }
+        }
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) isum[c] = _mm256_add_epi32(isum[c], isum2[c]);
+        const __m256 d8 = _mm256_loadu_ps((const float *)(pb + 256));
+        const __m256 m8 = _mm256_loadu_ps((const float *)(pb + 288));
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const desk_act_meta *am = meta + (size_t)c * ms + i;
+            __m256i v = isum[c];
+            if (off) v = _mm256_sub_epi32(v, _mm256_set1_epi32(off * am->sum));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(d8, _mm256_set1_ps(am->d)), acc[c]);
+            if (has_min) acc[c] = _mm256_fmadd_ps(m8, _mm256_set1_ps(am->s), acc[c]);
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
+DESK_INLINE void packed_shapes(int t, int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m,
+                               size_t ms, int nc, float *o) {
+    switch (nc) {
+    case 1: packed_legacy(t, n, p, a, as, m, ms, 1, o); break;
+    case 2: packed_legacy(t, n, p, a, as, m, ms, 2, o); break;
+    case 3: packed_legacy(t, n, p, a, as, m, ms, 3, o); break;
+    default: packed_legacy(t, n, p, a, as, m, ms, 4, o); break;
+    }
+}
+
+static void pack_q4_0(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_legacy(DESK_TYPE_Q4_0, n, w, ws, nr, d); }
+static void pack_q4_1(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_legacy(DESK_TYPE_Q4_1, n, w, ws, nr, d); }
+static void pack_q5_0(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_legacy(DESK_TYPE_Q5_0, n, w, ws, nr, d); }
+static void pack_q5_1(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_legacy(DESK_TYPE_Q5_1, n, w, ws, nr, d); }
+static void pack_q8_0(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_legacy(DESK_TYPE_Q8_0, n, w, ws, nr, d); }
+
+static void pdot_q4_0(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    packed_shapes(DESK_TYPE_Q4_0, n, p, a, as, m, ms, nc, o);
+}
+static void pdot_q4_1(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    packed_shapes(DESK_TYPE_Q4_1, n, p, a, as, m, ms, nc, o);
+}
+static void pdot_q5_0(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    packed_shapes(DESK_TYPE_Q5_0, n, p, a, as, m, ms, nc, o);
+}
+static void pdot_q5_1(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    packed_shapes(DESK_TYPE_Q5_1, n, p, a, as, m, ms, nc, o);
+}
+static void pdot_q8_0(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    packed_shapes(DESK_TYPE_Q8_0, n, p, a, as, m, ms, nc, o);
+}
+
 /* ---- per-type entry points -------------------------------------------- */
 
 DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
@@ -662,5 +795,29 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q8_0] = act_q8_0,
             [DESK_TYPE_Q8_1] = act_q8_1,
             [DESK_TYPE_Q8_K] = act_q8_k,
+        },
+    .pack =
+        {
+            [DESK_TYPE_Q4_0] = pack_q4_0,
+            [DESK_TYPE_Q4_1] = pack_q4_1,
+            [DESK_TYPE_Q5_0] = pack_q5_0,
+            [DESK_TYPE_Q5_1] = pack_q5_1,
+            [DESK_TYPE_Q8_0] = pack_q8_0,
+        },
+    .packed_dot =
+        {
+            [DESK_TYPE_Q4_0] = pdot_q4_0,
+            [DESK_TYPE_Q4_1] = pdot_q4_1,
+            [DESK_TYPE_Q5_0] = pdot_q5_0,
+            [DESK_TYPE_Q5_1] = pdot_q5_1,
+            [DESK_TYPE_Q8_0] = pdot_q8_0,
+        },
+    .pack_block_bytes =
+        {
+            [DESK_TYPE_Q4_0] = PK_LEGACY,
+            [DESK_TYPE_Q4_1] = PK_LEGACY,
+            [DESK_TYPE_Q5_0] = PK_LEGACY,
+            [DESK_TYPE_Q5_1] = PK_LEGACY,
+            [DESK_TYPE_Q8_0] = PK_LEGACY,
         },
 };
