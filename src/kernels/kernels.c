@@ -198,7 +198,7 @@ static void packed_task(void *p, int ith, int nth) {
     const desk_mat *w = j->w;
     _Alignas(64) unsigned char pack[PACK_MAX];
     float out[DESK_PACK_ROWS * TILE_ACT];
-    const int64_t nb = w->cols / j->act_blck;
+    const int64_t nb = w->cols / DESK_QK; /* metadata blocks per row (legacy types) */
     for (;;) {
         const int64_t r0 = atomic_fetch_add_explicit(&j->next, DESK_PACK_ROWS, memory_order_relaxed);
         if (r0 >= w->rows) return;
@@ -206,8 +206,8 @@ static void packed_task(void *p, int ith, int nth) {
         j->pack(w->cols, (const unsigned char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, nr, pack);
         for (int64_t c = 0; c < j->n; c += TILE_ACT) {
             const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
-            j->packed_dot(w->cols, pack, j->act + (size_t)c * j->act_row, j->act_row, j->meta + c * nb, (size_t)nb, nc,
-                          out);
+            j->packed_dot(w->cols, pack, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
+                          (size_t)nb, nc, out);
             for (int ci = 0; ci < nc; ci++)
                 for (int ri = 0; ri < nr; ri++) j->y[(c + ci) * w->rows + r0 + ri] = out[ci * DESK_PACK_ROWS + ri];
         }
@@ -281,12 +281,15 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
         j.act_out = scratch;
         j.act = scratch;
         const size_t pb = (size_t)kt->pack_block_bytes[w->type] * (size_t)(w->cols / ti->blck);
-        if (kt->pack[w->type] && n >= BATCH_MIN && pb <= PACK_MAX && meta_bytes(w, n) > 0) {
-            /* The metadata follows the activations, 64-byte aligned. */
-            uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
-            mp = (mp + 63) & ~(uintptr_t)63;
-            j.meta_out = (desk_act_meta *)mp;
-            j.meta = j.meta_out;
+        const bool needs_meta = ti->vec_dot_type == DESK_TYPE_Q8_0 || ti->vec_dot_type == DESK_TYPE_Q8_1;
+        if (kt->pack[w->type] && n >= BATCH_MIN && pb <= PACK_MAX && (!needs_meta || meta_bytes(w, n) > 0)) {
+            if (needs_meta) {
+                /* The metadata follows the activations, 64-byte aligned. */
+                uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
+                mp = (mp + 63) & ~(uintptr_t)63;
+                j.meta_out = (desk_act_meta *)mp;
+                j.meta = j.meta_out;
+            }
             j.pack = kt->pack[w->type];
             j.packed_dot = kt->packed_dot[w->type];
             j.pack_bytes = pb;

@@ -626,6 +626,247 @@ static void pdot_q8_0(int64_t n, const void *p, const void *a, size_t as, const 
     packed_shapes(DESK_TYPE_Q8_0, n, p, a, as, m, ms, nc, o);
 }
 
+/* ---- the batch path for K-quants ------------------------------------------
+ * A packed super-block of 8 rows: the unsigned levels as 64 vectors (one
+ * per 4 elements, lanes = rows), then per sub-block the rows' scales as
+ * int32 (VNNI: multiplied after a vpdpbusd run) and as two int16 copies
+ * (AVX2: madd'ed per pair), the mins (Q4_K/Q5_K; two int16 copies, for
+ * madd with a pair of the activation's group sums) or Q6_K's scale pairs,
+ * and the rows' d (and dmin) as floats.  Integer sums are exact; float
+ * scaling is per super-block as in the reference. */
+#define PK_K45 (2048 + 3 * 256 + 64)
+#define PK_K6 (2048 + 512 + 512 + 256 + 32)
+
+/* The 256 levels of one Q4_K / Q5_K row block, unsigned, in element order. */
+DESK_INLINE void k45_levels(bool five, const unsigned char *bp, uint8_t q[256], uint8_t sc[8], uint8_t m[8], float *d,
+                            float *dmin) {
+    const desk_block_q4_K *b4 = (const void *)bp;
+    const desk_block_q5_K *b5 = (const void *)bp;
+    const uint8_t *qs = five ? b5->qs : b4->qs;
+    k4_scales(five ? b5->scales : b4->scales, sc, m);
+    *d = h2f(five ? b5->d : b4->d);
+    *dmin = h2f(five ? b5->dmin : b4->dmin);
+    const __m256i hb = five ? load32(b5->qh) : _mm256_setzero_si256();
+    DESK_UNROLL
+    for (int k = 0; k < 4; k++) {
+        const __m256i v = load32(qs + 32 * k);
+        __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+        if (five) {
+            lo = _mm256_or_si256(lo, bit_to_16(hb, 2 * k));
+            hi = _mm256_or_si256(hi, bit_to_16(hb, 2 * k + 1));
+        }
+        _mm256_storeu_si256((__m256i *)(q + 64 * k), lo);
+        _mm256_storeu_si256((__m256i *)(q + 64 * k + 32), hi);
+    }
+}
+
+DESK_INLINE void pack_k45(bool five, int64_t n, const void *w, size_t ws, int nr, void *dst) {
+    const size_t wsz = five ? sizeof(desk_block_q5_K) : sizeof(desk_block_q4_K);
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        unsigned char *pb = (unsigned char *)dst + (size_t)i * PK_K45;
+        int32_t *sc32 = (int32_t *)(pb + 2048), *sc16 = sc32 + 64, *m16 = sc16 + 64;
+        float *dv = (float *)(m16 + 64), *dminv = dv + 8;
+        for (int r = 0; r < DESK_PACK_ROWS; r++) {
+            uint8_t q[256] = {0}, sc[8] = {0}, m[8] = {0};
+            float d = 0, dmin = 0;
+            if (r < nr) k45_levels(five, blk(w, ws, r, i, wsz), q, sc, m, &d, &dmin);
+            for (int v = 0; v < 64; v++) memcpy(pb + 32 * v + 4 * r, q + 4 * v, 4);
+            for (int j = 0; j < 8; j++) {
+                sc32[8 * j + r] = sc[j];
+                sc16[8 * j + r] = sc[j] | sc[j] << 16;
+                m16[8 * j + r] = m[j] | m[j] << 16;
+            }
+            dv[r] = d;
+            dminv[r] = dmin;
+        }
+    }
+}
+
+/* Broadcast of the 4 bytes at P. */
+DESK_INLINE __m256i bcast4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+DESK_INLINE void packed_k45(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+    const size_t asz = sizeof(desk_block_q8_K);
+    __m256 acc[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * PK_K45;
+        const __m256i *sc32 = (const __m256i *)(pb + 2048), *sc16 = sc32 + 8, *m16 = sc16 + 8;
+        __m256i isum[4], msum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = msum[c] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i sc = _mm256_loadu_si256(DESK_X86_VNNI ? sc32 + j : sc16 + j);
+            __m256i s[4];
+            DESK_UNROLL
+            for (int c = 0; c < 4; c++) s[c] = _mm256_setzero_si256();
+            DESK_UNROLL
+            for (int k = 0; k < 8; k++) {
+                const __m256i wv = load32(pb + 32 * (8 * j + k));
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256i yv = bcast4(y->qs + 32 * j + 4 * k);
+                    if (DESK_X86_VNNI)
+                        s[c] = dot_u8s8(s[c], wv, yv);
+                    else
+                        isum[c] = dot_u8s8_scaled(isum[c], wv, yv, sc);
+                }
+            }
+            const __m256i mm = _mm256_loadu_si256(m16 + j);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                if (DESK_X86_VNNI) isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(s[c], sc));
+                msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(mm, bcast4(y->bsums + 2 * j)));
+            }
+        }
+        const __m256 dv = _mm256_loadu_ps((const float *)(m16 + 8)), dminv = _mm256_loadu_ps((const float *)(m16 + 8) + 8);
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+            const __m256 yd = _mm256_set1_ps(y->d);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, yd), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[c]), _mm256_mul_ps(dminv, yd), acc[c]);
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
+/* Q6_K levels of one row block, stored + 32 (0..63), in element order. */
+DESK_INLINE void q6k_levels(const desk_block_q6_K *b, uint8_t q[256]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    DESK_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = load32(b->ql + 64 * h), ql1 = load32(b->ql + 64 * h + 32), qh = load32(b->qh + 32 * h);
+        uint8_t *e = q + 128 * h;
+        _mm256_storeu_si256((__m256i *)e, _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)));
+        _mm256_storeu_si256((__m256i *)(e + 32), _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                                                 _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)));
+        _mm256_storeu_si256((__m256i *)(e + 64),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)));
+        _mm256_storeu_si256((__m256i *)(e + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)));
+    }
+}
+
+static void pack_q6_k(int64_t n, const void *w, size_t ws, int nr, void *dst) {
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        unsigned char *pb = (unsigned char *)dst + (size_t)i * PK_K6;
+        int32_t *sc32 = (int32_t *)(pb + 2048), *sc16 = sc32 + 128, *pair = sc16 + 128;
+        float *dv = (float *)(pair + 64);
+        for (int r = 0; r < DESK_PACK_ROWS; r++) {
+            uint8_t q[256] = {0};
+            int sc[16] = {0};
+            float d = 0;
+            if (r < nr) {
+                const desk_block_q6_K *b = (const void *)blk(w, ws, r, i, sizeof(desk_block_q6_K));
+                q6k_levels(b, q);
+                for (int g = 0; g < 16; g++) sc[g] = b->scales[g];
+                d = h2f(b->d);
+            }
+            for (int v = 0; v < 64; v++) memcpy(pb + 32 * v + 4 * r, q + 4 * v, 4);
+            for (int g = 0; g < 16; g++) {
+                sc32[8 * g + r] = sc[g];
+                sc16[8 * g + r] = (int32_t)((uint32_t)(sc[g] & 0xFFFF) | (uint32_t)sc[g] << 16);
+            }
+            for (int g = 0; g < 8; g++)
+                pair[8 * g + r] = (int32_t)((uint32_t)(sc[2 * g] & 0xFFFF) | (uint32_t)sc[2 * g + 1] << 16);
+            dv[r] = d;
+        }
+    }
+}
+
+DESK_INLINE void packed_q6k(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+    const size_t asz = sizeof(desk_block_q8_K);
+    __m256 acc[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * PK_K6;
+        const __m256i *sc32 = (const __m256i *)(pb + 2048), *sc16 = sc32 + 16, *pair = sc16 + 16;
+        __m256i isum[4], corr[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = corr[c] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            const __m256i sc = _mm256_loadu_si256(DESK_X86_VNNI ? sc32 + g : sc16 + g);
+            __m256i s[4];
+            DESK_UNROLL
+            for (int c = 0; c < 4; c++) s[c] = _mm256_setzero_si256();
+            DESK_UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m256i wv = load32(pb + 32 * (4 * g + k));
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256i yv = bcast4(y->qs + 16 * g + 4 * k);
+                    if (DESK_X86_VNNI)
+                        s[c] = dot_u8s8(s[c], wv, yv);
+                    else
+                        isum[c] = dot_u8s8_scaled(isum[c], wv, yv, sc);
+                }
+            }
+            if (DESK_X86_VNNI) {
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(s[c], sc));
+            }
+        }
+        DESK_UNROLL
+        for (int gg = 0; gg < 8; gg++) {
+            const __m256i pv = _mm256_loadu_si256(pair + gg);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                corr[c] = _mm256_add_epi32(corr[c], _mm256_madd_epi16(pv, bcast4(y->bsums + 2 * gg)));
+            }
+        }
+        const __m256 dv = _mm256_loadu_ps((const float *)(pair + 8));
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+            const __m256i tot = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(corr[c], 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot), _mm256_mul_ps(dv, _mm256_set1_ps(y->d)), acc[c]);
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
+static void pack_q4_k(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_k45(false, n, w, ws, nr, d); }
+static void pack_q5_k(int64_t n, const void *w, size_t ws, int nr, void *d) { pack_k45(true, n, w, ws, nr, d); }
+
+static void pdot_q45_k(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                       float *o) {
+    (void)m;
+    (void)ms;
+    switch (nc) {
+    case 1: packed_k45(n, p, a, as, 1, o); break;
+    case 2: packed_k45(n, p, a, as, 2, o); break;
+    case 3: packed_k45(n, p, a, as, 3, o); break;
+    default: packed_k45(n, p, a, as, 4, o); break;
+    }
+}
+
+static void pdot_q6_k(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    (void)m;
+    (void)ms;
+    switch (nc) {
+    case 1: packed_q6k(n, p, a, as, 1, o); break;
+    case 2: packed_q6k(n, p, a, as, 2, o); break;
+    case 3: packed_q6k(n, p, a, as, 3, o); break;
+    default: packed_q6k(n, p, a, as, 4, o); break;
+    }
+}
+
 /* ---- per-type entry points -------------------------------------------- */
 
 DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
@@ -803,6 +1044,9 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_0] = pack_q5_0,
             [DESK_TYPE_Q5_1] = pack_q5_1,
             [DESK_TYPE_Q8_0] = pack_q8_0,
+            [DESK_TYPE_Q4_K] = pack_q4_k,
+            [DESK_TYPE_Q5_K] = pack_q5_k,
+            [DESK_TYPE_Q6_K] = pack_q6_k,
         },
     .packed_dot =
         {
@@ -811,6 +1055,9 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_0] = pdot_q5_0,
             [DESK_TYPE_Q5_1] = pdot_q5_1,
             [DESK_TYPE_Q8_0] = pdot_q8_0,
+            [DESK_TYPE_Q4_K] = pdot_q45_k,
+            [DESK_TYPE_Q5_K] = pdot_q45_k,
+            [DESK_TYPE_Q6_K] = pdot_q6_k,
         },
     .pack_block_bytes =
         {
@@ -819,5 +1066,8 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_0] = PK_LEGACY,
             [DESK_TYPE_Q5_1] = PK_LEGACY,
             [DESK_TYPE_Q8_0] = PK_LEGACY,
+            [DESK_TYPE_Q4_K] = PK_K45,
+            [DESK_TYPE_Q5_K] = PK_K45,
+            [DESK_TYPE_Q6_K] = PK_K6,
         },
 };
