@@ -176,9 +176,11 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
                     yc[i * w->rows + r] = j->vec_dot(w->cols, wd + (size_t)r * w->row_bytes, a + (size_t)i * j->act_row);
             continue;
         }
-        /* A matrix-vector product takes 4 weight rows at a time (independent
-         * sums in flight); a batch 2 weight rows x 4 activation rows. */
-        const int64_t step = nc == 1 ? 4 : 2;
+        /* A matrix-vector product goes row by row: one sequential stream
+         * is what the hardware prefetcher follows best (several rows at a
+         * time read DRAM at half the rate); a small batch takes 2 weight
+         * rows x 4 activation rows. */
+        const int64_t step = nc == 1 ? 1 : 2;
         for (int64_t r = r0; r < r1; r += step) {
             const int nr = (int)(r1 - r < step ? r1 - r : step);
             j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, w->row_bytes, nr, a, j->act_row, nc, out);
@@ -294,7 +296,12 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
             j.packed_dot = kt->packed_dot[w->type];
             j.pack_bytes = pb;
         }
-        desk_threadpool_run(tp, quantize_task, &j);
+        /* One row is quicker to convert here than to hand out (a pool
+         * round trip costs more than converting a few thousand values). */
+        if (n == 1)
+            quantize_task(&j, 0, 1);
+        else
+            desk_threadpool_run(tp, quantize_task, &j);
     }
     desk_threadpool_run(tp, j.pack ? packed_task : dot_task, &j);
     return DESK_OK;
