@@ -251,9 +251,12 @@ static void test_vec_dot(void **state) {
                             if (fabs(out[r * nc + c] - ex) > tol)
                                 fail_msg("%s %s dot_tile(%dx%d)[%d][%d] %g, exact %g", isas[i]->name, ti->name, nr,
                                          nc, r, c, (double)out[r * nc + c], ex);
-                            /* The same summation order as the single dot. */
+                            /* The same summation order as the single dot,
+                             * except Q4_K in groups of 4 activation rows,
+                             * summed as llama.cpp's repacked gemm does. */
                             const desk_vec_dot_fn vd = isas[i]->vec_dot[types[t]];
-                            if (vd && out[r * nc + c] != vd(cols, wr, act + c * astride))
+                            const bool gemm_order = types[t] == DESK_TYPE_Q4_K && nc == 4;
+                            if (vd && !gemm_order && out[r * nc + c] != vd(cols, wr, act + c * astride))
                                 fail_msg("%s %s dot_tile(%dx%d) differs from vec_dot", isas[i]->name, ti->name, nr, nc);
                         }
                     }

@@ -184,7 +184,7 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
             const __m256i corr = off ? offset_corr(off, y) : _mm256_setzero_si256();
             DESK_UNROLL
             for (int r = 0; r < nr; r++) {
-                if (has_min) summ[r][c] += x[r].m * sa;
+                if (has_min) summ[r][c] = fmaf(x[r].m, sa, summ[r][c]); /* llama.cpp: contracted */
                 const __m256 p = _mm256_cvtepi32_ps(legacy_idot(t, corr, x[r].q, y));
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(x[r].d * da), p, acc[r][c]);
             }
@@ -234,24 +234,22 @@ DESK_INLINE float hsum4_ps(__m128 v) {
     return _mm_cvtss_f32(v);
 }
 
-/* Q4_K / Q5_K.  As llama.cpp: the scaled integer sums of a super-block in
- * 8 lanes, times d, into one float accumulator; the mins in 4 float lanes
- * (Q4_K) or, as there, one float sum (Q5_K). */
+/* Q4_K / Q5_K.  As llama.cpp: Q5_K's scaled integer sums of a super-block
+ * in 8 lanes, times d, into one float accumulator, the mins in one float
+ * sum; Q4_K as its repacked kernel (see below). */
 DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc,
                           float *out) {
     const int64_t nb = n / DESK_QK_K;
     const size_t wsz = five ? sizeof(desk_block_q5_K) : sizeof(desk_block_q4_K);
     const size_t asz = sizeof(desk_block_q8_K);
     __m256 acc[4][4];
-    __m128 accm[4][4];
-    float summ[4][4];
+    float summ[4][4], q4k[4][4], q4km[4][4];
     DESK_UNROLL
     for (int r = 0; r < 4; r++)
         DESK_UNROLL
         for (int c = 0; c < 4; c++) {
             acc[r][c] = _mm256_setzero_ps();
-            accm[r][c] = _mm_setzero_ps();
-            summ[r][c] = 0;
+            summ[r][c] = q4k[r][c] = q4km[r][c] = 0;
         }
     for (int64_t i = 0; i < nb; i++) {
         __m256i isum[4][4];
@@ -281,6 +279,18 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
                 DESK_UNROLL
                 for (int c = 0; c < nc; c++) {
                     const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    if (!five && nc == 4) {
+                        /* Groups of 4 activation rows: the repacked gemm
+                         * scales every pair of sub-blocks on its own. */
+                        __m256i t = dot_u8s8_scaled(_mm256_setzero_si256(), lo, load32(y->qs + 64 * k), s0);
+                        t = dot_u8s8_scaled(t, hi, load32(y->qs + 64 * k + 32), s1);
+                        const int mk = m[2 * k] * (y->bsums[4 * k] + y->bsums[4 * k + 1]) +
+                                       m[2 * k + 1] * (y->bsums[4 * k + 2] + y->bsums[4 * k + 3]);
+                        const float yd = y->d;
+                        q4k[r][c] = fmaf((float)hsum_epi32(t), h2f(b4->d) * yd, q4k[r][c]);
+                        q4km[r][c] = fmaf((float)mk, h2f(b4->dmin) * yd, q4km[r][c]);
+                        continue;
+                    }
                     isum[r][c] = dot_u8s8_scaled(isum[r][c], lo, load32(y->qs + 64 * k), s0);
                     isum[r][c] = dot_u8s8_scaled(isum[r][c], hi, load32(y->qs + 64 * k + 32), s1);
                 }
@@ -296,11 +306,17 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
                 const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
                 const float d = y->d * xd, dmin = -y->d * xdmin;
                 const __m128i prod = k4_mins(m16[r], y->bsums);
-                if (five)
-                    summ[r][c] += dmin * (float)hsum4_epi32(prod);
-                else
-                    accm[r][c] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm[r][c]);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                if (five) {
+                    summ[r][c] = fmaf(dmin, (float)hsum4_epi32(prod), summ[r][c]);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                } else if (nc < 4) {
+                    /* llama.cpp on x86 multiplies Q4_K weights repacked 8
+                     * rows at a time (q4_K_8x8): its gemv keeps one float
+                     * sum of the super-blocks' integer dots, one of their
+                     * mins (a group of 4 activation rows: see above). */
+                    q4k[r][c] = fmaf((float)hsum_epi32(isum[r][c]), xd * y->d, q4k[r][c]);
+                    q4km[r][c] = fmaf((float)hsum4_epi32(prod), xdmin * y->d, q4km[r][c]);
+                }
             }
         }
     }
@@ -308,7 +324,7 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
     for (int r = 0; r < nr; r++)
         DESK_UNROLL
         for (int c = 0; c < nc; c++)
-            out[r * nc + c] = hsum_ps(acc[r][c]) + (five ? summ[r][c] : hsum4_ps(accm[r][c]));
+            out[r * nc + c] = five ? hsum_ps(acc[r][c]) + summ[r][c] : q4k[r][c] - q4km[r][c];
 }
 
 DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc, float *out) {
