@@ -17,12 +17,18 @@
  *               x = x + f
  *   logits = rmsnorm(x) * out_norm Wout        (softcap if set)
  *
- * The numerics follow llama.cpp's CPU backend where it matters for
- * matching its outputs: RMS sums in double, K/V and q rounded to F16 for
- * q.k, GELU through F16 as ggml's table does, activations quantized to the
- * weight type's 8-bit format for every matmul.  The reference path
+ * The numerics are llama.cpp's CPU backend's (x86, AVX-512 build), bit for
+ * bit: activations quantized to the weight type's 8-bit format for every
+ * matmul and summed in its order (src/kernels), the operations of ops.c
+ * (norms, RoPE, activations, flash attention over the F16 cache).  What
+ * differs is listed in tests/data/model/README.md.  The reference path
  * (desk_ctx_params.reference) skips the activation quantization: weights
  * are dequantized row by row and dotted in plain floats.
+ *
+ * desk_ctx_set_trace observes the tensors named in the calls to trace()
+ * below (as llama.cpp names its own: attn_norm, q, k, v, q_rope, k_rope,
+ * kqv_out, attn_out, ffn_inp, ffn_norm, ffn_gate, ffn_up, ffn_act, ffn_out,
+ * l_out, result_norm).
  *
  * Memory: every buffer is allocated in desk_ctx_new; desk_decode allocates
  * nothing.
@@ -153,43 +159,16 @@ const float *desk_ctx_logits(const desk_ctx *c, int i) {
     return c->logits + (size_t)i * c->m->hp.n_vocab;
 }
 
+void desk_ctx_set_trace(desk_ctx *c, desk_trace_fn fn, void *user) {
+    c->trace = fn;
+    c->trace_user = user;
+}
+
+static void trace(const desk_ctx *c, const char *name, int layer, const float *data, int rows, size_t cols) {
+    if (c->trace) c->trace(c->trace_user, name, layer, data, rows, (int)cols);
+}
+
 /* ---- operations ----------------------------------------------------- */
-
-/* y = x / rms(x) * w, the sum of squares in double as ggml does. */
-static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
-    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-    for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
-}
-
-/* Rotates one head of N_ROT dims at position POS. */
-static void rope(float *x, int n_rot, int pos, float base, float scale, bool neox, const float *factors) {
-    float theta_scale = powf(base, -2.0f / (float)n_rot);
-    float theta_extrap = (float)pos;
-    for (int i = 0; i < n_rot / 2; i++) {
-        float theta = theta_extrap * scale;
-        if (factors) theta /= factors[i];
-        float cs = cosf(theta), sn = sinf(theta);
-        int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
-        float x0 = x[a], x1 = x[b];
-        x[a] = x0 * cs - x1 * sn;
-        x[b] = x0 * sn + x1 * cs;
-        theta_extrap *= theta_scale;
-    }
-}
-
-static float gelu_f16(float x) {
-    /* ggml evaluates GELU through a table indexed by the F16 input. */
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    float h = desk_f16_to_f32(desk_f32_to_f16(x));
-    const float c = 0.797884560802865355879892119868763737f; /* sqrt(2/pi) */
-    float g = 0.5f * h * (1.0f + tanhf(c * h * (1.0f + 0.044715f * h * h)));
-    return desk_f16_to_f32(desk_f32_to_f16(g));
-}
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* ---- matmul: fast kernels, or the plain reference ------------------- */
 
@@ -241,43 +220,35 @@ static void attn_task(void *p, int ith, int nth) {
     attn_job *j = p;
     desk_ctx *c = j->c;
     const desk_hparams *hp = &c->m->hp;
-    int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    size_t kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
+    const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
+    const size_t kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
     const desk_f16 *K = c->k_cache + (size_t)j->il * c->n_ctx * kvk;
     const desk_f16 *V = c->v_cache + (size_t)j->il * c->n_ctx * kvv;
-    float *sc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
-    float *qh = sc + c->n_ctx, *acc = qh + hk;
-    float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
-    int total = j->n * hp->n_head;
+    float *acc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
+    /* Gemma scales q before attention (ops on q), llama scales q.k. */
+    const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
+    const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0;
+    const int total = j->n * hp->n_head;
     for (int t = ith; t < total; t += nth) {
-        int i = t / hp->n_head, h = t % hp->n_head, g = h / group;
-        int pos = j->pos0 + i;
+        const int i = t / hp->n_head, h = t % hp->n_head, g = h / group;
+        const int pos = j->pos0 + i;
         int lo = 0;
         if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
-        const float *q = c->q + (size_t)i * hp->n_head * hk + (size_t)h * hk;
-        /* q meets the F16 cache as F16, as in ggml. */
-        for (int d = 0; d < hk; d++) qh[d] = desk_f16_to_f32(desk_f32_to_f16(q[d]));
-        float mx = -INFINITY;
-        for (int s = lo; s <= pos; s++) {
-            const desk_f16 *kr = K + (size_t)s * kvk + (size_t)g * hk;
-            float dot = 0.0f;
-            for (int d = 0; d < hk; d++) dot += qh[d] * desk_f16_to_f32(kr[d]);
-            sc[s] = dot * kq_scale;
-            if (sc[s] > mx) mx = sc[s];
-        }
-        double sum = 0.0;
-        for (int s = lo; s <= pos; s++) {
-            sc[s] = expf(sc[s] - mx);
-            sum += sc[s];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int d = 0; d < hv; d++) acc[d] = 0.0f;
-        for (int s = lo; s <= pos; s++) {
-            const desk_f16 *vr = V + (size_t)s * kvv + (size_t)g * hv;
-            float w = sc[s] * inv;
-            for (int d = 0; d < hv; d++) acc[d] += w * desk_f16_to_f32(vr[d]);
-        }
-        memcpy(c->att + (size_t)i * hp->n_head * hv + (size_t)h * hv, acc, sizeof(float) * (size_t)hv);
+        const desk_attn_row r = {.q = c->q + (size_t)i * hp->n_head * hk + (size_t)h * hk,
+                                 .k = K + (size_t)g * hk,
+                                 .v = V + (size_t)g * hv,
+                                 .k_stride = kvk,
+                                 .v_stride = kvv,
+                                 .head_k = hk,
+                                 .head_v = hv,
+                                 .lo = lo,
+                                 .hi = pos,
+                                 .scale = kq_scale};
+        float *out = c->att + (size_t)i * hp->n_head * hv + (size_t)h * hv;
+        if (tiled)
+            desk_op_attn_tiled(&r, out, acc);
+        else
+            desk_op_attn_vec(&r, out, acc);
     }
 }
 
@@ -295,59 +266,76 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if (hp->embd_scale != 1.0f)
             for (int d = 0; d < E; d++) xi[d] *= hp->embd_scale;
     }
+    trace(c, "inp_embd", -1, c->x, n, E);
     for (int il = 0; il < hp->n_layer; il++) {
         const desk_layer *L = &m->layers[il];
         for (int i = 0; i < n; i++)
-            rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)i * E, L->attn_norm, E, hp->eps);
+            desk_op_rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)i * E, L->attn_norm, E, hp->eps);
+        trace(c, "attn_norm", il, c->xb, n, E);
         if ((s = matmul(c, &L->wq, c->xb, n, c->q, err)) || (s = matmul(c, &L->wk, c->xb, n, c->k, err)) ||
             (s = matmul(c, &L->wv, c->xb, n, c->v, err)))
             return s;
+        trace(c, "q", il, c->q, n, qd);
+        trace(c, "k", il, c->k, n, kvk);
+        trace(c, "v", il, c->v, n, kvv);
         for (int i = 0; i < n; i++) {
             int pos = c->pos + i;
             for (int h = 0; h < hp->n_head; h++) {
                 float *q = c->q + (size_t)i * qd + (size_t)h * hk;
-                if (L->q_norm) rmsnorm(q, q, L->q_norm, hk, hp->eps);
-                rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+                if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);
+                desk_op_rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
                 if (m->arch == DESK_ARCH_GEMMA3)
                     for (int d = 0; d < hk; d++) q[d] *= hp->attn_scale;
             }
             for (int h = 0; h < hp->n_head_kv; h++) {
                 float *k = c->k + (size_t)i * kvk + (size_t)h * hk;
-                if (L->k_norm) rmsnorm(k, k, L->k_norm, hk, hp->eps);
-                rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+                if (L->k_norm) desk_op_rmsnorm(k, k, L->k_norm, hk, hp->eps);
+                desk_op_rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
             }
             desk_f16 *kc = c->k_cache + ((size_t)il * c->n_ctx + pos) * kvk;
             desk_f16 *vc = c->v_cache + ((size_t)il * c->n_ctx + pos) * kvv;
             for (size_t d = 0; d < kvk; d++) kc[d] = desk_f32_to_f16(c->k[(size_t)i * kvk + d]);
             for (size_t d = 0; d < kvv; d++) vc[d] = desk_f32_to_f16(c->v[(size_t)i * kvv + d]);
         }
+        trace(c, "q_rope", il, c->q, n, qd);
+        trace(c, "k_rope", il, c->k, n, kvk);
         attn_job aj = {c, il, n, c->pos, L->swa};
         desk_threadpool_run(c->tp, attn_task, &aj);
+        trace(c, "kqv_out", il, c->att, n, (size_t)hp->n_head * hv);
         if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
+        trace(c, "attn_out", il, c->xo, n, E);
         for (int i = 0; i < n; i++) {
             float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
-            if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, E, hp->eps);
+            if (L->post_attn_norm) desk_op_rmsnorm(o, o, L->post_attn_norm, E, hp->eps);
             for (int d = 0; d < E; d++) xi[d] += o[d];
-            rmsnorm(c->xb + (size_t)i * E, xi, L->ffn_norm, E, hp->eps);
+            desk_op_rmsnorm(c->xb + (size_t)i * E, xi, L->ffn_norm, E, hp->eps);
         }
+        trace(c, "ffn_inp", il, c->x, n, E);
+        trace(c, "ffn_norm", il, c->xb, n, E);
         if ((s = matmul(c, &L->w_gate, c->xb, n, c->ffa, err)) ||
             (s = matmul(c, &L->w_up, c->xb, n, c->ffb, err)))
             return s;
+        trace(c, "ffn_gate", il, c->ffa, n, F);
+        trace(c, "ffn_up", il, c->ffb, n, F);
         size_t nf = (size_t)n * F;
         if (m->arch == DESK_ARCH_GEMMA3)
-            for (size_t d = 0; d < nf; d++) c->ffa[d] = gelu_f16(c->ffa[d]) * c->ffb[d];
+            desk_op_geglu(c->ffa, c->ffa, c->ffb, nf);
         else
-            for (size_t d = 0; d < nf; d++) c->ffa[d] = silu(c->ffa[d]) * c->ffb[d];
+            desk_op_swiglu(c->ffa, c->ffa, c->ffb, nf);
+        trace(c, "ffn_act", il, c->ffa, n, F);
         if ((s = matmul(c, &L->w_down, c->ffa, n, c->xo, err))) return s;
+        trace(c, "ffn_out", il, c->xo, n, E);
         for (int i = 0; i < n; i++) {
             float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
-            if (L->post_ffn_norm) rmsnorm(o, o, L->post_ffn_norm, E, hp->eps);
+            if (L->post_ffn_norm) desk_op_rmsnorm(o, o, L->post_ffn_norm, E, hp->eps);
             for (int d = 0; d < E; d++) xi[d] += o[d];
         }
+        trace(c, "l_out", il, c->x, n, E);
     }
     int first = c->logits_all ? 0 : n - 1, rows = n - first;
     for (int i = 0; i < rows; i++)
-        rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)(first + i) * E, m->out_norm, E, hp->eps);
+        desk_op_rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)(first + i) * E, m->out_norm, E, hp->eps);
+    trace(c, "result_norm", -1, c->xb, rows, E);
     if ((s = matmul(c, &m->output, c->xb, rows, c->logits, err))) return s;
     if (hp->softcap > 0) {
         size_t nl = (size_t)rows * hp->n_vocab;

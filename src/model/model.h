@@ -66,4 +66,11 @@ desk_status desk_decode(desk_ctx *c, const desk_token *ids, int n, desk_err *err
  * of its last token for I = -1.  Borrowed until the next desk_decode. */
 const float *desk_ctx_logits(const desk_ctx *c, int i);
 
+/* Observer of the forward pass's intermediate tensors, for tests and for
+ * comparing with other implementations: called with a name ("attn_norm",
+ * "q_rope", ...; the list is in forward.c), the layer (-1 outside the
+ * layers) and ROWS x COLS floats borrowed for the call.  NULL turns it off. */
+typedef void (*desk_trace_fn)(void *user, const char *name, int layer, const float *data, int rows, int cols);
+void desk_ctx_set_trace(desk_ctx *c, desk_trace_fn fn, void *user);
+
 #endif

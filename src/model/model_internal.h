@@ -67,8 +67,35 @@ struct desk_ctx {
     float *logits;    /* n_batch or 1 rows of n_vocab */
     int n_logits;     /* rows in logits from the last decode */
     void *scratch;    /* for desk_matmul */
+    desk_trace_fn trace; /* optional observer (desk_ctx_set_trace) */
+    void *trace_user;
     desk_arena arena;
 };
+
+/* ---- operations (ops.c): llama.cpp's CPU numerics, see there ---- */
+
+/* One query row against the cache positions LO..HI (inclusive). */
+typedef struct desk_attn_row {
+    const float *q;          /* head_k floats */
+    const desk_f16 *k, *v;   /* position 0 of this head's K and V */
+    size_t k_stride, v_stride; /* elements from one position to the next */
+    int head_k, head_v, lo, hi;
+    float scale;             /* applied to q.k */
+} desk_attn_row;
+
+float desk_op_vexpf(float x);
+void desk_op_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+/* Rotates one head in place; FACTORS (n_rot/2) or NULL. */
+void desk_op_rope(float *x, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors);
+/* Y = act(G) * U over N values (Y may be G). */
+void desk_op_swiglu(float *y, const float *g, const float *u, size_t n);
+void desk_op_geglu(float *y, const float *g, const float *u, size_t n);
+/* OUT = softmax(q.K * scale) V for one row.  ACC is scratch of head_v +
+ * head_k floats.  _vec: batches under 64 rows and decode; _tiled: 64 and up. */
+void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc);
+void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc);
+/* Batches of this many rows or more take desk_op_attn_tiled. */
+#define DESK_ATTN_TILED_MIN 64
 
 /* Forward pass over ids (defined in forward.c). */
 desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err);
