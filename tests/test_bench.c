@@ -3,7 +3,8 @@
  * Student's t), the sweep driven by a synthetic model whose per-token cost
  * is known, report writers and the JSON reader, `desk bench compare`,
  * environment capture (the real model's sha256 against the cache's
- * record), the bandwidth probe, and bad input.
+ * record), the bandwidth probe, bad input, and a tiny real run of desk
+ * bench on SmolLM2 in every format (and `bench show` of its JSON).
  */
 #include "util/testutil.h"
 #include "util/clijson.h"
@@ -328,6 +329,124 @@ static void test_env(void **state) {
 }
 
 
+static double num(json_object *o, const char *k) {
+    json_object *v = tu_json_get(o, k);
+    if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) fail_msg("'%s' is not a number", k);
+    return json_object_get_double(v);
+}
+
+/* One result of a real run: the fields the issue names, with values a
+ * measurement (not a default) must have. */
+static void check_real_result(json_object *res, const char *test, int n_prompt, int n_gen, int reps) {
+    assert_string_equal(json_object_get_string(tu_json_get(res, "model")), "smollm2");
+    assert_string_equal(json_object_get_string(tu_json_get(res, "test")), test);
+    assert_int_equal((int)num(res, "threads"), 1);
+    assert_int_equal((int)num(res, "n_prompt"), n_prompt);
+    assert_int_equal((int)num(res, "n_gen"), n_gen);
+    assert_int_equal((int)num(res, "reps"), reps);
+    double tps = num(res, "tokens_per_s"), sd = num(res, "sd");
+    assert_true(tps > 0 && isfinite(tps));
+    assert_true(sd >= 0 && isfinite(sd));
+    json_object *samples = tu_json_get(res, "samples");
+    assert_int_equal(json_object_array_length(samples), reps);
+    double sum = 0;
+    for (int i = 0; i < reps; i++) sum += json_object_get_double(json_object_array_get_idx(samples, i));
+    assert_true(fabs(sum / reps - tps) < 1e-6 * tps); /* the mean of the samples it lists */
+    assert_true(num(res, "load_ms") > 0);
+    assert_true(num(res, "peak_rss") > 50e6);
+    /* SmolLM2-135M Q4_1 reads ~97 MB of weights per token: more than half
+     * the file, never more than all of it. */
+    double wb = num(res, "weight_bytes_per_token");
+    assert_true(wb > 50e6 && wb < 98362432.0);
+    assert_string_equal(json_object_get_string(tu_json_get(res, "joules")), "not available");
+    if (n_prompt > 0) {
+        double ttft = num(res, "ttft_ms");
+        /* ttft is the time of the whole prompt: n_prompt / tokens_per_s. */
+        assert_true(ttft > 0 && fabs(ttft - 1e3 * n_prompt / tps) < 0.5 * ttft);
+    } else {
+        double p50 = num(res, "itl_p50_ms"), p90 = num(res, "itl_p90_ms"), p99 = num(res, "itl_p99_ms");
+        assert_true(p50 > 0 && p50 <= p90 && p90 <= p99);
+        json_object *itl = tu_json_get(res, "itl_ms");
+        assert_int_equal(json_object_array_length(itl), reps * n_gen);
+        assert_true(json_object_get_double(json_object_array_get_idx(itl, 0)) <= p50);
+        assert_true(num(res, "roofline") > 0 && num(res, "roofline") < 1.5);
+    }
+}
+
+/* desk bench on the real SmolLM2 file, kept tiny (pp16, tg8, 2 repetitions):
+ * the JSON's fields, the sha256 of the file, every output format, and
+ * `bench show` writing the saved report back unchanged. */
+static void test_real_model(void **state) {
+    (void)state;
+    char *jp = temp_path(".json"), *hp = temp_path(".html");
+    const char *const a1[] = {"bench", "-m", "smollm2", "-p", "16", "-n", "8", "-r", "2", "-t", "1",
+                              "--bandwidth-mb", "32", "--json", "-o", jp, "--html", hp, NULL};
+    tu_run r;
+    tu_desk(&r, NULL, 0, a1);
+    if (r.code != 0) fail_msg("desk bench: exit %d: %s", r.code, r.err);
+    assert_int_equal(r.out_len, 0); /* -o: nothing on stdout */
+    tu_run_free(&r);
+    json_object *o = json_object_from_file(jp);
+    assert_non_null(o);
+    json_object *env = tu_json_get(o, "env"), *res = tu_json_get(o, "results");
+    assert_int_equal(json_object_array_length(res), 2);
+    check_real_result(json_object_array_get_idx(res, 0), "pp16", 16, 0, 2);
+    check_real_result(json_object_array_get_idx(res, 1), "tg8", 0, 8, 2);
+    assert_true(num(env, "bandwidth_gbps") > 0.05);
+    assert_true(strlen(json_object_get_string(tu_json_get(env, "git"))) > 0);
+    json_object *models = tu_json_get(env, "models");
+    assert_int_equal(json_object_array_length(models), 1);
+    json_object *m = json_object_array_get_idx(models, 0);
+    size_t nk;
+    const desk_known_model *k = desk_known_models(&nk);
+    assert_string_equal(json_object_get_string(tu_json_get(m, "sha256")), k[0].sha256);
+    assert_int_equal((int64_t)num(m, "file_bytes"), 98362432);
+    assert_non_null(strstr(json_object_get_string(tu_json_get(m, "tensor_types")), "Q4_1 x "));
+    json_object_put(o);
+
+    size_t n;
+    char *html = tu_read_file(hp, &n);
+    assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0 && strstr(html, "</html>"));
+    assert_non_null(strstr(html, "<svg"));
+    assert_non_null(strstr(html, "tg8"));
+    assert_non_null(strstr(html, k[0].sha256));
+    free(html);
+
+    /* show: the saved report again, unchanged as JSON, and as Markdown. */
+    const char *const a2[] = {"bench", "show", jp, "--json", NULL};
+    tu_desk(&r, NULL, 0, a2);
+    assert_int_equal(r.code, 0);
+    char *saved = tu_read_file(jp, &n);
+    assert_string_equal(r.out, saved);
+    free(saved);
+    tu_run_free(&r);
+
+    const char *const a3[] = {"bench", "-m", "smollm2", "-p", "16", "-n", "8", "-r", "2", "-t", "1",
+                              "--bandwidth-mb", "0", "--csv", NULL};
+    tu_desk(&r, NULL, 0, a3);
+    assert_int_equal(r.code, 0);
+    assert_true(strncmp(r.out, "model,test,threads,reps,tokens_per_s,sd,", 40) == 0);
+    assert_non_null(strstr(r.out, "\n\"smollm2\",pp16,1,2,"));
+    assert_non_null(strstr(r.out, "\n\"smollm2\",tg8,1,2,"));
+    int lines = 0;
+    for (char *c = r.out; *c; c++) lines += *c == '\n';
+    assert_int_equal(lines, 3);
+    tu_run_free(&r);
+
+    const char *const a4[] = {"bench", "-m", "smollm2", "-p", "16", "-n", "8", "-r", "2", "-t", "1",
+                              "--bandwidth-mb", "0", "--md", NULL};
+    tu_desk(&r, NULL, 0, a4);
+    assert_int_equal(r.code, 0);
+    assert_true(strncmp(r.out, "| model | test | threads | tokens/s |", 36) == 0);
+    assert_non_null(strstr(r.out, "| smollm2 | pp16 | 1 | "));
+    assert_non_null(strstr(r.out, "| smollm2 | tg8 | 1 | "));
+    assert_non_null(strstr(r.out, k[0].sha256));
+    assert_non_null(strstr(r.out, "peak RSS"));
+    tu_run_free(&r);
+    unlink(jp), unlink(hp);
+    free(jp), free(hp);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     const char *const a1[] = {"bench", NULL};
@@ -348,6 +467,18 @@ static void test_bad_input(void **state) {
     fclose(f);
     const char *const a7[] = {"bench", "compare", bad, bad, NULL};
     tu_expect_usage_error(a7, "lacks");
+    const char *const a9[] = {"bench", "show", bad, NULL};
+    tu_expect_usage_error(a9, "lacks");
+    f = fopen(bad, "w");
+    fputs("{\"results\": [{\"model\": \"m\", \"test\": \"tg8\", \"threads\": 1, \"tokens_per_s\": 5, "
+          "\"n_gen\": -8}]}", f);
+    fclose(f);
+    const char *const a10[] = {"bench", "show", bad, NULL};
+    tu_expect_usage_error(a10, "negative");
+    const char *const a11[] = {"bench", "show", "/nonexistent/r.json", NULL};
+    tu_expect_usage_error(a11, "/nonexistent/r.json");
+    const char *const a12[] = {"bench", "show", NULL};
+    tu_expect_usage_error(a12, "needs a report");
     unlink(bad);
     free(bad);
     tu_run r;
@@ -362,7 +493,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary),     cmocka_unit_test(test_student_t), cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_writers),     cmocka_unit_test(test_compare_cli), cmocka_unit_test(test_env),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_real_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

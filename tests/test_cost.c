@@ -103,6 +103,11 @@ static void test_bench_report(void **state) {
     tu_expect_usage_error(a2, "no result with a tg test");
     unlink(path);
     free(path);
+    path = write_temp("{\"results\":[{\"model\":\"m\",\"test\":\"tg128\",\"threads\":1,\"tokens_per_s\":0}]}");
+    const char *const a4[] = {"cost", "--bench", path, NULL};
+    tu_expect_usage_error(a4, "tokens per second must be > 0");
+    unlink(path);
+    free(path);
     path = write_temp("not json {");
     const char *const a3[] = {"cost", "--bench", path, NULL};
     tu_expect_usage_error(a3, "not a readable JSON report");
@@ -126,6 +131,8 @@ static void test_bad_input(void **state) {
     tu_expect_usage_error(a6, "--kwh-price");
     const char *const a7[] = {"cost", "--frobnicate", NULL};
     tu_expect_usage_error(a7, "--frobnicate");
+    const char *const a9[] = {"cost", "--cloud-monthly", "-500", NULL};
+    tu_expect_usage_error(a9, "--cloud-monthly");
     const char *const a8[] = {"cost", "--lifetime-months", "0", NULL};
     tu_expect_usage_error(a8, "lifetime");
 }

@@ -270,3 +270,10 @@ uint64_t desk_peak_rss(void) {
     fclose(f);
     return (uint64_t)kb * 1024;
 }
+
+bool desk_peak_rss_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}

@@ -74,6 +74,11 @@ double desk_rapl_joules(const desk_rapl *r);
 
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
 uint64_t desk_peak_rss(void);
+/* Restarts the peak at the current RSS (Linux /proc/self/clear_refs "5"), so
+ * that a model's peak excludes the bandwidth buffer and earlier models.
+ * Returns false where the kernel does not allow it (the peak then keeps
+ * counting from the start of the process). */
+bool desk_peak_rss_reset(void);
 
 /* Monotonic seconds. */
 double desk_now(void);

@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,48 +162,122 @@ static bool get_d(json_object *o, const char *k, double *out) {
     return true;
 }
 
+/* An integer member in [0, HI]; absent leaves *OUT alone.  A report is
+ * untrusted input: a value out of range is an error, never a conversion. */
+static bool get_u(json_object *o, const char *k, int64_t hi, int64_t *out) {
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, k, &v)) return true;
+    if (!json_object_is_type(v, json_type_int)) return false;
+    int64_t x = json_object_get_int64(v);
+    if (x < 0 || x > hi) return false;
+    *out = x;
+    return true;
+}
+
 static void copy_s(char *dst, size_t cap, const char *s) { snprintf(dst, cap, "%s", s ? s : ""); }
+
+static void read_env(json_object *env, desk_env *e) {
+    copy_s(e->cpu, sizeof e->cpu, get_s(env, "cpu"));
+    copy_s(e->isa, sizeof e->isa, get_s(env, "isa"));
+    copy_s(e->kernel, sizeof e->kernel, get_s(env, "kernel"));
+    copy_s(e->compiler, sizeof e->compiler, get_s(env, "compiler"));
+    copy_s(e->cflags, sizeof e->cflags, get_s(env, "cflags"));
+    copy_s(e->version, sizeof e->version, get_s(env, "desk_version"));
+    copy_s(e->git, sizeof e->git, get_s(env, "git"));
+    copy_s(e->date, sizeof e->date, get_s(env, "date"));
+    int64_t x = 0;
+    if (get_u(env, "cpus", 1 << 20, &x)) e->n_cpus = (int)x;
+    x = 0;
+    if (get_u(env, "mem_total", INT64_MAX, &x)) e->mem_total = (uint64_t)x;
+    x = 0;
+    if (get_u(env, "bandwidth_threads", 1 << 20, &x)) e->bandwidth_threads = (int)x;
+    get_d(env, "bandwidth_gbps", &e->bandwidth_gbps);
+    const char *energy = get_s(env, "energy");
+    e->rapl = energy && strcmp(energy, "powercap/RAPL") == 0;
+    json_object *ms = NULL;
+    if (!json_object_object_get_ex(env, "models", &ms) || !json_object_is_type(ms, json_type_array)) return;
+    for (size_t i = 0; i < json_object_array_length(ms) && e->n_models < DESK_BENCH_MAX_MODELS; i++) {
+        json_object *mo = json_object_array_get_idx(ms, i);
+        if (!json_object_is_type(mo, json_type_object)) continue;
+        desk_env_model *m = &e->models[e->n_models++];
+        copy_s(m->name, sizeof m->name, get_s(mo, "name"));
+        copy_s(m->path, sizeof m->path, get_s(mo, "path"));
+        copy_s(m->arch, sizeof m->arch, get_s(mo, "arch"));
+        copy_s(m->sha256, sizeof m->sha256, get_s(mo, "sha256"));
+        copy_s(m->types, sizeof m->types, get_s(mo, "tensor_types"));
+        x = 0;
+        if (get_u(mo, "file_bytes", INT64_MAX, &x)) m->file_bytes = (uint64_t)x;
+    }
+}
+
+/* Result I of the report at PATH from O: everything the JSON writer wrote. */
+static desk_status read_result(desk_bench_report *r, json_object *o, const char *path, size_t i, desk_err *err) {
+    const char *model = get_s(o, "model"), *test = get_s(o, "test");
+    double tps, thr = 0;
+    if (!model || !test || !get_d(o, "tokens_per_s", &tps) || !get_d(o, "threads", &thr))
+        return desk_errf(err, DESK_E_FORMAT, "%s: result %zu lacks model, test, threads or tokens_per_s", path, i);
+    if (!(thr >= 1 && thr <= 1 << 20))
+        return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: threads is not a count", path, i);
+    desk_bench_result *res = desk_bench_report_add(r);
+    if (!res) return desk_errf(err, DESK_E_RANGE, "%s: more than %d results", path, DESK_BENCH_MAX_RESULTS);
+    copy_s(res->model, sizeof res->model, model);
+    copy_s(res->test, sizeof res->test, test);
+    res->threads = (int)thr;
+    res->tokens_per_s = tps;
+    get_d(o, "sd", &res->sd);
+    int64_t np = 0, ng = 0, depth = 0, rss = 0, wb = 0;
+    if (!get_u(o, "n_prompt", 1 << 30, &np) || !get_u(o, "n_gen", 1 << 30, &ng) || !get_u(o, "depth", 1 << 30, &depth) ||
+        !get_u(o, "peak_rss", INT64_MAX, &rss) || !get_u(o, "weight_bytes_per_token", INT64_MAX, &wb))
+        return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: a count is negative, too large or not an integer", path, i);
+    res->n_prompt = (int)np, res->n_gen = (int)ng, res->depth = (int)depth;
+    res->peak_rss = (uint64_t)rss, res->weight_bytes = (uint64_t)wb;
+    get_d(o, "ttft_ms", &res->ttft_ms);
+    get_d(o, "roofline", &res->roofline);
+    get_d(o, "load_ms", &res->load_ms);
+    if (get_d(o, "joules", &res->joules)) get_d(o, "joules_per_token", &res->joules_per_token);
+    json_object *samples = NULL, *itl = NULL;
+    if (json_object_object_get_ex(o, "samples", &samples) && json_object_is_type(samples, json_type_array)) {
+        size_t n = json_object_array_length(samples);
+        for (size_t k = 0; k < n && k < DESK_BENCH_MAX_REPS; k++)
+            res->samples[k] = json_object_get_double(json_object_array_get_idx(samples, k));
+        res->reps = (int)(n < DESK_BENCH_MAX_REPS ? n : DESK_BENCH_MAX_REPS);
+    }
+    if (json_object_object_get_ex(o, "itl_ms", &itl) && json_object_is_type(itl, json_type_array)) {
+        size_t n = json_object_array_length(itl);
+        double *ms = n ? malloc(n * sizeof *ms) : NULL;
+        if (n && !ms) return desk_errf(err, DESK_E_NOMEM, "%s: cannot hold %zu latencies", path, n);
+        for (size_t k = 0; k < n; k++) {
+            ms[k] = json_object_get_double(json_object_array_get_idx(itl, k));
+            if (!isfinite(ms[k])) {
+                free(ms);
+                return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: itl_ms[%zu] is not a number", path, i, k);
+            }
+        }
+        desk_status st = desk_bench_result_set_itl(r, res, ms, n, err);
+        free(ms);
+        if (st) return st;
+    } else {
+        get_d(o, "itl_p50_ms", &res->itl_p50_ms);
+        get_d(o, "itl_p90_ms", &res->itl_p90_ms);
+        get_d(o, "itl_p99_ms", &res->itl_p99_ms);
+    }
+    return DESK_OK;
+}
 
 desk_status desk_bench_read_json(const char *path, desk_bench_report *r, desk_err *err) {
     json_object *root = json_object_from_file(path);
     if (!root) return desk_errf(err, DESK_E_FORMAT, "%s: not a readable JSON report", path);
     desk_status st = DESK_OK;
     json_object *env = NULL, *results = NULL;
-    if (json_object_object_get_ex(root, "env", &env) && json_object_is_type(env, json_type_object)) {
-        copy_s(r->env.cpu, sizeof r->env.cpu, get_s(env, "cpu"));
-        copy_s(r->env.git, sizeof r->env.git, get_s(env, "git"));
-        copy_s(r->env.date, sizeof r->env.date, get_s(env, "date"));
-        get_d(env, "bandwidth_gbps", &r->env.bandwidth_gbps);
-    }
+    if (json_object_object_get_ex(root, "env", &env) && json_object_is_type(env, json_type_object)) read_env(env, &r->env);
     if (!json_object_object_get_ex(root, "results", &results) || !json_object_is_type(results, json_type_array)) {
         st = desk_errf(err, DESK_E_FORMAT, "%s: no \"results\" array", path);
         goto done;
     }
-    for (size_t i = 0; i < json_object_array_length(results); i++) {
-        json_object *o = json_object_array_get_idx(results, i), *samples = NULL;
-        const char *model = get_s(o, "model"), *test = get_s(o, "test");
-        double tps, sd = 0, thr = 0;
-        if (!model || !test || !get_d(o, "tokens_per_s", &tps) || !get_d(o, "threads", &thr)) {
-            st = desk_errf(err, DESK_E_FORMAT, "%s: result %zu lacks model, test, threads or tokens_per_s", path, i);
-            goto done;
-        }
-        get_d(o, "sd", &sd);
-        desk_bench_result *res = desk_bench_report_add(r);
-        if (!res) {
-            st = desk_errf(err, DESK_E_RANGE, "%s: more than %d results", path, DESK_BENCH_MAX_RESULTS);
-            goto done;
-        }
-        copy_s(res->model, sizeof res->model, model);
-        copy_s(res->test, sizeof res->test, test);
-        res->threads = (int)thr;
-        res->tokens_per_s = tps;
-        res->sd = sd;
-        if (json_object_object_get_ex(o, "samples", &samples) && json_object_is_type(samples, json_type_array)) {
-            size_t n = json_object_array_length(samples);
-            for (size_t k = 0; k < n && k < DESK_BENCH_MAX_REPS; k++)
-                res->samples[k] = json_object_get_double(json_object_array_get_idx(samples, k));
-            res->reps = (int)(n < DESK_BENCH_MAX_REPS ? n : DESK_BENCH_MAX_REPS);
-        }
+    for (size_t i = 0; i < json_object_array_length(results) && st == DESK_OK; i++) {
+        json_object *o = json_object_array_get_idx(results, i);
+        st = json_object_is_type(o, json_type_object) ? read_result(r, o, path, i, err)
+                                                       : desk_errf(err, DESK_E_FORMAT, "%s: result %zu is not an object", path, i);
     }
 done:
     json_object_put(root);
@@ -267,9 +342,22 @@ void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
             (double)e->mem_total / 1e9, e->kernel, e->compiler, e->cflags, e->version, e->git, e->date);
     if (e->bandwidth_gbps > 0) fprintf(f, "; streaming read %.1f GB/s (%d threads)", e->bandwidth_gbps, e->bandwidth_threads);
     fputs("\n", f);
-    for (size_t i = 0; i < e->n_models; i++)
-        fprintf(f, "\n- %s: %s, sha256 %s, %s", base_name(e->models[i].path), e->models[i].arch, e->models[i].sha256,
-                e->models[i].types);
+    for (size_t i = 0; i < e->n_models; i++) {
+        const desk_env_model *m = &e->models[i];
+        fprintf(f, "\n- %s: %s, sha256 %s, %s", base_name(m->path), m->arch, m->sha256, m->types);
+        /* Load time, peak RSS and bytes per token are per model: the first
+         * result of the model carries them. */
+        for (size_t k = 0; k < r->n_results; k++) {
+            const desk_bench_result *x = &r->results[k];
+            if (strcmp(x->model, m->name) != 0) continue;
+            fprintf(f, "; load %.1f ms, %.1f MB of weights read per token", x->load_ms, (double)x->weight_bytes / 1e6);
+            break;
+        }
+        uint64_t peak = 0;
+        for (size_t k = 0; k < r->n_results; k++)
+            if (strcmp(r->results[k].model, m->name) == 0 && r->results[k].peak_rss > peak) peak = r->results[k].peak_rss;
+        if (peak) fprintf(f, ", peak RSS %.1f MB", (double)peak / 1e6);
+    }
     if (e->n_models) fputc('\n', f);
 }
 

@@ -162,6 +162,7 @@ desk_status desk_bench_run(const desk_bench_backend *b, const desk_bench_params 
         if (p->hash_models && (st = desk_env_add_model(&report->env, p->names[mi], p->paths[mi], err))) break;
         if (p->progress) p->progress(p->progress_user, s.done, s.total, p->names[mi]);
         void *model = NULL;
+        desk_peak_rss_reset();
         double t0 = desk_now();
         if ((st = b->load(b->user, p->paths[mi], &model, err))) break;
         double load_ms = (desk_now() - t0) * 1e3;

@@ -2,7 +2,9 @@
  * cmd_bench.c - `desk bench`: prompt and generation throughput, latency,
  * load time, memory, roofline and energy of one or more models over a
  * sweep of sizes, depths and thread counts, with the environment recorded;
- * and `desk bench compare A.json B.json` (Welch's t-test per row).
+ * `desk bench compare A.json B.json` (Welch's t-test per row); and
+ * `desk bench show REPORT.json`, which writes a saved report again in any
+ * format (one measurement, many views).
  * The sweep itself is src/bench/run.c; this file parses flags, binds the
  * sweep to the model runtime and writes the report.
  */
@@ -176,8 +178,44 @@ static int emit(const desk_bench_report *r, fmt f, const char *path, bool html) 
     return 0;
 }
 
+/* `desk bench show REPORT.json`: the saved measurement in another format. */
+static int show(int argc, char **argv) {
+    const char *file = NULL, *out = NULL, *html = NULL;
+    fmt f = FMT_MD;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--json") == 0) f = FMT_JSON;
+        else if (strcmp(a, "--csv") == 0) f = FMT_CSV;
+        else if (strcmp(a, "--md") == 0) f = FMT_MD;
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--html") == 0) {
+            if (i + 1 >= argc) return cli_fail("bench", DESK_EXIT_USAGE, "show: %s needs a value", a);
+            *(a[1] == 'o' ? &out : &html) = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail("bench", DESK_EXIT_USAGE, "show: unknown option '%s'", a);
+        } else if (file) {
+            return cli_fail("bench", DESK_EXIT_USAGE, "show takes one report");
+        } else {
+            file = a;
+        }
+    }
+    if (!file) return cli_fail("bench", DESK_EXIT_USAGE, "show needs a report: REPORT.json");
+    desk_bench_report r;
+    desk_err err = {0};
+    if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
+    int rc = desk_bench_read_json(file, &r, &err) != DESK_OK ? cli_fail_err("bench", &err) : 0;
+    if (!rc) rc = emit(&r, f, out, false);
+    if (!rc && html) rc = emit(&r, f, html, true);
+    desk_bench_report_free(&r);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "compare") == 0) return compare(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "show") == 0) return show(argc - 1, argv + 1);
     desk_bench_params p = {.prompt = {512}, .n_prompt = 1, .gen = {128}, .n_gen = 1, .depth = {0}, .n_depth = 1,
                            .reps = 5, .hash_models = true};
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
