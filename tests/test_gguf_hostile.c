@@ -6,7 +6,8 @@
  * files cover each class of lie a header can tell.  Every image is opened
  * from a heap buffer of exactly its size, so under ASan any read past it
  * is caught.  Each case must open cleanly or fail with a message; the
- * malformed ones must fail.  `desk info` on a few must exit 2 with one line.
+ * malformed ones must fail.  Every crafted file is also given to `desk info`
+ * and `desk run`, which must exit 2 with one line naming the problem.
  */
 #include "util/testutil.h"
 
@@ -216,6 +217,9 @@ static void test_truncation(void **state) {
 
 /* ---- crafted files -------------------------------------------------- */
 
+/* expect_fail, and `desk info` and `desk run` on the file refuse it too. */
+static void expect_refused(const unsigned char *b, size_t n, const char *needle);
+
 typedef struct buf {
     unsigned char p[8192];
     size_t n;
@@ -256,20 +260,20 @@ static void test_crafted_counts(void **state) {
     (void)state;
     buf b;
     header(&b, 3, 1000000000, 0);
-    expect_fail(b.p, b.n, "tensor count 1000000000 (at offset 8)");
+    expect_refused(b.p, b.n, "tensor count 1000000000 (at offset 8)");
     header(&b, 3, 0, 60000);
     kv_u32(&b, "a", 1);
-    expect_fail(b.p, b.n, "key count 60000 (at offset 16) cannot fit");
+    expect_refused(b.p, b.n, "key count 60000 (at offset 16) cannot fit");
     header(&b, 3, 0, UINT64_MAX);
-    expect_fail(b.p, b.n, "exceeds the limit");
+    expect_refused(b.p, b.n, "exceeds the limit");
     header(&b, 3, 5, 1);
     kv_u32(&b, "a", 1);
     tinfo(&b, "t", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 0);
-    expect_fail(b.p, b.n, "tensor count 5");
+    expect_refused(b.p, b.n, "tensor count 5");
     header(&b, 1, 0, 0);
-    expect_fail(b.p, b.n, "version 1");
+    expect_refused(b.p, b.n, "version 1");
     header(&b, 0x03000000, 0, 0);
-    expect_fail(b.p, b.n, "big-endian");
+    expect_refused(b.p, b.n, "big-endian");
     header(&b, 3, 0, 0); /* an empty but valid file */
     desk_err e;
     assert_int_equal(try_open(b.p, b.n, &e), DESK_OK);
@@ -285,12 +289,12 @@ static void test_crafted_strings_arrays(void **state) {
     u64(&b, 1000);
     put(&b, "abc", 3);
     data(&b, 1, 100);
-    expect_fail(b.p, b.n, "key 0 of 1: key at offset 24: length 1000 is past the end");
+    expect_refused(b.p, b.n, "key 0 of 1: key at offset 24: length 1000 is past the end");
     header(&b, 3, 0, 1);
     str(&b, "s");
     u32(&b, DESK_GGUF_STRING);
     u64(&b, UINT64_MAX - 3);
-    expect_fail(b.p, b.n, "key 's' (at offset 24): string at offset 37: length");
+    expect_refused(b.p, b.n, "key 's' (at offset 24): string at offset 37: length");
     /* An array claiming 3 strings holding 2; its lie reaches into nothing. */
     header(&b, 3, 0, 1);
     str(&b, "arr");
@@ -299,24 +303,24 @@ static void test_crafted_strings_arrays(void **state) {
     u64(&b, 3);
     str(&b, "xxxxxxxxxxxxxxxx");
     str(&b, "yyyyyyyyyyyyyyyy");
-    expect_fail(b.p, b.n, "element 2");
+    expect_refused(b.p, b.n, "element 2");
     header(&b, 3, 0, 1);
     str(&b, "arr");
     u32(&b, DESK_GGUF_ARRAY);
     u32(&b, DESK_GGUF_UINT64);
     u64(&b, 1u << 20);
-    expect_fail(b.p, b.n, "cannot fit");
+    expect_refused(b.p, b.n, "cannot fit");
     header(&b, 3, 0, 1);
     str(&b, "arr");
     u32(&b, DESK_GGUF_ARRAY);
     u32(&b, 13);
     u64(&b, 0);
-    expect_fail(b.p, b.n, "unknown element type 13");
+    expect_refused(b.p, b.n, "unknown element type 13");
     header(&b, 3, 0, 1);
     str(&b, "v");
     u32(&b, 99);
     data(&b, 1, 8);
-    expect_fail(b.p, b.n, "unknown value type 99");
+    expect_refused(b.p, b.n, "unknown value type 99");
     /* Nesting: 4 levels of arrays open, 5 do not. */
     for (int levels = 4; levels <= 6; levels++) {
         header(&b, 3, 0, 1);
@@ -331,7 +335,7 @@ static void test_crafted_strings_arrays(void **state) {
         put(&b, "\x07", 1);
         desk_err e;
         if (levels <= DESK_GGUF_MAX_DEPTH) assert_int_equal(try_open(b.p, b.n, &e), DESK_OK);
-        else expect_fail(b.p, b.n, "nest deeper");
+        else expect_refused(b.p, b.n, "nest deeper");
     }
     /* Thousands of nested empty arrays cost no recursion beyond the cap. */
     header(&b, 3, 0, 1);
@@ -341,14 +345,14 @@ static void test_crafted_strings_arrays(void **state) {
         u32(&b, DESK_GGUF_ARRAY);
         u64(&b, 1);
     }
-    expect_fail(b.p, b.n, "nest deeper");
+    expect_refused(b.p, b.n, "nest deeper");
     header(&b, 3, 0, 2);
     kv_u32(&b, "dup", 1);
     kv_u32(&b, "dup", 2);
-    expect_fail(b.p, b.n, "key 'dup' (at offset 43) is a duplicate of the key at offset 24");
+    expect_refused(b.p, b.n, "key 'dup' (at offset 43) is a duplicate of the key at offset 24");
     header(&b, 3, 0, 1);
     kv_u32(&b, "", 1);
-    expect_fail(b.p, b.n, "empty");
+    expect_refused(b.p, b.n, "empty");
     /* A BOOL byte other than 0/1 reads as true. */
     header(&b, 3, 0, 1);
     str(&b, "b");
@@ -406,18 +410,18 @@ static void test_crafted_tensors(void **state) {
         header(&b, 3, 1, 0);
         tinfo(&b, c->name, c->n_dims, c->ne, c->type, c->offset);
         if (c->data) data(&b, 32, c->data);
-        expect_fail(b.p, b.n, c->needle);
+        expect_refused(b.p, b.n, c->needle);
     }
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 0);
     tinfo(&b, "b", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 32);
     data(&b, 32, 128);
-    expect_fail(b.p, b.n, "tensor 'b' (info at offset 57): data offset 32 overlaps tensor 'a' (info at offset 24, data offset 0, 64 bytes)");
+    expect_refused(b.p, b.n, "tensor 'b' (info at offset 57): data offset 32 overlaps tensor 'a' (info at offset 24, data offset 0, 64 bytes)");
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){4}, DESK_TYPE_F32, 32);
     data(&b, 32, 64);
-    expect_fail(b.p, b.n, "duplicate name");
+    expect_refused(b.p, b.n, "duplicate name");
     /* The same two tensors, placed apart, open. */
     header(&b, 3, 2, 0);
     tinfo(&b, "a", 1, (const uint64_t[]){16}, DESK_TYPE_F32, 64);
@@ -436,13 +440,13 @@ static void test_crafted_alignment(void **state) {
         str(&b, "general.alignment");
         u32(&b, DESK_GGUF_UINT64);
         u64(&b, bad[i]);
-        expect_fail(b.p, b.n, "key 'general.alignment' (at offset 24)");
+        expect_refused(b.p, b.n, "key 'general.alignment' (at offset 24)");
     }
     header(&b, 3, 0, 1);
     str(&b, "general.alignment");
     u32(&b, DESK_GGUF_STRING);
     str(&b, "32");
-    expect_fail(b.p, b.n, "expected an unsigned integer");
+    expect_refused(b.p, b.n, "expected an unsigned integer");
     /* alignment 16: an offset of 16 is fine, the data starts at 16k. */
     header(&b, 3, 1, 1);
     kv_u32(&b, "general.alignment", 16);
@@ -462,21 +466,36 @@ static char *temp_file(const void *p, size_t n) {
     return path;
 }
 
-static void expect_info_fails(const void *p, size_t n, const char *needle) {
-    char *path = temp_file(p, n);
-    const char *const args[] = {"info", path, NULL};
+/* `desk CMD` on PATH: exit 2, nothing on stdout, one line "desk CMD: ..."
+ * containing NEEDLE. */
+static void expect_cli_refuses(const char *cmd, const char *path, const char *needle) {
+    const char *const info[] = {"info", path, NULL};
+    const char *const run[] = {"run", "-m", path, "-p", "hello", "-n", "1", "-t", "1", NULL};
     tu_run r;
-    tu_desk(&r, NULL, 0, args);
-    if (r.code != 2) fail_msg("desk info on %s: exit %d, stderr: %s", needle, r.code, r.err);
+    tu_desk(&r, NULL, 0, strcmp(cmd, "run") == 0 ? run : info);
+    if (r.code != 2) fail_msg("desk %s on %s: exit %d, stderr: %s", cmd, needle, r.code, r.err);
     assert_int_equal(r.out_len, 0);
-    assert_true(strncmp(r.err, "desk info: ", 11) == 0);
-    assert_non_null(strstr(r.err, needle));
+    char pre[32];
+    snprintf(pre, sizeof pre, "desk %s: ", cmd);
+    if (strncmp(r.err, pre, strlen(pre)) != 0 || !strstr(r.err, needle))
+        fail_msg("desk %s: stderr '%s' should start '%s' and name '%s'", cmd, r.err, pre, needle);
     char *nl = strchr(r.err, '\n');
     assert_non_null(nl);
     assert_int_equal(nl[1], '\0'); /* exactly one line */
     tu_run_free(&r);
+}
+
+static void expect_info_fails(const void *p, size_t n, const char *needle) {
+    char *path = temp_file(p, n);
+    expect_cli_refuses("info", path, needle);
+    expect_cli_refuses("run", path, needle);
     unlink(path);
     free(path);
+}
+
+static void expect_refused(const unsigned char *b, size_t n, const char *needle) {
+    expect_fail(b, n, needle);
+    expect_info_fails(b, n, needle);
 }
 
 static void test_info_refuses(void **state) {

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "gguf/gguf.h"
+#include "model/model.h"
 #include "tensor/types.h"
 
 #define KV_CTX_CAP 4096   /* the KV cache estimate caps the context here */
@@ -27,7 +28,9 @@ static const char USAGE[] =
     "metadata that contradicts itself: tokenizer arrays of different lengths,\n"
     "special token ids outside the vocabulary, zero or non-dividing head\n"
     "counts, non-finite rope base or epsilon, a context length past 2^24, or\n"
-    "a block_count that does not match the blk.N tensors.\n"
+    "a block_count that does not match the blk.N tensors.  A llama or gemma3\n"
+    "model (tensors and a block_count) must also pass the loader's tensor\n"
+    "checks (each tensor present with its shape and type), as `desk run` does.\n"
     "\n"
     "Text output: the file (path, size, GGUF version, alignment, data offset);\n"
     "the architecture and all its <arch>.* hyperparameters; general.* keys;\n"
@@ -594,6 +597,19 @@ int cmd_info(int argc, char **argv) {
     if (check_tokenizer(g, &err) != DESK_OK || check_hparams(g, &h, &err) != DESK_OK) {
         desk_gguf_close(g);
         return cli_fail("info", DESK_EXIT_USAGE, "%s: %s", path, err.msg);
+    }
+    /* A file of an architecture desk runs must also pass the loader's tensor
+     * checks (presence, shape, type): info refuses what `desk run` would.
+     * Files without tensors or a block_count (vocabularies, GGUF samples)
+     * and other architectures are shown as they are. */
+    if (desk_gguf_n_tensors(g) > 0 && h.n_layer > 0 && h.arch &&
+        (strcmp(h.arch, "llama") == 0 || strcmp(h.arch, "gemma3") == 0)) {
+        desk_model *dm = NULL;
+        if (desk_model_load(path, NULL, &dm, &err) != DESK_OK) {
+            desk_gguf_close(g);
+            return cli_fail("info", err.status == DESK_E_NOMEM ? DESK_EXIT_FAIL : DESK_EXIT_USAGE, "%s: %s", path, err.msg);
+        }
+        desk_model_free(dm);
     }
     compute_totals(g, &t);
     compute_memory(&h, &t, &m);
