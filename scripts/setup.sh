@@ -10,6 +10,14 @@ PKGS=(build-essential cmake pkg-config git clang llvm
       libcmocka-dev libpcre2-dev libedit-dev libjson-c-dev libssl-dev
       python3 python3-venv python3-pip valgrind tmux unzip ca-certificates)
 
+# The ARM build (`make arm`): Debian's aarch64 cross compiler and C
+# library, qemu-user to run its tests, and the arm64 builds of the libraries
+# libdesk and the tests link (Debian multiarch: dpkg's arm64 architecture is
+# added for them; libedit is left out, so the ARM build has no CLI).
+ARM_PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+          libcmocka-dev:arm64 libpcre2-dev:arm64 libjson-c-dev:arm64 libssl-dev:arm64)
+PKGS+=("${ARM_PKGS[@]}")
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,6 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}" >&2
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi

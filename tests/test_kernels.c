@@ -9,6 +9,10 @@
  *    multiple of a chunk, n = 1, 3, 7, 33) and 1..4 threads;
  *  - dispatch: desk_kernels_get, desk_kernels_init, desk_get_row, errors.
  * DESK_SANITIZED=1 shrinks the shapes (the checks stay the same).
+ * On aarch64 (the ARM build, run under qemu) the NEON table is among them.
+ * CTest also runs the dispatch test with DESK_ISA forced (DESK_TEST_FILTER
+ * picks it) and DESK_EXPECT_ISA naming the table that must be chosen
+ * ("none": the forced one cannot run here and every product fails).
  */
 #include "util/testutil.h"
 
@@ -109,12 +113,48 @@ static double exact_dot(uint32_t type, const float *wf, const void *wq, const vo
     return s;
 }
 
+/* DESK_ISA's names, by desk_isa. */
+static const char *const isa_names[DESK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+
+/* With DESK_ISA set: the named table is used when this CPU has it;
+ * otherwise nothing is, init says why naming the request, and a product
+ * fails with the same message (no silent fallback). */
+static void check_forced(const char *forced) {
+    const desk_kernel_table *want = NULL;
+    for (int i = 0; i < DESK_ISA_COUNT; i++)
+        if (strcmp(forced, isa_names[i]) == 0) want = desk_kernels_get((desk_isa)i);
+    desk_err err = {0};
+    if (want) {
+        assert_int_equal(desk_kernels_init(&err), DESK_OK);
+        assert_string_equal(desk_kernels_isa(), want->name);
+        return;
+    }
+    assert_int_equal(desk_kernels_init(&err), DESK_E_UNSUPPORTED);
+    print_message("DESK_ISA=%s: %s\n", forced, err.msg);
+    assert_non_null(strstr(err.msg, forced));
+    assert_string_equal(desk_kernels_isa(), "none");
+    desk_threadpool *tp = NULL;
+    assert_int_equal(desk_threadpool_new(1, &tp, &err), DESK_OK);
+    desk_mat m;
+    void *wd = make_weights(DESK_TYPE_Q8_0, 2, 64, &m);
+    float x[64] = {0}, y[2];
+    _Alignas(64) unsigned char scratch[512];
+    assert_true(desk_matmul_scratch_size(&m, 1) <= sizeof scratch);
+    desk_err merr = {0};
+    assert_int_equal(desk_matmul(tp, &m, x, 1, y, scratch, &merr), DESK_E_UNSUPPORTED);
+    assert_string_equal(merr.msg, err.msg);
+    free(wd);
+    desk_threadpool_free(tp);
+}
+
 static void test_cpu_and_dispatch(void **state) {
     (void)state;
     desk_cpu cpu;
     desk_cpu_detect(&cpu);
     assert_non_null(desk_kernels_get(DESK_ISA_SCALAR));
     assert_null(desk_kernels_get(DESK_ISA_COUNT));
+    for (int i = 0; i < DESK_ISA_COUNT; i++)
+        if (desk_kernels_get((desk_isa)i)) assert_string_equal(desk_kernels_get((desk_isa)i)->name, isa_names[i]);
     /* A table is offered exactly when the CPU has its features. */
 #if defined(__x86_64__)
     assert_int_equal(desk_kernels_get(DESK_ISA_AVX2) != NULL, desk_cpu_has_avx2(&cpu));
@@ -130,9 +170,25 @@ static void test_cpu_and_dispatch(void **state) {
         assert_int_equal(strstr(info, " avx512bw") != NULL, cpu.avx512bw);
         free(info);
     }
+    assert_null(desk_kernels_get(DESK_ISA_NEON));
+#elif defined(__aarch64__)
+    assert_int_equal(desk_kernels_get(DESK_ISA_NEON) != NULL, desk_cpu_has_neon(&cpu));
+    assert_null(desk_kernels_get(DESK_ISA_AVX2));
+    assert_null(desk_kernels_get(DESK_ISA_AVX512));
+    /* The kernel's view in /proc/cpuinfo agrees, where it is an ARM one
+     * (under qemu-user the file is the host's, without "Features"). */
+    size_t len = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        fclose(f);
+        char *info = tu_read_file("/proc/cpuinfo", &len);
+        if (strstr(info, "\nFeatures")) assert_int_equal(strstr(info, " asimddp") != NULL, cpu.asimd_dotprod);
+        free(info);
+    }
 #endif
     desk_err err = {0};
-    const char *forced = getenv("DESK_ISA");
+    const char *forced = getenv("DESK_ISA"), *expect = getenv("DESK_EXPECT_ISA");
+    if (forced && *forced) check_forced(forced);
     if (!forced || !*forced) {
         assert_int_equal(desk_kernels_init(&err), DESK_OK);
         /* The best table the CPU has is chosen. */
@@ -141,6 +197,7 @@ static void test_cpu_and_dispatch(void **state) {
             if (desk_kernels_get((desk_isa)i)) best = desk_kernels_get((desk_isa)i);
         assert_string_equal(desk_kernels_isa(), best->name);
     }
+    if (expect && *expect) assert_string_equal(desk_kernels_isa(), expect);
     assert_true(desk_physical_cores() >= 1);
 }
 
@@ -189,18 +246,18 @@ static void test_act_quant(void **state) {
     free(got);
 }
 
-/* vec_dot and dot_rows of every table against the reference vec_dot. */
-static void test_vec_dot(void **state) {
-    (void)state;
+/* vec_dot and dot_tile of every table against the exact dot, for rows of
+ * COLS elements (types whose blocks do not divide COLS are passed over). */
+static void vec_dot_cols(int64_t cols) {
     const desk_kernel_table *isas[DESK_ISA_COUNT];
     const int n_isa = available_isas(isas);
     uint32_t types[DESK_TYPE_COUNT];
     const int n_types = weight_types(types);
-    const int64_t cols = 1280; /* 5 super-blocks, 40 legacy blocks */
     float *x = malloc(4 * cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
     unsigned char *act = malloc(4 * (size_t)cols * 4);
     for (int t = 0; t < n_types; t++) {
         const desk_type_info *ti = desk_type_get(types[t]);
+        if (cols % ti->blck != 0) continue;
         desk_mat m;
         void *wd = make_weights(types[t], 4, cols, &m);
         fill(x, 4 * cols, 1.0);
@@ -231,6 +288,13 @@ static void test_vec_dot(void **state) {
                     const float got = vd(cols, wr, act + c * astride);
                     if (fabs(got - ex) > tol)
                         fail_msg("%s %s vec_dot %g, exact %g (tol %g)", isas[i]->name, ti->name, (double)got, ex, tol);
+#if defined(__aarch64__)
+                    /* NEON takes the reference's float steps for quantized
+                     * weights (neon.c): the same value, bit for bit. */
+                    if (isas[i] == desk_kernels_get(DESK_ISA_NEON) && ti->vec_dot_type != DESK_TYPE_F32 && got != ref)
+                        fail_msg("neon %s vec_dot %.9g, reference %.9g (cols %lld)", ti->name, (double)got, (double)ref,
+                                 (long long)cols);
+#endif
                 }
             }
         }
@@ -268,6 +332,15 @@ static void test_vec_dot(void **state) {
     free(x);
     free(wf);
     free(act);
+}
+
+/* Sizes that reach every loop tail: 1 and 3 legacy blocks (odd counts end
+ * on the even accumulator), 1 and 17 super-blocks, float rows that are not
+ * a whole number of vectors. */
+static void test_vec_dot(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {32, 96, 256, 1280, 4352, 7, 1283};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) vec_dot_cols(sizes[i]);
 }
 
 /* desk_matmul_with over shapes and thread counts, every table. */
@@ -365,5 +438,7 @@ int main(void) {
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_get_row),
     };
+    const char *filter = getenv("DESK_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

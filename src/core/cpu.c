@@ -4,7 +4,8 @@
  * cpuid says what the silicon has; xgetbv says which register states the
  * OS saves (XCR0).  AVX needs the SSE and AVX state bits, AVX-512 also the
  * opmask and upper-ZMM bits; without them the instructions fault even
- * though cpuid lists them.
+ * though cpuid lists them.  On aarch64 the kernel reports what user space
+ * may use in AT_HWCAP (it already accounts for what it saves and enables).
  */
 #include "core/cpu.h"
 
@@ -48,6 +49,24 @@ void desk_cpu_detect(desk_cpu *out) {
     if (zmm_ok) out->avx512bf16 = (a1 >> 5) & 1;
 }
 
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+
+/* glibc's sys/auxv.h defines these (bits/hwcap.h); older C libraries may not. */
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+
+void desk_cpu_detect(desk_cpu *out) {
+    memset(out, 0, sizeof *out);
+    const unsigned long hw = getauxval(AT_HWCAP);
+    out->asimd = (hw & HWCAP_ASIMD) != 0;
+    out->asimd_dotprod = (hw & HWCAP_ASIMDDP) != 0;
+}
+
 #else
 
 void desk_cpu_detect(desk_cpu *out) { memset(out, 0, sizeof *out); }
@@ -60,3 +79,5 @@ bool desk_cpu_has_avx512(const desk_cpu *c) {
     return desk_cpu_has_avx2(c) && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq &&
            c->avx512vnni && c->avx512bf16;
 }
+
+bool desk_cpu_has_neon(const desk_cpu *c) { return c->asimd && c->asimd_dotprod; }

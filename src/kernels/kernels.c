@@ -33,6 +33,9 @@ extern const desk_kernel_table desk_kernels_scalar;
 extern const desk_kernel_table desk_kernels_avx2;
 extern const desk_kernel_table desk_kernels_avx512;
 #endif
+#if defined(__aarch64__)
+extern const desk_kernel_table desk_kernels_neon;
+#endif
 
 /* Weight rows per chunk for prefill: 16 rows of a 2048-wide Q4 matrix are
  * 18 KiB, which stays in L1/L2 while every activation group passes. */
@@ -50,6 +53,9 @@ const desk_kernel_table *desk_kernels_get(desk_isa isa) {
     case DESK_ISA_AVX2: return desk_cpu_has_avx2(&cpu) ? &desk_kernels_avx2 : NULL;
     case DESK_ISA_AVX512: return desk_cpu_has_avx512(&cpu) ? &desk_kernels_avx512 : NULL;
 #endif
+#if defined(__aarch64__)
+    case DESK_ISA_NEON: return desk_cpu_has_neon(&cpu) ? &desk_kernels_neon : NULL;
+#endif
     default: return NULL;
     }
 }
@@ -60,7 +66,7 @@ static const desk_kernel_table *g_table;
 static char g_error[192];
 
 static void choose_table(void) {
-    static const char *const names[DESK_ISA_COUNT] = {"scalar", "avx2", "avx512"};
+    static const char *const names[DESK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
     const char *want = getenv("DESK_ISA");
     if (want && *want) {
         for (int i = 0; i < DESK_ISA_COUNT; i++) {
@@ -71,7 +77,7 @@ static void choose_table(void) {
                          want, names[i]);
             return;
         }
-        snprintf(g_error, sizeof g_error, "DESK_ISA=%.40s: unknown instruction set (scalar, avx2, avx512)",
+        snprintf(g_error, sizeof g_error, "DESK_ISA=%.40s: unknown instruction set (scalar, avx2, avx512, neon)",
                  want);
         return;
     }

@@ -39,7 +39,7 @@ desk_status desk_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, 
 /* Copies row R of W into DST as floats (embedding lookup). */
 desk_status desk_get_row(const desk_mat *w, int64_t r, float *dst, desk_err *err);
 
-/* The instruction set in use ("avx512", "avx2", "scalar"), or "none" when
+/* The instruction set in use ("avx512", "avx2", "neon", "scalar"), or "none" when
  * DESK_ISA names one that cannot be used (see desk_kernels_init). */
 const char *desk_kernels_isa(void);
 
@@ -50,7 +50,9 @@ const char *desk_kernels_isa(void);
  * the CPU has: that choice is the one process-wide state of the kernels,
  * read-only once made.  Tests reach every table with desk_kernels_get. */
 
-typedef enum desk_isa { DESK_ISA_SCALAR = 0, DESK_ISA_AVX2, DESK_ISA_AVX512, DESK_ISA_COUNT } desk_isa;
+/* In order of preference within an architecture (the last one the CPU
+ * has wins); the other architecture's entries are never available. */
+typedef enum desk_isa { DESK_ISA_SCALAR = 0, DESK_ISA_AVX2, DESK_ISA_AVX512, DESK_ISA_NEON, DESK_ISA_COUNT } desk_isa;
 
 /* OUT[r * NC + c] = dot(W + r * W_STRIDE, ACT + c * ACT_STRIDE) for r < NR,
  * c < NC (each 1..4): a tile of weight rows of N elements against
@@ -98,7 +100,7 @@ typedef struct desk_kernel_table {
 const desk_kernel_table *desk_kernels_get(desk_isa isa);
 
 /* Chooses the process's table (first call; later calls return the same
- * result).  DESK_ISA=scalar|avx2|avx512 forces one; an unknown name or one
+ * result).  DESK_ISA=scalar|avx2|avx512|neon forces one; an unknown name or one
  * this CPU cannot run is DESK_E_UNSUPPORTED naming it, and then every
  * desk_matmul fails with the same message (nothing falls back silently). */
 desk_status desk_kernels_init(desk_err *err);
