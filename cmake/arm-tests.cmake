@@ -19,6 +19,11 @@ foreach(n ${DESK_ARM_TESTS})
   set_tests_properties(${name} PROPERTIES TIMEOUT 600 ENVIRONMENT "DESK_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endforeach()
 
+# The model test is the longest under emulation: start it first.
+if(TEST test_model)
+  set_tests_properties(test_model PROPERTIES COST 1000)
+endif()
+
 # The kernel tests must reach the NEON table (not pass on scalar alone).
 set_property(TEST test_kernels APPEND PROPERTY ENVIRONMENT DESK_EXPECT_ISA=neon)
 

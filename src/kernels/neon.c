@@ -529,7 +529,6 @@ DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const 
         default: kern(t, n, w, ws, 2, a, as, 4, o); return;
         }
     }
-    DESK_UNROLL
     for (int r = 0; r < nr; r++) {
         const void *wr = (const unsigned char *)w + (size_t)r * ws;
         switch (nc) {
