@@ -72,8 +72,20 @@ static void choose_table(void) {
         for (int i = 0; i < DESK_ISA_COUNT; i++) {
             if (strcmp(want, names[i]) != 0) continue;
             g_table = desk_kernels_get((desk_isa)i);
-            if (!g_table)
-                snprintf(g_error, sizeof g_error, "DESK_ISA=%s: this CPU or build cannot run %s kernels",
+            /* Say which: another architecture's kernels, or a CPU without the instructions. */
+            const bool x86 = i == DESK_ISA_AVX2 || i == DESK_ISA_AVX512;
+#if defined(__x86_64__)
+            const char *arch = "x86-64", *other = x86 || i == DESK_ISA_SCALAR ? NULL : "aarch64";
+#elif defined(__aarch64__)
+            const char *arch = "aarch64", *other = x86 ? "x86-64" : NULL;
+#else
+            const char *arch = "this", *other = i == DESK_ISA_SCALAR ? NULL : x86 ? "x86-64" : "aarch64";
+#endif
+            if (!g_table && other)
+                snprintf(g_error, sizeof g_error, "DESK_ISA=%s: this %s build has no %s kernels (they are for %s)",
+                         want, arch, names[i], other);
+            else if (!g_table)
+                snprintf(g_error, sizeof g_error, "DESK_ISA=%s: this CPU lacks the instructions of the %s kernels",
                          want, names[i]);
             return;
         }
