@@ -102,6 +102,12 @@ desk_status desk_kernels_init(desk_err *err) {
     return DESK_OK;
 }
 
+desk_status desk_kernels_current(const desk_kernel_table **kt, desk_err *err) {
+    desk_status s = desk_kernels_init(err);
+    *kt = g_table;
+    return s;
+}
+
 const char *desk_kernels_isa(void) {
     pthread_once(&g_once, choose_table);
     return g_table ? g_table->name : "none";

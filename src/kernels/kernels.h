@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/fp16.h"
 #include "core/threadpool.h"
 #include "desk.h"
 #include "tensor/types.h"
@@ -86,6 +87,26 @@ typedef void (*desk_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, 
 typedef void (*desk_packed_dot_fn)(int64_t n, const void *packed, const void *act, size_t act_stride,
                                    const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
 
+/* ---- the model's operations -------------------------------------------
+ * Vector versions of operations of src/model/ops.c, which holds the scalar
+ * reference (llama.cpp's CPU numerics); each returns the reference's bits
+ * exactly (tests/test_ops.c).  NULL, or an attention kernel returning
+ * false (head sizes not a multiple of 8), means "use the reference". */
+
+/* One query row against the cache positions LO..HI (inclusive). */
+typedef struct desk_attn_row {
+    const float *q;            /* head_k floats */
+    const desk_f16 *k, *v;     /* position 0 of this head's K and V */
+    size_t k_stride, v_stride; /* elements from one position to the next */
+    int head_k, head_v, lo, hi;
+    float scale;               /* applied to q.k */
+} desk_attn_row;
+
+/* OUT = softmax(q.K * scale) V for one row; ACC: head_v + head_k floats. */
+typedef bool (*desk_attn_fn)(const desk_attn_row *r, float *out, float *acc);
+/* Y = act(G) * U over N values (Y may be G). */
+typedef void (*desk_glu_fn)(float *y, const float *g, const float *u, size_t n);
+
 typedef struct desk_kernel_table {
     const char *name;
     desk_vec_dot_fn vec_dot[DESK_TYPE_COUNT];    /* by weight type */
@@ -94,6 +115,9 @@ typedef struct desk_kernel_table {
     desk_pack_fn pack[DESK_TYPE_COUNT];          /* by weight type; NULL: no batch path */
     desk_packed_dot_fn packed_dot[DESK_TYPE_COUNT];
     int32_t pack_block_bytes[DESK_TYPE_COUNT];   /* packed bytes per block of 8 rows */
+    desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
+    desk_attn_fn attn_tiled;                     /* desk_op_attn_tiled */
+    desk_glu_fn swiglu;                          /* desk_op_swiglu */
 } desk_kernel_table;
 
 /* The table of ISA, or NULL when this build or this CPU lacks it. */
@@ -104,6 +128,9 @@ const desk_kernel_table *desk_kernels_get(desk_isa isa);
  * this CPU cannot run is DESK_E_UNSUPPORTED naming it, and then every
  * desk_matmul fails with the same message (nothing falls back silently). */
 desk_status desk_kernels_init(desk_err *err);
+
+/* The process's table (desk_kernels_init's choice) in *KT. */
+desk_status desk_kernels_current(const desk_kernel_table **kt, desk_err *err);
 
 /* desk_matmul with the kernels of table KT (tests compare ISAs with it). */
 desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,

@@ -1017,6 +1017,8 @@ static float vd_q6_k(int64_t n, const void *w, const void *a) {
     return o;
 }
 
+#include "kernels/x86_ops.h"
+
 const desk_kernel_table DESK_X86_TABLE = {
     .name = DESK_X86_NAME,
     .vec_dot =
@@ -1086,4 +1088,7 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_K] = PK_K45,
             [DESK_TYPE_Q6_K] = PK_K6,
         },
+    .attn_vec = attn_vec_x86,
+    .attn_tiled = attn_tiled_x86,
+    .swiglu = swiglu_x86,
 };

@@ -214,6 +214,7 @@ typedef struct attn_job {
     desk_ctx *c;
     int il, n, pos0;
     bool swa;
+    const desk_kernel_table *kt; /* vector versions of the ops, or NULL */
 } attn_job;
 
 static void attn_task(void *p, int ith, int nth) {
@@ -245,6 +246,9 @@ static void attn_task(void *p, int ith, int nth) {
                                  .hi = pos,
                                  .scale = kq_scale};
         float *out = c->att + (size_t)i * hp->n_head * hv + (size_t)h * hv;
+        /* The kernel table's vector version when it takes this shape. */
+        const desk_attn_fn fast = j->kt ? (tiled ? j->kt->attn_tiled : j->kt->attn_vec) : NULL;
+        if (fast && fast(&r, out, acc)) continue;
         if (tiled)
             desk_op_attn_tiled(&r, out, acc);
         else
@@ -260,6 +264,8 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
     int E = hp->n_embd, hk = hp->head_dim_k, hv = hp->head_dim_v, F = hp->n_ff;
     size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
     desk_status s;
+    const desk_kernel_table *kt = NULL; /* vector ops; the reference ops when NULL */
+    if ((s = desk_kernels_current(&kt, err))) return s;
     for (int i = 0; i < n; i++) {
         float *xi = c->x + (size_t)i * E;
         if ((s = desk_get_row(&m->tok_embd, ids[i], xi, err))) return s;
@@ -299,7 +305,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         }
         trace(c, "q_rope", il, c->q, n, qd);
         trace(c, "k_rope", il, c->k, n, kvk);
-        attn_job aj = {c, il, n, c->pos, L->swa};
+        attn_job aj = {c, il, n, c->pos, L->swa, kt};
         desk_threadpool_run(c->tp, attn_task, &aj);
         trace(c, "kqv_out", il, c->att, n, (size_t)hp->n_head * hv);
         if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
@@ -321,7 +327,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if (m->arch == DESK_ARCH_GEMMA3)
             desk_op_geglu(c->ffa, c->ffa, c->ffb, nf);
         else
-            desk_op_swiglu(c->ffa, c->ffa, c->ffb, nf);
+            (kt && kt->swiglu ? kt->swiglu : desk_op_swiglu)(c->ffa, c->ffa, c->ffb, nf);
         trace(c, "ffn_act", il, c->ffa, n, F);
         if ((s = matmul(c, &L->w_down, c->ffa, n, c->xo, err))) return s;
         trace(c, "ffn_out", il, c->xo, n, E);

@@ -74,15 +74,8 @@ struct desk_ctx {
 
 /* ---- operations (ops.c): llama.cpp's CPU numerics, see there ---- */
 
-/* One query row against the cache positions LO..HI (inclusive). */
-typedef struct desk_attn_row {
-    const float *q;          /* head_k floats */
-    const desk_f16 *k, *v;   /* position 0 of this head's K and V */
-    size_t k_stride, v_stride; /* elements from one position to the next */
-    int head_k, head_v, lo, hi;
-    float scale;             /* applied to q.k */
-} desk_attn_row;
-
+/* desk_attn_row (one query row against cache positions LO..HI) is in
+ * kernels/kernels.h, shared with the vector versions of these ops. */
 float desk_op_vexpf(float x);
 void desk_op_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 /* Rotates one head in place; FACTORS (n_rot/2) or NULL. */

@@ -1,0 +1,260 @@
+/*
+ * x86_ops.h - vector versions of the model's operations (src/model/ops.c,
+ * llama.cpp's CPU numerics) over 256-bit vectors with FMA and F16C;
+ * included by x86_body.h, so compiled once per x86 instruction set.  Not a
+ * header to include anywhere else.
+ *
+ * Every function returns ops.c's bits exactly (tests/test_ops.c): the same
+ * operations, fused where ops.c calls fmaf, in the same order per output;
+ * vectors only run independent outputs (or keys) side by side.
+ *  - vexpf8: ggml's polynomial exp, 8 lanes; lanes whose scale 2^n is not
+ *    a normal float (|n| > 126, NaN, infinities) take the scalar formula.
+ *  - attention, tiled path: a block of 8 keys is widened and transposed so
+ *    that each lane sums its own key's products in element order.
+ *  - attention, vec path: ggml_vec_dot_f16's 4 x 16 lanes, its reduction
+ *    tree; the F16-rounded accumulator kept in registers as floats.
+ */
+
+/* The scalar formula of desk_op_vexpf (fmaf is one instruction here). */
+static float vexpf1(float x) {
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (fabsf(n) > 192.0f || isnan(n)) return n <= 0 ? 0.0f : INFINITY;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                         fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+DESK_INLINE __m256 vexpf8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r), r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    /* |n| <= 126: 2^n is a normal float and j * 2^n rounds as ldexpf. */
+    const __m256 far = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), n), _mm256_set1_ps(126.0f), _CMP_NLE_UQ);
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(_mm256_andnot_ps(far, n)),
+                                                         _mm256_set1_epi32(127)), 23);
+    __m256 res = _mm256_mul_ps(j, _mm256_castsi256_ps(e));
+    const int m = _mm256_movemask_ps(far);
+    if (m) {
+        _Alignas(32) float xs[8], rs[8];
+        _mm256_store_ps(xs, x);
+        _mm256_store_ps(rs, res);
+        for (int l = 0; l < 8; l++)
+            if (m >> l & 1) rs[l] = vexpf1(xs[l]);
+        res = _mm256_load_ps(rs);
+    }
+    return res;
+}
+
+static void swiglu_x86(float *y, const float *g, const float *u, size_t n) {
+    /* Whole groups of 16 take the polynomial exp, the tail libm's, as
+     * desk_op_swiglu (ggml's vector loop and scalar remainder). */
+    const size_t nv = n - n % 16;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (size_t i = 0; i < nv; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = vexpf8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    for (size_t i = nv; i < n; i++) {
+        const float x = g[i];
+        y[i] = (x / (1.0f + expf(-x))) * u[i];
+    }
+}
+
+/* Rows become columns: R[i] lane j <- R[j] lane i. */
+DESK_INLINE void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* The sum of 16 lanes (LO = lanes 0..7) in hsum16's order: halves,
+ * quarters, then (c0 + c2) + (c1 + c3). */
+DESK_INLINE float hsum16_ps(__m256 lo, __m256 hi) {
+    const __m256 b = _mm256_add_ps(hi, lo);
+    const __m128 c = _mm_add_ps(_mm256_extractf128_ps(b, 1), _mm256_castps256_ps128(b));
+    const __m128 d = _mm_add_ps(c, _mm_movehl_ps(c, c)); /* c0 + c2, c1 + c3 */
+    return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+}
+
+#define ATTN_TILE 64
+
+static bool attn_tiled_x86(const desk_attn_row *r, float *out, float *acc) {
+    const int hk = r->head_k, hv = r->head_v;
+    if (hk % 8 || hv % 8 || hk > 512) return false;
+    _Alignas(32) float kq[ATTN_TILE];
+    _Alignas(32) float kT[512 * 8];
+    for (int d = 0; d < hv; d++) acc[d] = 0.0f;
+    float M = -INFINITY, S = 0.0f;
+    const __m256 vscale = _mm256_set1_ps(r->scale), ninf = _mm256_set1_ps(-INFINITY);
+    for (int t0 = r->lo - r->lo % ATTN_TILE; t0 <= r->hi; t0 += ATTN_TILE) {
+        __m256 vmax = ninf;
+        for (int e0 = 0; e0 < ATTN_TILE; e0 += 8) {
+            const int s0 = t0 + e0;
+            if (s0 + 7 < r->lo || s0 > r->hi) {
+                _mm256_store_ps(kq + e0, ninf);
+                continue;
+            }
+            int valid = 0;
+            for (int jj = 0; jj < 8; jj++)
+                if (s0 + jj >= r->lo && s0 + jj <= r->hi) valid |= 1 << jj;
+            for (int d0 = 0; d0 < hk; d0 += 8) {
+                __m256 rr[8];
+                DESK_UNROLL
+                for (int jj = 0; jj < 8; jj++)
+                    rr[jj] = valid >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
+                                                   (const __m128i *)(r->k + (size_t)(s0 + jj) * r->k_stride + d0)))
+                                             : _mm256_setzero_ps();
+                transpose8(rr);
+                DESK_UNROLL
+                for (int dd = 0; dd < 8; dd++) _mm256_store_ps(kT + (d0 + dd) * 8, rr[dd]);
+            }
+            /* One chain per lane: each key's products in element order,
+             * as the reference's sequential fmaf. */
+            __m256 dot = _mm256_setzero_ps();
+            for (int d = 0; d < hk; d++) dot = _mm256_fmadd_ps(_mm256_set1_ps(r->q[d]), _mm256_load_ps(kT + d * 8), dot);
+            __m256 s = _mm256_mul_ps(dot, vscale);
+            if (valid != 0xFF) {
+                const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+                const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(valid), bits), bits);
+                s = _mm256_blendv_ps(ninf, s, _mm256_castsi256_ps(on));
+            }
+            _mm256_store_ps(kq + e0, s);
+            vmax = _mm256_max_ps(vmax, s);
+        }
+        _Alignas(32) float mv[8];
+        _mm256_store_ps(mv, vmax);
+        float tmax = -INFINITY;
+        for (int l = 0; l < 8; l++)
+            if (mv[l] > tmax) tmax = mv[l];
+        const float Mnew = fmaxf(M, tmax);
+        if (Mnew > M) {
+            const float ms = expf(M - Mnew);
+            const __m256 vms = _mm256_set1_ps(ms);
+            for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vms));
+            S *= ms;
+        }
+        M = Mnew;
+        const __m256 vm = _mm256_set1_ps(Mnew);
+        double sum = 0.0;
+        for (int c = 0; c < ATTN_TILE; c += 16) {
+            const __m256 lo = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq + c), vm));
+            const __m256 hi = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq + c + 8), vm));
+            _mm256_store_ps(kq + c, lo);
+            _mm256_store_ps(kq + c + 8, hi);
+            sum += (double)hsum16_ps(lo, hi);
+        }
+        S = (float)((double)S + sum);
+        for (int d0 = 0; d0 < hv; d0 += 32) {
+            const int nv = hv - d0 < 32 ? (hv - d0) / 8 : 4;
+            __m256 a[4];
+            DESK_UNROLL
+            for (int k = 0; k < 4; k++) a[k] = k < nv ? _mm256_loadu_ps(acc + d0 + 8 * k) : _mm256_setzero_ps();
+            for (int e = 0; e < ATTN_TILE; e++) {
+                if (kq[e] == 0.0f) continue; /* as the reference: a zero weight adds nothing */
+                const __m256 w = _mm256_set1_ps(kq[e]);
+                const desk_f16 *v = r->v + (size_t)(t0 + e) * r->v_stride + d0;
+                DESK_UNROLL
+                for (int k = 0; k < 4; k++)
+                    if (k < nv) a[k] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * k))), a[k]);
+            }
+            DESK_UNROLL
+            for (int k = 0; k < 4; k++)
+                if (k < nv) _mm256_storeu_ps(acc + d0 + 8 * k, a[k]);
+        }
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vinv));
+    return true;
+}
+
+/* F16 rounding of 8 floats (F16C's round to nearest even, as desk_f32_to_f16). */
+DESK_INLINE __m256 f16_round8(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+/* ggml_vec_dot_f16 of the F16-exact QH with the F16 row K (N elements). */
+DESK_INLINE float dot_f16_x86(int n, const float *qh, const desk_f16 *k) {
+    __m256 a[4][2];
+    DESK_UNROLL
+    for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();
+    const int np = n - n % 64;
+    for (int i = 0; i < np; i += 64) {
+        DESK_UNROLL
+        for (int j = 0; j < 4; j++)
+            DESK_UNROLL
+            for (int h = 0; h < 2; h++) {
+                const int o = i + 16 * j + 8 * h;
+                a[j][h] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + o), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + o))),
+                                          a[j][h]);
+            }
+    }
+    DESK_UNROLL
+    for (int h = 0; h < 2; h++) {
+        a[0][h] = _mm256_add_ps(a[0][h], a[2][h]);
+        a[1][h] = _mm256_add_ps(a[1][h], a[3][h]);
+        a[0][h] = _mm256_add_ps(a[0][h], a[1][h]);
+    }
+    double s = (double)hsum16_ps(a[0][0], a[0][1]);
+    for (int i = np; i < n; i++) s += (double)(qh[i] * h2f(k[i]));
+    return (float)s;
+}
+
+static bool attn_vec_x86(const desk_attn_row *r, float *out, float *acc) {
+    const int hk = r->head_k, hv = r->head_v;
+    if (hk % 8 || hv % 8) return false;
+    float *qh = acc + hv;
+    for (int d = 0; d < hk; d += 8) _mm256_storeu_ps(qh + d, f16_round8(_mm256_loadu_ps(r->q + d)));
+    for (int d = 0; d < hv; d++) acc[d] = 0.0f;
+    float M = -INFINITY, S = 0.0f;
+    for (int s = r->lo; s <= r->hi; s++) {
+        const float sc = dot_f16_x86(hk, qh, r->k + (size_t)s * r->k_stride) * r->scale;
+        float ms = 1.0f, vs = 1.0f;
+        const desk_f16 *v = r->v + (size_t)s * r->v_stride;
+        if (sc > M) {
+            const float old = M;
+            M = sc;
+            ms = expf(old - M);
+            const __m256 vms = _mm256_set1_ps(ms);
+            for (int d = 0; d < hv; d += 8)
+                _mm256_storeu_ps(acc + d,
+                                 f16_round8(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))),
+                                                            _mm256_set1_ps(vs),
+                                                            f16_round8(_mm256_mul_ps(_mm256_loadu_ps(acc + d), vms)))));
+        } else {
+            vs = expf(sc - M);
+            const __m256 vvs = _mm256_set1_ps(vs);
+            for (int d = 0; d < hv; d += 8)
+                _mm256_storeu_ps(acc + d, f16_round8(_mm256_fmadd_ps(
+                                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))), vvs,
+                                              _mm256_loadu_ps(acc + d))));
+        }
+        S = fmaf(S, ms, vs);
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vinv));
+    return true;
+}
