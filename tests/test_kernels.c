@@ -374,6 +374,7 @@ static void test_matmul(void **state) {
     desk_err err = {0};
     for (int i = 0; i < 4; i++) assert_int_equal(desk_threadpool_new(threads[i], &tps[i], &err), DESK_OK);
     float *x = malloc(33 * cols * sizeof(float)), *y = malloc(33 * rows * sizeof(float));
+    float *yref = malloc(33 * rows * sizeof(float));
     float *wf = malloc(rows * cols * sizeof(float)), *af = malloc(33 * cols * sizeof(float));
     unsigned char *aq = malloc(33 * (size_t)cols * 4);
     for (int t = 0; t < n_types; t++) {
@@ -413,6 +414,15 @@ static void test_matmul(void **state) {
                                      ti->name, (long long)n, threads[ti_th], (long long)c, (long long)r, (double)got,
                                      ex);
                     }
+#if defined(__aarch64__)
+                /* Quantized weights: NEON's product is the scalar path's, bit for bit. */
+                if (isas[i] == desk_kernels_get(DESK_ISA_NEON) && ti->vec_dot_type != DESK_TYPE_F32) {
+                    assert_string_equal(isas[0]->name, "scalar");
+                    assert_int_equal(desk_matmul_with(isas[0], tps[0], &m, x, n, yref, scratch, &err), DESK_OK);
+                    if (memcmp(y, yref, (size_t)(n * rows) * sizeof(float)) != 0)
+                        fail_msg("neon %s matmul n=%lld differs from the scalar path", ti->name, (long long)n);
+                }
+#endif
             }
         free(scratch);
         free(wd);
@@ -426,6 +436,7 @@ static void test_matmul(void **state) {
     for (int i = 0; i < 4; i++) desk_threadpool_free(tps[i]);
     free(x);
     free(y);
+    free(yref);
     free(wf);
     free(af);
     free(aq);
