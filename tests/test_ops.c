@@ -79,33 +79,46 @@ static void test_swiglu(void **state) {
 typedef struct ashape {
     int hk, hv, lo, hi;
     float qscale;
+    int nq; /* query rows sharing the cache rows */
 } ashape;
 
 static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh) {
     const int ctx = sh->hi + 1, kvh = 2; /* two KV heads: the strides skip the other */
     const size_t ks = (size_t)kvh * sh->hk, vs = (size_t)kvh * sh->hv;
-    float *q = malloc(sizeof(float) * (size_t)sh->hk);
+    float *q = malloc(sizeof(float) * (size_t)sh->hk * (size_t)sh->nq);
     desk_f16 *k = malloc(sizeof(desk_f16) * ks * (size_t)ctx), *v = malloc(sizeof(desk_f16) * vs * (size_t)ctx);
-    float *acc = malloc(sizeof(float) * (size_t)(sh->hk + sh->hv)), *want = malloc(sizeof(float) * (size_t)sh->hv);
-    float *got = malloc(sizeof(float) * (size_t)sh->hv);
-    for (int d = 0; d < sh->hk; d++) q[d] = urand() * sh->qscale;
+    float *acc = malloc(sizeof(float) * (size_t)(sh->hk + sh->hv));
+    float *want = malloc(sizeof(float) * (size_t)sh->hv * (size_t)sh->nq);
+    float *got = malloc(sizeof(float) * (size_t)sh->hv * (size_t)sh->nq);
+    for (int d = 0; d < sh->hk * sh->nq; d++) q[d] = urand() * sh->qscale;
     for (size_t e = 0; e < ks * (size_t)ctx; e++) k[e] = desk_f32_to_f16(urand());
     for (size_t e = 0; e < vs * (size_t)ctx; e++) v[e] = desk_f32_to_f16(urand() * (e % 97 == 0 ? 3000.0f : 1.0f));
-    const desk_attn_row r = {.q = q, .k = k + sh->hk, .v = v + sh->hv, .k_stride = ks, .v_stride = vs,
-                             .head_k = sh->hk, .head_v = sh->hv, .lo = sh->lo, .hi = sh->hi, .scale = 0.125f};
-    if (tiled)
-        desk_op_attn_tiled(&r, want, acc);
-    else
-        desk_op_attn_vec(&r, want, acc);
-    const desk_attn_fn fn = tiled ? kt->attn_tiled : kt->attn_vec;
-    for (int d = 0; d < sh->hv; d++) got[d] = NAN;
-    const bool took = fn(&r, got, acc);
+    /* NQ query rows sharing the cache rows (the tiled kernel takes them
+     * together; the vec kernel one at a time). */
+    desk_attn_row r[DESK_ATTN_GROUP];
+    for (int g = 0; g < sh->nq; g++)
+        r[g] = (desk_attn_row){.q = q + (size_t)g * sh->hk, .k = k + sh->hk, .v = v + sh->hv, .k_stride = ks,
+                               .v_stride = vs, .head_k = sh->hk, .head_v = sh->hv, .lo = sh->lo, .hi = sh->hi,
+                               .scale = 0.125f};
+    for (int g = 0; g < sh->nq; g++) {
+        if (tiled)
+            desk_op_attn_tiled(&r[g], want + (size_t)g * sh->hv, acc);
+        else
+            desk_op_attn_vec(&r[g], want + (size_t)g * sh->hv, acc);
+    }
+    for (int d = 0; d < sh->nq * sh->hv; d++) got[d] = NAN;
+    bool took = true;
+    if (tiled) {
+        took = kt->attn_tiled(r, sh->nq, got, (size_t)sh->hv);
+    } else {
+        for (int g = 0; g < sh->nq; g++) took = kt->attn_vec(&r[g], got + (size_t)g * sh->hv, acc) && took;
+    }
     if (sh->hk % 8 || sh->hv % 8) {
         if (took) fail_msg("%s: head sizes %d/%d are not the kernel's, yet it ran", kt->name, sh->hk, sh->hv);
-        for (int d = 0; d < sh->hv; d++) assert_true(isnan(got[d]));
+        for (int d = 0; d < sh->nq * sh->hv; d++) assert_true(isnan(got[d]));
     } else {
         if (!took) fail_msg("%s declined head sizes %d/%d", kt->name, sh->hk, sh->hv);
-        for (int d = 0; d < sh->hv; d++)
+        for (int d = 0; d < sh->nq * sh->hv; d++)
             if (memcmp(&got[d], &want[d], 4) != 0)
                 fail_msg("%s %s hk %d hv %d lo %d hi %d q x%g: out[%d] %a, reference %a", kt->name,
                          tiled ? "tiled" : "vec", sh->hk, sh->hv, sh->lo, sh->hi, sh->qscale, d, got[d], want[d]);
@@ -123,14 +136,15 @@ static void test_attention(void **state) {
     const desk_kernel_table *kts[DESK_ISA_COUNT];
     const int nk = tables(kts);
     const ashape shapes[] = {
-        {64, 64, 0, 0, 1},       /* one position */
-        {64, 64, 0, 130, 1},     /* three tiles, the last partial */
-        {64, 64, 37, 300, 8},    /* a window starting inside a tile */
-        {256, 256, 0, 70, 2},    /* Gemma 3's heads */
-        {64, 64, 0, 200, 400},   /* scores hundreds apart: weights underflow */
-        {8, 24, 5, 9, 1},        /* the smallest vector head, V of 3 vectors */
-        {128, 40, 0, 66, 3},     /* V not a multiple of 32 */
-        {12, 64, 0, 10, 1},      /* declined: head_k not a multiple of 8 */
+        {64, 64, 0, 0, 1, 1},       /* one position */
+        {64, 64, 0, 130, 1, 3},     /* three tiles, the last partial; SmolLM2's group */
+        {64, 64, 37, 300, 8, 2},    /* a window starting inside a tile */
+        {256, 256, 0, 70, 2, 3},    /* Gemma 3's heads */
+        {64, 64, 0, 200, 400, 3},   /* scores hundreds apart: weights underflow */
+        {8, 24, 5, 9, 1, 1},        /* the smallest vector head, V of 3 vectors */
+        {128, 40, 0, 66, 3, 2},     /* V not a multiple of 16 */
+        {64, 64, 0, 100, 2, 6},     /* six heads per KV head: two passes of four */
+        {12, 64, 0, 10, 1, 1},      /* declined: head_k not a multiple of 8 */
     };
     for (int k = 0; k < nk; k++) {
         if (!kts[k]->attn_tiled || !kts[k]->attn_vec) continue;

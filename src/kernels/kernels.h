@@ -104,6 +104,11 @@ typedef struct desk_attn_row {
 
 /* OUT = softmax(q.K * scale) V for one row; ACC: head_v + head_k floats. */
 typedef bool (*desk_attn_fn)(const desk_attn_row *r, float *out, float *acc);
+/* The same for NR rows (1..DESK_ATTN_GROUP) that share k, v, lo, hi and
+ * scale (the query heads of one KV head at one position), row i written
+ * at OUT + i * OUT_STRIDE: K and V are read once for all of them. */
+#define DESK_ATTN_GROUP 8
+typedef bool (*desk_attn_group_fn)(const desk_attn_row *r, int nr, float *out, size_t out_stride);
 /* Y = act(G) * U over N values (Y may be G). */
 typedef void (*desk_glu_fn)(float *y, const float *g, const float *u, size_t n);
 
@@ -116,7 +121,7 @@ typedef struct desk_kernel_table {
     desk_packed_dot_fn packed_dot[DESK_TYPE_COUNT];
     int32_t pack_block_bytes[DESK_TYPE_COUNT];   /* packed bytes per block of 8 rows */
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
-    desk_attn_fn attn_tiled;                     /* desk_op_attn_tiled */
+    desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
     desk_glu_fn swiglu;                          /* desk_op_swiglu */
 } desk_kernel_table;
 

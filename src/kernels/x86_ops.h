@@ -102,20 +102,30 @@ DESK_INLINE float hsum16_ps(__m256 lo, __m256 hi) {
 
 #define ATTN_TILE 64
 
-static bool attn_tiled_x86(const desk_attn_row *r, float *out, float *acc) {
+/* The query heads of one KV head at one position (NR <= DESK_ATTN_GROUP,
+ * sharing k, v, lo, hi, scale) together: each block of 8 keys is widened
+ * and transposed once for all of them, and each V row widened once.
+ * Per row, the arithmetic is desk_op_attn_tiled's. */
+static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t out_stride) {
     const int hk = r->head_k, hv = r->head_v;
-    if (hk % 8 || hv % 8 || hk > 512) return false;
-    _Alignas(32) float kq[ATTN_TILE];
+    if (hk % 8 || hv % 8 || hk > 512 || hv > 512 || nr < 1 || nr > DESK_ATTN_GROUP) return false;
+    _Alignas(32) float kq[DESK_ATTN_GROUP][ATTN_TILE];
     _Alignas(32) float kT[512 * 8];
-    for (int d = 0; d < hv; d++) acc[d] = 0.0f;
-    float M = -INFINITY, S = 0.0f;
+    _Alignas(32) float acc[DESK_ATTN_GROUP][512];
+    float M[DESK_ATTN_GROUP], S[DESK_ATTN_GROUP];
+    for (int g = 0; g < nr; g++) {
+        memset(acc[g], 0, sizeof(float) * (size_t)hv);
+        M[g] = -INFINITY;
+        S[g] = 0.0f;
+    }
     const __m256 vscale = _mm256_set1_ps(r->scale), ninf = _mm256_set1_ps(-INFINITY);
     for (int t0 = r->lo - r->lo % ATTN_TILE; t0 <= r->hi; t0 += ATTN_TILE) {
-        __m256 vmax = ninf;
+        __m256 vmax[DESK_ATTN_GROUP];
+        for (int g = 0; g < nr; g++) vmax[g] = ninf;
         for (int e0 = 0; e0 < ATTN_TILE; e0 += 8) {
             const int s0 = t0 + e0;
             if (s0 + 7 < r->lo || s0 > r->hi) {
-                _mm256_store_ps(kq + e0, ninf);
+                for (int g = 0; g < nr; g++) _mm256_store_ps(kq[g] + e0, ninf);
                 continue;
             }
             int valid = 0;
@@ -132,63 +142,104 @@ static bool attn_tiled_x86(const desk_attn_row *r, float *out, float *acc) {
                 DESK_UNROLL
                 for (int dd = 0; dd < 8; dd++) _mm256_store_ps(kT + (d0 + dd) * 8, rr[dd]);
             }
-            /* One chain per lane: each key's products in element order,
-             * as the reference's sequential fmaf. */
-            __m256 dot = _mm256_setzero_ps();
-            for (int d = 0; d < hk; d++) dot = _mm256_fmadd_ps(_mm256_set1_ps(r->q[d]), _mm256_load_ps(kT + d * 8), dot);
-            __m256 s = _mm256_mul_ps(dot, vscale);
-            if (valid != 0xFF) {
-                const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-                const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(valid), bits), bits);
-                s = _mm256_blendv_ps(ninf, s, _mm256_castsi256_ps(on));
+            const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            const __m256 on = _mm256_castsi256_ps(
+                _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(valid), bits), bits));
+            /* One chain per lane (each key's products in element order, as
+             * the reference's sequential fmaf); rows in pairs for two
+             * chains in flight. */
+            int g = 0;
+            for (; g + 2 <= nr; g += 2) {
+                const float *q0 = r[g].q, *q1 = r[g + 1].q;
+                __m256 d0v = _mm256_setzero_ps(), d1v = _mm256_setzero_ps();
+                for (int d = 0; d < hk; d++) {
+                    const __m256 kv = _mm256_load_ps(kT + d * 8);
+                    d0v = _mm256_fmadd_ps(_mm256_set1_ps(q0[d]), kv, d0v);
+                    d1v = _mm256_fmadd_ps(_mm256_set1_ps(q1[d]), kv, d1v);
+                }
+                const __m256 s0v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d0v, vscale), on);
+                const __m256 s1v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d1v, vscale), on);
+                _mm256_store_ps(kq[g] + e0, s0v);
+                _mm256_store_ps(kq[g + 1] + e0, s1v);
+                vmax[g] = _mm256_max_ps(vmax[g], s0v);
+                vmax[g + 1] = _mm256_max_ps(vmax[g + 1], s1v);
             }
-            _mm256_store_ps(kq + e0, s);
-            vmax = _mm256_max_ps(vmax, s);
+            for (; g < nr; g++) {
+                const float *q0 = r[g].q;
+                __m256 d0v = _mm256_setzero_ps();
+                for (int d = 0; d < hk; d++) d0v = _mm256_fmadd_ps(_mm256_set1_ps(q0[d]), _mm256_load_ps(kT + d * 8), d0v);
+                const __m256 s0v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d0v, vscale), on);
+                _mm256_store_ps(kq[g] + e0, s0v);
+                vmax[g] = _mm256_max_ps(vmax[g], s0v);
+            }
         }
-        _Alignas(32) float mv[8];
-        _mm256_store_ps(mv, vmax);
-        float tmax = -INFINITY;
-        for (int l = 0; l < 8; l++)
-            if (mv[l] > tmax) tmax = mv[l];
-        const float Mnew = fmaxf(M, tmax);
-        if (Mnew > M) {
-            const float ms = expf(M - Mnew);
-            const __m256 vms = _mm256_set1_ps(ms);
-            for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vms));
-            S *= ms;
+        for (int g = 0; g < nr; g++) {
+            _Alignas(32) float mv[8];
+            _mm256_store_ps(mv, vmax[g]);
+            float tmax = -INFINITY;
+            for (int l = 0; l < 8; l++)
+                if (mv[l] > tmax) tmax = mv[l];
+            const float Mnew = fmaxf(M[g], tmax);
+            if (Mnew > M[g]) {
+                const float ms = expf(M[g] - Mnew);
+                const __m256 vms = _mm256_set1_ps(ms);
+                for (int d = 0; d < hv; d += 8) _mm256_store_ps(acc[g] + d, _mm256_mul_ps(_mm256_load_ps(acc[g] + d), vms));
+                S[g] *= ms;
+            }
+            M[g] = Mnew;
+            const __m256 vm = _mm256_set1_ps(Mnew);
+            double sum = 0.0;
+            for (int c = 0; c < ATTN_TILE; c += 16) {
+                const __m256 lo = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq[g] + c), vm));
+                const __m256 hi = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq[g] + c + 8), vm));
+                _mm256_store_ps(kq[g] + c, lo);
+                _mm256_store_ps(kq[g] + c + 8, hi);
+                sum += (double)hsum16_ps(lo, hi);
+            }
+            S[g] = (float)((double)S[g] + sum);
         }
-        M = Mnew;
-        const __m256 vm = _mm256_set1_ps(Mnew);
-        double sum = 0.0;
-        for (int c = 0; c < ATTN_TILE; c += 16) {
-            const __m256 lo = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq + c), vm));
-            const __m256 hi = vexpf8(_mm256_sub_ps(_mm256_load_ps(kq + c + 8), vm));
-            _mm256_store_ps(kq + c, lo);
-            _mm256_store_ps(kq + c + 8, hi);
-            sum += (double)hsum16_ps(lo, hi);
-        }
-        S = (float)((double)S + sum);
-        for (int d0 = 0; d0 < hv; d0 += 32) {
-            const int nv = hv - d0 < 32 ? (hv - d0) / 8 : 4;
-            __m256 a[4];
-            DESK_UNROLL
-            for (int k = 0; k < 4; k++) a[k] = k < nv ? _mm256_loadu_ps(acc + d0 + 8 * k) : _mm256_setzero_ps();
-            for (int e = 0; e < ATTN_TILE; e++) {
-                if (kq[e] == 0.0f) continue; /* as the reference: a zero weight adds nothing */
-                const __m256 w = _mm256_set1_ps(kq[e]);
-                const desk_f16 *v = r->v + (size_t)(t0 + e) * r->v_stride + d0;
+        /* V: 16 columns of every row's accumulator in registers while the
+         * tile's rows pass; a zero weight adds nothing (as the reference). */
+        for (int d0 = 0; d0 < hv; d0 += 16) {
+            const bool two = d0 + 16 <= hv;
+            for (int g0 = 0; g0 < nr; g0 += 4) {
+                const int ng = nr - g0 < 4 ? nr - g0 : 4;
+                __m256 a[4][2];
                 DESK_UNROLL
-                for (int k = 0; k < 4; k++)
-                    if (k < nv) a[k] = _mm256_fmadd_ps(w, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * k))), a[k]);
+                for (int g = 0; g < 4; g++) {
+                    a[g][0] = g < ng ? _mm256_load_ps(acc[g0 + g] + d0) : _mm256_setzero_ps();
+                    a[g][1] = g < ng && two ? _mm256_load_ps(acc[g0 + g] + d0 + 8) : _mm256_setzero_ps();
+                }
+                for (int e = 0; e < ATTN_TILE; e++) {
+                    const int s = t0 + e;
+                    if (s < r->lo || s > r->hi) continue; /* weight 0 in every row */
+                    const desk_f16 *v = r->v + (size_t)s * r->v_stride + d0;
+                    const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v));
+                    const __m256 v1 = two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8))) : _mm256_setzero_ps();
+                    DESK_UNROLL
+                    for (int g = 0; g < 4; g++) {
+                        if (g >= ng) break;
+                        const float w = kq[g0 + g][e];
+                        if (w == 0.0f) continue;
+                        a[g][0] = _mm256_fmadd_ps(_mm256_set1_ps(w), v0, a[g][0]);
+                        a[g][1] = _mm256_fmadd_ps(_mm256_set1_ps(w), v1, a[g][1]);
+                    }
+                }
+                DESK_UNROLL
+                for (int g = 0; g < 4; g++) {
+                    if (g >= ng) break;
+                    _mm256_store_ps(acc[g0 + g] + d0, a[g][0]);
+                    if (two) _mm256_store_ps(acc[g0 + g] + d0 + 8, a[g][1]);
+                }
             }
-            DESK_UNROLL
-            for (int k = 0; k < 4; k++)
-                if (k < nv) _mm256_storeu_ps(acc + d0 + 8 * k, a[k]);
         }
     }
-    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-    const __m256 vinv = _mm256_set1_ps(inv);
-    for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), vinv));
+    for (int g = 0; g < nr; g++) {
+        const float inv = S[g] == 0.0f ? 0.0f : 1.0f / S[g];
+        const __m256 vinv = _mm256_set1_ps(inv);
+        float *o = out + (size_t)g * out_stride;
+        for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc[g] + d), vinv));
+    }
     return true;
 }
 

@@ -229,30 +229,39 @@ static void attn_task(void *p, int ith, int nth) {
     /* Gemma scales q before attention (ops on q), llama scales q.k. */
     const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
     const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0;
-    const int total = j->n * hp->n_head;
-    for (int t = ith; t < total; t += nth) {
-        const int i = t / hp->n_head, h = t % hp->n_head, g = h / group;
+    /* Units of one position and one KV head: its query heads share K and
+     * V, which the vector tiled kernel reads once for all of them. */
+    const int units = j->n * hp->n_head_kv;
+    for (int t = ith; t < units; t += nth) {
+        const int i = t / hp->n_head_kv, g = t % hp->n_head_kv;
         const int pos = j->pos0 + i;
         int lo = 0;
         if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
-        const desk_attn_row r = {.q = c->q + (size_t)i * hp->n_head * hk + (size_t)h * hk,
-                                 .k = K + (size_t)g * hk,
-                                 .v = V + (size_t)g * hv,
-                                 .k_stride = kvk,
-                                 .v_stride = kvv,
-                                 .head_k = hk,
-                                 .head_v = hv,
-                                 .lo = lo,
-                                 .hi = pos,
-                                 .scale = kq_scale};
-        float *out = c->att + (size_t)i * hp->n_head * hv + (size_t)h * hv;
-        /* The kernel table's vector version when it takes this shape. */
-        const desk_attn_fn fast = j->kt ? (tiled ? j->kt->attn_tiled : j->kt->attn_vec) : NULL;
-        if (fast && fast(&r, out, acc)) continue;
-        if (tiled)
-            desk_op_attn_tiled(&r, out, acc);
-        else
-            desk_op_attn_vec(&r, out, acc);
+        for (int h0 = g * group; h0 < (g + 1) * group; h0 += DESK_ATTN_GROUP) {
+            const int nr = (g + 1) * group - h0 < DESK_ATTN_GROUP ? (g + 1) * group - h0 : DESK_ATTN_GROUP;
+            desk_attn_row r[DESK_ATTN_GROUP];
+            for (int e = 0; e < nr; e++)
+                r[e] = (desk_attn_row){.q = c->q + (size_t)i * hp->n_head * hk + (size_t)(h0 + e) * hk,
+                                       .k = K + (size_t)g * hk,
+                                       .v = V + (size_t)g * hv,
+                                       .k_stride = kvk,
+                                       .v_stride = kvv,
+                                       .head_k = hk,
+                                       .head_v = hv,
+                                       .lo = lo,
+                                       .hi = pos,
+                                       .scale = kq_scale};
+            float *out = c->att + (size_t)i * hp->n_head * hv + (size_t)h0 * hv;
+            /* The kernel table's vector versions when they take this shape. */
+            if (tiled && j->kt && j->kt->attn_tiled && j->kt->attn_tiled(r, nr, out, (size_t)hv)) continue;
+            for (int e = 0; e < nr; e++) {
+                float *oe = out + (size_t)e * hv;
+                if (tiled)
+                    desk_op_attn_tiled(&r[e], oe, acc);
+                else if (!(j->kt && j->kt->attn_vec && j->kt->attn_vec(&r[e], oe, acc)))
+                    desk_op_attn_vec(&r[e], oe, acc);
+            }
+        }
     }
 }
 
