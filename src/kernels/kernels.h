@@ -123,6 +123,7 @@ typedef struct desk_kernel_table {
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
     desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
     desk_glu_fn swiglu;                          /* desk_op_swiglu */
+    desk_glu_fn geglu;                           /* desk_op_geglu */
 } desk_kernel_table;
 
 /* The table of ISA, or NULL when this build or this CPU lacks it. */

@@ -20,6 +20,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -1091,4 +1092,5 @@ const desk_kernel_table DESK_X86_TABLE = {
     .attn_vec = attn_vec_x86,
     .attn_tiled = attn_tiled_x86,
     .swiglu = swiglu_x86,
+    .geglu = geglu_x86,
 };

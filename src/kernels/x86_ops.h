@@ -71,6 +71,39 @@ static void swiglu_x86(float *y, const float *g, const float *u, size_t n) {
     }
 }
 
+/* GELU (tanh form) as desk_op_geglu evaluates it: a function of the F16
+ * rounding of the input only, so a table over the 65536 halves holds
+ * every value (ggml keeps the same table).  Built once per process. */
+static float gelu_table[65536];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_fill(void) {
+    for (uint32_t i = 0; i < 65536; i++) {
+        const float h = h2f((desk_f16)i);
+        const float c = 0.797884560802865355879892119868763737f; /* sqrt(2/pi) */
+        const float inner = c * h * fmaf(0.044715f * h, h, 1.0f);
+        gelu_table[i] = h2f((desk_f16)_cvtss_sh(0.5f * h * (1.0f + tanhf(inner)), 0));
+    }
+}
+
+static void geglu_x86(float *y, const float *g, const float *u, size_t n) {
+    pthread_once(&gelu_once, gelu_fill);
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i), uv = _mm256_loadu_ps(u + i);
+        const __m256i idx = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+        const __m256 t = _mm256_i32gather_ps(gelu_table, idx, 4);
+        __m256 r = _mm256_mul_ps(_mm256_blendv_ps(t, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ)), uv);
+        r = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LE_OQ), r); /* exactly 0, whatever u is */
+        _mm256_storeu_ps(y + i, r);
+    }
+    for (; i < n; i++) {
+        const float x = g[i];
+        y[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x * u[i] : gelu_table[(desk_f16)_cvtss_sh(x, 0)] * u[i];
+    }
+}
+
 /* Rows become columns: R[i] lane j <- R[j] lane i. */
 DESK_INLINE void transpose8(__m256 r[8]) {
     const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);

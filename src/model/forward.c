@@ -334,7 +334,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         trace(c, "ffn_up", il, c->ffb, n, F);
         size_t nf = (size_t)n * F;
         if (m->arch == DESK_ARCH_GEMMA3)
-            desk_op_geglu(c->ffa, c->ffa, c->ffb, nf);
+            (kt && kt->geglu ? kt->geglu : desk_op_geglu)(c->ffa, c->ffa, c->ffb, nf);
         else
             (kt && kt->swiglu ? kt->swiglu : desk_op_swiglu)(c->ffa, c->ffa, c->ffb, nf);
         trace(c, "ffn_act", il, c->ffa, n, F);
