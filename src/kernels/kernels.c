@@ -252,13 +252,14 @@ static void dot_task(void *p, int ith, int nth) {
 }
 
 /* Whether the batch path sums in llama.cpp's order for weights of type T
- * (the model must reproduce its logits exactly): its 8-row interleave
- * loses the lanes of the single-row dots, so no type qualifies yet and
- * batches take the tiles, which sum exactly as llama.cpp does. */
-static bool packed_order_exact(uint32_t t) {
-    (void)t;
-    return false;
-}
+ * with ROWS rows (the model must reproduce its logits exactly).  Its
+ * 8-row interleave loses the lanes of the single-row dots, so for most
+ * types batches take the tiles, which sum exactly as llama.cpp does.  Q4_0
+ * with rows a multiple of 8 is the exception: llama.cpp repacks those
+ * weights (its q4_0_8x8 layout) and its gemm sums each output as the
+ * batch path does, one float per output, block after block, each block's
+ * exact integer dot converted and fused with d_w * d_a. */
+static bool packed_order_exact(uint32_t t, int64_t rows) { return t == DESK_TYPE_Q4_0 && rows % 8 == 0; }
 
 static size_t act_row_bytes(const desk_mat *w) {
     const desk_type_info *ti = desk_type_get(w->type);
@@ -317,7 +318,7 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
         j.act = scratch;
         const size_t pb = (size_t)kt->pack_block_bytes[w->type] * (size_t)(w->cols / ti->blck);
         const bool needs_meta = ti->vec_dot_type == DESK_TYPE_Q8_0 || ti->vec_dot_type == DESK_TYPE_Q8_1;
-        if (kt->pack[w->type] && packed_order_exact(w->type) && n >= BATCH_MIN && pb <= PACK_MAX && (!needs_meta || meta_bytes(w, n) > 0)) {
+        if (kt->pack[w->type] && packed_order_exact(w->type, w->rows) && n >= BATCH_MIN && pb <= PACK_MAX && (!needs_meta || meta_bytes(w, n) > 0)) {
             if (needs_meta) {
                 /* The metadata follows the activations, 64-byte aligned. */
                 uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
