@@ -258,8 +258,11 @@ static void dot_task(void *p, int ith, int nth) {
  * with rows a multiple of 8 is the exception: llama.cpp repacks those
  * weights (its q4_0_8x8 layout) and its gemm sums each output as the
  * batch path does, one float per output, block after block, each block's
- * exact integer dot converted and fused with d_w * d_a. */
-static bool packed_order_exact(uint32_t t, int64_t rows) { return t == DESK_TYPE_Q4_0 && rows % 8 == 0; }
+ * exact integer dot converted and fused with d_w * d_a.  Likewise Q4_K
+ * (q4_K_8x8; the batch kernel follows its gemm and gemv orders). */
+static bool packed_order_exact(uint32_t t, int64_t rows) {
+    return (t == DESK_TYPE_Q4_0 || t == DESK_TYPE_Q4_K) && rows % 8 == 0;
+}
 
 static size_t act_row_bytes(const desk_mat *w) {
     const desk_type_info *ti = desk_type_get(w->type);

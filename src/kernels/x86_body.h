@@ -757,6 +757,87 @@ DESK_INLINE void packed_k45(int64_t n, const void *packed, const void *act, size
     for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
 }
 
+/* Q4_K in the order of llama.cpp's repacked q4_K_8x8 kernels (lanes =
+ * the 8 rows): a group of 4 activation rows (its gemm) takes one float
+ * sum of each pair of sub-blocks' scaled integer dots, times d_w * d_a,
+ * and one of their mins, times dmin_w * d_a; fewer rows (its gemv) take
+ * those per super-block.  The result is the first sum less the second.
+ * The same arithmetic as dot_q45k's Q4_K paths, output by output. */
+DESK_INLINE void packed_q4k(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+    const size_t asz = sizeof(desk_block_q8_K);
+    const bool gemm = nc == 4;
+    __m256 q4k[4], q4km[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) q4k[c] = q4km[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * PK_K45;
+        const __m256i *sc32 = (const __m256i *)(pb + 2048), *sc16 = sc32 + 8, *m16 = sc16 + 8;
+        const __m256 dv = _mm256_loadu_ps((const float *)(m16 + 8)), dminv = _mm256_loadu_ps((const float *)(m16 + 8) + 8);
+        __m256i isum[4], msum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = msum[c] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i sc = _mm256_loadu_si256(DESK_X86_VNNI ? sc32 + j : sc16 + j);
+            __m256i s[4];
+            DESK_UNROLL
+            for (int c = 0; c < 4; c++) s[c] = _mm256_setzero_si256();
+            DESK_UNROLL
+            for (int k = 0; k < 8; k++) {
+                const __m256i wv = load32(pb + 32 * (8 * j + k));
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256i yv = bcast4(y->qs + 32 * j + 4 * k);
+                    if (DESK_X86_VNNI)
+                        s[c] = dot_u8s8(s[c], wv, yv);
+                    else
+                        isum[c] = dot_u8s8_scaled(isum[c], wv, yv, sc);
+                }
+            }
+            const __m256i mm = _mm256_loadu_si256(m16 + j);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                if (DESK_X86_VNNI) isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(s[c], sc));
+                msum[c] = _mm256_add_epi32(msum[c], _mm256_madd_epi16(mm, bcast4(y->bsums + 2 * j)));
+            }
+            if (gemm && (j & 1)) {
+                DESK_UNROLL
+                for (int c = 0; c < 4; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256 yd = _mm256_set1_ps(y->d);
+                    q4k[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, yd), q4k[c]);
+                    q4km[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum[c]), _mm256_mul_ps(dminv, yd), q4km[c]);
+                    isum[c] = msum[c] = _mm256_setzero_si256();
+                }
+            }
+        }
+        if (!gemm) {
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const __m256 yd = _mm256_set1_ps(y->d);
+                q4k[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, yd), q4k[c]);
+                q4km[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum[c]), _mm256_mul_ps(dminv, yd), q4km[c]);
+            }
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, _mm256_sub_ps(q4k[c], q4km[c]));
+}
+
+static void pdot_q4_k(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                      float *o) {
+    (void)m;
+    (void)ms;
+    switch (nc) {
+    case 1: packed_q4k(n, p, a, as, 1, o); break;
+    case 2: packed_q4k(n, p, a, as, 2, o); break;
+    case 3: packed_q4k(n, p, a, as, 3, o); break;
+    default: packed_q4k(n, p, a, as, 4, o); break;
+    }
+}
+
 /* Q6_K levels of one row block, stored + 32 (0..63), in element order. */
 DESK_INLINE void q6k_levels(const desk_block_q6_K *b, uint8_t q[256]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
@@ -1074,7 +1155,7 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_0] = pdot_q5_0,
             [DESK_TYPE_Q5_1] = pdot_q5_1,
             [DESK_TYPE_Q8_0] = pdot_q8_0,
-            [DESK_TYPE_Q4_K] = pdot_q45_k,
+            [DESK_TYPE_Q4_K] = pdot_q4_k,
             [DESK_TYPE_Q5_K] = pdot_q45_k,
             [DESK_TYPE_Q6_K] = pdot_q6_k,
         },
