@@ -475,6 +475,11 @@ static void test_bad_input(void **state) {
     fclose(f);
     const char *const a10[] = {"bench", "show", bad, NULL};
     tu_expect_usage_error(a10, "negative");
+    f = fopen(bad, "w");
+    fputs("{\"results\": [{\"model\": \"m\", \"test\": \"tg8\", \"threads\": 1, \"tokens_per_s\": NaN}]}", f);
+    fclose(f);
+    const char *const a13[] = {"bench", "compare", bad, bad, NULL};
+    tu_expect_usage_error(a13, "tokens_per_s is not a finite speed");
     const char *const a11[] = {"bench", "show", "/nonexistent/r.json", NULL};
     tu_expect_usage_error(a11, "/nonexistent/r.json");
     const char *const a12[] = {"bench", "show", NULL};

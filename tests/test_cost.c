@@ -108,6 +108,11 @@ static void test_bench_report(void **state) {
     tu_expect_usage_error(a4, "tokens per second must be > 0");
     unlink(path);
     free(path);
+    path = write_temp("{\"results\":[{\"model\":\"m\",\"test\":\"tg128\",\"threads\":1,\"tokens_per_s\":NaN}]}");
+    const char *const a5[] = {"cost", "--bench", path, NULL};
+    tu_expect_usage_error(a5, "tokens per second must be > 0 (got nan)");
+    unlink(path);
+    free(path);
     path = write_temp("not json {");
     const char *const a3[] = {"cost", "--bench", path, NULL};
     tu_expect_usage_error(a3, "not a readable JSON report");

@@ -218,6 +218,8 @@ static desk_status read_result(desk_bench_report *r, json_object *o, const char 
         return desk_errf(err, DESK_E_FORMAT, "%s: result %zu lacks model, test, threads or tokens_per_s", path, i);
     if (!(thr >= 1 && thr <= 1 << 20))
         return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: threads is not a count", path, i);
+    if (!isfinite(tps) || tps < 0)
+        return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: tokens_per_s is not a finite speed", path, i);
     desk_bench_result *res = desk_bench_report_add(r);
     if (!res) return desk_errf(err, DESK_E_RANGE, "%s: more than %d results", path, DESK_BENCH_MAX_RESULTS);
     copy_s(res->model, sizeof res->model, model);
