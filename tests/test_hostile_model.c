@@ -7,9 +7,9 @@
  * tensors for one layer (n_embd 32, 4 heads, 2 KV heads, n_ff 64).  Each
  * case changes one thing; desk_model_load must refuse it with a one-line
  * message naming the culprit, and `desk info` and `desk run` must exit 2
- * with one line.  Two classes the loader tolerates as llama.cpp does
- * (special ids out of range are ignored, merges naming missing tokens are
- * skipped) must load, tokenize into ids in range and run.  Under ASan+UBSan
+ * with one line.  Special ids out of range and merges naming missing
+ * tokens, which llama.cpp tolerates, are refused too (the tokenizer would
+ * otherwise differ from the model's training).  Under ASan+UBSan
  * any bad read or overflow in the loaders fails the test.
  */
 #include "util/testutil.h"
@@ -62,18 +62,15 @@ typedef struct hostile {
     const char *reshape; /* tensor whose ne0 is doubled */
     const char *retype;  /* tensor stored as Q8_0 instead of F32 */
     const char *extra;   /* an extra F32 [EMBD, EMBD] tensor */
-    const char *expect;  /* a substring the loader's message must contain; NULL:
-                          * the loader may load it, as the reference does for
-                          * special ids out of range (it ignores them), but
-                          * must then report no id outside the vocabulary */
+    const char *expect;  /* a substring the loader's message must contain */
     bool info_fails;     /* `desk info` must refuse it too */
 } hostile;
 
 static const hostile CASES[] = {
     {"short token_type", K_ARR_I32, "tokenizer.ggml.token_type", 10, NULL, NULL, NULL, NULL, NULL, "token_type", true},
     {"short scores", K_ARR_F32, "tokenizer.ggml.scores", 10, NULL, NULL, NULL, NULL, NULL, "scores", true},
-    {"eos id out of range", K_U32, "tokenizer.ggml.eos_token_id", VOCAB, NULL, NULL, NULL, NULL, NULL, NULL, true},
-    {"bos id far out of range", K_U32, "tokenizer.ggml.bos_token_id", 4000000000.0, NULL, NULL, NULL, NULL, NULL, NULL, true},
+    {"eos id out of range", K_U32, "tokenizer.ggml.eos_token_id", VOCAB, NULL, NULL, NULL, NULL, NULL, "eos_token_id", true},
+    {"bos id far out of range", K_U32, "tokenizer.ggml.bos_token_id", 4000000000.0, NULL, NULL, NULL, NULL, NULL, "bos_token_id", true},
     {"zero heads", K_U32, "llama.attention.head_count", 0, NULL, NULL, NULL, NULL, NULL, "head_count", true},
     {"zero kv heads", K_U32, "llama.attention.head_count_kv", 0, NULL, NULL, NULL, NULL, NULL, "head_count_kv", true},
     {"more kv heads than heads", K_U32, "llama.attention.head_count_kv", 8, NULL, NULL, NULL, NULL, NULL, "head_count_kv", true},
@@ -100,7 +97,7 @@ static const hostile CASES[] = {
     {"wrong norm shape", K_NONE, NULL, 0, NULL, NULL, "blk.0.ffn_norm.weight", NULL, NULL, "ffn_norm", true},
     {"norm stored as Q8_0", K_NONE, NULL, 0, NULL, NULL, NULL, "blk.0.attn_norm.weight", NULL, "attn_norm", true},
     {"vocab vs token_embd rows", K_NONE, NULL, 0, NULL, NULL, "token_embd.weight", NULL, NULL, "token_embd", true},
-    {"merges naming missing tokens", K_ARR_STR, "tokenizer.ggml.merges", 3, "\xe2\x98\x83zz qq\xe2\x98\x83", NULL, NULL, NULL, NULL, NULL, false},
+    {"merges naming missing tokens", K_ARR_STR, "tokenizer.ggml.merges", 3, "\xe2\x98\x83zz qq\xe2\x98\x83", NULL, NULL, NULL, NULL, "merges", true},
     {"tokens not strings", K_ARR_I32, "tokenizer.ggml.tokens", VOCAB, NULL, NULL, NULL, NULL, NULL, "tokens", true},
 };
 
@@ -241,26 +238,12 @@ static void test_hostile_cases(void **state) {
         desk_model *m = NULL;
         desk_err err = {0};
         desk_status s = desk_model_load(path, NULL, &m, &err);
-        if (s == DESK_OK && !h->expect) {
-            const desk_tokenizer *t = desk_model_tokenizer(m);
-            for (int sp = DESK_SPECIAL_BOS; sp <= DESK_SPECIAL_UNK; sp++) {
-                desk_token id = desk_tokenizer_special(t, (desk_special)sp);
-                if (id < -1 || id >= VOCAB) fail_msg("case '%s': special %d = %d", h->what, sp, id);
-            }
-            /* What it accepted must still tokenize safely, into ids in range. */
-            static const char text[] = "hello \xe2\x98\x83zz qq\xe2\x98\x83 world <|im_end|>";
-            desk_token ids[64];
-            size_t n = 0;
-            assert_int_equal(desk_tokenize(t, text, sizeof text - 1, 0, ids, 64, &n, &err), DESK_OK);
-            assert_true(n > 0);
-            for (size_t k = 0; k < n; k++) assert_true(ids[k] >= 0 && ids[k] < VOCAB);
-            desk_model_free(m);
-        } else if (s == DESK_OK) {
+        if (s == DESK_OK) {
             desk_model_free(m);
             fail_msg("case '%s': desk_model_load accepted it", h->what);
         }
-        if (s != DESK_OK) assert_null(m);
-        if (s != DESK_OK && h->expect && (!err.msg[0] || strchr(err.msg, '\n') || !strstr(err.msg, h->expect)))
+        assert_null(m);
+        if (!err.msg[0] || strchr(err.msg, '\n') || !strstr(err.msg, h->expect))
             fail_msg("case '%s': message '%s' should name '%s'", h->what, err.msg, h->expect);
 
         tu_run r;
@@ -274,17 +257,12 @@ static void test_hostile_cases(void **state) {
         }
         tu_run_free(&r);
 
-        /* desk run: what the loader refuses is one line and exit 2 naming
-         * the culprit; what it tolerates (as llama.cpp does) must run. */
+        /* desk run: one line and exit 2 naming the culprit, nothing on stdout */
         const char *run[] = {"run", "-m", path, "-p", "hello", "-n", "2", "-t", "1", NULL};
         code = tu_desk(&r, NULL, 0, run);
-        if (h->expect) {
-            if (code != 2 || !one_line(r.err) || strncmp(r.err, "desk run: ", 10) != 0 || !strstr(r.err, h->expect))
-                fail_msg("case '%s': desk run exit %d, stderr '%s'", h->what, code, r.err);
-            assert_int_equal(r.out_len, 0);
-        } else if (code != 0) {
-            fail_msg("case '%s': desk run exit %d on a tolerated file, stderr '%s'", h->what, code, r.err);
-        }
+        if (code != 2 || !one_line(r.err) || strncmp(r.err, "desk run: ", 10) != 0 || !strstr(r.err, h->expect))
+            fail_msg("case '%s': desk run exit %d, stderr '%s'", h->what, code, r.err);
+        assert_int_equal(r.out_len, 0);
         tu_run_free(&r);
         unlink(path);
     }

@@ -154,14 +154,24 @@ static desk_status load_merges(desk_tokenizer *t, const desk_gguf *g, desk_err *
         size_t len = (size_t)m[r].len;
         /* "left right": the split is the first space after the first byte */
         const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
-        if (!sp) continue;
+        if (!sp)
+            return desk_errf(err, DESK_E_FORMAT, "tokenizer.ggml.merges[%llu]: no space between two tokens",
+                             (unsigned long long)r);
         size_t ln = (size_t)(sp - s), rn = len - ln - 1;
-        int32_t l = tok_lookup(t, s, ln), rr = tok_lookup(t, sp + 1, rn);
-        if (l < 0 || rr < 0 || ln + rn > sizeof tmp) continue;
-        memcpy(tmp, s, ln);
-        memcpy(tmp + ln, sp + 1, rn);
-        int32_t res = tok_lookup(t, tmp, ln + rn);
-        if (res < 0) continue;
+        int32_t l = tok_lookup(t, s, ln), rr = tok_lookup(t, sp + 1, rn), res = -1;
+        if (l >= 0 && rr >= 0 && ln + rn <= sizeof tmp) {
+            memcpy(tmp, s, ln);
+            memcpy(tmp + ln, sp + 1, rn);
+            res = tok_lookup(t, tmp, ln + rn);
+        }
+        /* A merge naming a token the vocabulary lacks means the file's two
+         * arrays disagree: refuse it rather than tokenize differently from
+         * the model's training.  (Merged texts over 1 KiB cannot be checked
+         * here and are refused with the same message.) */
+        if (res < 0)
+            return desk_errf(err, DESK_E_FORMAT,
+                             "tokenizer.ggml.merges[%llu]: '%.*s' names a token not in the vocabulary",
+                             (unsigned long long)r, (int)(len > 64 ? 64 : len), s);
         uint64_t key = (((uint64_t)(uint32_t)l << 32) | (uint32_t)rr) + 1;
         uint64_t i = mix64(key) & t->merges.mask;
         while (t->merges.slots[i].key != 0 && t->merges.slots[i].key != key)
@@ -275,7 +285,7 @@ static void set_strip_attrs(desk_tokenizer *t, const desk_gguf *g) {
     }
 }
 
-static desk_status read_specials(desk_tokenizer *t, const desk_gguf *g) {
+static desk_status read_specials(desk_tokenizer *t, const desk_gguf *g, desk_err *err) {
     static const char *const keys[5] = {
         "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
         "tokenizer.ggml.eot_token_id", "tokenizer.ggml.padding_token_id",
@@ -284,8 +294,14 @@ static desk_status read_specials(desk_tokenizer *t, const desk_gguf *g) {
     for (int i = 0; i < 5; i++) {
         int64_t v;
         desk_err e = {0};
-        if (desk_gguf_get_i64(g, keys[i], &v, &e) == DESK_OK && v >= 0 && v < t->n_vocab)
-            t->special[i] = (desk_token)v;
+        if (desk_gguf_get_i64(g, keys[i], &v, &e) == DESK_OK) {
+            /* an id past the vocabulary is a file that lies; the reference
+             * falls back to a default, desk refuses it */
+            if (v >= t->n_vocab)
+                return desk_errf(err, DESK_E_FORMAT, "%s = %lld is outside the vocabulary (%d tokens)",
+                                 keys[i], (long long)v, t->n_vocab);
+            t->special[i] = v < 0 ? -1 : (desk_token)v; /* a signed -1 means "none" */
+        }
         if (t->special[i] >= t->n_vocab) t->special[i] = -1; /* a default past the end */
     }
     bool b;
@@ -448,7 +464,7 @@ desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_e
             t->byte_tok[b] = id;
         }
     }
-    if ((st = read_specials(t, g)) != DESK_OK) goto fail;
+    if ((st = read_specials(t, g, err)) != DESK_OK) goto fail;
     if ((st = build_specials(t, err)) != DESK_OK) goto fail;
     set_strip_attrs(t, g);
     /* a decoded piece is never longer than its text */
