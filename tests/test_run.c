@@ -198,7 +198,7 @@ static void test_errors(void **state) {
     char *bert = tu_shared_path("vocab/ggml-vocab-bert-bge.gguf");
     assert_int_equal(access(bert, R_OK), 0);
     RUN(&r, "run", "-m", bert, "-p", "x");
-    expect_one_line_error(&r, "run", NULL);
+    expect_one_line_error(&r, "run", "architecture 'bert'");
     assert_null(strstr(r.err, "does not exist"));
     free(bert);
     tu_run_free(&r);

@@ -53,6 +53,23 @@ static void *ctx_alloc(desk_ctx *c, size_t n, size_t elem, bool *ok) {
     return p;
 }
 
+/* The kernel table named ISA, or the process's choice for NULL. */
+static desk_status kernels_for(const char *isa, const desk_kernel_table **out, desk_err *err) {
+    if (!isa) {
+        desk_status s = desk_kernels_init(err);
+        if (s) return s;
+        isa = desk_kernels_isa();
+    }
+    for (int i = 0; i < DESK_ISA_COUNT; i++) {
+        const desk_kernel_table *kt = desk_kernels_get((desk_isa)i);
+        if (kt && strcmp(kt->name, isa) == 0) {
+            *out = kt;
+            return DESK_OK;
+        }
+    }
+    return desk_errf(err, DESK_E_UNSUPPORTED, "instruction set '%.40s' is unknown or this CPU cannot run it", isa);
+}
+
 desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err) {
     *out = NULL;
     desk_ctx_params def = {0};
@@ -65,6 +82,9 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
         return desk_errf(err, DESK_E_ARG, "context sizes and thread counts must not be negative");
     if (n_ctx > (1 << 24)) return desk_errf(err, DESK_E_RANGE, "context of %d tokens is too large", n_ctx);
     if (n_batch > n_ctx) n_batch = n_ctx;
+    const desk_kernel_table *kt = NULL;
+    desk_status s = kernels_for(p->isa, &kt, err);
+    if (s) return s;
     desk_ctx *c = calloc(1, sizeof *c);
     if (!c) return desk_errf(err, DESK_E_NOMEM, "out of memory creating a context");
     desk_arena_init(&c->arena, 1 << 20);
@@ -73,7 +93,8 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->n_batch = n_batch;
     c->logits_all = p->logits_all;
     c->reference = p->reference;
-    desk_status s = desk_threadpool_new(n_threads, &c->tp, err);
+    c->kt = kt;
+    s = desk_threadpool_new(n_threads, &c->tp, err);
     if (s) {
         desk_ctx_free(c);
         return s;
@@ -197,7 +218,7 @@ static void ref_task(void *p, int ith, int nth) {
 }
 
 static desk_status matmul(desk_ctx *c, const desk_mat *w, const float *x, int n, float *y, desk_err *err) {
-    if (!c->reference) return desk_matmul(c->tp, w, x, n, y, c->scratch, err);
+    if (!c->reference) return desk_matmul_with(c->kt, c->tp, w, x, n, y, c->scratch, err);
     const desk_hparams *hp = &c->m->hp;
     size_t widest = (size_t)hp->n_embd;
     size_t cand[] = {(size_t)hp->n_ff, (size_t)hp->n_head * hp->head_dim_k, (size_t)hp->n_head * hp->head_dim_v};

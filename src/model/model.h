@@ -48,6 +48,9 @@ typedef struct desk_ctx_params {
     int n_threads;   /* 0 = physical cores */
     bool logits_all; /* keep logits of every token of a batch (perplexity) */
     bool reference;  /* plain scalar fp32 path (weights dequantized per use), for tests */
+    const char *isa; /* kernels: NULL = the process's choice (DESK_ISA or the best the CPU
+                        has); "scalar", "avx2", "avx512" force one (DESK_E_UNSUPPORTED when
+                        this CPU or build lacks it) */
 } desk_ctx_params;
 
 desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err);

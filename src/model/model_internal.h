@@ -59,6 +59,7 @@ struct desk_ctx {
     desk_threadpool *tp;
     int n_ctx, n_batch, pos;
     bool logits_all, reference;
+    const desk_kernel_table *kt; /* the kernels desk_matmul_with uses */
     desk_f16 *k_cache, *v_cache; /* [layer][n_ctx][n_head_kv * head_dim] */
     /* activations, n_batch rows each */
     float *x, *xb, *q, *k, *v, *att, *ffa, *ffb, *xo;

@@ -26,6 +26,16 @@
 
 #include "model/model_internal.h"
 
+/* The loops below use fmaf for every fused step.  On x86 that is an
+ * instruction only where the CPU has FMA, so the hot functions are also
+ * built for it and chosen at load time (the results are the same either
+ * way: fmaf is exact by definition). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__)
+#define DESK_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define DESK_FMA_CLONES
+#endif
+
 /* F32 -> F16 -> F32: the rounding of a value stored in F16. */
 static inline float f16_round(float x) { return desk_f16_to_f32(desk_f32_to_f16(x)); }
 
@@ -38,7 +48,7 @@ static inline float hsum16(const float v[16]) {
     return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
-float desk_op_vexpf(float x) {
+static inline float vexpf(float x) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
     const float n = z - r;
@@ -47,10 +57,12 @@ float desk_op_vexpf(float x) {
     if (fabsf(n) > 192.0f || isnan(n)) return n <= 0 ? 0.0f : INFINITY;
     const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
     const float u = b * b;
-    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
-                         fmaf(0x1.ffffecp-1f, b, 1.0f));
+    const float p = fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
+    const float j = fmaf(p, u, fmaf(0x1.ffffecp-1f, b, 1.0f));
     return ldexpf(j, (int)n);
 }
+
+float desk_op_vexpf(float x) { return vexpf(x); }
 
 void desk_op_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
     double sum = 0.0;
@@ -60,7 +72,8 @@ void desk_op_rmsnorm(float *y, const float *x, const float *w, int n, float eps)
     for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-void desk_op_rope(float *x, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors) {
+static DESK_FMA_CLONES void rope_impl(float *x, int n_rot, int pos, float base, float freq_scale, bool neox,
+                                      const float *factors) {
     const float theta_scale = powf(base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (int i = 0; i < n_rot / 2; i++) {
@@ -75,18 +88,26 @@ void desk_op_rope(float *x, int n_rot, int pos, float base, float freq_scale, bo
     }
 }
 
-void desk_op_swiglu(float *y, const float *g, const float *u, size_t n) {
+void desk_op_rope(float *x, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors) {
+    rope_impl(x, n_rot, pos, base, freq_scale, neox, factors);
+}
+
+static DESK_FMA_CLONES void swiglu_impl(float *y, const float *g, const float *u, size_t n) {
     /* Vector lanes take the polynomial exp; a tail shorter than 16 lanes
      * takes libm's, as ggml's scalar remainder loop does. */
     const size_t nv = n - n % 16;
     for (size_t i = 0; i < nv; i++) {
         const float x = g[i];
-        y[i] = (x / (1.0f + desk_op_vexpf(0.0f - x))) * u[i];
+        y[i] = (x / (1.0f + vexpf(0.0f - x))) * u[i];
     }
     for (size_t i = nv; i < n; i++) {
         const float x = g[i];
         y[i] = (x / (1.0f + expf(-x))) * u[i];
     }
+}
+
+void desk_op_swiglu(float *y, const float *g, const float *u, size_t n) {
+    swiglu_impl(y, g, u, n);
 }
 
 /* GELU (tanh form) evaluated as ggml's table: on the F16 rounding of the
@@ -120,7 +141,8 @@ static float dot_f16(int n, const float *q, const desk_f16 *k) {
     const int np = n - n % 64;
     for (int i = 0; i < np; i += 64)
         for (int j = 0; j < 4; j++)
-            for (int l = 0; l < 16; l++) acc[j][l] = fmaf(q[i + 16 * j + l], desk_f16_to_f32(k[i + 16 * j + l]), acc[j][l]);
+            for (int l = 0; l < 16; l++)
+                acc[j][l] = fmaf(q[i + 16 * j + l], desk_f16_to_f32(k[i + 16 * j + l]), acc[j][l]);
     for (int l = 0; l < 16; l++) {
         acc[0][l] += acc[2][l];
         acc[1][l] += acc[3][l];
@@ -131,7 +153,7 @@ static float dot_f16(int n, const float *q, const desk_f16 *k) {
     return (float)s;
 }
 
-void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc) {
+static DESK_FMA_CLONES void attn_vec_impl(const desk_attn_row *r, float *out, float *acc) {
     const int hk = r->head_k, hv = r->head_v;
     float *qh = acc + hv;
     for (int d = 0; d < hk; d++) qh[d] = f16_round(r->q[d]);
@@ -156,9 +178,13 @@ void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc) {
     for (int d = 0; d < hv; d++) out[d] = acc[d] * inv;
 }
 
+void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc) {
+    attn_vec_impl(r, out, acc);
+}
+
 #define TILE_KV 64
 
-void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc) {
+static DESK_FMA_CLONES void attn_tiled_impl(const desk_attn_row *r, float *out, float *acc) {
     const int hk = r->head_k, hv = r->head_v;
     float kq[TILE_KV];
     for (int d = 0; d < hv; d++) acc[d] = 0.0f;
@@ -188,7 +214,7 @@ void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc) {
         M = Mnew;
         double sum = 0.0;
         for (int c = 0; c < TILE_KV; c += 16) {
-            for (int l = 0; l < 16; l++) kq[c + l] = desk_op_vexpf(kq[c + l] - Mnew);
+            for (int l = 0; l < 16; l++) kq[c + l] = vexpf(kq[c + l] - Mnew);
             sum += (double)hsum16(kq + c);
         }
         S = (float)((double)S + sum);
@@ -201,4 +227,8 @@ void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc) {
     }
     const float inv = S == 0.0f ? 0.0f : 1.0f / S;
     for (int d = 0; d < hv; d++) out[d] = acc[d] * inv;
+}
+
+void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc) {
+    attn_tiled_impl(r, out, acc);
 }
