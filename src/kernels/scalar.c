@@ -9,7 +9,10 @@
  * llama.cpp's repacked kernels (see dot_q45k in x86_body.h).
  *
  * Types without an entry here use the scalar references of src/tensor
- * (the ground truth every table is tested against).
+ * (the ground truth every table is tested against).  Only x86 builds take
+ * these orders: llama.cpp's x86 build is the oracle desk reproduces there;
+ * on other architectures the table is the references, which the NEON
+ * table equals bit for bit.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -18,6 +21,8 @@
 #include "core/fp16.h"
 #include "kernels/kernels.h"
 #include "tensor/blocks.h"
+
+#if defined(__x86_64__)
 
 #define H2F desk_f16_to_f32
 
@@ -242,8 +247,11 @@ static float vd_q6_k(int64_t n, const void *w, const void *act) {
     return tree8(acc);
 }
 
+#endif /* __x86_64__ */
+
 const desk_kernel_table desk_kernels_scalar = {
     .name = "scalar",
+#if defined(__x86_64__)
     .vec_dot =
         {
             [DESK_TYPE_Q4_0] = vd_q4_0,
@@ -256,4 +264,5 @@ const desk_kernel_table desk_kernels_scalar = {
             [DESK_TYPE_Q6_K] = vd_q6_k,
         },
     .dot_tile = {[DESK_TYPE_Q4_K] = tile_q4_k},
+#endif
 };

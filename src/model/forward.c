@@ -294,8 +294,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
     int E = hp->n_embd, hk = hp->head_dim_k, hv = hp->head_dim_v, F = hp->n_ff;
     size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
     desk_status s;
-    const desk_kernel_table *kt = NULL; /* vector ops; the reference ops when NULL */
-    if ((s = desk_kernels_current(&kt, err))) return s;
+    const desk_kernel_table *kt = c->kt; /* vector ops (the context's table) */
     for (int i = 0; i < n; i++) {
         float *xi = c->x + (size_t)i * E;
         if ((s = desk_get_row(&m->tok_embd, ids[i], xi, err))) return s;
