@@ -2,8 +2,9 @@
 # perplexity-full.sh [MODEL...] - desk perplexity of both models over all of
 # tests/data/model/ppl.txt (windows of 512, as llama-perplexity -c 512),
 # compared with llama.cpp's values in tests/data/model/ppl-llamacpp.txt:
-# each must be within 0.3%.  Too slow for `make test` on 2 cores (minutes
-# per model; make test runs the first windows, tests/py/test_perplexity.py).
+# each must be within 0.3%.  A few minutes per model on 2 cores: the
+# Release suite of `make test` runs it (CTest perplexity_full); the
+# sanitized suite runs the first windows (tests/py/test_perplexity.py).
 # Exit status: 0 when every model is within 0.3%, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
