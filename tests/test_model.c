@@ -23,7 +23,8 @@ typedef struct greedy_case {
     char kind[48];
     char *prompt; /* unescaped, malloc'd */
     desk_token ids[MAX_IDS], want[MAX_WANT];
-    int n_ids, n_want;
+    float gap[MAX_WANT]; /* llama.cpp's top-2 logit gap at each token */
+    int n_ids, n_want, n_gap;
 } greedy_case;
 
 static int parse_ids(const char *s, desk_token *out, int max) {
@@ -75,12 +76,18 @@ static int load_cases(const char *name, greedy_case *cs) {
             cs[n].n_ids = parse_ids(line + 4, cs[n].ids, MAX_IDS);
         } else if (n >= 0 && strncmp(line, "want ", 5) == 0) {
             cs[n].n_want = parse_ids(line + 5, cs[n].want, MAX_WANT);
+        } else if (n >= 0 && strncmp(line, "gaps ", 5) == 0) {
+            char *s = line + 5, *end;
+            for (double v = strtod(s, &end); end != s && cs[n].n_gap < MAX_WANT; v = strtod(s, &end)) {
+                cs[n].gap[cs[n].n_gap++] = (float)v;
+                s = end;
+            }
         }
         line = nl ? nl + 1 : NULL;
     }
     free(text);
     for (int i = 0; i <= n; i++)
-        if (!cs[i].prompt || cs[i].n_ids < 1 || cs[i].n_want < 1)
+        if (!cs[i].prompt || cs[i].n_ids < 1 || cs[i].n_want < 1 || cs[i].n_gap != cs[i].n_want)
             fail_msg("%s: case %d (%s) is incomplete", name, i, cs[i].kind);
     return n + 1;
 }
@@ -96,6 +103,23 @@ static desk_token argmax(const float *l, int nv) {
     return best;
 }
 
+/* The reference ids come from llama.cpp's x86 build, and desk sums in
+ * that build's order only on x86-64.  Elsewhere (the NEON table, checked
+ * under qemu) the kernels keep the plain reference order, which moves
+ * these models' logits by up to about 0.45 (measured under qemu), so a
+ * token where llama.cpp's own top two were within NEAR_TIE (or 1% of the
+ * logit, for Gemma's large ones) and desk's are as close the other way
+ * ends that prompt's comparison there; a larger disagreement still fails.
+ * Under emulation every third prompt runs. */
+#define NEAR_TIE 0.5f
+static bool x86_order(void) {
+#if defined(__x86_64__)
+    return true;
+#else
+    return false;
+#endif
+}
+
 /* Under the sanitizers the same checks run on a subset. */
 static bool sanitized(void) { return getenv("DESK_SANITIZED") != NULL; }
 
@@ -105,6 +129,7 @@ static bool sanitized(void) { return getenv("DESK_SANITIZED") != NULL; }
  * each code path at a third of the time. */
 static bool runs(bool all, int k, const char *kind) {
     if (sanitized()) return k < 2;
+    if (!x86_order()) return k % 3 == 0;
     return all || k % 3 == 0 || strcmp(kind, "long-prose") == 0;
 }
 
@@ -140,6 +165,14 @@ static void check_greedy(const char *model, const char *file, const char *isa) {
         for (int i = 0; i < want; i++) {
             const float *l = desk_ctx_logits(c, -1);
             const desk_token got = argmax(l, nv);
+            const float tie = fmaxf(NEAR_TIE, 0.01f * fabsf(l[g->want[i]]));
+            if (got != g->want[i] && !x86_order() && g->gap[i] < tie && l[got] - l[g->want[i]] < tie) {
+                /* the reference's own near tie, broken the other way by a
+                 * different summation order: the continuations part here */
+                print_message("%s %s: token %d is a near tie (llama.cpp's gap %.4f), continuations part\n", model,
+                              g->kind, i, (double)g->gap[i]);
+                break;
+            }
             if (got != g->want[i])
                 fail_msg("%s %s (%s kernels): token %d is %d (logit %.6f), llama.cpp gives %d (logit %.6f)", model,
                          g->kind, isa ? isa : "default", i, got, (double)l[got], g->want[i],

@@ -498,70 +498,7 @@ static void act_q8_k(const float *src, void *dst, int64_t n) {
 
 /* ---- per-type entry points -------------------------------------------- */
 
-DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
-    switch (t) {
-    case DESK_TYPE_Q4_K: dot_q45k(false, n, w, ws, nr, a, as, nc, o); break;
-    case DESK_TYPE_Q5_K: dot_q45k(true, n, w, ws, nr, a, as, nc, o); break;
-    case DESK_TYPE_Q6_K: dot_q6k(n, w, ws, nr, a, as, nc, o); break;
-    case DESK_TYPE_F32:
-    case DESK_TYPE_F16:
-    case DESK_TYPE_BF16: dot_float(t, n, w, ws, nr, a, as, nc, o); break;
-    default: dot_legacy(t, n, w, ws, nr, a, as, nc, o); break;
-    }
-}
-
-/* The tile shapes with a kernel of their own (NR and NC constants after
- * inlining): 1..4 x 1, 1 x 2..4 and 2 x 2..4 (the batch shape kernels.c
- * uses); other shapes go row by row. */
-DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
-    if (nc == 1) {
-        switch (nr) {
-        case 1: kern(t, n, w, ws, 1, a, as, 1, o); return;
-        case 2: kern(t, n, w, ws, 2, a, as, 1, o); return;
-        case 3: kern(t, n, w, ws, 3, a, as, 1, o); return;
-        default: kern(t, n, w, ws, 4, a, as, 1, o); return;
-        }
-    }
-    if (nr == 2) {
-        switch (nc) {
-        case 2: kern(t, n, w, ws, 2, a, as, 2, o); return;
-        case 3: kern(t, n, w, ws, 2, a, as, 3, o); return;
-        default: kern(t, n, w, ws, 2, a, as, 4, o); return;
-        }
-    }
-    for (int r = 0; r < nr; r++) {
-        const void *wr = (const unsigned char *)w + (size_t)r * ws;
-        switch (nc) {
-        case 2: kern(t, n, wr, ws, 1, a, as, 2, o + r * nc); break;
-        case 3: kern(t, n, wr, ws, 1, a, as, 3, o + r * nc); break;
-        default: kern(t, n, wr, ws, 1, a, as, 4, o + r * nc); break;
-        }
-    }
-}
-
-/* A tile and a single dot (the 1 x 1 tile) for each weight type. */
-#define DESK_NEON_ENTRY(name, type)                                                                       \
-    static void tile_##name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, \
-                            float *o) {                                                                    \
-        tile(type, n, w, ws, nr, a, as, nc, o);                                                            \
-    }                                                                                                      \
-    static float vd_##name(int64_t n, const void *w, const void *a) {                                     \
-        float o;                                                                                           \
-        kern(type, n, w, 0, 1, a, 0, 1, &o);                                                               \
-        return o;                                                                                          \
-    }
-
-DESK_NEON_ENTRY(f32, DESK_TYPE_F32)
-DESK_NEON_ENTRY(f16, DESK_TYPE_F16)
-DESK_NEON_ENTRY(bf16, DESK_TYPE_BF16)
-DESK_NEON_ENTRY(q4_0, DESK_TYPE_Q4_0)
-DESK_NEON_ENTRY(q4_1, DESK_TYPE_Q4_1)
-DESK_NEON_ENTRY(q5_0, DESK_TYPE_Q5_0)
-DESK_NEON_ENTRY(q5_1, DESK_TYPE_Q5_1)
-DESK_NEON_ENTRY(q8_0, DESK_TYPE_Q8_0)
-DESK_NEON_ENTRY(q4_k, DESK_TYPE_Q4_K)
-DESK_NEON_ENTRY(q5_k, DESK_TYPE_Q5_K)
-DESK_NEON_ENTRY(q6_k, DESK_TYPE_Q6_K)
+#include "kernels/tile_entry.h"
 
 const desk_kernel_table desk_kernels_neon = {
     .name = "neon",
