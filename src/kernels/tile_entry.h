@@ -19,9 +19,20 @@ DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const 
     }
 }
 
+/* 2 weight rows x NC (2..4) activation rows. */
+DESK_INLINE void tile2(int t, int64_t n, const void *w, size_t ws, const void *a, size_t as, int nc, float *o) {
+    switch (nc) {
+    case 2: kern(t, n, w, ws, 2, a, as, 2, o); return;
+    case 3: kern(t, n, w, ws, 2, a, as, 3, o); return;
+    default: kern(t, n, w, ws, 2, a, as, 4, o); return;
+    }
+}
+
 /* The tile shapes with a kernel of their own (NR and NC constants after
- * inlining): 1..4 x 1, 1 x 2..4 and 2 x 2..4 (the batch shape kernels.c
- * uses); other shapes go row by row. */
+ * inlining): 1..4 x 1, 1 x 2..4, 2 x 2..4, and 4 x 2..4 (the batch shape
+ * kernels.c uses) for the types DESK_TILE4 names, where the includer
+ * defines it and kern4; for the others a 4-row tile is two 2-row ones;
+ * other shapes go row by row. */
 DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
     if (nc == 1) {
         switch (nr) {
@@ -31,12 +42,23 @@ DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const 
         default: kern(t, n, w, ws, 4, a, as, 1, o); return;
         }
     }
-    if (nr == 2) {
-        switch (nc) {
-        case 2: kern(t, n, w, ws, 2, a, as, 2, o); return;
-        case 3: kern(t, n, w, ws, 2, a, as, 3, o); return;
-        default: kern(t, n, w, ws, 2, a, as, 4, o); return;
+    if (nr == 4) {
+#ifdef DESK_TILE4
+        if (DESK_TILE4(t)) {
+            switch (nc) {
+            case 2: kern4(t, n, w, ws, a, as, 2, o); return;
+            case 3: kern4(t, n, w, ws, a, as, 3, o); return;
+            default: kern4(t, n, w, ws, a, as, 4, o); return;
+            }
         }
+#endif
+        tile2(t, n, w, ws, a, as, nc, o);
+        tile2(t, n, (const unsigned char *)w + 2 * ws, ws, a, as, nc, o + 2 * nc);
+        return;
+    }
+    if (nr == 2) {
+        tile2(t, n, w, ws, a, as, nc, o);
+        return;
     }
     DESK_UNROLL
     for (int r = 0; r < nr; r++) {

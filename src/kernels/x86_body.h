@@ -967,6 +967,8 @@ static void pdot_q6_k(int64_t n, const void *p, const void *a, size_t as, const 
 
 /* ---- per-type entry points -------------------------------------------- */
 
+#include "kernels/x86_tiles.h"
+
 #include "kernels/tile_entry.h"
 
 #include "kernels/x86_ops.h"

@@ -1,0 +1,182 @@
+/*
+ * x86_tiles.h - the batch tile of the legacy weight types (Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q8_0) on AVX-512: 4 weight rows x 2..4 activation rows, two
+ * outputs per 512-bit register.  Included by x86_body.h before
+ * tile_entry.h, which routes 4-row tiles here where DESK_TILE4 says so;
+ * only the AVX-512 table compiles it (the AVX2 table splits 4-row tiles in
+ * two 2-row ones).  Not a header to include anywhere else.
+ *
+ * The order of the sums is llama.cpp's (ggml-cpu, x86 build with
+ * GGML_NATIVE on this AVX-512 VNNI CPU), which the model's logits must
+ * reproduce bit for bit:
+ *  - Q8_0 and Q5_0 batches (and Q4_0 where the rows are not a multiple of
+ *    8; else its q4_0_8x8 repack, see packed_q4_0) go through llamafile's
+ *    tinyBLAS_Q0_AVX (sgemm.cpp, gemm4xN / gemmMx4 / gemm): one __m256
+ *    accumulator per output; per block, Cv = fma(d_w * d_a broadcast,
+ *    float(dpbusd lanes), Cv) where int32 lane j is the exact dot of bytes
+ *    4j..4j+3 of the 32-element block; at the end hsum(Cv): high 128 bits
+ *    plus low, then movehl add, then movehdup add_ss.
+ *  - Q4_1 and Q5_1 (no tinyBLAS kernel, no x86 repack) take
+ *    ggml_compute_forward_mul_mat's vec_dot per output (nrc = 1,
+ *    arch/x86/quants.c): the same accumulator and hsum, plus a scalar
+ *    summs = m_w * s_a + summs per block (contracted to an fma), added
+ *    after the hsum.
+ *  - That is also the order of the single-row vec_dot of all these types,
+ *    so a tile equals vec_dot output by output (tests/test_kernels.c).
+ * Each lane's integer is exact however it is formed, and d_w * d_a is one
+ * rounded product whatever its operand order; so here the levels are the
+ * unsigned operand of vpdpbusd (Q8_0 biased by 128, Q4_0 and Q5_0 by their
+ * offsets 8 and 16) with the accumulator started at -offset * (lane sum
+ * of the activations), computed once per activation block for all rows;
+ * a 512-bit register holds two outputs (weight rows 2p and 2p+1, one
+ * activation row), so a block costs one vpdpbusd, one conversion, one
+ * permute of the 16 scale products and one fma per two outputs, and each
+ * weight block is unpacked once for all activation rows.
+ */
+#if defined(__AVX512F__)
+
+/* Which types have the 4-row tile (tile_entry.h). */
+#define DESK_TILE4(t)                                                                                              \
+    ((t) == DESK_TYPE_Q4_0 || (t) == DESK_TYPE_Q4_1 || (t) == DESK_TYPE_Q5_0 || (t) == DESK_TYPE_Q5_1 ||             \
+     (t) == DESK_TYPE_Q8_0)
+
+/* Unsigned levels of a weight block of two rows (row A in the low 256
+ * bits), element order; they stand legacy_offset (Q8_0: 128) above the
+ * signed level. */
+DESK_INLINE __m512i pair_levels(int t, const unsigned char *pa, const unsigned char *pb) {
+    if (t == DESK_TYPE_Q8_0) {
+        const desk_block_q8_0 *a = (const void *)pa, *b = (const void *)pb;
+        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load32(a->qs)), load32(b->qs), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    const uint8_t *qa, *qb;
+    const uint8_t *ha = NULL, *hb = NULL;
+    switch (t) {
+    case DESK_TYPE_Q4_0:
+        qa = ((const desk_block_q4_0 *)(const void *)pa)->qs;
+        qb = ((const desk_block_q4_0 *)(const void *)pb)->qs;
+        break;
+    case DESK_TYPE_Q4_1:
+        qa = ((const desk_block_q4_1 *)(const void *)pa)->qs;
+        qb = ((const desk_block_q4_1 *)(const void *)pb)->qs;
+        break;
+    case DESK_TYPE_Q5_0:
+        qa = ((const desk_block_q5_0 *)(const void *)pa)->qs;
+        qb = ((const desk_block_q5_0 *)(const void *)pb)->qs;
+        ha = ((const desk_block_q5_0 *)(const void *)pa)->qh;
+        hb = ((const desk_block_q5_0 *)(const void *)pb)->qh;
+        break;
+    default:
+        qa = ((const desk_block_q5_1 *)(const void *)pa)->qs;
+        qb = ((const desk_block_q5_1 *)(const void *)pb)->qs;
+        ha = ((const desk_block_q5_1 *)(const void *)pa)->qh;
+        hb = ((const desk_block_q5_1 *)(const void *)pb)->qh;
+        break;
+    }
+    /* 128-bit lanes: A, A, B, B; the odd lanes shifted by 4 give the high
+     * nibbles (elements 16..31). */
+    __m512i v = _mm512_inserti32x4(_mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)qa)),
+                                   _mm_loadu_si128((const __m128i *)qb), 2);
+    v = _mm512_shuffle_i32x4(v, v, _MM_SHUFFLE(2, 2, 0, 0));
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
+                                        0x0004000400040004LL, 0, 0);
+    v = _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0F));
+    if (ha) {
+        uint32_t a, b;
+        memcpy(&a, ha, 4);
+        memcpy(&b, hb, 4);
+        v = _mm512_or_si512(v, _mm512_maskz_set1_epi8((__mmask64)a | (__mmask64)b << 32, 0x10));
+    }
+    return v;
+}
+
+/* Four f16 values as floats in lanes 0..3. */
+DESK_INLINE __m128 h4(const void *p0, const void *p1, const void *p2, const void *p3) {
+    uint16_t h[4];
+    memcpy(&h[0], p0, 2);
+    memcpy(&h[1], p1, 2);
+    memcpy(&h[2], p2, 2);
+    memcpy(&h[3], p3, 2);
+    long long v;
+    memcpy(&v, h, 8);
+    return _mm_cvtph_ps(_mm_cvtsi64_si128(v));
+}
+
+/* 4 weight rows x NC (2..4) activation rows; out[r * nc + c]. */
+DESK_INLINE void dot_legacy4(int t, int64_t n, const void *w, size_t ws, const void *act, size_t as, int nc,
+                             float *out) {
+    const size_t wsz = legacy_size(t);
+    const bool has_min = t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1;
+    const size_t asz = has_min ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
+    const int off = t == DESK_TYPE_Q8_0 ? 128 : legacy_offset(t);
+    const int64_t nb = n / DESK_QK;
+    /* Lane 4c + r of the scale products is row r, activation row c. */
+    const __m512i rep_c = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512 acc[2][4], summ = _mm512_setzero_ps();
+    DESK_UNROLL
+    for (int p = 0; p < 2; p++)
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) acc[p][c] = _mm512_setzero_ps();
+    const unsigned char *a[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) a[c] = blk(act, as, c < nc ? c : 0, 0, 0);
+    for (int64_t i = 0; i < nb; i++) {
+        const unsigned char *wr[4];
+        DESK_UNROLL
+        for (int r = 0; r < 4; r++) wr[r] = blk(w, ws, r, i, wsz);
+        const unsigned char *ab[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) ab[c] = a[c] + (size_t)i * asz;
+        const __m512i lv[2] = {pair_levels(t, wr[0], wr[1]), pair_levels(t, wr[2], wr[3])};
+        /* Every d_w * d_a of the tile in one product, then two outputs'
+         * worth per register. */
+        const __m512 dwr = _mm512_broadcast_f32x4(h4(wr[0], wr[1], wr[2], wr[3]));
+        const __m512 dac = _mm512_permutexvar_ps(rep_c, _mm512_castps128_ps512(h4(ab[0], ab[1], ab[2], ab[3])));
+        const __m512 dd = _mm512_mul_ps(dwr, dac);
+        if (has_min) {
+            /* llama.cpp: summs += m_w * s_a, contracted. */
+            const __m512 mwr = _mm512_broadcast_f32x4(h4(wr[0] + 2, wr[1] + 2, wr[2] + 2, wr[3] + 2));
+            const __m512 sac =
+                _mm512_permutexvar_ps(rep_c, _mm512_castps128_ps512(h4(ab[0] + 2, ab[1] + 2, ab[2] + 2, ab[3] + 2)));
+            summ = _mm512_fmadd_ps(mwr, sac, summ);
+        }
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const __m512i y = _mm512_broadcast_i64x4(load32(ab[c] + asz - DESK_QK));
+            __m512i corr = _mm512_setzero_si512();
+            if (off)
+                corr = _mm512_sub_epi32(corr, _mm512_dpbusd_epi32(corr, _mm512_set1_epi8((char)off), y));
+            DESK_UNROLL
+            for (int p = 0; p < 2; p++) {
+                const __m512i sel = _mm512_set_epi32(4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p + 1,
+                                                     4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p + 1,
+                                                     4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p, 4 * c + 2 * p,
+                                                     4 * c + 2 * p, 4 * c + 2 * p, 4 * c + 2 * p, 4 * c + 2 * p,
+                                                     4 * c + 2 * p, 4 * c + 2 * p);
+                const __m512 q = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, lv[p], y));
+                acc[p][c] = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel, dd), q, acc[p][c]);
+            }
+        }
+    }
+    float sm[16];
+    _mm512_storeu_ps(sm, summ);
+    DESK_UNROLL
+    for (int p = 0; p < 2; p++)
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            float lo = hsum_ps(_mm512_castps512_ps256(acc[p][c])), hi = hsum_ps(_mm512_extractf32x8_ps(acc[p][c], 1));
+            if (has_min) {
+                lo += sm[4 * c + 2 * p];
+                hi += sm[4 * c + 2 * p + 1];
+            }
+            out[(2 * p) * nc + c] = lo;
+            out[(2 * p + 1) * nc + c] = hi;
+        }
+}
+
+/* The 4-row tile of tile_entry.h. */
+DESK_INLINE void kern4(int t, int64_t n, const void *w, size_t ws, const void *a, size_t as, int nc, float *o) {
+    dot_legacy4(t, n, w, ws, a, as, nc, o);
+}
+
+#endif
