@@ -6,7 +6,9 @@
  *    order (a relative bound on the sum of |terms|);
  *  - desk_matmul_with: against a double-precision dot of the dequantized
  *    weights and dequantized activations, for odd shapes (rows not a
- *    multiple of a chunk, n = 1, 3, 7, 33) and 1..4 threads;
+ *    multiple of a chunk, n = 1, 3, 7, 33) and 1..4 threads; batches that
+ *    take the tiles against vec_dot, bit for bit;
+ *  - Q8_0 tiles with extreme bytes against vec_dot and the integer dot;
  *  - dispatch: desk_kernels_get, desk_kernels_init, desk_get_row, errors.
  * DESK_SANITIZED=1 shrinks the shapes (the checks stay the same).
  * On aarch64 (the ARM build, run under qemu) the NEON table is among them.
@@ -414,6 +416,21 @@ static void test_matmul(void **state) {
                                      ti->name, (long long)n, threads[ti_th], (long long)c, (long long)r, (double)got,
                                      ex);
                     }
+                /* Rows not a multiple of 8 are never repacked: every output
+                 * of a batch comes from a tile (4 x 4, or the rows and
+                 * activation rows left over) and must equal vec_dot bit for
+                 * bit, as llama.cpp's batch equals its own vec_dot for these
+                 * types; Q4_K's groups of 4 take its repacked gemm order. */
+                const desk_vec_dot_fn vd = isas[i]->vec_dot[types[t]];
+                if (vd && rows % 8 != 0 && types[t] != DESK_TYPE_Q4_K)
+                    for (int64_t c = 0; c < n; c++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float want = vd(cols, (const unsigned char *)wd + r * m.row_bytes, aq + c * arow);
+                            if (y[c * rows + r] != want)
+                                fail_msg("%s %s matmul n=%lld: y[%lld][%lld] = %.9g, vec_dot %.9g", isas[i]->name,
+                                         ti->name, (long long)n, (long long)c, (long long)r, (double)y[c * rows + r],
+                                         (double)want);
+                        }
 #if defined(__aarch64__)
                 /* Quantized weights: NEON's product is the scalar path's, bit for bit. */
                 if (isas[i] == desk_kernels_get(DESK_ISA_NEON) && ti->vec_dot_type != DESK_TYPE_F32) {
@@ -442,6 +459,54 @@ static void test_matmul(void **state) {
     free(aq);
 }
 
+/* Q8_0 weights of any byte (-128 too, which llama.cpp's quantizer never
+ * writes) and activations at +-127: the biased byte products of the tiles
+ * stay exact, and every tile shape equals vec_dot and the integer dot. */
+static void test_q8_0_extremes(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    enum { COLS = 256, NB = COLS / DESK_QK };
+    desk_block_q8_0 w[4][NB], a[4][NB];
+    for (int r = 0; r < 4; r++)
+        for (int b = 0; b < NB; b++) {
+            w[r][b].d = desk_f32_to_f16((float)(0.001 * (1 + urand())));
+            a[r][b].d = desk_f32_to_f16((float)(0.01 * (1 + urand())));
+            for (int k = 0; k < DESK_QK; k++) {
+                /* Runs of the extremes, then random bytes. */
+                w[r][b].qs[k] = (int8_t)(b == 0 ? (k & 1 ? -128 : 127) : (int)(urand() * 256) - 128);
+                a[r][b].qs[k] = (int8_t)(b == 0 ? (k & 2 ? -127 : 127) : (int)(urand() * 255) - 127);
+            }
+        }
+    for (int i = 0; i < n_isa; i++) {
+        const desk_dot_tile_fn dt = isas[i]->dot_tile[DESK_TYPE_Q8_0];
+        const desk_vec_dot_fn vd = isas[i]->vec_dot[DESK_TYPE_Q8_0];
+        if (!dt || !vd) continue;
+        for (int nr = 1; nr <= 4; nr++)
+            for (int nc = 1; nc <= 4; nc++) {
+                float out[16];
+                dt(COLS, w, sizeof w[0], nr, a, sizeof a[0], nc, out);
+                for (int r = 0; r < nr; r++)
+                    for (int c = 0; c < nc; c++) {
+                        double ex = 0, mag = 0;
+                        for (int b = 0; b < NB; b++) {
+                            int64_t s = 0;
+                            for (int k = 0; k < DESK_QK; k++) s += (int64_t)w[r][b].qs[k] * a[c][b].qs[k];
+                            const double d = (double)desk_f16_to_f32(w[r][b].d) * desk_f16_to_f32(a[c][b].d);
+                            ex += d * (double)s;
+                            mag += fabs(d * (double)s);
+                        }
+                        if (fabs(out[r * nc + c] - ex) > 1e-6 * mag + 1e-6)
+                            fail_msg("%s Q8_0 dot_tile(%dx%d)[%d][%d] %g, exact %g", isas[i]->name, nr, nc, r, c,
+                                     (double)out[r * nc + c], ex);
+                        if (out[r * nc + c] != vd(COLS, w[r], a[c]))
+                            fail_msg("%s Q8_0 dot_tile(%dx%d)[%d][%d] differs from vec_dot", isas[i]->name, nr, nc, r,
+                                     c);
+                    }
+            }
+    }
+}
+
 static void test_get_row(void **state) {
     (void)state;
     desk_mat m;
@@ -463,6 +528,7 @@ int main(void) {
         cmocka_unit_test(test_act_quant),
         cmocka_unit_test(test_vec_dot),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_q8_0_extremes),
         cmocka_unit_test(test_get_row),
     };
     const char *filter = getenv("DESK_TEST_FILTER");

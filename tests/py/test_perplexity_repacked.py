@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_perplexity_repacked.py - batches of Q4_0 and Q4_K weights sum as
-llama.cpp's repacked kernels do.
+llama.cpp's repacked kernels do; batches of Q8_0, Q5_0 and Q4_1 as its
+tinyBLAS and vec_dot kernels do.
 
 llama.cpp repacks Q4_0 and Q4_K weights with rows a multiple of 8 (its
 q4_0_8x8 and q4_K_8x8 layouts); desk's 8-row batch path sums each output
@@ -11,7 +12,10 @@ quantize` to Q4_0 and to Q4_K_M (Q4_K with Q6_K and others), scored by
 must give llama-perplexity's values on the same files to the last printed
 digit: 49524.6649 and 50199.1481 (llama.cpp build 3f545becc, -c 128
 --chunks 2).  For Q4_0 the tile path that batches took before gave
-49530.1939.  Checked on the x86
+49530.1939.  The same model quantized to Q8_0, Q5_0 and Q4_1 (desk's
+4-row batch tiles, x86_tiles.h; llama.cpp's tinyBLAS for the first two,
+its vec_dot per output for Q4_1) gives 49921.2482, 49873.8113 and
+50136.7636 there.  Checked on the x86
 tables (default and DESK_ISA=avx2); the portable reference sums as
 llama.cpp's generic C code does, not its x86 code, and is not expected
 to give these bits.
@@ -27,7 +31,13 @@ DESK = os.environ.get("DESK_BIN", os.path.join(ROOT, "build", "desk"))
 TEXT = os.path.join(ROOT, "tests", "data", "model", "ppl.txt")
 SMOL = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "desk", "models",
                     "SmolLM2-135M-Instruct.Q4_1.gguf")
-WANT = {"q4_0": "PPL = 49524.6649", "q4_k_m": "PPL = 50199.1481"}
+WANT = {
+    "q4_0": "PPL = 49524.6649",
+    "q4_k_m": "PPL = 50199.1481",
+    "q8_0": "PPL = 49921.2482",
+    "q5_0": "PPL = 49873.8113",
+    "q4_1": "PPL = 50136.7636",
+}
 
 
 def run(*args):
