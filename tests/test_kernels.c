@@ -69,6 +69,16 @@ static int available_isas(const desk_kernel_table **out) {
     return n;
 }
 
+/* The table whose results KT must give bit for bit, or NULL: the x86
+ * tables compile one body (x86_body.h) and differ only in integer steps,
+ * which are exact, so AVX-VNNI and AVX-512 sum as AVX2 does. */
+static const desk_kernel_table *twin_of(const desk_kernel_table *kt) {
+    const desk_kernel_table *avx2 = desk_kernels_get(DESK_ISA_AVX2);
+    if (!avx2 || kt == avx2) return NULL;
+    if (kt == desk_kernels_get(DESK_ISA_AVXVNNI) || kt == desk_kernels_get(DESK_ISA_AVX512)) return avx2;
+    return NULL;
+}
+
 /* A random matrix of ROWS x COLS of TYPE, made with the reference quantizer. */
 static void *make_weights(uint32_t type, int64_t rows, int64_t cols, desk_mat *m) {
     const size_t rb = desk_type_row_size(type, cols);
@@ -116,7 +126,7 @@ static double exact_dot(uint32_t type, const float *wf, const void *wq, const vo
 }
 
 /* DESK_ISA's names, by desk_isa. */
-static const char *const isa_names[DESK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+static const char *const isa_names[DESK_ISA_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "neon"};
 
 /* With DESK_ISA set: the named table is used when this CPU has it;
  * otherwise nothing is, init says why naming the request, and a product
@@ -138,15 +148,16 @@ static void check_forced(const char *forced) {
 #if defined(__x86_64__)
     const bool foreign = strcmp(forced, "neon") == 0;
 #elif defined(__aarch64__)
-    const bool foreign = strcmp(forced, "avx2") == 0 || strcmp(forced, "avx512") == 0;
+    const bool foreign = strcmp(forced, "avx2") == 0 || strcmp(forced, "avxvnni") == 0 || strcmp(forced, "avx512") == 0;
 #else
     const bool foreign = strcmp(forced, "scalar") != 0;
 #endif
     bool known = false;
     for (int i = 0; i < DESK_ISA_COUNT; i++) known = known || strcmp(forced, isa_names[i]) == 0;
-    if (!known)
+    if (!known) {
         assert_non_null(strstr(err.msg, "unknown instruction set"));
-    else if (foreign)
+        for (int i = 0; i < DESK_ISA_COUNT; i++) assert_non_null(strstr(err.msg, isa_names[i]));
+    } else if (foreign)
         assert_non_null(strstr(err.msg, "build has no"));
     else
         assert_non_null(strstr(err.msg, "this CPU lacks"));
@@ -171,11 +182,15 @@ static void test_cpu_and_dispatch(void **state) {
     desk_cpu_detect(&cpu);
     assert_non_null(desk_kernels_get(DESK_ISA_SCALAR));
     assert_null(desk_kernels_get(DESK_ISA_COUNT));
-    for (int i = 0; i < DESK_ISA_COUNT; i++)
+    for (int i = 0; i < DESK_ISA_COUNT; i++) {
+        assert_string_equal(desk_isa_name((desk_isa)i), isa_names[i]);
         if (desk_kernels_get((desk_isa)i)) assert_string_equal(desk_kernels_get((desk_isa)i)->name, isa_names[i]);
+    }
+    assert_null(desk_isa_name(DESK_ISA_COUNT));
     /* A table is offered exactly when the CPU has its features. */
 #if defined(__x86_64__)
     assert_int_equal(desk_kernels_get(DESK_ISA_AVX2) != NULL, desk_cpu_has_avx2(&cpu));
+    assert_int_equal(desk_kernels_get(DESK_ISA_AVXVNNI) != NULL, desk_cpu_has_avxvnni(&cpu));
     assert_int_equal(desk_kernels_get(DESK_ISA_AVX512) != NULL, desk_cpu_has_avx512(&cpu));
     /* cpuid agrees with the kernel's view in /proc/cpuinfo. */
     size_t len = 0;
@@ -186,12 +201,14 @@ static void test_cpu_and_dispatch(void **state) {
         assert_int_equal(strstr(info, " avx2") != NULL, cpu.avx2);
         assert_int_equal(strstr(info, " avx512_vnni") != NULL, cpu.avx512vnni);
         assert_int_equal(strstr(info, " avx512bw") != NULL, cpu.avx512bw);
+        assert_int_equal(strstr(info, " avx_vnni") != NULL, cpu.avx_vnni);
         free(info);
     }
     assert_null(desk_kernels_get(DESK_ISA_NEON));
 #elif defined(__aarch64__)
     assert_int_equal(desk_kernels_get(DESK_ISA_NEON) != NULL, desk_cpu_has_neon(&cpu));
     assert_null(desk_kernels_get(DESK_ISA_AVX2));
+    assert_null(desk_kernels_get(DESK_ISA_AVXVNNI));
     assert_null(desk_kernels_get(DESK_ISA_AVX512));
     /* The kernel's view in /proc/cpuinfo agrees, where it is an ARM one
      * (under qemu-user the file is the host's, without "Features"). */
@@ -267,8 +284,9 @@ static void test_act_quant(void **state) {
 /* vec_dot and dot_tile of every table against the exact dot, for rows of
  * COLS elements (types whose blocks do not divide COLS are passed over). */
 static void vec_dot_cols(int64_t cols) {
-    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const desk_kernel_table *isas[DESK_ISA_COUNT], *twins[DESK_ISA_COUNT];
     const int n_isa = available_isas(isas);
+    for (int i = 0; i < n_isa; i++) twins[i] = twin_of(isas[i]);
     uint32_t types[DESK_TYPE_COUNT];
     const int n_types = weight_types(types);
     float *x = malloc(4 * cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
@@ -306,6 +324,12 @@ static void vec_dot_cols(int64_t cols) {
                     const float got = vd(cols, wr, act + c * astride);
                     if (fabs(got - ex) > tol)
                         fail_msg("%s %s vec_dot %g, exact %g (tol %g)", isas[i]->name, ti->name, (double)got, ex, tol);
+                    if (twins[i] && twins[i]->vec_dot[types[t]]) {
+                        const float want = twins[i]->vec_dot[types[t]](cols, wr, act + c * astride);
+                        if (memcmp(&got, &want, sizeof got) != 0)
+                            fail_msg("%s %s vec_dot %.9g, %s %.9g (cols %lld)", isas[i]->name, ti->name, (double)got,
+                                     twins[i]->name, (double)want, (long long)cols);
+                    }
 #if defined(__aarch64__)
                     /* NEON takes the reference's float steps for quantized
                      * weights (neon.c): the same value, bit for bit. */
@@ -322,8 +346,14 @@ static void vec_dot_cols(int64_t cols) {
             if (!dt) continue;
             for (int nr = 1; nr <= 4; nr++)
                 for (int nc = 1; nc <= 4; nc++) {
-                    float out[16];
+                    float out[16], twin_out[16];
                     dt(cols, wd, m.row_bytes, nr, act, astride, nc, out);
+                    if (twins[i] && twins[i]->dot_tile[types[t]]) {
+                        twins[i]->dot_tile[types[t]](cols, wd, m.row_bytes, nr, act, astride, nc, twin_out);
+                        if (memcmp(out, twin_out, (size_t)(nr * nc) * sizeof(float)) != 0)
+                            fail_msg("%s %s dot_tile(%dx%d) differs from %s's", isas[i]->name, ti->name, nr, nc,
+                                     twins[i]->name);
+                    }
                     for (int r = 0; r < nr; r++) {
                         const unsigned char *wr = (const unsigned char *)wd + (size_t)r * m.row_bytes;
                         assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
@@ -431,6 +461,14 @@ static void test_matmul(void **state) {
                                          ti->name, (long long)n, (long long)c, (long long)r, (double)y[c * rows + r],
                                          (double)want);
                         }
+                /* The x86 tables' products are AVX2's, bit for bit. */
+                const desk_kernel_table *twin = twin_of(isas[i]);
+                if (twin) {
+                    assert_int_equal(desk_matmul_with(twin, tps[ti_th], &m, x, n, yref, scratch, &err), DESK_OK);
+                    if (memcmp(y, yref, (size_t)(n * rows) * sizeof(float)) != 0)
+                        fail_msg("%s %s matmul n=%lld differs from %s's", isas[i]->name, ti->name, (long long)n,
+                                 twin->name);
+                }
 #if defined(__aarch64__)
                 /* Quantized weights: NEON's product is the scalar path's, bit for bit. */
                 if (isas[i] == desk_kernels_get(DESK_ISA_NEON) && ti->vec_dot_type != DESK_TYPE_F32) {

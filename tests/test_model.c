@@ -189,18 +189,17 @@ static void check_greedy(const char *model, const char *file, const char *isa) {
     free(path);
 }
 
-/* The x86 tables this CPU runs besides the default (under the sanitizers,
- * the default only). */
+/* The vector tables this CPU runs besides the default (under the
+ * sanitizers, the default only; the scalar one is test_scalar_agrees'). */
 static void check_greedy_all(const char *model, const char *file) {
     check_greedy(model, file, NULL);
     if (sanitized()) return;
-    static const char *const isas[] = {"avx2", "avx512"};
-    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        desk_isa id = i == 0 ? DESK_ISA_AVX2 : DESK_ISA_AVX512;
-        if (desk_kernels_get(id) && strcmp(desk_kernels_isa(), isas[i]) != 0)
-            check_greedy(model, file, isas[i]);
-        else if (!desk_kernels_get(id))
-            print_message("%s kernels: not on this CPU\n", isas[i]);
+    for (int i = DESK_ISA_SCALAR + 1; i < DESK_ISA_COUNT; i++) {
+        const char *isa = desk_isa_name((desk_isa)i);
+        if (desk_kernels_get((desk_isa)i) && strcmp(desk_kernels_isa(), isa) != 0)
+            check_greedy(model, file, isa);
+        else if (!desk_kernels_get((desk_isa)i))
+            print_message("%s kernels: not on this CPU\n", isa);
     }
 }
 

@@ -43,6 +43,7 @@ void desk_cpu_detect(desk_cpu *out) {
         out->avx512vl = (b >> 31) & 1;
         out->avx512vnni = (c >> 11) & 1;
     }
+    if (a < 1) return; /* leaf 7's last sub-leaf: no sub-leaf 1 (AVX-VNNI, AVX512_BF16) */
     unsigned int a1, b1, c1, d1;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     out->avx_vnni = (a1 >> 4) & 1;
@@ -74,6 +75,8 @@ void desk_cpu_detect(desk_cpu *out) { memset(out, 0, sizeof *out); }
 #endif
 
 bool desk_cpu_has_avx2(const desk_cpu *c) { return c->avx2 && c->fma && c->f16c; }
+
+bool desk_cpu_has_avxvnni(const desk_cpu *c) { return desk_cpu_has_avx2(c) && c->avx_vnni; }
 
 bool desk_cpu_has_avx512(const desk_cpu *c) {
     return desk_cpu_has_avx2(c) && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq &&

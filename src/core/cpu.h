@@ -24,6 +24,10 @@ void desk_cpu_detect(desk_cpu *out);
 /* True when every feature the AVX2 kernels use is there (AVX2, FMA, F16C). */
 bool desk_cpu_has_avx2(const desk_cpu *c);
 
+/* True when every feature the AVX-VNNI kernels use is there (the AVX2 set
+ * plus AVX-VNNI, the VEX-encoded 256-bit byte and word dot products). */
+bool desk_cpu_has_avxvnni(const desk_cpu *c);
+
 /* True when every feature the AVX-512 kernels use is there (the AVX2 set
  * plus AVX-512 F, BW, VL, DQ, VNNI and BF16). */
 bool desk_cpu_has_avx512(const desk_cpu *c);

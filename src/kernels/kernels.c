@@ -31,6 +31,7 @@
 extern const desk_kernel_table desk_kernels_scalar;
 #if defined(__x86_64__)
 extern const desk_kernel_table desk_kernels_avx2;
+extern const desk_kernel_table desk_kernels_avxvnni;
 extern const desk_kernel_table desk_kernels_avx512;
 #endif
 #if defined(__aarch64__)
@@ -51,6 +52,7 @@ const desk_kernel_table *desk_kernels_get(desk_isa isa) {
     case DESK_ISA_SCALAR: return &desk_kernels_scalar;
 #if defined(__x86_64__)
     case DESK_ISA_AVX2: return desk_cpu_has_avx2(&cpu) ? &desk_kernels_avx2 : NULL;
+    case DESK_ISA_AVXVNNI: return desk_cpu_has_avxvnni(&cpu) ? &desk_kernels_avxvnni : NULL;
     case DESK_ISA_AVX512: return desk_cpu_has_avx512(&cpu) ? &desk_kernels_avx512 : NULL;
 #endif
 #if defined(__aarch64__)
@@ -60,20 +62,28 @@ const desk_kernel_table *desk_kernels_get(desk_isa isa) {
     }
 }
 
+const char *desk_isa_name(desk_isa isa) {
+    static const char *const names[DESK_ISA_COUNT] = {
+        [DESK_ISA_SCALAR] = "scalar", [DESK_ISA_AVX2] = "avx2",     [DESK_ISA_AVXVNNI] = "avxvnni",
+        [DESK_ISA_AVX512] = "avx512", [DESK_ISA_NEON] = "neon",
+    };
+    return (unsigned)isa < DESK_ISA_COUNT ? names[isa] : NULL;
+}
+
 /* The process's choice, written once under pthread_once. */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static const desk_kernel_table *g_table;
 static char g_error[192];
 
 static void choose_table(void) {
-    static const char *const names[DESK_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
     const char *want = getenv("DESK_ISA");
     if (want && *want) {
         for (int i = 0; i < DESK_ISA_COUNT; i++) {
-            if (strcmp(want, names[i]) != 0) continue;
+            const char *name = desk_isa_name((desk_isa)i);
+            if (strcmp(want, name) != 0) continue;
             g_table = desk_kernels_get((desk_isa)i);
             /* Say which: another architecture's kernels, or a CPU without the instructions. */
-            const bool x86 = i == DESK_ISA_AVX2 || i == DESK_ISA_AVX512;
+            const bool x86 = i == DESK_ISA_AVX2 || i == DESK_ISA_AVXVNNI || i == DESK_ISA_AVX512;
 #if defined(__x86_64__)
             const char *arch = "x86-64", *other = x86 || i == DESK_ISA_SCALAR ? NULL : "aarch64";
 #elif defined(__aarch64__)
@@ -83,14 +93,16 @@ static void choose_table(void) {
 #endif
             if (!g_table && other)
                 snprintf(g_error, sizeof g_error, "DESK_ISA=%s: this %s build has no %s kernels (they are for %s)",
-                         want, arch, names[i], other);
+                         want, arch, name, other);
             else if (!g_table)
                 snprintf(g_error, sizeof g_error, "DESK_ISA=%s: this CPU lacks the instructions of the %s kernels",
-                         want, names[i]);
+                         want, name);
             return;
         }
-        snprintf(g_error, sizeof g_error, "DESK_ISA=%.40s: unknown instruction set (scalar, avx2, avx512, neon)",
-                 want);
+        int n = snprintf(g_error, sizeof g_error, "DESK_ISA=%.40s: unknown instruction set (", want);
+        for (int i = 0; i < DESK_ISA_COUNT; i++)
+            n += snprintf(g_error + n, sizeof g_error - (size_t)n, "%s%s", i ? ", " : "", desk_isa_name((desk_isa)i));
+        snprintf(g_error + n, sizeof g_error - (size_t)n, ")");
         return;
     }
     for (int i = DESK_ISA_COUNT - 1; i >= 0 && !g_table; i--) g_table = desk_kernels_get((desk_isa)i);

@@ -1,10 +1,11 @@
 /*
  * kernels.h - the compute kernels the model calls, dispatched at run time
- * to the best instruction set this CPU has (scalar, AVX2, AVX-512, NEON).
+ * to the best instruction set this CPU has (scalar, AVX2, AVX-VNNI,
+ * AVX-512, NEON).
  *
  * The model sees only these entry points; each ISA file implements them and
  * every implementation is tested against the scalar references in
- * src/tensor.  DESK_ISA=scalar|avx2|avx512|neon forces a path.
+ * src/tensor.  DESK_ISA=scalar|avx2|avxvnni|avx512|neon forces a path.
  */
 #ifndef DESK_KERNELS_H
 #define DESK_KERNELS_H
@@ -40,7 +41,8 @@ desk_status desk_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, 
 /* Copies row R of W into DST as floats (embedding lookup). */
 desk_status desk_get_row(const desk_mat *w, int64_t r, float *dst, desk_err *err);
 
-/* The instruction set in use ("avx512", "avx2", "neon", "scalar"), or "none" when
+/* The instruction set in use (a desk_isa name: "avx512", "avxvnni", "avx2",
+ * "neon", "scalar"), or "none" when
  * DESK_ISA names one that cannot be used (see desk_kernels_init). */
 const char *desk_kernels_isa(void);
 
@@ -52,8 +54,21 @@ const char *desk_kernels_isa(void);
  * read-only once made.  Tests reach every table with desk_kernels_get. */
 
 /* In order of preference within an architecture (the last one the CPU
- * has wins); the other architecture's entries are never available. */
-typedef enum desk_isa { DESK_ISA_SCALAR = 0, DESK_ISA_AVX2, DESK_ISA_AVX512, DESK_ISA_NEON, DESK_ISA_COUNT } desk_isa;
+ * has wins); the other architecture's entries are never available.
+ * AVX-VNNI ranks below AVX-512, whose CPUs (Sapphire Rapids, Zen 5) also
+ * have it: the same kernels, and the AVX-512 table adds mask registers. */
+typedef enum desk_isa {
+    DESK_ISA_SCALAR = 0,
+    DESK_ISA_AVX2,
+    DESK_ISA_AVXVNNI,
+    DESK_ISA_AVX512,
+    DESK_ISA_NEON,
+    DESK_ISA_COUNT
+} desk_isa;
+
+/* The DESK_ISA name of ISA ("scalar", "avx2", "avxvnni", "avx512",
+ * "neon"; also the name of its table), or NULL past the last. */
+const char *desk_isa_name(desk_isa isa);
 
 /* OUT[r * NC + c] = dot(W + r * W_STRIDE, ACT + c * ACT_STRIDE) for r < NR,
  * c < NC (each 1..4): a tile of weight rows of N elements against
@@ -130,7 +145,7 @@ typedef struct desk_kernel_table {
 const desk_kernel_table *desk_kernels_get(desk_isa isa);
 
 /* Chooses the process's table (first call; later calls return the same
- * result).  DESK_ISA=scalar|avx2|avx512|neon forces one; an unknown name or one
+ * result).  DESK_ISA=scalar|avx2|avxvnni|avx512|neon forces one; an unknown name or one
  * this CPU cannot run is DESK_E_UNSUPPORTED naming it, and then every
  * desk_matmul fails with the same message (nothing falls back silently). */
 desk_status desk_kernels_init(desk_err *err);

@@ -1,7 +1,7 @@
 /*
  * x86_body.h - the x86 kernels, written once over 256-bit vectors and
- * compiled twice: by avx2.c and by avx512.c, each with its own instruction
- * set flags.  Not a header to include anywhere else.
+ * compiled three times: by avx2.c, avxvnni.c and avx512.c, each with its
+ * own instruction set flags.  Not a header to include anywhere else.
  *
  * The includer first defines three primitives (the only place the two
  * instruction sets differ):

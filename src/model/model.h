@@ -49,7 +49,7 @@ typedef struct desk_ctx_params {
     bool logits_all; /* keep logits of every token of a batch (perplexity) */
     bool reference;  /* plain scalar fp32 path (weights dequantized per use), for tests */
     const char *isa; /* kernels: NULL = the process's choice (DESK_ISA or the best the CPU
-                        has); "scalar", "avx2", "avx512" force one (DESK_E_UNSUPPORTED when
+                        has); "scalar", "avx2", "avxvnni", "avx512" force one (DESK_E_UNSUPPORTED when
                         this CPU or build lacks it) */
 } desk_ctx_params;
 
