@@ -22,6 +22,7 @@
 #include "bench/stats.h"
 #include "core/error.h"
 #include "core/paths.h"
+#include "kernels/kernels.h"
 
 static void test_summary(void **state) {
     (void)state;
@@ -224,7 +225,8 @@ static void test_writers(void **state) {
     const char *keys[] = {"model", "test", "threads", "tokens_per_s", "sd", "samples"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         assert_true(json_object_object_get_ex(json_object_array_get_idx(res, 1), keys[k], NULL));
-    const char *ekeys[] = {"cpu", "isa", "cpus", "mem_total", "kernel", "compiler", "cflags", "git", "date", "energy"};
+    const char *ekeys[] = {"cpu",      "isa", "kernels_isa", "cpus", "mem_total", "kernel",
+                           "compiler", "cflags", "git",      "date", "energy"};
     for (size_t k = 0; k < sizeof ekeys / sizeof ekeys[0]; k++) assert_true(json_object_object_get_ex(env, ekeys[k], NULL));
     json_object_put(o);
     desk_bench_report back;
@@ -236,6 +238,9 @@ static void test_writers(void **state) {
     assert_int_equal(back.results[1].reps, 5);
     assert_true(fabs(back.results[1].tokens_per_s - 20) < 1e-9);
     assert_string_equal(back.env.git, r.env.git);
+    /* The kernel table this process uses is recorded and read back. */
+    assert_string_equal(r.env.kernels_isa, desk_kernels_isa());
+    assert_string_equal(back.env.kernels_isa, r.env.kernels_isa);
     desk_bench_report_free(&back);
     char *cp = write_report(&r, desk_bench_write_csv, ".csv");
     size_t n;
@@ -249,11 +254,16 @@ static void test_writers(void **state) {
     char *md = tu_read_file(mp, &n);
     assert_non_null(strstr(md, "| x<&>.gguf | pp512 | 2 | 100.00 ± 1.00 | 5120.0 |"));
     assert_non_null(strstr(md, "10.00 / "));
+    char kernels_line[64];
+    snprintf(kernels_line, sizeof kernels_line, "), %s kernels; ", desk_kernels_isa());
+    assert_non_null(strstr(md, kernels_line));
     char *hp = write_report(&r, desk_bench_write_html, ".html");
     char *html = tu_read_file(hp, &n);
     assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     assert_non_null(strstr(html, "Prompt processing throughput"));
     assert_non_null(strstr(html, "Generation throughput"));
+    snprintf(kernels_line, sizeof kernels_line, "<th>desk kernels</th><td>%s</td>", desk_kernels_isa());
+    assert_non_null(strstr(html, kernels_line));
     assert_non_null(strstr(html, "Inter-token latency distribution"));
     assert_non_null(strstr(html, "x&lt;&amp;&gt;.gguf")); /* escaped */
     assert_null(strstr(html, "x<&>"));

@@ -17,6 +17,7 @@
 #include "bench/plan.h"
 #include "core/error.h"
 #include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "tensor/types.h"
 
 #ifndef DESK_GIT
@@ -79,6 +80,7 @@ static void cpu_info(desk_env *env) {
 void desk_env_capture(desk_env *env) {
     memset(env, 0, sizeof *env);
     cpu_info(env);
+    snprintf(env->kernels_isa, sizeof env->kernels_isa, "%s", desk_kernels_isa());
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     env->n_cpus = n > 0 ? (int)n : 1;
     desk_mem_total(&env->mem_total, NULL);

@@ -29,6 +29,7 @@ typedef struct desk_env_model {
 typedef struct desk_env {
     char cpu[256];        /* /proc/cpuinfo "model name" */
     char isa[256];        /* the SIMD flags that matter to desk's kernels */
+    char kernels_isa[16]; /* the kernel table in use (desk_kernels_isa: "avx512", ...) */
     int n_cpus;           /* online logical CPUs */
     uint64_t mem_total;   /* bytes */
     char kernel[320];     /* uname: sysname release version machine */

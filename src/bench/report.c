@@ -75,6 +75,7 @@ static json_object *env_json(const desk_env *e) {
     json_object *o = json_object_new_object();
     jstr(o, "cpu", e->cpu);
     jstr(o, "isa", e->isa);
+    jstr(o, "kernels_isa", e->kernels_isa);
     jint(o, "cpus", e->n_cpus);
     jint(o, "mem_total", (int64_t)e->mem_total);
     jstr(o, "kernel", e->kernel);
@@ -179,6 +180,7 @@ static void copy_s(char *dst, size_t cap, const char *s) { snprintf(dst, cap, "%
 static void read_env(json_object *env, desk_env *e) {
     copy_s(e->cpu, sizeof e->cpu, get_s(env, "cpu"));
     copy_s(e->isa, sizeof e->isa, get_s(env, "isa"));
+    copy_s(e->kernels_isa, sizeof e->kernels_isa, get_s(env, "kernels_isa"));
     copy_s(e->kernel, sizeof e->kernel, get_s(env, "kernel"));
     copy_s(e->compiler, sizeof e->compiler, get_s(env, "compiler"));
     copy_s(e->cflags, sizeof e->cflags, get_s(env, "cflags"));
@@ -340,8 +342,9 @@ void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
             fprintf(f, " %.1f | - | - |\n", x->ttft_ms);
         }
     }
-    fprintf(f, "\n%s (%s), %d CPUs, %.1f GB RAM, %s; %s %s; desk %s (%s); %s", e->cpu, e->isa, e->n_cpus,
-            (double)e->mem_total / 1e9, e->kernel, e->compiler, e->cflags, e->version, e->git, e->date);
+    fprintf(f, "\n%s (%s), %d CPUs, %.1f GB RAM, %s; %s %s; desk %s (%s), %s kernels; %s", e->cpu, e->isa,
+            e->n_cpus, (double)e->mem_total / 1e9, e->kernel, e->compiler, e->cflags, e->version, e->git,
+            e->kernels_isa[0] ? e->kernels_isa : "unrecorded", e->date);
     if (e->bandwidth_gbps > 0) fprintf(f, "; streaming read %.1f GB/s (%d threads)", e->bandwidth_gbps, e->bandwidth_threads);
     fputs("\n", f);
     for (size_t i = 0; i < e->n_models; i++) {

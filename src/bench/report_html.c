@@ -134,8 +134,8 @@ void desk_bench_write_html(const desk_bench_report *r, FILE *f) {
           "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px}"
           "td.n{text-align:right}th{background:#f3f3f3}code{font-size:12px}</style></head><body>\n"
           "<h1>desk bench report</h1>\n<h2>Environment</h2>\n<table>\n", f);
-    const char *keys[] = {"CPU", "ISA", "kernel", "compiler", "flags", "desk", "date"};
-    const char *vals[] = {e->cpu, e->isa, e->kernel, e->compiler, e->cflags, e->git, e->date};
+    const char *keys[] = {"CPU", "ISA", "desk kernels", "kernel", "compiler", "flags", "desk", "date"};
+    const char *vals[] = {e->cpu, e->isa, e->kernels_isa, e->kernel, e->compiler, e->cflags, e->git, e->date};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         fprintf(f, "<tr><th>%s</th><td>", keys[i]);
         esc(f, vals[i]);

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "tensor/types.h"
 
@@ -45,12 +46,16 @@ static const char USAGE[] =
     "  compute   an estimate for a prompt batch of B = min(512, n_ctx) tokens:\n"
     "            4 bytes * (B * (4 * n_embd + 2 * n_ff + n_vocab)\n"
     "                       + B * n_ctx * head_count)\n"
+    "Last, the kernels desk would run it with on this machine: the table in use\n"
+    "(the best this CPU runs, or DESK_ISA's; \"none\" with the reason when\n"
+    "DESK_ISA names one it cannot) and every table this CPU runs.\n"
     "\n"
     "--json   print one JSON object instead: file, size, version, alignment,\n"
     "         data_offset, metadata {key: value}, metadata_types {key: type;\n"
     "         arrays as \"ARRAY[ELEMENT_TYPE]\"}, tensors [{name, type, shape,\n"
     "         offset (from the data section), file_offset, bytes}], totals,\n"
-    "         memory.  An array longer than 16 prints as {\"type\", \"length\",\n"
+    "         memory, kernels {isa, available [names], error when isa is \"none\"}.\n"
+    "         An array longer than 16 prints as {\"type\", \"length\",\n"
     "         \"head\": first 16 elements}; strings keep their exact bytes.\n"
     "--full   with --json: print every array in full\n";
 
@@ -466,6 +471,29 @@ static void print_text(FILE *f, const char *path, const desk_gguf *g, const hpar
     fprintf(f, "  total             %s\n", d);
 }
 
+/* The kernel tables: *ISA the one in use ("none" when DESK_ISA names one
+ * this build or CPU cannot run; ERR says why), AVAIL[0..return) the
+ * names of those this CPU runs. */
+static int kernels_of(const char **isa, const char **avail, desk_err *err) {
+    desk_kernels_init(err);
+    *isa = desk_kernels_isa();
+    int n = 0;
+    for (int i = 0; i < DESK_ISA_COUNT; i++)
+        if (desk_kernels_get((desk_isa)i)) avail[n++] = desk_isa_name((desk_isa)i);
+    return n;
+}
+
+static void print_kernels_text(FILE *f) {
+    const char *isa, *avail[DESK_ISA_COUNT];
+    desk_err err = {0};
+    const int n = kernels_of(&isa, avail, &err);
+    fprintf(f, "kernels: %s", isa);
+    if (err.status) fprintf(f, " (%s)", err.msg);
+    fputs("; this CPU runs", f);
+    for (int i = 0; i < n; i++) fprintf(f, " %s", avail[i]);
+    fputc('\n', f);
+}
+
 /* ---- JSON ------------------------------------------------------------- */
 
 static json_object *jvalue(const desk_gguf_value *v, bool full);
@@ -564,6 +592,15 @@ static void print_json(FILE *f, const char *path, const desk_gguf *g, const hpar
         jadd_u64(mem, "total", m->weights + m->kv + m->compute);
     }
     json_object_object_add(root, "memory", mem);
+    const char *isa, *avail[DESK_ISA_COUNT];
+    desk_err err = {0};
+    const int n = kernels_of(&isa, avail, &err);
+    json_object *k = json_object_new_object(), *ka = json_object_new_array();
+    json_object_object_add(k, "isa", json_object_new_string(isa));
+    for (int i = 0; i < n; i++) json_object_array_add(ka, json_object_new_string(avail[i]));
+    json_object_object_add(k, "available", ka);
+    if (err.status) json_object_object_add(k, "error", json_object_new_string(err.msg));
+    json_object_object_add(root, "kernels", k);
     fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE), f);
     fputc('\n', f);
     json_object_put(root);
@@ -614,7 +651,10 @@ int cmd_info(int argc, char **argv) {
     compute_totals(g, &t);
     compute_memory(&h, &t, &m);
     if (json) print_json(stdout, path, g, &h, &t, &m, full);
-    else print_text(stdout, path, g, &h, &t, &m);
+    else {
+        print_text(stdout, path, g, &h, &t, &m);
+        print_kernels_text(stdout);
+    }
     desk_gguf_close(g);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail("info", DESK_EXIT_FAIL, "error writing the output");
     return 0;

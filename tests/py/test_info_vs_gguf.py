@@ -7,13 +7,17 @@ value (scalars exactly, floats bit for bit, strings byte for byte; arrays
 with --full: length and every element); and every tensor's name, type,
 shape, offset and byte size, in file order.  Without --full, arrays longer
 than 16 must print as {type, length, head} with the first 16 elements.  The
-text view must list every tensor.  Prints "N passed, M failed"; exits
+text view must list every tensor.  The kernels part: the tables this CPU
+runs agree with /proc/cpuinfo's flags on x86-64, the best is in use,
+DESK_ISA forces one, and a name it cannot run shows "none" and why.
+Prints "N passed, M failed"; exits
 non-zero on any failure.
 """
 
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +44,8 @@ def check(ok, what):
     return ok
 
 
-def desk_json(path, *flags):
-    r = subprocess.run([DESK, "info", str(path), "--json", *flags], capture_output=True)
+def desk_json(path, *flags, env=None):
+    r = subprocess.run([DESK, "info", str(path), "--json", *flags], capture_output=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"desk info {path}: exit {r.returncode}: {r.stderr.decode(errors='replace')}")
     return json.loads(r.stdout.decode("utf-8", "surrogateescape"))
@@ -141,8 +145,32 @@ def main():
     m = j["memory"]
     # llama: 2 bytes * 4096 ctx * 30 layers * 3 kv heads * (64 + 64)
     check(m["n_ctx"] == 4096 and m["kv_cache"] == 2 * 4096 * 30 * 3 * 128, f"smollm2 KV cache {m}")
+    check_kernels()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def check_kernels():
+    """info's kernels: the tables this CPU runs and the one chosen."""
+    env = {k: v for k, v in os.environ.items() if k != "DESK_ISA"}
+    k = desk_json("smollm2", env=env)["kernels"]
+    avail = k["available"]
+    check(avail[0] == "scalar" and k["isa"] == avail[-1] and "error" not in k, f"default kernels {k}")
+    if platform.machine() in ("x86_64", "AMD64"):
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        avx2 = all(x in flags for x in ("avx2", "fma", "f16c"))
+        want = ["scalar"] + ["avx2"] * avx2 + ["avxvnni"] * (avx2 and "avx_vnni" in flags)
+        want += ["avx512"] * (avx2 and all(x in flags for x in ("avx512f", "avx512bw", "avx512vl", "avx512dq",
+                                                                 "avx512_vnni", "avx512_bf16")))
+        check(avail == want, f"kernels this CPU runs: {avail}, /proc/cpuinfo says {want}")
+    for isa in avail:
+        k = desk_json("smollm2", env={**env, "DESK_ISA": isa})["kernels"]
+        check(k["isa"] == isa and "error" not in k, f"DESK_ISA={isa}: {k}")
+    k = desk_json("smollm2", env={**env, "DESK_ISA": "avx9"})["kernels"]
+    check(k["isa"] == "none" and "unknown instruction set" in k.get("error", ""), f"DESK_ISA=avx9: {k}")
+    text = subprocess.run([DESK, "info", "smollm2"], capture_output=True, env=env).stdout.decode()
+    check(f"\nkernels: {avail[-1]}; this CPU runs {' '.join(avail)}\n" in text, "text view: kernels line")
 
 
 if __name__ == "__main__":
