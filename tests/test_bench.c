@@ -431,6 +431,23 @@ static void test_real_model(void **state) {
     free(saved);
     tu_run_free(&r);
 
+    /* show takes bench's output flags: CSV to a file and an HTML page. */
+    char *cp = temp_path(".csv"), *hp2 = temp_path(".html");
+    const char *const a5[] = {"bench", "show", jp, "--csv", "-o", cp, "--html", hp2, NULL};
+    tu_desk(&r, NULL, 0, a5);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(r.out_len, 0);
+    tu_run_free(&r);
+    char *csv = tu_read_file(cp, &n);
+    assert_true(strncmp(csv, "model,test,threads,reps,tokens_per_s,sd,", 40) == 0);
+    assert_non_null(strstr(csv, "\n\"smollm2\",tg8,1,2,"));
+    free(csv);
+    html = tu_read_file(hp2, &n);
+    assert_non_null(strstr(html, k[0].sha256));
+    free(html);
+    unlink(cp), unlink(hp2);
+    free(cp), free(hp2);
+
     const char *const a3[] = {"bench", "-m", "smollm2", "-p", "16", "-n", "8", "-r", "2", "-t", "1",
                               "--bandwidth-mb", "0", "--csv", NULL};
     tu_desk(&r, NULL, 0, a3);
@@ -494,6 +511,11 @@ static void test_bad_input(void **state) {
     tu_expect_usage_error(a11, "/nonexistent/r.json");
     const char *const a12[] = {"bench", "show", NULL};
     tu_expect_usage_error(a12, "needs a report");
+    /* An output flag without its value, in bench and in show alike. */
+    const char *const a14[] = {"bench", "-m", "smollm2", "--html", NULL};
+    tu_expect_usage_error(a14, "--html needs a value");
+    const char *const a15[] = {"bench", "show", bad, "-o", NULL};
+    tu_expect_usage_error(a15, "-o needs a value");
     unlink(bad);
     free(bad);
     tu_run r;

@@ -27,8 +27,10 @@ static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
     "                  [--json | --csv | --md] [-o FILE] [--html FILE] [--bandwidth-mb 512]\n"
     "       desk bench compare A.json B.json [--alpha 0.05]\n"
+    "       desk bench show REPORT.json [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "\n"
-    "Measures each model on this machine.  Comma lists sweep: one result per\n"
+    "Measures each model on this machine (show: writes a saved --json report\n"
+    "again, with the same output flags).  Comma lists sweep: one result per\n"
     "combination of -t, -d, and each -p (a pp test) and -n (a tg test).\n"
     "\n"
     "-m MODELS     GGUF files or known names (smollm2, gemma3-270m)\n"
@@ -157,6 +159,36 @@ static void show_progress(void *user, size_t done, size_t total, const char *wha
 
 typedef enum fmt { FMT_MD, FMT_JSON, FMT_CSV } fmt;
 
+/* Where and how a report goes: bench and bench show take the same flags
+ * (--json | --csv | --md, -o FILE, --html FILE). */
+typedef struct output {
+    fmt f;
+    const char *path; /* NULL: stdout */
+    const char *html; /* also an HTML page there, or NULL */
+} output;
+
+/* Parses argv[*I] when it is an output flag (moving *I past a value):
+ * 1 when it was one, 0 when not, -1 after reporting a missing value. */
+static int output_flag(int argc, char **argv, int *i, output *o) {
+    static const struct {
+        const char *flag;
+        fmt f;
+    } FORMATS[] = {{"--md", FMT_MD}, {"--json", FMT_JSON}, {"--csv", FMT_CSV}};
+    const char *a = argv[*i];
+    for (size_t k = 0; k < sizeof FORMATS / sizeof FORMATS[0]; k++)
+        if (strcmp(a, FORMATS[k].flag) == 0) {
+            o->f = FORMATS[k].f;
+            return 1;
+        }
+    if (strcmp(a, "-o") != 0 && strcmp(a, "--html") != 0) return 0;
+    if (*i + 1 >= argc) {
+        cli_fail("bench", DESK_EXIT_USAGE, "%s needs a value", a);
+        return -1;
+    }
+    *(a[1] == 'o' ? &o->path : &o->html) = argv[++*i];
+    return 1;
+}
+
 static void write_report(const desk_bench_report *r, fmt f, FILE *out) {
     if (f == FMT_JSON) desk_bench_write_json(r, out);
     else if (f == FMT_CSV) desk_bench_write_csv(r, out);
@@ -164,7 +196,7 @@ static void write_report(const desk_bench_report *r, fmt f, FILE *out) {
 }
 
 /* Writes through an atomic file (PATH) or to stdout (PATH NULL). */
-static int emit(const desk_bench_report *r, fmt f, const char *path, bool html) {
+static int emit_one(const desk_bench_report *r, fmt f, const char *path, bool html) {
     desk_err err = {0};
     if (!path) {
         write_report(r, f, stdout);
@@ -178,23 +210,27 @@ static int emit(const desk_bench_report *r, fmt f, const char *path, bool html) 
     return 0;
 }
 
+/* The report as O asks: in its format, then the HTML page if asked for. */
+static int emit(const desk_bench_report *r, const output *o) {
+    int rc = emit_one(r, o->f, o->path, false);
+    if (!rc && o->html) rc = emit_one(r, o->f, o->html, true);
+    return rc;
+}
+
 /* `desk bench show REPORT.json`: the saved measurement in another format. */
 static int show(int argc, char **argv) {
-    const char *file = NULL, *out = NULL, *html = NULL;
-    fmt f = FMT_MD;
+    const char *file = NULL;
+    output o = {FMT_MD, NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
             fputs(USAGE, stdout);
             return 0;
         }
-        if (strcmp(a, "--json") == 0) f = FMT_JSON;
-        else if (strcmp(a, "--csv") == 0) f = FMT_CSV;
-        else if (strcmp(a, "--md") == 0) f = FMT_MD;
-        else if (strcmp(a, "-o") == 0 || strcmp(a, "--html") == 0) {
-            if (i + 1 >= argc) return cli_fail("bench", DESK_EXIT_USAGE, "show: %s needs a value", a);
-            *(a[1] == 'o' ? &out : &html) = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
+        const int used = output_flag(argc, argv, &i, &o);
+        if (used < 0) return DESK_EXIT_USAGE;
+        if (used) continue;
+        if (a[0] == '-' && a[1]) {
             return cli_fail("bench", DESK_EXIT_USAGE, "show: unknown option '%s'", a);
         } else if (file) {
             return cli_fail("bench", DESK_EXIT_USAGE, "show takes one report");
@@ -207,8 +243,7 @@ static int show(int argc, char **argv) {
     desk_err err = {0};
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
     int rc = desk_bench_read_json(file, &r, &err) != DESK_OK ? cli_fail_err("bench", &err) : 0;
-    if (!rc) rc = emit(&r, f, out, false);
-    if (!rc && html) rc = emit(&r, f, html, true);
+    if (!rc) rc = emit(&r, &o);
     desk_bench_report_free(&r);
     return rc;
 }
@@ -221,8 +256,8 @@ int cmd_bench(int argc, char **argv) {
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     p.threads[0] = n_cpu > 0 ? (int)n_cpu : 1;
     p.n_threads = 1;
-    const char *models = NULL, *out = NULL, *html = NULL;
-    fmt f = FMT_MD;
+    const char *models = NULL;
+    output o = {FMT_MD, NULL, NULL};
     long long v, bw_mb = 512;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -230,11 +265,10 @@ int cmd_bench(int argc, char **argv) {
             fputs(USAGE, stdout);
             return 0;
         }
-        if (strcmp(a, "--json") == 0) f = FMT_JSON;
-        else if (strcmp(a, "--csv") == 0) f = FMT_CSV;
-        else if (strcmp(a, "--md") == 0) f = FMT_MD;
-        else {
-            static const char *const VALUED[] = {"-m", "-p", "-n", "-r", "-t", "-d", "-o", "--html", "--bandwidth-mb"};
+        const int used = output_flag(argc, argv, &i, &o);
+        if (used < 0) return DESK_EXIT_USAGE;
+        if (!used) {
+            static const char *const VALUED[] = {"-m", "-p", "-n", "-r", "-t", "-d", "--bandwidth-mb"};
             bool known = false;
             for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) known |= strcmp(a, VALUED[k]) == 0;
             if (!known) return cli_fail("bench", DESK_EXIT_USAGE, "unknown argument '%s' (see --help)", a);
@@ -242,8 +276,6 @@ int cmd_bench(int argc, char **argv) {
             const char *val = argv[++i];
             bool ok = true;
             if (strcmp(a, "-m") == 0) models = val;
-            else if (strcmp(a, "-o") == 0) out = val;
-            else if (strcmp(a, "--html") == 0) html = val;
             else if (strcmp(a, "-p") == 0) ok = parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
             else if (strcmp(a, "-n") == 0) ok = parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
             else if (strcmp(a, "-d") == 0) ok = parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
@@ -294,8 +326,7 @@ int cmd_bench(int argc, char **argv) {
     if (tty) fputs("\r\033[K", stderr);
     int rc = 0;
     if (st != DESK_OK) rc = cli_fail_err("bench", &err);
-    if (!rc) rc = emit(&r, f, out, false);
-    if (!rc && html) rc = emit(&r, f, html, true);
+    if (!rc) rc = emit(&r, &o);
     desk_bench_report_free(&r);
     return rc;
 }
