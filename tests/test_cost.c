@@ -42,6 +42,12 @@ static void test_seed_payback(void **state) {
     assert_non_null(strstr(r.out, "2.0 mo"));
     assert_non_null(strstr(r.out, "energy            not counted"));
     tu_run_free(&r);
+    /* --help: usage on stdout, exit 0, even after other flags. */
+    const char *const a3[] = {"cost", "--json", "--help", NULL};
+    tu_desk(&r, NULL, 0, a3);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "usage: desk cost"));
+    tu_run_free(&r);
 }
 
 static void test_energy_and_tokens(void **state) {

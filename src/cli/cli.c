@@ -79,6 +79,17 @@ bool cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+int cli_usage(const char *usage) {
+    fputs(usage, stdout);
+    return 0;
+}
+
+bool cli_switch(const char *arg, const char *name, bool *on) {
+    if (strcmp(arg, name) != 0) return false;
+    *on = true;
+    return true;
+}
+
 /* True when the directory that would hold PATH exists. */
 bool cli_parent_dir_exists(const char *path) {
     const char *slash = strrchr(path, '/');

@@ -38,6 +38,14 @@ bool cli_parent_dir_exists(const char *path);
 /* True when ARG is -h or --help. */
 bool cli_is_help(const char *arg);
 
+/* Prints USAGE to stdout; returns 0, --help's exit code:
+ * `if (cli_is_help(a)) return cli_usage(USAGE);`. */
+int cli_usage(const char *usage);
+
+/* True when ARG is the switch NAME (a flag without a value), and then sets
+ * *ON: `if (cli_switch(a, "--json", &json)) continue;`. */
+bool cli_switch(const char *arg, const char *name, bool *on);
+
 /* Command entry points (one file each: cmd_NAME.c). */
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -85,10 +85,7 @@ static int compare(int argc, char **argv) {
     size_t n = 0;
     double alpha = 0.05;
     for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
+        if (cli_is_help(argv[i])) return cli_usage(USAGE);
         if (strcmp(argv[i], "--alpha") == 0) {
             if (!cli_parse_float("bench", "--alpha", i + 1 < argc ? argv[i + 1] : NULL, 1e-9, 0.5, &alpha))
                 return DESK_EXIT_USAGE;
@@ -223,10 +220,7 @@ static int show(int argc, char **argv) {
     output o = {FMT_MD, NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
+        if (cli_is_help(a)) return cli_usage(USAGE);
         const int used = output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (used) continue;
@@ -261,10 +255,7 @@ int cmd_bench(int argc, char **argv) {
     long long v, bw_mb = 512;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
+        if (cli_is_help(a)) return cli_usage(USAGE);
         const int used = output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (!used) {

@@ -178,14 +178,8 @@ int cmd_cost(int argc, char **argv) {
                                          "--input-share", "--tokens-per-month"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = true;
-            continue;
-        }
+        if (cli_is_help(a)) return cli_usage(USAGE);
+        if (cli_switch(a, "--json", &json)) continue;
         bool known = false;
         for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) known |= strcmp(a, VALUED[k]) == 0;
         if (!known) return cli_fail("cost", DESK_EXIT_USAGE, "unknown argument '%s' (see --help)", a);

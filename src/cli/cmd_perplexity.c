@@ -51,14 +51,8 @@ int cmd_perplexity(int argc, char **argv) {
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (cli_is_help(a)) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = true;
-            continue;
-        }
+        if (cli_is_help(a)) return cli_usage(USAGE);
+        if (cli_switch(a, "--json", &json)) continue;
         if (i + 1 >= argc) return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown or incomplete argument '%s' (see --help)", a);
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0) model = v;
