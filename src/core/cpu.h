@@ -14,7 +14,7 @@
 typedef struct desk_cpu {
     bool avx2, fma, f16c;
     bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16;
-    bool avx_vnni;
+    bool avx_vnni;             /* AVX-VNNI: VEX-encoded 256-bit vpdpbusd/vpdpwssd */
     bool asimd, asimd_dotprod; /* aarch64: Advanced SIMD, SDOT/UDOT */
 } desk_cpu;
 
