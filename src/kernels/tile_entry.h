@@ -1,9 +1,10 @@
 /*
  * tile_entry.h - the per-type entry points every SIMD kernel table shares:
  * the dispatch from a weight type and a tile shape to the includer's
- * dot kernels, and the tile_TYPE / vd_TYPE functions the table points
- * at.  Included by x86_body.h and neon.c after they define their kernels
- * (dot_legacy, dot_q45k, dot_q6k, dot_float) and DESK_INLINE/DESK_UNROLL;
+ * dot kernels, the tile_TYPE / vd_TYPE functions the table points at,
+ * and the initialiser lists of them its table takes.  Included by
+ * x86_body.h and neon.c after they define their kernels (dot_legacy,
+ * dot_q45k, dot_q6k, dot_float) and DESK_INLINE/DESK_UNROLL;
  * not a header to include anywhere else.  Only the dot kernels differ
  * between instruction sets; this routing is the same for all of them.
  */
@@ -161,3 +162,36 @@ static float vd_q6_k(int64_t n, const void *w, const void *a) {
     kern(DESK_TYPE_Q6_K, n, w, 0, 1, a, 0, 1, &o);
     return o;
 }
+
+/* The vec_dot and dot_tile entries of the includer's kernel table, by
+ * weight type: `.vec_dot = DESK_ENTRY_VEC_DOT, .dot_tile =
+ * DESK_ENTRY_DOT_TILE`.  One list beside the functions it names, so a
+ * type added here reaches every SIMD table. */
+#define DESK_ENTRY_VEC_DOT          \
+    {                               \
+        [DESK_TYPE_F32] = vd_f32,   \
+        [DESK_TYPE_F16] = vd_f16,   \
+        [DESK_TYPE_BF16] = vd_bf16, \
+        [DESK_TYPE_Q4_0] = vd_q4_0, \
+        [DESK_TYPE_Q4_1] = vd_q4_1, \
+        [DESK_TYPE_Q5_0] = vd_q5_0, \
+        [DESK_TYPE_Q5_1] = vd_q5_1, \
+        [DESK_TYPE_Q8_0] = vd_q8_0, \
+        [DESK_TYPE_Q4_K] = vd_q4_k, \
+        [DESK_TYPE_Q5_K] = vd_q5_k, \
+        [DESK_TYPE_Q6_K] = vd_q6_k, \
+    }
+#define DESK_ENTRY_DOT_TILE           \
+    {                                 \
+        [DESK_TYPE_F32] = tile_f32,   \
+        [DESK_TYPE_F16] = tile_f16,   \
+        [DESK_TYPE_BF16] = tile_bf16, \
+        [DESK_TYPE_Q4_0] = tile_q4_0, \
+        [DESK_TYPE_Q4_1] = tile_q4_1, \
+        [DESK_TYPE_Q5_0] = tile_q5_0, \
+        [DESK_TYPE_Q5_1] = tile_q5_1, \
+        [DESK_TYPE_Q8_0] = tile_q8_0, \
+        [DESK_TYPE_Q4_K] = tile_q4_k, \
+        [DESK_TYPE_Q5_K] = tile_q5_k, \
+        [DESK_TYPE_Q6_K] = tile_q6_k, \
+    }

@@ -975,34 +975,8 @@ static void pdot_q6_k(int64_t n, const void *p, const void *a, size_t as, const 
 
 const desk_kernel_table DESK_X86_TABLE = {
     .name = DESK_X86_NAME,
-    .vec_dot =
-        {
-            [DESK_TYPE_F32] = vd_f32,
-            [DESK_TYPE_F16] = vd_f16,
-            [DESK_TYPE_BF16] = vd_bf16,
-            [DESK_TYPE_Q4_0] = vd_q4_0,
-            [DESK_TYPE_Q4_1] = vd_q4_1,
-            [DESK_TYPE_Q5_0] = vd_q5_0,
-            [DESK_TYPE_Q5_1] = vd_q5_1,
-            [DESK_TYPE_Q8_0] = vd_q8_0,
-            [DESK_TYPE_Q4_K] = vd_q4_k,
-            [DESK_TYPE_Q5_K] = vd_q5_k,
-            [DESK_TYPE_Q6_K] = vd_q6_k,
-        },
-    .dot_tile =
-        {
-            [DESK_TYPE_F32] = tile_f32,
-            [DESK_TYPE_F16] = tile_f16,
-            [DESK_TYPE_BF16] = tile_bf16,
-            [DESK_TYPE_Q4_0] = tile_q4_0,
-            [DESK_TYPE_Q4_1] = tile_q4_1,
-            [DESK_TYPE_Q5_0] = tile_q5_0,
-            [DESK_TYPE_Q5_1] = tile_q5_1,
-            [DESK_TYPE_Q8_0] = tile_q8_0,
-            [DESK_TYPE_Q4_K] = tile_q4_k,
-            [DESK_TYPE_Q5_K] = tile_q5_k,
-            [DESK_TYPE_Q6_K] = tile_q6_k,
-        },
+    .vec_dot = DESK_ENTRY_VEC_DOT,
+    .dot_tile = DESK_ENTRY_DOT_TILE,
     .act_quant =
         {
             [DESK_TYPE_Q8_0] = act_q8_0,
