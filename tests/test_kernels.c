@@ -295,7 +295,7 @@ static void vec_dot_cols(int64_t cols) {
         const desk_type_info *ti = desk_type_get(types[t]);
         if (cols % ti->blck != 0) continue;
         desk_mat m;
-        void *wd = make_weights(types[t], 4, cols, &m);
+        void *wd = make_weights(types[t], 8, cols, &m);
         fill(x, 4 * cols, 1.0);
         const size_t astride = ti->vec_dot_type == DESK_TYPE_F32 ? cols * sizeof(float)
                                                                  : desk_type_row_size(ti->vec_dot_type, cols);
@@ -344,9 +344,9 @@ static void vec_dot_cols(int64_t cols) {
         for (int i = 0; i < n_isa; i++) {
             const desk_dot_tile_fn dt = isas[i]->dot_tile[types[t]];
             if (!dt) continue;
-            for (int nr = 1; nr <= 4; nr++)
+            for (int nr = 1; nr <= 8; nr++)
                 for (int nc = 1; nc <= 4; nc++) {
-                    float out[16], twin_out[16];
+                    float out[32], twin_out[32];
                     dt(cols, wd, m.row_bytes, nr, act, astride, nc, out);
                     if (twins[i] && twins[i]->dot_tile[types[t]]) {
                         twins[i]->dot_tile[types[t]](cols, wd, m.row_bytes, nr, act, astride, nc, twin_out);
@@ -505,24 +505,24 @@ static void test_q8_0_extremes(void **state) {
     const desk_kernel_table *isas[DESK_ISA_COUNT];
     const int n_isa = available_isas(isas);
     enum { COLS = 256, NB = COLS / DESK_QK };
-    desk_block_q8_0 w[4][NB], a[4][NB];
-    for (int r = 0; r < 4; r++)
+    desk_block_q8_0 w[8][NB], a[4][NB];
+    for (int r = 0; r < 8; r++)
         for (int b = 0; b < NB; b++) {
             w[r][b].d = desk_f32_to_f16((float)(0.001 * (1 + urand())));
-            a[r][b].d = desk_f32_to_f16((float)(0.01 * (1 + urand())));
+            a[r % 4][b].d = desk_f32_to_f16((float)(0.01 * (1 + urand())));
             for (int k = 0; k < DESK_QK; k++) {
                 /* Runs of the extremes, then random bytes. */
                 w[r][b].qs[k] = (int8_t)(b == 0 ? (k & 1 ? -128 : 127) : (int)(urand() * 256) - 128);
-                a[r][b].qs[k] = (int8_t)(b == 0 ? (k & 2 ? -127 : 127) : (int)(urand() * 255) - 127);
+                a[r % 4][b].qs[k] = (int8_t)(b == 0 ? (k & 2 ? -127 : 127) : (int)(urand() * 255) - 127);
             }
         }
     for (int i = 0; i < n_isa; i++) {
         const desk_dot_tile_fn dt = isas[i]->dot_tile[DESK_TYPE_Q8_0];
         const desk_vec_dot_fn vd = isas[i]->vec_dot[DESK_TYPE_Q8_0];
         if (!dt || !vd) continue;
-        for (int nr = 1; nr <= 4; nr++)
+        for (int nr = 1; nr <= 8; nr++)
             for (int nc = 1; nc <= 4; nc++) {
-                float out[16];
+                float out[32];
                 dt(COLS, w, sizeof w[0], nr, a, sizeof a[0], nc, out);
                 for (int r = 0; r < nr; r++)
                     for (int c = 0; c < nc; c++) {

@@ -201,7 +201,7 @@ static void quantize_task(void *p, int ith, int nth) {
 static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
     const desk_mat *w = j->w;
     const unsigned char *wd = w->data;
-    float out[16];
+    float out[8 * TILE_ACT];
     for (int64_t c = 0; c < j->n; c += TILE_ACT) {
         const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
         const unsigned char *a = j->act + (size_t)c * j->act_row;
@@ -214,10 +214,10 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
         }
         /* A matrix-vector product goes row by row: one sequential stream
          * is what the hardware prefetcher follows best (several rows at a
-         * time read DRAM at half the rate); a batch takes 4 weight rows
-         * x 4 activation rows (tile_entry.h: two 2-row tiles for the
-         * types without a 4-row kernel). */
-        const int64_t step = nc == 1 ? 1 : 4;
+         * time read DRAM at half the rate); a batch takes 8 weight rows
+         * x 4 activation rows (tile_entry.h: 2-row tiles for the types
+         * without a wider kernel). */
+        const int64_t step = nc == 1 ? 1 : 8;
         for (int64_t r = r0; r < r1; r += step) {
             const int nr = (int)(r1 - r < step ? r1 - r : step);
             j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, w->row_bytes, nr, a, j->act_row, nc, out);

@@ -71,8 +71,8 @@ typedef enum desk_isa {
  * "neon"; also the name of its table), or NULL past the last. */
 const char *desk_isa_name(desk_isa isa);
 
-/* OUT[r * NC + c] = dot(W + r * W_STRIDE, ACT + c * ACT_STRIDE) for r < NR,
- * c < NC (each 1..4): a tile of weight rows of N elements against
+/* OUT[r * NC + c] = dot(W + r * W_STRIDE, ACT + c * ACT_STRIDE) for r < NR
+ * (1..8), c < NC (1..4): a tile of weight rows of N elements against
  * activation rows in the weight type's vec_dot_type, each weight block
  * unpacked once for all activation rows.  Every output is summed in the
  * same order as vec_dot gives it. */

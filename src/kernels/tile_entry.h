@@ -30,39 +30,39 @@ DESK_INLINE void tile2(int t, int64_t n, const void *w, size_t ws, const void *a
 }
 
 /* The tile shapes with a kernel of their own (NR and NC constants after
- * inlining): 1..4 x 1, 1 x 2..4, 2 x 2..4, and 4 x 2..4 (the batch shape
- * kernels.c uses) for the types DESK_TILE4 names, where the includer
- * defines it and kern4; for the others a 4-row tile is two 2-row ones;
- * other shapes go row by row. */
+ * inlining): 1..4 x 1, 1 x 2..4, 2 x 2..4, and, for the types DESK_TILE4
+ * names where the includer defines it (with kern_rows), 4 x 2..4 and
+ * 8 x 2..4 (the batch shape kernels.c uses).  Other shapes are made of
+ * those: 4 rows at a time for one activation row, else 2 rows at a time
+ * and a last single row. */
 DESK_INLINE void tile(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
     if (nc == 1) {
-        switch (nr) {
-        case 1: kern(t, n, w, ws, 1, a, as, 1, o); return;
-        case 2: kern(t, n, w, ws, 2, a, as, 1, o); return;
-        case 3: kern(t, n, w, ws, 3, a, as, 1, o); return;
-        default: kern(t, n, w, ws, 4, a, as, 1, o); return;
-        }
-    }
-    if (nr == 4) {
-#ifdef DESK_TILE4
-        if (DESK_TILE4(t)) {
-            switch (nc) {
-            case 2: kern4(t, n, w, ws, a, as, 2, o); return;
-            case 3: kern4(t, n, w, ws, a, as, 3, o); return;
-            default: kern4(t, n, w, ws, a, as, 4, o); return;
+        for (int r = 0; r < nr; r += 4) {
+            const void *wr = (const unsigned char *)w + (size_t)r * ws;
+            switch (nr - r) {
+            case 1: kern(t, n, wr, ws, 1, a, as, 1, o + r); break;
+            case 2: kern(t, n, wr, ws, 2, a, as, 1, o + r); break;
+            case 3: kern(t, n, wr, ws, 3, a, as, 1, o + r); break;
+            default: kern(t, n, wr, ws, 4, a, as, 1, o + r); break;
             }
         }
+        return;
+    }
+    int r = 0;
+#ifdef DESK_TILE4
+    if (DESK_TILE4(t)) {
+        if (nr == 8) {
+            kern_rows(t, n, w, ws, 8, a, as, nc, o);
+            return;
+        }
+        if (nr >= 4) {
+            kern_rows(t, n, w, ws, 4, a, as, nc, o);
+            r = 4;
+        }
+    }
 #endif
-        tile2(t, n, w, ws, a, as, nc, o);
-        tile2(t, n, (const unsigned char *)w + 2 * ws, ws, a, as, nc, o + 2 * nc);
-        return;
-    }
-    if (nr == 2) {
-        tile2(t, n, w, ws, a, as, nc, o);
-        return;
-    }
-    DESK_UNROLL
-    for (int r = 0; r < nr; r++) {
+    for (; r + 2 <= nr; r += 2) tile2(t, n, (const unsigned char *)w + (size_t)r * ws, ws, a, as, nc, o + r * nc);
+    if (r < nr) {
         const void *wr = (const unsigned char *)w + (size_t)r * ws;
         switch (nc) {
         case 2: kern(t, n, wr, ws, 1, a, as, 2, o + r * nc); break;

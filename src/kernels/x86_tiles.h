@@ -35,7 +35,7 @@
  */
 #if defined(__AVX512F__)
 
-/* Which types have the 4-row tile (tile_entry.h). */
+/* Which types have the 4- and 8-row tiles (tile_entry.h). */
 #define DESK_TILE4(t)                                                                                              \
     ((t) == DESK_TYPE_Q4_0 || (t) == DESK_TYPE_Q4_1 || (t) == DESK_TYPE_Q5_0 || (t) == DESK_TYPE_Q5_1 ||             \
      (t) == DESK_TYPE_Q8_0)
@@ -102,43 +102,55 @@ DESK_INLINE __m128 h4(const void *p0, const void *p1, const void *p2, const void
     return _mm_cvtph_ps(_mm_cvtsi64_si128(v));
 }
 
-/* 4 weight rows x NC (2..4) activation rows; out[r * nc + c]. */
-DESK_INLINE void dot_legacy4(int t, int64_t n, const void *w, size_t ws, const void *act, size_t as, int nc,
-                             float *out) {
+/* 2 * NP weight rows (NP = 2 or 4) x NC (2..4) activation rows;
+ * out[r * nc + c]. */
+DESK_INLINE void dot_legacy_rows(int t, int np, int64_t n, const void *w, size_t ws, const void *act, size_t as,
+                                 int nc, float *out) {
     const size_t wsz = legacy_size(t);
     const bool has_min = t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1;
     const size_t asz = has_min ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
     const int off = t == DESK_TYPE_Q8_0 ? 128 : legacy_offset(t);
     const int64_t nb = n / DESK_QK;
-    /* Lane 4c + r of the scale products is row r, activation row c. */
+    /* Lane 4c + r of a group of 4 rows' scale products is its row r with
+     * activation row c. */
     const __m512i rep_c = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    __m512 acc[2][4], summ = _mm512_setzero_ps();
+    const __m512i pair_lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i pair_hi = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    __m512 acc[4][4], summ[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     DESK_UNROLL
-    for (int p = 0; p < 2; p++)
+    for (int p = 0; p < 4; p++)
         DESK_UNROLL
         for (int c = 0; c < 4; c++) acc[p][c] = _mm512_setzero_ps();
     const unsigned char *a[4];
     DESK_UNROLL
     for (int c = 0; c < 4; c++) a[c] = blk(act, as, c < nc ? c : 0, 0, 0);
     for (int64_t i = 0; i < nb; i++) {
-        const unsigned char *wr[4];
+        const unsigned char *wr[8];
         DESK_UNROLL
-        for (int r = 0; r < 4; r++) wr[r] = blk(w, ws, r, i, wsz);
+        for (int r = 0; r < 2 * np; r++) wr[r] = blk(w, ws, r, i, wsz);
         const unsigned char *ab[4];
         DESK_UNROLL
         for (int c = 0; c < 4; c++) ab[c] = a[c] + (size_t)i * asz;
-        const __m512i lv[2] = {pair_levels(t, wr[0], wr[1]), pair_levels(t, wr[2], wr[3])};
-        /* Every d_w * d_a of the tile in one product, then two outputs'
-         * worth per register. */
-        const __m512 dwr = _mm512_broadcast_f32x4(h4(wr[0], wr[1], wr[2], wr[3]));
-        const __m512 dac = _mm512_permutexvar_ps(rep_c, _mm512_castps128_ps512(h4(ab[0], ab[1], ab[2], ab[3])));
-        const __m512 dd = _mm512_mul_ps(dwr, dac);
-        if (has_min) {
+        __m512i lv[4];
+        DESK_UNROLL
+        for (int p = 0; p < np; p++) lv[p] = pair_levels(t, wr[2 * p], wr[2 * p + 1]);
+        /* Scales: d_w of rows 2p, 2p+1 in the halves of dw[p], times d_a
+         * broadcast (one rounded product, as llama.cpp's). */
+        float daf[4];
+        _mm_storeu_ps(daf, h4(ab[0], ab[1], ab[2], ab[3]));
+        __m512 dw[4];
+        DESK_UNROLL
+        for (int g = 0; g < np / 2; g++) {
+            const unsigned char *const *q = wr + 4 * g;
+            const __m512 d4 = _mm512_castps128_ps512(h4(q[0], q[1], q[2], q[3]));
+            dw[2 * g] = _mm512_permutexvar_ps(pair_lo, d4);
+            dw[2 * g + 1] = _mm512_permutexvar_ps(pair_hi, d4);
             /* llama.cpp: summs += m_w * s_a, contracted. */
-            const __m512 mwr = _mm512_broadcast_f32x4(h4(wr[0] + 2, wr[1] + 2, wr[2] + 2, wr[3] + 2));
-            const __m512 sac =
-                _mm512_permutexvar_ps(rep_c, _mm512_castps128_ps512(h4(ab[0] + 2, ab[1] + 2, ab[2] + 2, ab[3] + 2)));
-            summ = _mm512_fmadd_ps(mwr, sac, summ);
+            if (has_min)
+                summ[g] = _mm512_fmadd_ps(_mm512_broadcast_f32x4(h4(q[0] + 2, q[1] + 2, q[2] + 2, q[3] + 2)),
+                                          _mm512_permutexvar_ps(rep_c, _mm512_castps128_ps512(h4(
+                                                                           ab[0] + 2, ab[1] + 2, ab[2] + 2, ab[3] + 2))),
+                                          summ[g]);
         }
         DESK_UNROLL
         for (int c = 0; c < nc; c++) {
@@ -146,37 +158,46 @@ DESK_INLINE void dot_legacy4(int t, int64_t n, const void *w, size_t ws, const v
             __m512i corr = _mm512_setzero_si512();
             if (off)
                 corr = _mm512_sub_epi32(corr, _mm512_dpbusd_epi32(corr, _mm512_set1_epi8((char)off), y));
+            const __m512 da = _mm512_set1_ps(daf[c]);
             DESK_UNROLL
-            for (int p = 0; p < 2; p++) {
-                const __m512i sel = _mm512_set_epi32(4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p + 1,
-                                                     4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p + 1,
-                                                     4 * c + 2 * p + 1, 4 * c + 2 * p + 1, 4 * c + 2 * p, 4 * c + 2 * p,
-                                                     4 * c + 2 * p, 4 * c + 2 * p, 4 * c + 2 * p, 4 * c + 2 * p,
-                                                     4 * c + 2 * p, 4 * c + 2 * p);
+            for (int p = 0; p < np; p++) {
                 const __m512 q = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, lv[p], y));
-                acc[p][c] = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel, dd), q, acc[p][c]);
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[p], da), q, acc[p][c]);
             }
         }
     }
-    float sm[16];
-    _mm512_storeu_ps(sm, summ);
+    float sm[2][16];
+    _mm512_storeu_ps(sm[0], summ[0]);
+    _mm512_storeu_ps(sm[1], summ[1]);
     DESK_UNROLL
-    for (int p = 0; p < 2; p++)
+    for (int p = 0; p < np; p++)
         DESK_UNROLL
         for (int c = 0; c < nc; c++) {
             float lo = hsum_ps(_mm512_castps512_ps256(acc[p][c])), hi = hsum_ps(_mm512_extractf32x8_ps(acc[p][c], 1));
             if (has_min) {
-                lo += sm[4 * c + 2 * p];
-                hi += sm[4 * c + 2 * p + 1];
+                lo += sm[p >> 1][4 * c + 2 * (p & 1)];
+                hi += sm[p >> 1][4 * c + 2 * (p & 1) + 1];
             }
             out[(2 * p) * nc + c] = lo;
             out[(2 * p + 1) * nc + c] = hi;
         }
 }
 
-/* The 4-row tile of tile_entry.h. */
-DESK_INLINE void kern4(int t, int64_t n, const void *w, size_t ws, const void *a, size_t as, int nc, float *o) {
-    dot_legacy4(t, n, w, ws, a, as, nc, o);
+/* The wide tiles of tile_entry.h: NR = 4 or 8 weight rows x NC = 2..4. */
+DESK_INLINE void kern_rows(int t, int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+                           float *o) {
+    if (nr == 8) {
+        switch (nc) {
+        case 2: dot_legacy_rows(t, 4, n, w, ws, a, as, 2, o); return;
+        case 3: dot_legacy_rows(t, 4, n, w, ws, a, as, 3, o); return;
+        default: dot_legacy_rows(t, 4, n, w, ws, a, as, 4, o); return;
+        }
+    }
+    switch (nc) {
+    case 2: dot_legacy_rows(t, 2, n, w, ws, a, as, 2, o); return;
+    case 3: dot_legacy_rows(t, 2, n, w, ws, a, as, 3, o); return;
+    default: dot_legacy_rows(t, 2, n, w, ws, a, as, 4, o); return;
+    }
 }
 
 #endif
