@@ -12,7 +12,15 @@ DESK_INLINE void kern(int t, int64_t n, const void *w, size_t ws, int nr, const 
     switch (t) {
     case DESK_TYPE_Q4_K: dot_q45k(false, n, w, ws, nr, a, as, nc, o); break;
     case DESK_TYPE_Q5_K: dot_q45k(true, n, w, ws, nr, a, as, nc, o); break;
-    case DESK_TYPE_Q6_K: dot_q6k(n, w, ws, nr, a, as, nc, o); break;
+    case DESK_TYPE_Q6_K:
+#ifdef DESK_Q6K_WIDE
+        if (nc > 1) {
+            dot_q6k_wide(n, w, ws, nr, a, as, nc, o);
+            break;
+        }
+#endif
+        dot_q6k(n, w, ws, nr, a, as, nc, o);
+        break;
     case DESK_TYPE_F32:
     case DESK_TYPE_F16:
     case DESK_TYPE_BF16: dot_float(t, n, w, ws, nr, a, as, nc, o); break;

@@ -200,4 +200,79 @@ DESK_INLINE void kern_rows(int t, int64_t n, const void *w, size_t ws, int nr, c
     }
 }
 
+/* Q6_K, NR (1..2) weight rows x NC (2..4) activation rows, in the lanes
+ * of llama.cpp's ggml_vec_dot_q6_K_q8_K (AVX2 path, which the AVX-512
+ * build runs): per super-block, int32 lane l (of 8) sums over the 8
+ * chunks of 32 levels scale(group) * (bytes 4l..4l+3 of q * y), less
+ * 32 * (bsums[2l] * sc[2l] + bsums[2l+1] * sc[2l+1]); then
+ * acc = fma(y.d * d_w, float(lane), acc), and hsum at the end.  Here a
+ * 512-bit register holds two chunks (lanes l and 8 + l), whose halves are
+ * added once per super-block: the same exact integers. */
+#define DESK_Q6K_WIDE 1
+DESK_INLINE void dot_q6k_wide(int64_t n, const void *w, size_t ws, int nr, const void *act, size_t as, int nc,
+                              float *out) {
+    const int64_t nb = n / DESK_QK_K;
+    const size_t wsz = sizeof(desk_block_q6_K), asz = sizeof(desk_block_q8_K);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    /* Level bits 4-5 from qh: chunks 0 and 1 of a half shift qh left by
+     * 4 and 2, chunks 2 and 3 right by 0 and 2 (16-bit lanes; the mask
+     * drops what crosses a byte). */
+    const __m512i shl = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                         0x0002000200020002LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                         0x0004000400040004LL, 0x0004000400040004LL);
+    const __m512i shr = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                         0x0002000200020002LL, 0, 0, 0, 0);
+    __m256 acc[2][4];
+    DESK_UNROLL
+    for (int r = 0; r < 2; r++)
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        DESK_UNROLL
+        for (int r = 0; r < nr; r++) {
+            const desk_block_q6_K *b = (const void *)blk(w, ws, r, i, wsz);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+            /* Register m holds chunks 2m and 2m+1: elements 64m..64m+63,
+             * groups 4m..4m+3 (one per 128-bit quarter). */
+            __m512i q[4], s[4];
+            DESK_UNROLL
+            for (int h = 0; h < 2; h++) {
+                const __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+                const __m512i qh = _mm512_broadcast_i64x4(load32(b->qh + 32 * h));
+                q[2 * h] = _mm512_ternarylogic_epi32(ql, m4, _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30), 0xEA);
+                q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4,
+                                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30), 0xEA);
+            }
+            DESK_UNROLL
+            for (int m = 0; m < 4; m++) {
+                const __m512i sel = _mm512_set_epi64(
+                    0x0001000100010001LL * (4 * m + 3), 0x0001000100010001LL * (4 * m + 3),
+                    0x0001000100010001LL * (4 * m + 2), 0x0001000100010001LL * (4 * m + 2),
+                    0x0001000100010001LL * (4 * m + 1), 0x0001000100010001LL * (4 * m + 1),
+                    0x0001000100010001LL * (4 * m), 0x0001000100010001LL * (4 * m));
+                s[m] = _mm512_permutexvar_epi16(sel, _mm512_castsi256_si512(sc16));
+            }
+            const float xd = h2f(b->d);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                __m512i isum = _mm512_setzero_si512();
+                DESK_UNROLL
+                for (int m = 0; m < 4; m++)
+                    isum = _mm512_dpwssd_epi32(
+                        isum, _mm512_maddubs_epi16(q[m], _mm512_loadu_si512((const void *)(y->qs + 64 * m))), s[m]);
+                const __m256i folded =
+                    _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+                const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
+                const __m256i tot = _mm256_sub_epi32(folded, _mm256_slli_epi32(corr, 5));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(y->d * xd), _mm256_cvtepi32_ps(tot), acc[r][c]);
+            }
+        }
+    }
+    DESK_UNROLL
+    for (int r = 0; r < nr; r++)
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) out[r * nc + c] = hsum_ps(acc[r][c]);
+}
+
 #endif
