@@ -4,10 +4,15 @@
  * read) and the batch product of prompt processing (n = 512; GFLOP/s), on
  * 1 and 2 threads, with the kernels DESK_ISA selects (default: the best).
  *
- * Usage: bench_matmul [--quick] [TYPE...]   (e.g. bench_matmul q4_0 q4_k)
+ * Usage: bench_matmul [--quick] [--repack] [--copies N] [TYPE...]
+ *        (e.g. bench_matmul --repack --copies 16 q4_0 q4_k)
  * Weights are random rows made with the reference quantizer, repeated to
  * fill the matrix (the kernels read every byte either way).  Each number
- * is the fastest of repeated calls.
+ * is the fastest of repeated calls.  --repack: the weights the kernels
+ * read repacked (Q4_0, Q4_K) are repacked first, as a model load does.
+ * --copies N: N copies of each matrix, used in turn, so that their total
+ * (N x 9 MiB for Q4_0 8192x2048) exceeds the last-level cache and decode
+ * streams from memory as a model's does (default 1: cache-resident).
  */
 #include <math.h>
 #include <stdio.h>
@@ -35,8 +40,8 @@ static float frand(void) {
 
 /* Seconds of the fastest call of desk_matmul over at least MIN_S seconds
  * (the machine is shared: the fastest call is the one least disturbed). */
-static double time_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, int64_t n, float *y, void *scratch,
-                          double min_s) {
+static double time_matmul(desk_threadpool *tp, const desk_mat *w, int copies, const float *x, int64_t n, float *y,
+                          void *scratch, double min_s) {
     desk_err err = {0};
     if (desk_matmul(tp, w, x, n, y, scratch, &err) != DESK_OK) {
         fprintf(stderr, "bench_matmul: %s\n", err.msg);
@@ -47,7 +52,7 @@ static double time_matmul(desk_threadpool *tp, const desk_mat *w, const float *x
     int reps = 0;
     do {
         const double t1 = now();
-        desk_matmul(tp, w, x, n, y, scratch, &err);
+        desk_matmul(tp, &w[reps % copies], x, n, y, scratch, &err);
         const double dt = now() - t1;
         if (dt < best) best = dt;
         reps++;
@@ -56,13 +61,21 @@ static double time_matmul(desk_threadpool *tp, const desk_mat *w, const float *x
 }
 
 int main(int argc, char **argv) {
-    bool quick = false;
-    int types[DESK_TYPE_COUNT], n_types = 0;
+    bool quick = false, repack = false;
+    int types[DESK_TYPE_COUNT], n_types = 0, copies = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             quick = true;
+        } else if (strcmp(argv[i], "--repack") == 0) {
+            repack = true;
+        } else if (strcmp(argv[i], "--copies") == 0 && i + 1 < argc) {
+            copies = atoi(argv[++i]);
+            if (copies < 1 || copies > 256) {
+                fprintf(stderr, "bench_matmul: --copies takes 1..256\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: bench_matmul [--quick] [TYPE...]\n");
+            printf("usage: bench_matmul [--quick] [--repack] [--copies N] [TYPE...]\n");
             return 0;
         } else {
             const int t = desk_type_from_name(argv[i]);
@@ -86,8 +99,8 @@ int main(int argc, char **argv) {
     const int64_t shapes[2][2] = {{2048, 2048}, {8192, 2048}}; /* rows x cols */
     const int64_t batch = quick ? 64 : 512;
     const double min_s = quick ? 0.05 : 0.3;
-    printf("isa %s; matvec: GB/s of weights (GFLOP/s); matmul n=%lld: GFLOP/s\n", desk_kernels_isa(),
-           (long long)batch);
+    printf("isa %s%s, %d cop%s; matvec: GB/s of weights (GFLOP/s); matmul n=%lld: GFLOP/s\n", desk_kernels_isa(),
+           repack ? ", repacked" : "", copies, copies == 1 ? "y" : "ies", (long long)batch);
     printf("%-5s %-10s %7s %18s %18s %10s %10s\n", "type", "shape", "MiB", "matvec 1t", "matvec 2t", "mm 1t",
            "mm 2t");
     float *x = malloc((size_t)batch * 2048 * sizeof(float));
@@ -104,7 +117,8 @@ int main(int argc, char **argv) {
         for (int s = 0; s < 2; s++) {
             const int64_t rows = shapes[s][0], cols = shapes[s][1];
             const size_t rb = desk_type_row_size((uint32_t)type, cols);
-            unsigned char *data = aligned_alloc(64, (rb * (size_t)rows + 63) / 64 * 64);
+            const size_t mb = (rb * (size_t)rows + 63) / 64 * 64;
+            unsigned char *data = aligned_alloc(64, mb * (size_t)copies);
             float *tmp = malloc((size_t)cols * sizeof(float));
             for (int r = 0; r < DISTINCT_ROWS; r++) {
                 for (int64_t k = 0; k < cols; k++) tmp[k] = frand() * 0.1f;
@@ -112,13 +126,20 @@ int main(int argc, char **argv) {
             }
             for (int64_t r = DISTINCT_ROWS; r < rows; r++)
                 memcpy(data + (size_t)r * rb, data + (size_t)(r % DISTINCT_ROWS) * rb, rb);
+            for (int c = 1; c < copies; c++) memcpy(data + (size_t)c * mb, data, mb);
             free(tmp);
-            desk_mat w = {.type = (uint32_t)type, .rows = rows, .cols = cols, .row_bytes = rb, .data = data};
-            void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w, batch) + 63) / 64 * 64);
+            desk_mat w[256];
+            const size_t pbytes = (desk_repack_size(&(desk_mat){.type = (uint32_t)type, .rows = rows, .cols = cols}) + 63) / 64 * 64;
+            unsigned char *packed = repack && pbytes ? aligned_alloc(64, pbytes * (size_t)copies) : NULL;
+            for (int c = 0; c < copies; c++) {
+                w[c] = (desk_mat){.type = (uint32_t)type, .rows = rows, .cols = cols, .row_bytes = rb, .data = data + (size_t)c * mb};
+                if (packed && desk_repack(&w[c], packed + (size_t)c * pbytes, &err) == DESK_OK) w[c].packed = packed + (size_t)c * pbytes;
+            }
+            void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w[0], batch) + 63) / 64 * 64);
             double mv[2], mm[2];
             for (int t = 0; t < 2; t++) {
-                mv[t] = time_matmul(tp[t], &w, x, 1, y, scratch, min_s);
-                mm[t] = time_matmul(tp[t], &w, x, batch, y, scratch, min_s);
+                mv[t] = time_matmul(tp[t], w, copies, x, 1, y, scratch, min_s);
+                mm[t] = time_matmul(tp[t], w, copies, x, batch, y, scratch, min_s);
             }
             const double bytes = (double)rb * (double)rows, flop1 = 2.0 * (double)rows * (double)cols;
             char shape[32];
@@ -128,6 +149,7 @@ int main(int argc, char **argv) {
                    flop1 / mv[1] * 1e-9, flop1 * (double)batch / mm[0] * 1e-9, flop1 * (double)batch / mm[1] * 1e-9);
             fflush(stdout);
             free(scratch);
+            free(packed);
             free(data);
         }
     }

@@ -26,6 +26,7 @@
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
     "                  [--json | --csv | --md] [-o FILE] [--html FILE] [--bandwidth-mb 512]\n"
+    "                  [--no-repack]\n"
     "       desk bench compare A.json B.json [--alpha 0.05]\n"
     "       desk bench show REPORT.json [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "\n"
@@ -48,6 +49,8 @@ static const char USAGE[] =
     "--html FILE   also write a self-contained HTML page with SVG charts\n"
     "--bandwidth-mb N  buffer for the memory-bandwidth measurement (default 512;\n"
     "              0 skips it and the roofline)\n"
+    "--no-repack   use Q4_0/Q4_K weights in place from the file (zero copy) instead\n"
+    "              of repacking them at load (see docs/PERFORMANCE.md)\n"
     "\n"
     "Figures: tokens/s is the mean over repetitions, sd their sample standard\n"
     "deviation.  ttft (pp rows): time from submitting the prompt to the first\n"
@@ -120,9 +123,9 @@ static int compare(int argc, char **argv) {
 }
 
 #if DESK_HAVE_MODEL
-/* The sweep's backend over model.h. */
+/* The sweep's backend over model.h; USER points to the --no-repack flag. */
 static desk_status be_load(void *u, const char *path, void **m, desk_err *err) {
-    desk_model_params mp = {0};
+    desk_model_params mp = {.no_repack = *(const bool *)u};
     return desk_model_load(path, &mp, (desk_model **)m, err);
 }
 static void be_unload(void *u, void *m) { desk_model_free(m); }
@@ -253,9 +256,11 @@ int cmd_bench(int argc, char **argv) {
     const char *models = NULL;
     output o = {FMT_MD, NULL, NULL};
     long long v, bw_mb = 512;
+    bool no_repack = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
+        if (cli_switch(a, "--no-repack", &no_repack)) continue;
         const int used = output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (!used) {
@@ -298,6 +303,8 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
     if (!backend()) return cli_fail("bench", DESK_EXIT_FAIL, "this build has no model runtime (src/model) to measure with");
+    desk_bench_backend be = *backend();
+    be.user = &no_repack;
     desk_bench_report r;
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
     desk_env_capture(&r.env);
@@ -313,7 +320,7 @@ int cmd_bench(int argc, char **argv) {
         }
         r.env.bandwidth_threads = bt;
     }
-    desk_status st = desk_bench_run(backend(), &p, &r, &err);
+    desk_status st = desk_bench_run(&be, &p, &r, &err);
     if (tty) fputs("\r\033[K", stderr);
     int rc = 0;
     if (st != DESK_OK) rc = cli_fail_err("bench", &err);

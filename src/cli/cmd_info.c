@@ -642,7 +642,7 @@ int cmd_info(int argc, char **argv) {
     if (desk_gguf_n_tensors(g) > 0 && h.n_layer > 0 && h.arch &&
         (strcmp(h.arch, "llama") == 0 || strcmp(h.arch, "gemma3") == 0)) {
         desk_model *dm = NULL;
-        if (desk_model_load(path, NULL, &dm, &err) != DESK_OK) {
+        if (desk_model_load(path, &(desk_model_params){.no_repack = true}, &dm, &err) != DESK_OK) {
             desk_gguf_close(g);
             return cli_fail("info", err.status == DESK_E_NOMEM ? DESK_EXIT_FAIL : DESK_EXIT_USAGE, "%s: %s", path, err.msg);
         }

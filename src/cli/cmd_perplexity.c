@@ -18,7 +18,7 @@
 #include "model/model.h"
 
 static const char USAGE[] =
-    "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [--json]\n"
+    "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [--json] [--no-repack]\n"
     "\n"
     "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
     "windows of --ctx tokens, each scored on its second half.\n"
@@ -27,7 +27,9 @@ static const char USAGE[] =
     "  --ctx N      window length in tokens (default 512)\n"
     "  -t N         threads (default: physical cores)\n"
     "  --chunks N   score only the first N windows (default: all)\n"
-    "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n";
+    "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n"
+    "  --no-repack  use Q4_0/Q4_K weights in place from the file (zero copy) instead of\n"
+    "               repacking them at load (slower; the same perplexity)\n";
 
 /* -log p(tok) under LOGITS (n floats), as the reference computes it. */
 static double nll_of(const float *logits, int n, int tok) {
@@ -48,11 +50,11 @@ static double now_s(void) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     long long n_ctx = 512, n_threads = 0, n_chunks = -1;
-    bool json = false;
+    bool json = false, no_repack = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
-        if (cli_switch(a, "--json", &json)) continue;
+        if (cli_switch(a, "--json", &json) || cli_switch(a, "--no-repack", &no_repack)) continue;
         if (i + 1 >= argc) return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown or incomplete argument '%s' (see --help)", a);
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0) model = v;
@@ -74,7 +76,7 @@ int cmd_perplexity(int argc, char **argv) {
     desk_mfile mf = {0};
     desk_token *toks = NULL;
     int rc = 0;
-    desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx};
+    desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx, .no_repack = no_repack};
     if (desk_model_resolve(model, path, sizeof path, &err) || desk_model_load(path, &mp, &m, &err) ||
         desk_mfile_open(file, &mf, &err)) {
         rc = cli_fail_err("perplexity", &err);

@@ -32,7 +32,10 @@ const char CLI_GEN_USAGE[] =
     "                            phi3, zephyr, ...) instead of the model's own\n"
     "  -c, --ctx N               context length in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N           worker threads (default: physical cores)\n"
-    "  --stats                   timings, speeds and peak memory on stderr\n";
+    "  --stats                   timings, speeds and peak memory on stderr\n"
+    "  --no-repack               use Q4_0/Q4_K weights in place from the file (zero copy)\n"
+    "                            instead of repacking them at load (slower; Q4_0 decode\n"
+    "                            then sums in another order than llama.cpp's)\n";
 
 void cli_gen_defaults(cli_gen_args *a, int n_predict) {
     memset(a, 0, sizeof *a);
@@ -69,6 +72,10 @@ int cli_gen_parse(const char *cmd, cli_gen_args *a, int argc, char **argv, int *
     };
     if (strcmp(f, "--stats") == 0) {
         a->stats = true;
+        return 1;
+    }
+    if (strcmp(f, "--no-repack") == 0) {
+        a->no_repack = true;
         return 1;
     }
     bool known = false;
@@ -156,7 +163,7 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
     desk_err err = {0};
     if (desk_model_resolve(a->model, path, sizeof path, &err) != DESK_OK)
         return cli_fail_err(cmd, &err);
-    desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx};
+    desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .no_repack = a->no_repack};
     if (desk_model_load(path, &mp, &g->model, &err) != DESK_OK) return cli_fail_err(cmd, &err);
     desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads},
                              .sampling = a->sp};

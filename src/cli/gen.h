@@ -23,6 +23,7 @@ typedef struct cli_gen_args {
     int n_threads;    /* 0: physical cores */
     bool stats;
     bool seed_given;
+    bool no_repack;   /* --no-repack: weights used in place from the file */
     desk_sampler_params sp;
     const char *stops[CLI_GEN_MAX_STOPS];
     size_t n_stops;

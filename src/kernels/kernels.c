@@ -160,11 +160,11 @@ typedef struct mm_job {
     size_t act_row;
     desk_act_meta *meta_out; /* n rows of nb blocks, for the batch path */
     const desk_act_meta *meta;
-    desk_pack_fn pack;       /* non-NULL: the batch path */
-    desk_packed_dot_fn packed_dot;
-    size_t pack_bytes; /* packed bytes of one chunk */
-    int64_t chunk;     /* weight rows per chunk */
-    atomic_llong next; /* the next chunk's first row */
+    desk_packed_dot_fn rp_dot; /* non-NULL: the 8-row path */
+    const unsigned char *rp;   /* the weights repacked at load, or NULL: repack per group */
+    size_t group_bytes;        /* repacked bytes of one 8-row group */
+    int64_t chunk;             /* weight rows per chunk */
+    atomic_llong next;         /* the next chunk's first row */
 } mm_job;
 
 /* The metadata of CNT Q8_0 or Q8_1 blocks (see desk_act_meta). */
@@ -227,9 +227,94 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-/* The batch path: each chunk of 8 rows is repacked on this thread's stack
- * (at most PACK_MAX bytes: weights wider than that take the tile path),
- * then every group of 4 activation rows passes over it. */
+/* ---- the repacked layout (kernels.h) ----------------------------------- */
+
+/* Whether the 8-row path sums in llama.cpp's order for weights of type T
+ * with ROWS rows (the model must reproduce its logits exactly).  Its
+ * 8-row interleave loses the lanes of the single-row dots, so for most
+ * types products take the tiles, which sum exactly as llama.cpp does.
+ * Q4_0 and Q4_K with rows a multiple of 8 are the exception: llama.cpp
+ * repacks those weights at load (its q4_0_8x8 and q4_K_8x8 layouts) and
+ * its gemm and gemv sum each output as the 8-row kernels do: Q4_0 one
+ * float per output, block after block, each block's exact integer dot
+ * converted and fused with d_w * d_a; Q4_K per super-block (gemv) or per
+ * pair of sub-blocks (gemm, groups of 4 activation rows). */
+static bool packed_order_exact(uint32_t t, int64_t rows) {
+    return (t == DESK_TYPE_Q4_0 || t == DESK_TYPE_Q4_K) && rows > 0 && rows % DESK_PACK_ROWS == 0;
+}
+
+static size_t rp_block_bytes(uint32_t t) { return t == DESK_TYPE_Q4_0 ? DESK_RP_Q4_0_BYTES : DESK_RP_Q4_K_BYTES; }
+
+static size_t rp_group_bytes(const desk_mat *w) {
+    return (size_t)(w->cols / desk_type_get(w->type)->blck) * rp_block_bytes(w->type);
+}
+
+bool desk_kernels_repacks(const desk_kernel_table *kt, uint32_t type) {
+    return kt && (type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q4_K) && kt->rp_dot[type];
+}
+
+size_t desk_repack_size(const desk_mat *w) {
+    if (!packed_order_exact(w->type, w->rows) || w->cols <= 0 || !desk_type_row_ok(w->type, w->cols)) return 0;
+    return (size_t)(w->rows / DESK_PACK_ROWS) * rp_group_bytes(w);
+}
+
+/* The 6-bit scales and mins of a Q4_K block (the reference's k4_get). */
+static void k4_unpack(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
+    }
+}
+
+/* Group of 8 rows at SRC (stride ROW_BYTES) into DST, in the layout of
+ * kernels.h: only bytes move (4 at a time), so every integer dot and
+ * every scale stays what it was. */
+static void repack_group(uint32_t t, int64_t nblocks, const unsigned char *src, size_t row_bytes, unsigned char *dst) {
+    for (int64_t i = 0; i < nblocks; i++) {
+        if (t == DESK_TYPE_Q4_0) {
+            unsigned char *o = dst + (size_t)i * DESK_RP_Q4_0_BYTES;
+            for (int r = 0; r < DESK_PACK_ROWS; r++) {
+                const desk_block_q4_0 *b = (const desk_block_q4_0 *)(src + (size_t)r * row_bytes) + i;
+                memcpy(o + 2 * r, &b->d, 2);
+                for (int v = 0; v < 4; v++) memcpy(o + 16 + 32 * v + 4 * r, b->qs + 4 * v, 4);
+            }
+        } else {
+            unsigned char *o = dst + (size_t)i * DESK_RP_Q4_K_BYTES;
+            for (int r = 0; r < DESK_PACK_ROWS; r++) {
+                const desk_block_q4_K *b = (const desk_block_q4_K *)(src + (size_t)r * row_bytes) + i;
+                for (int k = 0; k < 4; k++)
+                    for (int v = 0; v < 8; v++) memcpy(o + 256 * k + 32 * v + 4 * r, b->qs + 32 * k + 4 * v, 4);
+                uint8_t sc[8], m[8];
+                k4_unpack(b->scales, sc, m);
+                for (int j = 0; j < 8; j++) {
+                    o[1024 + 8 * j + r] = sc[j];
+                    o[1088 + 8 * j + r] = m[j];
+                }
+                memcpy(o + 1152 + 2 * r, &b->d, 2);
+                memcpy(o + 1168 + 2 * r, &b->dmin, 2);
+            }
+        }
+    }
+}
+
+desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
+    if (!desk_repack_size(w))
+        return desk_errf(err, DESK_E_ARG, "repack: a %s matrix of %lld rows is not repacked (Q4_0 or Q4_K, rows a multiple of 8)",
+                         desk_type_name(w->type), (long long)w->rows);
+    const size_t gb = rp_group_bytes(w);
+    const int64_t nblocks = w->cols / desk_type_get(w->type)->blck;
+    for (int64_t g = 0; g < w->rows / DESK_PACK_ROWS; g++)
+        repack_group(w->type, nblocks, (const unsigned char *)w->data + (size_t)(g * DESK_PACK_ROWS) * w->row_bytes,
+                     w->row_bytes, (unsigned char *)dst + (size_t)g * gb);
+    return DESK_OK;
+}
+
+/* The 8-row path: the threads take chunks of 8-row groups; each group is
+ * the one repacked at load, or is repacked here onto this thread's stack
+ * (at most PACK_MAX bytes: wider weights take the tiles), and every group
+ * of 4 activation rows passes over it (the rest, 1..3 rows, together). */
 static void packed_task(void *p, int ith, int nth) {
     mm_job *j = p;
     (void)ith;
@@ -237,18 +322,26 @@ static void packed_task(void *p, int ith, int nth) {
     const desk_mat *w = j->w;
     _Alignas(64) unsigned char pack[PACK_MAX];
     float out[DESK_PACK_ROWS * TILE_ACT];
-    const int64_t nb = w->cols / DESK_QK; /* metadata blocks per row (legacy types) */
+    const int64_t nb = w->cols / DESK_QK; /* metadata blocks per row (Q4_0) */
+    const int64_t nblocks = w->cols / desk_type_get(w->type)->blck;
     for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(&j->next, DESK_PACK_ROWS, memory_order_relaxed);
+        const int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
         if (r0 >= w->rows) return;
-        const int nr = (int)(w->rows - r0 < DESK_PACK_ROWS ? w->rows - r0 : DESK_PACK_ROWS);
-        j->pack(w->cols, (const unsigned char *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, nr, pack);
-        for (int64_t c = 0; c < j->n; c += TILE_ACT) {
-            const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
-            j->packed_dot(w->cols, pack, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
+        const int64_t r1 = r0 + j->chunk < w->rows ? r0 + j->chunk : w->rows;
+        for (int64_t g0 = r0; g0 < r1; g0 += DESK_PACK_ROWS) {
+            const unsigned char *pk = pack;
+            if (j->rp)
+                pk = j->rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
+            else
+                repack_group(w->type, nblocks, (const unsigned char *)w->data + (size_t)g0 * w->row_bytes, w->row_bytes,
+                             pack);
+            for (int64_t c = 0; c < j->n; c += TILE_ACT) {
+                const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+                j->rp_dot(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
                           (size_t)nb, nc, out);
-            for (int ci = 0; ci < nc; ci++)
-                for (int ri = 0; ri < nr; ri++) j->y[(c + ci) * w->rows + r0 + ri] = out[ci * DESK_PACK_ROWS + ri];
+                for (int ci = 0; ci < nc; ci++)
+                    for (int ri = 0; ri < DESK_PACK_ROWS; ri++) j->y[(c + ci) * w->rows + g0 + ri] = out[ci * DESK_PACK_ROWS + ri];
+            }
         }
     }
 }
@@ -264,29 +357,15 @@ static void dot_task(void *p, int ith, int nth) {
     }
 }
 
-/* Whether the batch path sums in llama.cpp's order for weights of type T
- * with ROWS rows (the model must reproduce its logits exactly).  Its
- * 8-row interleave loses the lanes of the single-row dots, so for most
- * types batches take the tiles, which sum exactly as llama.cpp does.  Q4_0
- * with rows a multiple of 8 is the exception: llama.cpp repacks those
- * weights (its q4_0_8x8 layout) and its gemm sums each output as the
- * batch path does, one float per output, block after block, each block's
- * exact integer dot converted and fused with d_w * d_a.  Likewise Q4_K
- * (q4_K_8x8; the batch kernel follows its gemm and gemv orders). */
-static bool packed_order_exact(uint32_t t, int64_t rows) {
-    return (t == DESK_TYPE_Q4_0 || t == DESK_TYPE_Q4_K) && rows % 8 == 0;
-}
-
 static size_t act_row_bytes(const desk_mat *w) {
     const desk_type_info *ti = desk_type_get(w->type);
     if (!ti) return 0;
     return desk_type_row_size(ti->vec_dot_type, w->cols);
 }
 
-/* Bytes of activation metadata for N rows (Q8_0 / Q8_1 activations only). */
+/* Bytes of activation metadata for N rows (the 8-row path's Q4_0 only). */
 static size_t meta_bytes(const desk_mat *w, int64_t n) {
-    const desk_type_info *ti = desk_type_get(w->type);
-    if (!ti || (ti->vec_dot_type != DESK_TYPE_Q8_0 && ti->vec_dot_type != DESK_TYPE_Q8_1) || n < BATCH_MIN) return 0;
+    if (!packed_order_exact(w->type, w->rows) || w->type != DESK_TYPE_Q4_0 || n < 1) return 0;
     return (size_t)(w->cols / DESK_QK) * (size_t)n * sizeof(desk_act_meta);
 }
 
@@ -316,12 +395,22 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
                 .y = y,
                 .act_row = act_row_bytes(w)};
     const int nth = desk_threadpool_size(tp);
+    /* The 8-row path: weights repacked at load, for every N (a matrix-
+     * vector product is llama.cpp's gemv); else repacked per call for a
+     * batch, where that pays.  The tiles otherwise. */
+    const bool rp_ok = packed_order_exact(w->type, w->rows) && desk_kernels_repacks(kt, w->type);
+    if (rp_ok && (w->packed || (n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
+        j.rp_dot = kt->rp_dot[w->type];
+        j.rp = w->packed;
+        j.group_bytes = rp_group_bytes(w);
+    }
     if (n == 1) {
         /* Several chunks per thread so a busy core does not hold up the rest. */
         j.chunk = (w->rows + 4 * nth - 1) / (4 * nth);
         if (j.chunk < 8) j.chunk = 8;
+        if (j.rp_dot) j.chunk = (j.chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;
     } else {
-        j.chunk = CHUNK_ROWS_BATCH;
+        j.chunk = j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
     }
     atomic_init(&j.next, 0);
     if (ti->vec_dot_type == DESK_TYPE_F32) {
@@ -332,19 +421,12 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
             return desk_errf(err, DESK_E_UNSUPPORTED, "cannot convert activations to %s", at->name);
         j.act_out = scratch;
         j.act = scratch;
-        const size_t pb = (size_t)kt->pack_block_bytes[w->type] * (size_t)(w->cols / ti->blck);
-        const bool needs_meta = ti->vec_dot_type == DESK_TYPE_Q8_0 || ti->vec_dot_type == DESK_TYPE_Q8_1;
-        if (kt->pack[w->type] && packed_order_exact(w->type, w->rows) && n >= BATCH_MIN && pb <= PACK_MAX && (!needs_meta || meta_bytes(w, n) > 0)) {
-            if (needs_meta) {
-                /* The metadata follows the activations, 64-byte aligned. */
-                uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
-                mp = (mp + 63) & ~(uintptr_t)63;
-                j.meta_out = (desk_act_meta *)mp;
-                j.meta = j.meta_out;
-            }
-            j.pack = kt->pack[w->type];
-            j.packed_dot = kt->packed_dot[w->type];
-            j.pack_bytes = pb;
+        if (j.rp_dot && meta_bytes(w, n)) {
+            /* The metadata follows the activations, 64-byte aligned. */
+            uintptr_t mp = (uintptr_t)scratch + j.act_row * (size_t)n;
+            mp = (mp + 63) & ~(uintptr_t)63;
+            j.meta_out = (desk_act_meta *)mp;
+            j.meta = j.meta_out;
         }
         /* One row is quicker to convert here than to hand out (a pool
          * round trip costs more than converting a few thousand values). */
@@ -353,7 +435,7 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
         else
             desk_threadpool_run(tp, quantize_task, &j);
     }
-    desk_threadpool_run(tp, j.pack ? packed_task : dot_task, &j);
+    desk_threadpool_run(tp, j.rp_dot ? packed_task : dot_task, &j);
     return DESK_OK;
 }
 

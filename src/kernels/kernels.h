@@ -18,13 +18,18 @@
 #include "desk.h"
 #include "tensor/types.h"
 
-/* A weight matrix used in place: ROWS rows of COLS elements of TYPE. */
+/* A weight matrix: ROWS rows of COLS elements of TYPE, used in place. */
 typedef struct desk_mat {
     uint32_t type;     /* desk_type */
     int64_t rows;
     int64_t cols;
     size_t row_bytes;  /* desk_type_row_size(type, cols) */
-    const void *data;
+    const void *data;  /* row-major blocks (a model's: its mapped file); always valid */
+    /* NULL, or the same weights in desk_repack's layout (see below), which
+     * desk_matmul then reads instead of DATA with a table that has
+     * repacked kernels.  Borrowed: owned by whoever repacked (a model
+     * frees it with itself, desk_model_free). */
+    const void *packed;
 } desk_mat;
 
 /* Bytes of scratch desk_matmul needs for N input rows against W. */
@@ -103,6 +108,34 @@ typedef void (*desk_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, 
 typedef void (*desk_packed_dot_fn)(int64_t n, const void *packed, const void *act, size_t act_stride,
                                    const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
 
+/* ---- weights repacked once (llama.cpp repacks the same ones at load) ---
+ * Q4_0 and Q4_K matrices with rows a multiple of 8 can be repacked once
+ * into 8-row groups, so that a product (a batch, and a matrix-vector
+ * product too) streams one interleaved block after another and a byte dot
+ * product advances 8 outputs.  Same size as the original (Q4_0) or 2.8 %
+ * more (Q4_K: its 6-bit scales unpacked).  Group g (rows 8g..8g+7) starts
+ * at g * (cols / block) * DESK_RP_*_BYTES; inside it, one entry per block
+ * of columns:
+ *   Q4_0, 144 bytes per 32 columns: d[8] (f16, row r's scale), then
+ *     qs[4][8][4]: qs[v][r][e] = byte 4v+e of row r's qs (low nibble:
+ *     element 4v+e, high nibble: element 16+4v+e).
+ *   Q4_K, 1184 bytes per 256 columns: qs[4][8][8][4]: qs[k][v][r][e] =
+ *     byte 32k+4v+e of row r's qs (low nibble: element 64k+4v+e, in
+ *     sub-block 2k; high: 64k+32+4v+e, sub-block 2k+1); sc[8][8] and
+ *     m[8][8] (sub-block j, row r: 6-bit scale and min, one byte each);
+ *     d[8] and dmin[8] (f16).
+ * The layout is the same for every table; a table reads it when it has
+ * rp_dot for the type (desk_kernels_repacks). */
+#define DESK_RP_Q4_0_BYTES 144
+#define DESK_RP_Q4_K_BYTES 1184
+
+/* Bytes of W in the repacked layout; 0 when W is not repacked (another
+ * type, or rows not a multiple of 8). */
+size_t desk_repack_size(const desk_mat *w);
+/* Writes W (its DATA) in the repacked layout to DST (desk_repack_size
+ * bytes, caller-owned).  DESK_E_ARG when W is not repacked. */
+desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err);
+
 /* ---- the model's operations -------------------------------------------
  * Vector versions of operations of src/model/ops.c, which holds the scalar
  * reference (llama.cpp's CPU numerics); each returns the reference's bits
@@ -136,11 +169,20 @@ typedef struct desk_kernel_table {
     desk_pack_fn pack[DESK_TYPE_COUNT];          /* by weight type; NULL: no batch path */
     desk_packed_dot_fn packed_dot[DESK_TYPE_COUNT];
     int32_t pack_block_bytes[DESK_TYPE_COUNT];   /* packed bytes per block of 8 rows */
+    /* by weight type: OUT[c * 8 + r] as packed_dot, over one 8-row group
+     * of desk_repack's layout (META: Q4_0's activation metadata).  NULL:
+     * this table does not read that layout (Q4_0 / Q4_K then take the
+     * tiles, and pack/packed_dot if set, from the row-major data). */
+    desk_packed_dot_fn rp_dot[DESK_TYPE_COUNT];
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
     desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
     desk_glu_fn swiglu;                          /* desk_op_swiglu */
     desk_glu_fn geglu;                           /* desk_op_geglu */
 } desk_kernel_table;
+
+/* Whether table KT multiplies weights of type TYPE in desk_repack's layout
+ * (a model repacks only then). */
+bool desk_kernels_repacks(const desk_kernel_table *kt, uint32_t type);
 
 /* The table of ISA, or NULL when this build or this CPU lacks it. */
 const desk_kernel_table *desk_kernels_get(desk_isa isa);

@@ -965,6 +965,167 @@ static void pdot_q6_k(int64_t n, const void *p, const void *a, size_t as, const 
     }
 }
 
+/* ---- the 8-row path over desk_repack's layout (Q4_0, Q4_K) ----------------
+ * Lanes are the 8 rows of a group (kernels.h gives the layout).  Nibbles
+ * are unpacked here, not at repacking, so the layout is no larger than
+ * the rows it came from and a matrix-vector product streams it at the
+ * rate of the original.  The float steps are llama.cpp's repacked gemm
+ * and gemv (kernels.c: packed_order_exact); integer sums are exact, so
+ * their order inside a block does not matter. */
+
+/* Q4_0: per output one float, block after block: acc = fma(float(exact
+ * block dot), d_w * d_a, acc), the same for 1..4 activation rows.  Levels
+ * are used unsigned (0..15) and the offset 8 comes off through the
+ * activation block's level sum (META). */
+DESK_INLINE void rp_q4_0_nc(int64_t n, const void *packed, const void *act, size_t as, const desk_act_meta *meta,
+                            size_t ms, int nc, float *out) {
+    const int64_t nb = n / DESK_QK;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * DESK_RP_Q4_0_BYTES;
+        const unsigned char *ab = (const unsigned char *)act + (size_t)i * sizeof(desk_block_q8_0) + 2;
+        /* Two sums per activation row (low and high nibbles) keep more
+         * byte dot products in flight. */
+        __m256i lo_sum[4], hi_sum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) lo_sum[c] = hi_sum[c] = _mm256_setzero_si256();
+        DESK_UNROLL
+        for (int v = 0; v < 4; v++) {
+            const __m256i raw = load32(pb + 16 + 32 * v);
+            const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const unsigned char *y = ab + (size_t)c * as;
+                lo_sum[c] = dot_u8s8(lo_sum[c], lo, bcast4(y + 4 * v));
+                hi_sum[c] = dot_u8s8(hi_sum[c], hi, bcast4(y + 16 + 4 * v));
+            }
+        }
+        const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)pb));
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const desk_act_meta *am = meta + (size_t)c * ms + i;
+            const __m256i v = _mm256_sub_epi32(_mm256_add_epi32(lo_sum[c], hi_sum[c]), _mm256_set1_epi32(8 * am->sum));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(d8, _mm256_set1_ps(am->d)), acc[c]);
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+}
+
+static void rp_q4_0(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                    float *o) {
+    switch (nc) {
+    case 1: rp_q4_0_nc(n, p, a, as, m, ms, 1, o); break;
+    case 2: rp_q4_0_nc(n, p, a, as, m, ms, 2, o); break;
+    case 3: rp_q4_0_nc(n, p, a, as, m, ms, 3, o); break;
+    default: rp_q4_0_nc(n, p, a, as, m, ms, 4, o); break;
+    }
+}
+
+/* The rows' bytes B[0..7] as int32 lanes, each copied into both 16-bit
+ * halves (for madd against int16 pairs). */
+DESK_INLINE __m256i bytes_x2(const unsigned char *b) {
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b));
+    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+/* Q4_K as llama.cpp's q4_K_8x8 kernels: 4 activation rows (its gemm) add
+ * each pair of sub-blocks' scaled integer dots into a float sum, times
+ * d_w * d_a, and their mins into another, times dmin_w * d_a; 1..3 rows
+ * (its gemv) add them per super-block.  The result is the first sum less
+ * the second. */
+DESK_INLINE void rp_q4_k_nc(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+    const size_t asz = sizeof(desk_block_q8_K);
+    const bool gemm = nc == 4;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 q4k[4], q4km[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) q4k[c] = q4km[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / DESK_QK_K; i++) {
+        const unsigned char *pb = (const unsigned char *)packed + (size_t)i * DESK_RP_Q4_K_BYTES;
+        const unsigned char *scb = pb + 1024, *mb = pb + 1088;
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 1152)));
+        const __m256 dminv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pb + 1168)));
+        __m256i isum[4], msum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = msum[c] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            /* Sub-blocks 2k (low nibbles) and 2k+1 (high). */
+            const __m256i sc0 = DESK_X86_VNNI ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(scb + 16 * k)))
+                                              : bytes_x2(scb + 16 * k);
+            const __m256i sc1 = DESK_X86_VNNI
+                                    ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(scb + 16 * k + 8)))
+                                    : bytes_x2(scb + 16 * k + 8);
+            __m256i s0[4], s1[4];
+            DESK_UNROLL
+            for (int c = 0; c < 4; c++) s0[c] = s1[c] = _mm256_setzero_si256();
+            DESK_UNROLL
+            for (int v = 0; v < 8; v++) {
+                const __m256i raw = load32(pb + 256 * k + 32 * v);
+                const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256i ylo = bcast4(y->qs + 64 * k + 4 * v), yhi = bcast4(y->qs + 64 * k + 32 + 4 * v);
+                    if (DESK_X86_VNNI) {
+                        s0[c] = dot_u8s8(s0[c], lo, ylo);
+                        s1[c] = dot_u8s8(s1[c], hi, yhi);
+                    } else {
+                        s0[c] = dot_u8s8_scaled(s0[c], lo, ylo, sc0);
+                        s1[c] = dot_u8s8_scaled(s1[c], hi, yhi, sc1);
+                    }
+                }
+            }
+            const __m256i mm0 = bytes_x2(mb + 16 * k), mm1 = bytes_x2(mb + 16 * k + 8);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const __m256i t = DESK_X86_VNNI ? _mm256_add_epi32(_mm256_mullo_epi32(s0[c], sc0), _mm256_mullo_epi32(s1[c], sc1))
+                                                : _mm256_add_epi32(s0[c], s1[c]);
+                isum[c] = _mm256_add_epi32(isum[c], t);
+                msum[c] = _mm256_add_epi32(msum[c], _mm256_add_epi32(_mm256_madd_epi16(mm0, bcast4(y->bsums + 4 * k)),
+                                                                     _mm256_madd_epi16(mm1, bcast4(y->bsums + 4 * k + 2))));
+            }
+            if (gemm) {
+                DESK_UNROLL
+                for (int c = 0; c < 4; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m256 yd = _mm256_set1_ps(y->d);
+                    q4k[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, yd), q4k[c]);
+                    q4km[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum[c]), _mm256_mul_ps(dminv, yd), q4km[c]);
+                    isum[c] = msum[c] = _mm256_setzero_si256();
+                }
+            }
+        }
+        if (!gemm) {
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const __m256 yd = _mm256_set1_ps(y->d);
+                q4k[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, yd), q4k[c]);
+                q4km[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum[c]), _mm256_mul_ps(dminv, yd), q4km[c]);
+            }
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + 8 * c, _mm256_sub_ps(q4k[c], q4km[c]));
+}
+
+static void rp_q4_k(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                    float *o) {
+    (void)m;
+    (void)ms;
+    switch (nc) {
+    case 1: rp_q4_k_nc(n, p, a, as, 1, o); break;
+    case 2: rp_q4_k_nc(n, p, a, as, 2, o); break;
+    case 3: rp_q4_k_nc(n, p, a, as, 3, o); break;
+    default: rp_q4_k_nc(n, p, a, as, 4, o); break;
+    }
+}
+
 /* ---- per-type entry points -------------------------------------------- */
 
 #include "kernels/x86_tiles.h"
@@ -1016,6 +1177,7 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q5_K] = PK_K45,
             [DESK_TYPE_Q6_K] = PK_K6,
         },
+    .rp_dot = {[DESK_TYPE_Q4_0] = rp_q4_0, [DESK_TYPE_Q4_K] = rp_q4_k},
     .attn_vec = attn_vec_x86,
     .attn_tiled = attn_tiled_x86,
     .swiglu = swiglu_x86,

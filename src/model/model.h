@@ -2,7 +2,9 @@
  * model.h - loading a model and running its forward pass.
  *
  * desk_model holds what a load produces: hyperparameters, weight views into
- * the mapped GGUF file (never copied), and the tokenizer.  desk_ctx holds
+ * the mapped GGUF file, the weights the kernels read repacked (Q4_0 and
+ * Q4_K, copied once at load unless no_repack; owned and freed by the
+ * model), and the tokenizer.  desk_ctx holds
  * what one sequence needs: the KV cache (F16), scratch buffers (from an
  * arena, sized at creation so the token loop allocates nothing) and the
  * thread pool.  Data flow: tokens -> desk_decode -> logits.
@@ -23,6 +25,14 @@ typedef struct desk_ctx desk_ctx;
 typedef struct desk_model_params {
     bool check_memory; /* refuse a load that would not fit in available memory */
     int n_ctx_hint;    /* context the caller plans (for the memory check); 0 = model max capped at 4096 */
+    /* Keep every weight in the mapped file (zero copy).  Default (false):
+     * Q4_0 and Q4_K matrices with rows a multiple of 8 are repacked once
+     * into 8-row groups (kernels.h: desk_repack) when the process's
+     * kernels read that layout (x86 AVX2 / AVX-512), as llama.cpp does:
+     * faster decode and prefill, and decode then sums Q4_0 as llama.cpp's
+     * repacked gemv does (bit for bit).  Commands that do not compute
+     * (info) set it. */
+    bool no_repack;
 } desk_model_params;
 
 /* Opens PATH (a file path; resolve short names first with desk_model_resolve),
@@ -41,6 +51,8 @@ int32_t desk_model_n_ctx_train(const desk_model *m);
 const char *desk_model_chat_template(const desk_model *m);
 /* Bytes of weights a forward pass reads per token (for rooflines). */
 uint64_t desk_model_weight_bytes(const desk_model *m);
+/* Bytes of memory holding weights repacked at load (0 with no_repack). */
+uint64_t desk_model_repacked_bytes(const desk_model *m);
 
 typedef struct desk_ctx_params {
     int n_ctx;       /* KV cache length in tokens; 0 = model max capped at 4096 */

@@ -51,6 +51,12 @@ struct desk_model {
     desk_layer *layers;
     desk_tokenizer *tok;
     uint64_t weight_bytes;
+    /* The weights repacked at load (repack_weights in model.c): one
+     * anonymous mapping the desk_mat.packed views point into, owned by
+     * the model and unmapped by desk_model_free; NULL with no_repack or
+     * when nothing is repacked. */
+    void *packed;
+    size_t packed_bytes;
     desk_arena arena;
 };
 
