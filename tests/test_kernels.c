@@ -9,6 +9,10 @@
  *    multiple of a chunk, n = 1, 3, 7, 33) and 1..4 threads; batches that
  *    take the tiles against vec_dot, bit for bit;
  *  - Q8_0 tiles with extreme bytes against vec_dot and the integer dot;
+ *  - weights repacked at load (desk_repack; Q4_0, Q4_K): n = 1..9 against
+ *    the same weights repacked per call and in place, bit for bit where
+ *    the orders are the same, and against scalar models of llama.cpp's
+ *    repacked gemv / gemm orders, bit for bit;
  *  - dispatch: desk_kernels_get, desk_kernels_init, desk_get_row, errors.
  * DESK_SANITIZED=1 shrinks the shapes (the checks stay the same).
  * On aarch64 (the ARM build, run under qemu) the NEON table is among them.
@@ -545,6 +549,174 @@ static void test_q8_0_extremes(void **state) {
     }
 }
 
+/* ---- weights repacked at load ------------------------------------------ */
+
+/* Q4_0 as llama.cpp's repacked q4_0_8x8 gemv and gemm sum it (both the
+ * same): one float per output, block after block, each block's exact
+ * integer dot converted and fused with d_w * d_a. */
+static float order_q4_0(const void *w, const void *act, int64_t n) {
+    float acc = 0;
+    for (int64_t b = 0; b < n / DESK_QK; b++) {
+        const desk_block_q4_0 *x = (const desk_block_q4_0 *)w + b;
+        const desk_block_q8_0 *y = (const desk_block_q8_0 *)act + b;
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += ((x->qs[j] & 15) - 8) * y->qs[j] + ((x->qs[j] >> 4) - 8) * y->qs[j + 16];
+        acc = fmaf((float)isum, desk_f16_to_f32(x->d) * desk_f16_to_f32(y->d), acc);
+    }
+    return acc;
+}
+
+/* Q4_K as llama.cpp's repacked q4_K_8x8 kernels sum it: the scaled
+ * integer dots and the mins of a super-block (gemv, GEMM false) or of
+ * each pair of sub-blocks (gemm, 4 activation rows) into two floats. */
+static float order_q4_k(bool gemm, const void *w, const void *act, int64_t n) {
+    float acc = 0, accm = 0;
+    for (int64_t b = 0; b < n / DESK_QK_K; b++) {
+        const desk_block_q4_K *x = (const desk_block_q4_K *)w + b;
+        const desk_block_q8_K *y = (const desk_block_q8_K *)act + b;
+        int sc[8], m[8];
+        for (int j = 0; j < 4; j++) {
+            sc[j] = x->scales[j] & 63;
+            m[j] = x->scales[j + 4] & 63;
+            sc[j + 4] = (x->scales[j + 8] & 15) | (x->scales[j] >> 6) << 4;
+            m[j + 4] = (x->scales[j + 8] >> 4) | (x->scales[j + 4] >> 6) << 4;
+        }
+        const float dd = desk_f16_to_f32(x->d) * y->d, dm = desk_f16_to_f32(x->dmin) * y->d;
+        int32_t isum = 0, imin = 0;
+        for (int k = 0; k < 4; k++) {
+            int32_t t = 0, mk = 0;
+            for (int h = 0; h < 2; h++) {
+                int32_t dot = 0;
+                for (int e = 0; e < 32; e++) {
+                    const uint8_t q = x->qs[32 * k + e];
+                    dot += (h ? q >> 4 : q & 15) * y->qs[64 * k + 32 * h + e];
+                }
+                t += sc[2 * k + h] * dot;
+                mk += m[2 * k + h] * (y->bsums[4 * k + 2 * h] + y->bsums[4 * k + 2 * h + 1]);
+            }
+            if (gemm) {
+                acc = fmaf((float)t, dd, acc);
+                accm = fmaf((float)mk, dm, accm);
+            } else {
+                isum += t;
+                imin += mk;
+            }
+        }
+        if (!gemm) {
+            acc = fmaf((float)isum, dd, acc);
+            accm = fmaf((float)imin, dm, accm);
+        }
+    }
+    return acc - accm;
+}
+
+/* For each table that reads the repacked layout, n = 1..9 activation
+ * rows (groups of 4 take llama.cpp's gemm, the rest its gemv) and 1 or 2
+ * threads: the product over weights repacked once equals, bit for bit,
+ * the scalar model of llama.cpp's order, the product that repacks per
+ * call (n >= 4) and, where the orders agree (Q4_K always, Q4_0 from n = 4
+ * on), the product over the weights in place; Q4_0 at n < 4 in place takes
+ * the single-row dot's order (8 lanes), equal within the rounding bound.
+ * Tables without repacked kernels ignore the repacked copy. */
+static void test_repacked(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    const uint32_t types[] = {DESK_TYPE_Q4_0, DESK_TYPE_Q4_K};
+    const int64_t rows = 40, cols = 768, nmax = 9;
+    desk_err err = {0};
+    desk_threadpool *tps[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(desk_threadpool_new(i + 1, &tps[i], &err), DESK_OK);
+    float *x = malloc(nmax * cols * sizeof(float)), *af = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
+    float *y_rp = malloc(nmax * rows * sizeof(float)), *y_pc = malloc(nmax * rows * sizeof(float));
+    unsigned char *aq = malloc(nmax * (size_t)cols * 2);
+    fill(x, nmax * cols, 1.0);
+    int checked = 0;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const desk_type_info *ti = desk_type_get(types[t]);
+        desk_mat w;
+        void *wd = make_weights(types[t], rows, cols, &w);
+        const size_t arow = desk_type_row_size(ti->vec_dot_type, cols);
+        for (int64_t c = 0; c < nmax; c++)
+            assert_int_equal(desk_quantize_acts(types[t], x + c * cols, aq + c * arow, cols, &err), DESK_OK);
+        const size_t sz = desk_repack_size(&w);
+        assert_int_equal(sz, (size_t)(rows / 8) * (size_t)(cols / ti->blck) *
+                                 (types[t] == DESK_TYPE_Q4_0 ? DESK_RP_Q4_0_BYTES : DESK_RP_Q4_K_BYTES));
+        /* No larger than the rows it came from, Q4_K's unpacked scales aside. */
+        assert_true(sz <= (size_t)rows * w.row_bytes * 1030 / 1000);
+        void *packed = malloc(sz);
+        assert_int_equal(desk_repack(&w, packed, &err), DESK_OK);
+        desk_mat wp = w;
+        wp.packed = packed;
+        void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w, nmax) + 63) / 64 * 64);
+        for (int i = 0; i < n_isa; i++) {
+            const bool rp = desk_kernels_repacks(isas[i], types[t]);
+            for (int64_t n = 1; n <= nmax; n++) {
+                desk_threadpool *tp = tps[n % 2];
+                assert_int_equal(desk_matmul_with(isas[i], tp, &wp, x, n, y_rp, scratch, &err), DESK_OK);
+                assert_int_equal(desk_matmul_with(isas[i], tp, &w, x, n, y_pc, scratch, &err), DESK_OK);
+                if (!rp || n >= 4 || types[t] == DESK_TYPE_Q4_K) {
+                    /* Repacked once = repacked per call (n >= 4) = in place (Q4_K);
+                     * a table without repacked kernels reads DATA either way. */
+                    if (memcmp(y_rp, y_pc, (size_t)(n * rows) * sizeof(float)) != 0)
+                        fail_msg("%s %s n=%lld: repacked at load differs from %s", isas[i]->name, ti->name, (long long)n,
+                                 n >= 4 ? "repacked per call" : "in place");
+                }
+                if (!rp) continue;
+                for (int64_t c = 0; c < n; c++) {
+                    assert_int_equal(desk_dequantize_row(ti->vec_dot_type, aq + c * arow, af, cols, &err), DESK_OK);
+                    const bool gemm = c < n / 4 * 4;
+                    for (int64_t r = 0; r < rows; r++) {
+                        const unsigned char *wr = (const unsigned char *)wd + (size_t)r * w.row_bytes;
+                        const float want = types[t] == DESK_TYPE_Q4_0 ? order_q4_0(wr, aq + c * arow, cols)
+                                                                      : order_q4_k(gemm, wr, aq + c * arow, cols);
+                        if (y_rp[c * rows + r] != want)
+                            fail_msg("%s %s n=%lld y[%lld][%lld] = %.9g, llama.cpp's %s order %.9g", isas[i]->name,
+                                     ti->name, (long long)n, (long long)c, (long long)r, (double)y_rp[c * rows + r],
+                                     gemm ? "gemm" : "gemv", (double)want);
+                        /* In place, Q4_0 under 4 rows: another order, the same value. */
+                        assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
+                        const double tol = 2e-6 * abs_dot(wf, af, cols) + 1e-6;
+                        if (fabs(y_pc[c * rows + r] - want) > tol)
+                            fail_msg("%s %s n=%lld in place y[%lld][%lld] = %g, repacked %g", isas[i]->name, ti->name,
+                                     (long long)n, (long long)c, (long long)r, (double)y_pc[c * rows + r], (double)want);
+                    }
+                }
+                checked++;
+            }
+        }
+        free(scratch);
+        free(packed);
+        free(wd);
+    }
+#if defined(__x86_64__)
+    /* Every x86 SIMD table this CPU has reads the layout (the test ran). */
+    assert_true(checked >= 2 * 9 * (desk_kernels_get(DESK_ISA_AVX2) != NULL));
+    assert_true(desk_kernels_repacks(desk_kernels_get(DESK_ISA_AVX2), DESK_TYPE_Q4_0) ||
+                !desk_kernels_get(DESK_ISA_AVX2));
+#endif
+    assert_false(desk_kernels_repacks(desk_kernels_get(DESK_ISA_SCALAR), DESK_TYPE_Q4_0));
+    assert_false(desk_kernels_repacks(desk_kernels_get(DESK_ISA_SCALAR), DESK_TYPE_Q4_K));
+    /* What is not repacked: other types, rows not a multiple of 8. */
+    desk_mat q8 = {.type = DESK_TYPE_Q8_0, .rows = 8, .cols = 64, .row_bytes = desk_type_row_size(DESK_TYPE_Q8_0, 64)};
+    desk_mat odd = {.type = DESK_TYPE_Q4_0, .rows = 12, .cols = 64, .row_bytes = desk_type_row_size(DESK_TYPE_Q4_0, 64)};
+    unsigned char dst[64];
+    assert_int_equal(desk_repack_size(&q8), 0);
+    assert_int_equal(desk_repack_size(&odd), 0);
+    assert_int_equal(desk_repack(&q8, dst, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "Q8_0"));
+    assert_int_equal(desk_repack(&odd, dst, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "12 rows"));
+    for (int i = 0; i < 2; i++) desk_threadpool_free(tps[i]);
+    free(x);
+    free(af);
+    free(wf);
+    free(y_rp);
+    free(y_pc);
+    free(aq);
+}
+
 static void test_get_row(void **state) {
     (void)state;
     desk_mat m;
@@ -567,6 +739,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_q8_0_extremes),
+        cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_get_row),
     };
     const char *filter = getenv("DESK_TEST_FILTER");
