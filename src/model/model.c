@@ -267,9 +267,6 @@ static desk_status repack_weights(desk_model *m, desk_err *err) {
     if (total == 0) return DESK_OK;
     void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return desk_errf(err, DESK_E_NOMEM, "out of memory repacking %.1f MiB of weights (--no-repack uses the file as it is)", total / 1048576.0);
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, total, MADV_HUGEPAGE); /* fewer TLB misses while decode streams it */
-#endif
     m->packed = p;
     m->packed_bytes = total;
     size_t off = 0;
