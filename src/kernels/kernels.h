@@ -84,36 +84,33 @@ const char *desk_isa_name(desk_isa isa);
 typedef void (*desk_dot_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act,
                                  size_t act_stride, int nc, float *out);
 
-/* ---- the batch path: 8 weight rows interleaved -------------------------
- * For a batch (prompt processing), each chunk of DESK_PACK_ROWS weight rows
- * is first repacked (pack) so that one vector holds the same 4 elements of
- * all 8 rows; one byte dot product then advances 8 outputs, and each
- * block's scales form a vector.  The repacking is paid once per chunk and
- * shared by every activation row. */
+/* ---- the 8-row path: weights repacked 8 rows at a time ------------------
+ * Q4_0 and Q4_K matrices with rows a multiple of 8 (the ones llama.cpp
+ * repacks at load) can be repacked into 8-row groups, so that one vector
+ * holds the same 4 elements of 8 rows: one byte dot product advances 8
+ * outputs, each block's scales form a vector, and a product streams one
+ * interleaved block after another.  A model repacks them once at load
+ * (desk_mat.packed), and then every product reads that, a matrix-vector
+ * product too; otherwise a batch of BATCH_MIN (kernels.c) or more rows
+ * repacks each group per call, and smaller products take the tiles. */
 #define DESK_PACK_ROWS 8
 
 /* Per activation block: its scale D, Q8_1's S (d * sum), and the exact sum
- * of its levels.  Filled by desk_kernels_act_meta. */
+ * of its levels (Q4_0's offset comes off through it).  Filled by kernels.c. */
 typedef struct desk_act_meta {
     float d, s;
     int32_t sum, pad;
 } desk_act_meta;
 
-/* Repacks NR (<= 8) rows of N elements at W (stride W_STRIDE) into DST
- * (pack_size bytes; rows past NR are zero). */
-typedef void (*desk_pack_fn)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
-/* OUT[c * 8 + r] = dot(row r of PACKED, activation row c) for c < NC
- * (1..4), activation rows at ACT (stride ACT_STRIDE) with their block
- * metadata at META (stride META_STRIDE blocks). */
+/* OUT[c * 8 + r] = dot(row r of one repacked 8-row group at PACKED (N
+ * columns), activation row c) for c < NC (1..4), activation rows at ACT
+ * (stride ACT_STRIDE) with their block metadata at META (stride
+ * META_STRIDE blocks; Q4_0 only). */
 typedef void (*desk_packed_dot_fn)(int64_t n, const void *packed, const void *act, size_t act_stride,
                                    const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
 
-/* ---- weights repacked once (llama.cpp repacks the same ones at load) ---
- * Q4_0 and Q4_K matrices with rows a multiple of 8 can be repacked once
- * into 8-row groups, so that a product (a batch, and a matrix-vector
- * product too) streams one interleaved block after another and a byte dot
- * product advances 8 outputs.  Same size as the original (Q4_0) or 2.8 %
- * more (Q4_K: its 6-bit scales unpacked).  Group g (rows 8g..8g+7) starts
+/* The layout: the same size as the rows (Q4_0) or 2.8 % more (Q4_K: its
+ * 6-bit scales unpacked; nibbles stay packed).  Group g (rows 8g..8g+7) starts
  * at g * (cols / block) * DESK_RP_*_BYTES; inside it, one entry per block
  * of columns:
  *   Q4_0, 144 bytes per 32 columns: d[8] (f16, row r's scale), then
@@ -166,13 +163,9 @@ typedef struct desk_kernel_table {
     desk_vec_dot_fn vec_dot[DESK_TYPE_COUNT];    /* by weight type */
     desk_dot_tile_fn dot_tile[DESK_TYPE_COUNT];  /* by weight type */
     desk_quant_fn act_quant[DESK_TYPE_COUNT];    /* by activation type: Q8_0, Q8_1, Q8_K */
-    desk_pack_fn pack[DESK_TYPE_COUNT];          /* by weight type; NULL: no batch path */
-    desk_packed_dot_fn packed_dot[DESK_TYPE_COUNT];
-    int32_t pack_block_bytes[DESK_TYPE_COUNT];   /* packed bytes per block of 8 rows */
-    /* by weight type: OUT[c * 8 + r] as packed_dot, over one 8-row group
-     * of desk_repack's layout (META: Q4_0's activation metadata).  NULL:
-     * this table does not read that layout (Q4_0 / Q4_K then take the
-     * tiles, and pack/packed_dot if set, from the row-major data). */
+    /* by weight type (Q4_0, Q4_K): the 8-row path over desk_repack's
+     * layout.  NULL: this table does not read it (products take the
+     * tiles over the rows in place). */
     desk_packed_dot_fn rp_dot[DESK_TYPE_COUNT];
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
     desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
