@@ -73,21 +73,20 @@ DESK_INLINE __m512i pair_levels(int t, const unsigned char *pa, const unsigned c
         hb = ((const desk_block_q5_1 *)(const void *)pb)->qh;
         break;
     }
-    /* 128-bit lanes: A, A, B, B; the odd lanes shifted by 4 give the high
-     * nibbles (elements 16..31). */
-    __m512i v = _mm512_inserti32x4(_mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)qa)),
-                                   _mm_loadu_si128((const __m128i *)qb), 2);
-    v = _mm512_shuffle_i32x4(v, v, _MM_SHUFFLE(2, 2, 0, 0));
+    /* 128-bit lanes: A, A, B, B (broadcasts); the odd lanes shifted by 4
+     * give the high nibbles (elements 16..31). */
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qa));
+    v = _mm512_mask_broadcast_i32x4(v, 0xFF00, _mm_loadu_si128((const __m128i *)qb));
     const __m512i sh = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL,
                                         0x0004000400040004LL, 0, 0);
-    v = _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(0x0F));
-    if (ha) {
-        uint32_t a, b;
-        memcpy(&a, ha, 4);
-        memcpy(&b, hb, 4);
-        v = _mm512_or_si512(v, _mm512_maskz_set1_epi8((__mmask64)a | (__mmask64)b << 32, 0x10));
-    }
-    return v;
+    v = _mm512_srlv_epi16(v, sh);
+    if (!ha) return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    uint32_t a, b;
+    memcpy(&a, ha, 4);
+    memcpy(&b, hb, 4);
+    /* (v & 0x0F) | high bits, in one ternary-logic op. */
+    const __m512i hi = _mm512_maskz_set1_epi8((__mmask64)a | (__mmask64)b << 32, 0x10);
+    return _mm512_ternarylogic_epi32(v, _mm512_set1_epi8(0x0F), hi, 0xEA);
 }
 
 /* Four f16 values as floats in lanes 0..3. */
