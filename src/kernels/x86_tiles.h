@@ -1,26 +1,27 @@
 /*
- * x86_tiles.h - the batch tile of the legacy weight types (Q4_0, Q4_1,
- * Q5_0, Q5_1, Q8_0) on AVX-512: 4 weight rows x 2..4 activation rows, two
- * outputs per 512-bit register.  Included by x86_body.h before
- * tile_entry.h, which routes 4-row tiles here where DESK_TILE4 says so;
- * only the AVX-512 table compiles it (the AVX2 table splits 4-row tiles in
- * two 2-row ones).  Not a header to include anywhere else.
+ * x86_tiles.h - the AVX-512 batch tiles: 8 (or 4) weight rows x 2..4
+ * activation rows for the legacy weight types (Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0), two outputs per 512-bit register, and Q6_K's 2 x 2..4 tile with
+ * two 32-level chunks per register.  Included by x86_body.h before
+ * tile_entry.h, which routes tiles here where DESK_TILE4 / DESK_Q6K_WIDE
+ * say so; only the AVX-512 table compiles it (the other x86 tables make
+ * wide tiles of 2-row ones).  Not a header to include anywhere else.
  *
  * The order of the sums is llama.cpp's (ggml-cpu, x86 build with
  * GGML_NATIVE on this AVX-512 VNNI CPU), which the model's logits must
  * reproduce bit for bit:
  *  - Q8_0 and Q5_0 batches (and Q4_0 where the rows are not a multiple of
- *    8; else its q4_0_8x8 repack, see packed_q4_0) go through llamafile's
- *    tinyBLAS_Q0_AVX (sgemm.cpp, gemm4xN / gemmMx4 / gemm): one __m256
- *    accumulator per output; per block, Cv = fma(d_w * d_a broadcast,
- *    float(dpbusd lanes), Cv) where int32 lane j is the exact dot of bytes
- *    4j..4j+3 of the 32-element block; at the end hsum(Cv): high 128 bits
- *    plus low, then movehl add, then movehdup add_ss.
+ *    8; else its q4_0_8x8 repack, desk's repacked path) go through
+ *    llamafile's tinyBLAS_Q0_AVX (sgemm.cpp, gemm4xN / gemmMx4 / gemm):
+ *    one __m256 accumulator per output; per block, Cv = fma(d_w * d_a
+ *    broadcast, float(dpbusd lanes), Cv) where int32 lane j is the exact
+ *    dot of bytes 4j..4j+3 of the 32-element block; at the end hsum(Cv):
+ *    high 128 bits plus low, then movehl add, then movehdup add_ss.
  *  - Q4_1 and Q5_1 (no tinyBLAS kernel, no x86 repack) take
  *    ggml_compute_forward_mul_mat's vec_dot per output (nrc = 1,
  *    arch/x86/quants.c): the same accumulator and hsum, plus a scalar
  *    summs = m_w * s_a + summs per block (contracted to an fma), added
- *    after the hsum.
+ *    after the hsum.  Q6_K likewise (see dot_q6k_wide).
  *  - That is also the order of the single-row vec_dot of all these types,
  *    so a tile equals vec_dot output by output (tests/test_kernels.c).
  * Each lane's integer is exact however it is formed, and d_w * d_a is one
@@ -30,8 +31,8 @@
  * of the activations), computed once per activation block for all rows;
  * a 512-bit register holds two outputs (weight rows 2p and 2p+1, one
  * activation row), so a block costs one vpdpbusd, one conversion, one
- * permute of the 16 scale products and one fma per two outputs, and each
- * weight block is unpacked once for all activation rows.
+ * multiply of the pair's d_w by the broadcast d_a and one fma per two
+ * outputs, and each weight block is unpacked once for all activation rows.
  */
 #if defined(__AVX512F__)
 
