@@ -8,8 +8,12 @@
  *  - attention, tiled and vec paths: head sizes 64, 256 and 8, windows
  *    that start inside a tile, single positions, scores spread wide
  *    enough that weights underflow, and a V row with large values;
+ *  - every pairing of F16 and Q8_0 K and V caches (llama.cpp's -ctk /
+ *    -ctv); the tiled kernels decline anything but F16 K and V;
  *  - shapes the kernels decline (head sizes not a multiple of 8) return
- *    false and write nothing.
+ *    false and write nothing;
+ *  - the Q8_0 reference itself against plain double-precision attention
+ *    over the dequantized cache (within the rounding of q to Q8_0).
  */
 #include "util/testutil.h"
 
@@ -20,6 +24,9 @@
 #include "core/fp16.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
+#include "tensor/blocks.h"
+#include "tensor/ref.h"
+#include "tensor/types.h"
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
 
@@ -113,26 +120,51 @@ typedef struct ashape {
     int nq; /* query rows sharing the cache rows */
 } ashape;
 
-static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh) {
+/* A cache of CTX positions of N values in TYPE (F16 or Q8_0) from random
+ * floats in [-1, 1] (with OUTLIERS, every 97th value times 3000); returns
+ * it (malloc'd) and its row size in *ROW. */
+static unsigned char *make_cache(uint32_t type, size_t n, int ctx, bool outliers, size_t *row) {
+    *row = type == DESK_TYPE_Q8_0 ? n / 32 * sizeof(desk_block_q8_0) : n * sizeof(desk_f16);
+    unsigned char *c = malloc(*row * (size_t)ctx);
+    float *x = malloc(sizeof(float) * n);
+    assert_non_null(c);
+    assert_non_null(x);
+    for (int p = 0; p < ctx; p++) {
+        for (size_t e = 0; e < n; e++) x[e] = urand() * (outliers && ((size_t)p * n + e) % 97 == 0 ? 3000.0f : 1.0f);
+        if (type == DESK_TYPE_Q8_0)
+            desk_ref_quant_act_q8_0(x, c + (size_t)p * *row, (int64_t)n);
+        else
+            for (size_t e = 0; e < n; e++) ((desk_f16 *)(void *)(c + (size_t)p * *row))[e] = desk_f32_to_f16(x[e]);
+    }
+    free(x);
+    return c;
+}
+
+/* KT's attention kernel against ops.c's on SH with a K cache of type TK
+ * and a V cache of type TV: the same bits, or declined where the kernel
+ * cannot take the shape (head sizes not a multiple of 8; the tiled path
+ * for anything but F16 K and V, which forward.c never asks of it). */
+static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh, uint32_t tk, uint32_t tv) {
     const int ctx = sh->hi + 1, kvh = 2; /* two KV heads: the strides skip the other */
-    const size_t ks = (size_t)kvh * sh->hk, vs = (size_t)kvh * sh->hv;
+    if ((tk == DESK_TYPE_Q8_0 && sh->hk % 32) || (tv == DESK_TYPE_Q8_0 && sh->hv % 32)) return;
+    size_t ks, vs;
+    unsigned char *k = make_cache(tk, (size_t)kvh * sh->hk, ctx, false, &ks);
+    unsigned char *v = make_cache(tv, (size_t)kvh * sh->hv, ctx, true, &vs);
     float *q = malloc(sizeof(float) * (size_t)sh->hk * (size_t)sh->nq);
-    desk_f16 *k = malloc(sizeof(desk_f16) * ks * (size_t)ctx), *v = malloc(sizeof(desk_f16) * vs * (size_t)ctx);
     float *acc = malloc(sizeof(float) * (size_t)(sh->hk + sh->hv));
     float *want = malloc(sizeof(float) * (size_t)sh->hv * (size_t)sh->nq);
     float *got = malloc(sizeof(float) * (size_t)sh->hv * (size_t)sh->nq);
     for (int d = 0; d < sh->hk * sh->nq; d++) q[d] = urand() * sh->qscale;
-    for (size_t e = 0; e < ks * (size_t)ctx; e++) k[e] = desk_f32_to_f16(urand());
-    for (size_t e = 0; e < vs * (size_t)ctx; e++) v[e] = desk_f32_to_f16(urand() * (e % 97 == 0 ? 3000.0f : 1.0f));
     /* NQ query rows sharing the cache rows (the tiled kernel takes them
-     * together; the vec kernel one at a time). */
+     * together; the vec kernel one at a time); the second KV head. */
     desk_attn_row r[DESK_ATTN_GROUP];
     for (int g = 0; g < sh->nq; g++)
-        r[g] = (desk_attn_row){.q = q + (size_t)g * sh->hk, .k = k + sh->hk, .v = v + sh->hv, .k_stride = ks,
-                               .v_stride = vs, .head_k = sh->hk, .head_v = sh->hv, .lo = sh->lo, .hi = sh->hi,
-                               .scale = 0.125f};
+        r[g] = (desk_attn_row){.q = q + (size_t)g * sh->hk, .k = k + ks / 2, .v = v + vs / 2, .k_stride = ks,
+                               .v_stride = vs, .k_type = tk, .v_type = tv, .head_k = sh->hk, .head_v = sh->hv,
+                               .lo = sh->lo, .hi = sh->hi, .scale = 0.125f};
+    const bool f16 = tk == DESK_TYPE_F16 && tv == DESK_TYPE_F16;
     for (int g = 0; g < sh->nq; g++) {
-        if (tiled)
+        if (tiled && f16)
             desk_op_attn_tiled(&r[g], want + (size_t)g * sh->hv, acc);
         else
             desk_op_attn_vec(&r[g], want + (size_t)g * sh->hv, acc);
@@ -144,15 +176,17 @@ static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh
     } else {
         for (int g = 0; g < sh->nq; g++) took = kt->attn_vec(&r[g], got + (size_t)g * sh->hv, acc) && took;
     }
-    if (sh->hk % 8 || sh->hv % 8) {
-        if (took) fail_msg("%s: head sizes %d/%d are not the kernel's, yet it ran", kt->name, sh->hk, sh->hv);
+    if (sh->hk % 8 || sh->hv % 8 || (tiled && !f16)) {
+        if (took) fail_msg("%s: head sizes %d/%d, types %d/%d are not the kernel's, yet it ran", kt->name, sh->hk,
+                           sh->hv, (int)tk, (int)tv);
         for (int d = 0; d < sh->nq * sh->hv; d++) assert_true(isnan(got[d]));
     } else {
         if (!took) fail_msg("%s declined head sizes %d/%d", kt->name, sh->hk, sh->hv);
         for (int d = 0; d < sh->nq * sh->hv; d++)
             if (memcmp(&got[d], &want[d], 4) != 0)
-                fail_msg("%s %s hk %d hv %d lo %d hi %d q x%g: out[%d] %a, reference %a", kt->name,
-                         tiled ? "tiled" : "vec", sh->hk, sh->hv, sh->lo, sh->hi, sh->qscale, d, got[d], want[d]);
+                fail_msg("%s %s K %d V %d hk %d hv %d lo %d hi %d q x%g: out[%d] %a, reference %a", kt->name,
+                         tiled ? "tiled" : "vec", (int)tk, (int)tv, sh->hk, sh->hv, sh->lo, sh->hi, sh->qscale, d,
+                         got[d], want[d]);
     }
     free(q);
     free(k);
@@ -179,11 +213,54 @@ static void test_attention(void **state) {
     };
     for (int k = 0; k < nk; k++) {
         if (!kts[k]->attn_tiled || !kts[k]->attn_vec) continue;
-        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-            check_attn(kts[k], true, &shapes[si]);
-            check_attn(kts[k], false, &shapes[si]);
-        }
+        static const uint32_t kv[][2] = {{DESK_TYPE_F16, DESK_TYPE_F16},
+                                         {DESK_TYPE_Q8_0, DESK_TYPE_Q8_0},
+                                         {DESK_TYPE_Q8_0, DESK_TYPE_F16},
+                                         {DESK_TYPE_F16, DESK_TYPE_Q8_0}};
+        for (size_t t = 0; t < sizeof kv / sizeof kv[0]; t++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                check_attn(kts[k], true, &shapes[si], kv[t][0], kv[t][1]);
+                check_attn(kts[k], false, &shapes[si], kv[t][0], kv[t][1]);
+            }
     }
+}
+
+/* desk_op_attn_vec over a Q8_0 K and V cache against softmax(q.K * scale) V
+ * in double over the dequantized cache: the reference rounds q to Q8_0
+ * (about 0.4% of its largest value per block) and sums in float, so the
+ * outputs (values within +-1) agree to 2e-2; a wrong block, scale or
+ * stride is far off. */
+static void test_attention_q8_0_meaning(void **state) {
+    (void)state;
+    const int hk = 64, hv = 64, ctx = 150;
+    size_t ks, vs;
+    unsigned char *k = make_cache(DESK_TYPE_Q8_0, (size_t)hk, ctx, false, &ks);
+    unsigned char *v = make_cache(DESK_TYPE_Q8_0, (size_t)hv, ctx, false, &vs);
+    float q[64], out[64], acc[128], kf[64], vf[64];
+    for (int d = 0; d < hk; d++) q[d] = urand() * 4.0f;
+    const desk_attn_row r = {.q = q, .k = k, .v = v, .k_stride = ks, .v_stride = vs, .k_type = DESK_TYPE_Q8_0,
+                             .v_type = DESK_TYPE_Q8_0, .head_k = hk, .head_v = hv, .lo = 3, .hi = ctx - 1, .scale = 0.125f};
+    desk_op_attn_vec(&r, out, acc);
+    double sc[150], mx = -INFINITY, sum = 0.0, want[64] = {0};
+    for (int s = r.lo; s <= r.hi; s++) {
+        desk_ref_dequant_q8_0(k + (size_t)s * ks, kf, hk);
+        double dot = 0.0;
+        for (int d = 0; d < hk; d++) dot += (double)q[d] * kf[d];
+        sc[s] = dot * 0.125;
+        if (sc[s] > mx) mx = sc[s];
+    }
+    for (int s = r.lo; s <= r.hi; s++) {
+        desk_ref_dequant_q8_0(v + (size_t)s * vs, vf, hv);
+        const double w = exp(sc[s] - mx);
+        sum += w;
+        for (int d = 0; d < hv; d++) want[d] += w * vf[d];
+    }
+    double worst = 0.0;
+    for (int d = 0; d < hv; d++) worst = fmax(worst, fabs(out[d] - want[d] / sum));
+    print_message("Q8_0 attention vs double: largest difference %.2e\n", worst);
+    assert_true(worst < 2e-2);
+    free(k);
+    free(v);
 }
 
 int main(void) {
@@ -191,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_geglu),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_q8_0_meaning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

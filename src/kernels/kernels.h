@@ -139,11 +139,15 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err);
  * exactly (tests/test_ops.c).  NULL, or an attention kernel returning
  * false (head sizes not a multiple of 8), means "use the reference". */
 
-/* One query row against the cache positions LO..HI (inclusive). */
+/* One query row against the cache positions LO..HI (inclusive).  The
+ * cache holds K and V as F16 or Q8_0 rows (each type on its own, as
+ * llama.cpp's -ctk / -ctv); a head's row of a Q8_0 cache is head_k / 32
+ * whole blocks. */
 typedef struct desk_attn_row {
     const float *q;            /* head_k floats */
-    const desk_f16 *k, *v;     /* position 0 of this head's K and V */
-    size_t k_stride, v_stride; /* elements from one position to the next */
+    const void *k, *v;         /* position 0 of this head's K and V */
+    size_t k_stride, v_stride; /* bytes from one position to the next */
+    uint32_t k_type, v_type;   /* DESK_TYPE_F16 or DESK_TYPE_Q8_0 */
     int head_k, head_v, lo, hi;
     float scale;               /* applied to q.k */
 } desk_attn_row;

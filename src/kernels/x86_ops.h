@@ -12,7 +12,10 @@
  *  - attention, tiled path: a block of 8 keys is widened and transposed so
  *    that each lane sums its own key's products in element order.
  *  - attention, vec path: ggml_vec_dot_f16's 4 x 16 lanes, its reduction
- *    tree; the F16-rounded accumulator kept in registers as floats.
+ *    tree; the F16-rounded accumulator kept in registers as floats.  A
+ *    Q8_0 K takes this table's Q8_0 activation quantizer and Q8_0 dot (the
+ *    reference's bytes and order); a Q8_0 V is widened 8 levels at a time
+ *    (level * scale is exact) into an F32 accumulator.
  */
 
 /* The scalar formula of desk_op_vexpf (fmaf is one instruction here). */
@@ -142,6 +145,9 @@ DESK_INLINE float hsum16_ps(__m256 lo, __m256 hi) {
 static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t out_stride) {
     const int hk = r->head_k, hv = r->head_v;
     if (hk % 8 || hv % 8 || hk > 512 || hv > 512 || nr < 1 || nr > DESK_ATTN_GROUP) return false;
+    if (r->k_type != DESK_TYPE_F16 || r->v_type != DESK_TYPE_F16) return false;
+    const desk_f16 *K = r->k, *V = r->v;
+    const size_t ks = r->k_stride / sizeof(desk_f16), vs = r->v_stride / sizeof(desk_f16);
     _Alignas(32) float kq[DESK_ATTN_GROUP][ATTN_TILE];
     _Alignas(32) float kT[512 * 8];
     _Alignas(32) float acc[DESK_ATTN_GROUP][512];
@@ -169,7 +175,7 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
                 DESK_UNROLL
                 for (int jj = 0; jj < 8; jj++)
                     rr[jj] = valid >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
-                                                   (const __m128i *)(r->k + (size_t)(s0 + jj) * r->k_stride + d0)))
+                                                   (const __m128i *)(K + (size_t)(s0 + jj) * ks + d0)))
                                              : _mm256_setzero_ps();
                 transpose8(rr);
                 DESK_UNROLL
@@ -246,7 +252,7 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
                 for (int e = 0; e < ATTN_TILE; e++) {
                     const int s = t0 + e;
                     if (s < r->lo || s > r->hi) continue; /* weight 0 in every row */
-                    const desk_f16 *v = r->v + (size_t)s * r->v_stride + d0;
+                    const desk_f16 *v = V + (size_t)s * vs + d0;
                     const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v));
                     const __m256 v1 = two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8))) : _mm256_setzero_ps();
                     DESK_UNROLL
@@ -306,21 +312,50 @@ DESK_INLINE float dot_f16_x86(int n, const float *qh, const desk_f16 *k) {
     return (float)s;
 }
 
+/* ACC[0..HV) = ACC * MS + level * scale * VS over a Q8_0 row (F32
+ * accumulator, fused as ggml_vec_mad_f32). */
+DESK_INLINE void mad_q8_0_x86(int hv, float *acc, const desk_block_q8_0 *vb, float ms, float vs) {
+    const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
+    for (int d = 0; d < hv; d += 8) {
+        const desk_block_q8_0 *b = vb + d / 32;
+        const __m256 x = _mm256_mul_ps(
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + d % 32)))),
+            _mm256_set1_ps(h2f(b->d)));
+        __m256 a = _mm256_loadu_ps(acc + d);
+        if (ms != 1.0f) a = _mm256_mul_ps(a, vms);
+        _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(x, vvs, a));
+    }
+}
+
 static bool attn_vec_x86(const desk_attn_row *r, float *out, float *acc) {
     const int hk = r->head_k, hv = r->head_v;
     if (hk % 8 || hv % 8) return false;
+    const bool kq8 = r->k_type == DESK_TYPE_Q8_0, vq8 = r->v_type == DESK_TYPE_Q8_0;
+    if ((kq8 && hk % 32) || (vq8 && hv % 32)) return false;
     float *qh = acc + hv;
-    for (int d = 0; d < hk; d += 8) _mm256_storeu_ps(qh + d, f16_round8(_mm256_loadu_ps(r->q + d)));
+    desk_block_q8_0 *qq = (desk_block_q8_0 *)(void *)qh;
+    if (kq8)
+        act_q8_0(r->q, qq, hk);
+    else
+        for (int d = 0; d < hk; d += 8) _mm256_storeu_ps(qh + d, f16_round8(_mm256_loadu_ps(r->q + d)));
     for (int d = 0; d < hv; d++) acc[d] = 0.0f;
     float M = -INFINITY, S = 0.0f;
     for (int s = r->lo; s <= r->hi; s++) {
-        const float sc = dot_f16_x86(hk, qh, r->k + (size_t)s * r->k_stride) * r->scale;
+        const unsigned char *kr = (const unsigned char *)r->k + (size_t)s * r->k_stride;
+        const unsigned char *vr = (const unsigned char *)r->v + (size_t)s * r->v_stride;
+        const float sc = (kq8 ? vd_q8_0(hk, kr, qq) : dot_f16_x86(hk, qh, (const desk_f16 *)(const void *)kr)) * r->scale;
         float ms = 1.0f, vs = 1.0f;
-        const desk_f16 *v = r->v + (size_t)s * r->v_stride;
         if (sc > M) {
             const float old = M;
             M = sc;
             ms = expf(old - M);
+        } else {
+            vs = expf(sc - M);
+        }
+        if (vq8) {
+            mad_q8_0_x86(hv, acc, (const desk_block_q8_0 *)(const void *)vr, ms, vs);
+        } else if (ms != 1.0f) {
+            const desk_f16 *v = (const desk_f16 *)(const void *)vr;
             const __m256 vms = _mm256_set1_ps(ms);
             for (int d = 0; d < hv; d += 8)
                 _mm256_storeu_ps(acc + d,
@@ -328,7 +363,7 @@ static bool attn_vec_x86(const desk_attn_row *r, float *out, float *acc) {
                                                             _mm256_set1_ps(vs),
                                                             f16_round8(_mm256_mul_ps(_mm256_loadu_ps(acc + d), vms)))));
         } else {
-            vs = expf(sc - M);
+            const desk_f16 *v = (const desk_f16 *)(const void *)vr;
             const __m256 vvs = _mm256_set1_ps(vs);
             for (int d = 0; d < hv; d += 8)
                 _mm256_storeu_ps(acc + d, f16_round8(_mm256_fmadd_ps(

@@ -8,7 +8,7 @@
  *   per layer:  h = rmsnorm(x) * attn_norm
  *               q, k, v = h Wq, h Wk, h Wv      (gemma3: q, k per-head rmsnorm)
  *               q, k = rope(q, k)               (llama: adjacent pairs; gemma3: halves)
- *               a = attention(q * attn_scale, K cache, V cache)   (F16 cache)
+ *               a = attention(q * attn_scale, K cache, V cache)   (F16 or Q8_0 cache)
  *               o = a Wo                        (gemma3: rmsnorm(o) * post_attn_norm)
  *               x = x + o
  *               h = rmsnorm(x) * ffn_norm
@@ -20,7 +20,9 @@
  * The numerics are llama.cpp's CPU backend's (x86, AVX-512 build), bit for
  * bit: activations quantized to the weight type's 8-bit format for every
  * matmul and summed in its order (src/kernels), the operations of ops.c
- * (norms, RoPE, activations, flash attention over the F16 cache).  What
+ * (norms, RoPE, activations, flash attention over the F16 or Q8_0 cache;
+ * new K and V rows are stored as llama.cpp stores them: F16 rounding, or
+ * its activation quantizer quantize_row_q8_0).  What
  * differs is listed in tests/data/model/README.md.  The reference path
  * (desk_ctx_params.reference) skips the activation quantization: weights
  * are dequantized row by row and dotted in plain floats.
@@ -42,6 +44,20 @@
 #include "tensor/types.h"
 
 /* ---- context ------------------------------------------------------- */
+
+const char *desk_cache_type_name(desk_cache_type t) { return t == DESK_CACHE_Q8_0 ? "q8_0" : "f16"; }
+
+desk_status desk_cache_type_parse(const char *s, desk_cache_type *out, desk_err *err) {
+    if (s && strcmp(s, "f16") == 0) *out = DESK_CACHE_F16;
+    else if (s && strcmp(s, "q8_0") == 0) *out = DESK_CACHE_Q8_0;
+    else return desk_errf(err, DESK_E_ARG, "cache type '%.40s' is not f16 or q8_0", s ? s : "(null)");
+    return DESK_OK;
+}
+
+/* The desk_type of a cache type, or DESK_TYPE_COUNT for none. */
+static uint32_t cache_dtype(desk_cache_type t) {
+    return t == DESK_CACHE_F16 ? DESK_TYPE_F16 : t == DESK_CACHE_Q8_0 ? DESK_TYPE_Q8_0 : DESK_TYPE_COUNT;
+}
 
 static void *ctx_alloc(desk_ctx *c, size_t n, size_t elem, bool *ok) {
     if (n && elem > SIZE_MAX / n) {
@@ -82,6 +98,12 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
         return desk_errf(err, DESK_E_ARG, "context sizes and thread counts must not be negative");
     if (n_ctx > (1 << 24)) return desk_errf(err, DESK_E_RANGE, "context of %d tokens is too large", n_ctx);
     if (n_batch > n_ctx) n_batch = n_ctx;
+    const uint32_t tk = cache_dtype(p->type_k), tv = cache_dtype(p->type_v);
+    if (tk == DESK_TYPE_COUNT || tv == DESK_TYPE_COUNT)
+        return desk_errf(err, DESK_E_ARG, "unknown KV cache type %d", tk == DESK_TYPE_COUNT ? (int)p->type_k : (int)p->type_v);
+    if ((tk == DESK_TYPE_Q8_0 && hp->head_dim_k % 32) || (tv == DESK_TYPE_Q8_0 && hp->head_dim_v % 32))
+        return desk_errf(err, DESK_E_UNSUPPORTED, "a Q8_0 KV cache needs head sizes that are multiples of 32 (K %d, V %d)",
+                         hp->head_dim_k, hp->head_dim_v);
     const desk_kernel_table *kt = NULL;
     desk_status s = kernels_for(p->isa, &kt, err);
     if (s) return s;
@@ -94,6 +116,12 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->logits_all = p->logits_all;
     c->reference = p->reference;
     c->kt = kt;
+    c->type_k = tk;
+    c->type_v = tv;
+    c->k_head = desk_type_row_size(tk, hp->head_dim_k);
+    c->v_head = desk_type_row_size(tv, hp->head_dim_v);
+    c->k_row = c->k_head * (size_t)hp->n_head_kv;
+    c->v_row = c->v_head * (size_t)hp->n_head_kv;
     s = desk_threadpool_new(n_threads, &c->tp, err);
     if (s) {
         desk_ctx_free(c);
@@ -107,8 +135,8 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     if (qd > widest) widest = qd;
     if (ad > widest) widest = ad;
     bool ok = true;
-    c->k_cache = ctx_alloc(c, L * (size_t)n_ctx, kvk * sizeof(desk_f16), &ok);
-    c->v_cache = ctx_alloc(c, L * (size_t)n_ctx, kvv * sizeof(desk_f16), &ok);
+    c->k_cache = ctx_alloc(c, L * (size_t)n_ctx, c->k_row, &ok);
+    c->v_cache = ctx_alloc(c, L * (size_t)n_ctx, c->v_row, &ok);
     c->x = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
     c->xb = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
     c->xo = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
@@ -153,6 +181,10 @@ void desk_ctx_free(desk_ctx *c) {
 }
 
 int desk_ctx_n_ctx(const desk_ctx *c) { return c->n_ctx; }
+
+uint64_t desk_ctx_kv_bytes(const desk_ctx *c) {
+    return (uint64_t)c->m->hp.n_layer * (uint64_t)c->n_ctx * (uint64_t)(c->k_row + c->v_row);
+}
 int desk_ctx_pos(const desk_ctx *c) { return c->pos; }
 
 void desk_ctx_truncate(desk_ctx *c, int n_keep) {
@@ -243,13 +275,15 @@ static void attn_task(void *p, int ith, int nth) {
     desk_ctx *c = j->c;
     const desk_hparams *hp = &c->m->hp;
     const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const size_t kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv;
-    const desk_f16 *K = c->k_cache + (size_t)j->il * c->n_ctx * kvk;
-    const desk_f16 *V = c->v_cache + (size_t)j->il * c->n_ctx * kvv;
+    const unsigned char *K = c->k_cache + (size_t)j->il * c->n_ctx * c->k_row;
+    const unsigned char *V = c->v_cache + (size_t)j->il * c->n_ctx * c->v_row;
     float *acc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
     /* Gemma scales q before attention (ops on q), llama scales q.k. */
     const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
-    const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0;
+    /* llama.cpp tiles only F16 (or F32) caches with K and V of one type;
+     * a Q8_0 cache takes the per-row path at every batch size. */
+    const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
+                       c->type_v == DESK_TYPE_F16;
     /* Units of one position and one KV head: its query heads share K and
      * V, which the vector tiled kernel reads once for all of them. */
     const int units = j->n * hp->n_head_kv;
@@ -263,10 +297,12 @@ static void attn_task(void *p, int ith, int nth) {
             desk_attn_row r[DESK_ATTN_GROUP];
             for (int e = 0; e < nr; e++)
                 r[e] = (desk_attn_row){.q = c->q + (size_t)i * hp->n_head * hk + (size_t)(h0 + e) * hk,
-                                       .k = K + (size_t)g * hk,
-                                       .v = V + (size_t)g * hv,
-                                       .k_stride = kvk,
-                                       .v_stride = kvv,
+                                       .k = K + (size_t)g * c->k_head,
+                                       .v = V + (size_t)g * c->v_head,
+                                       .k_stride = c->k_row,
+                                       .v_stride = c->v_row,
+                                       .k_type = c->type_k,
+                                       .v_type = c->type_v,
                                        .head_k = hk,
                                        .head_v = hv,
                                        .lo = lo,
@@ -287,6 +323,17 @@ static void attn_task(void *p, int ith, int nth) {
 }
 
 /* ---- the pass --------------------------------------------------------- */
+
+/* One position's K or V row (N floats) into the cache as llama.cpp's
+ * set_rows stores it: F16 rounding, or Q8_0 blocks from its activation
+ * quantizer (the kernel table's, the same bytes as the reference). */
+static desk_status store_row(desk_ctx *c, uint32_t type, const float *src, unsigned char *dst, size_t n,
+                             desk_err *err) {
+    if (type == DESK_TYPE_Q8_0) return desk_kernels_quantize_acts(c->kt, DESK_TYPE_Q8_0, src, dst, (int64_t)n, err);
+    desk_f16 *h = (desk_f16 *)(void *)dst;
+    for (size_t d = 0; d < n; d++) h[d] = desk_f32_to_f16(src[d]);
+    return DESK_OK;
+}
 
 desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
     const desk_model *m = c->m;
@@ -327,10 +374,11 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
                 if (L->k_norm) desk_op_rmsnorm(k, k, L->k_norm, hk, hp->eps);
                 desk_op_rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
             }
-            desk_f16 *kc = c->k_cache + ((size_t)il * c->n_ctx + pos) * kvk;
-            desk_f16 *vc = c->v_cache + ((size_t)il * c->n_ctx + pos) * kvv;
-            for (size_t d = 0; d < kvk; d++) kc[d] = desk_f32_to_f16(c->k[(size_t)i * kvk + d]);
-            for (size_t d = 0; d < kvv; d++) vc[d] = desk_f32_to_f16(c->v[(size_t)i * kvv + d]);
+            if ((s = store_row(c, c->type_k, c->k + (size_t)i * kvk,
+                               c->k_cache + ((size_t)il * c->n_ctx + pos) * c->k_row, kvk, err)) ||
+                (s = store_row(c, c->type_v, c->v + (size_t)i * kvv,
+                               c->v_cache + ((size_t)il * c->n_ctx + pos) * c->v_row, kvv, err)))
+                return s;
         }
         trace(c, "q_rope", il, c->q, n, qd);
         trace(c, "k_rope", il, c->k, n, kvk);

@@ -5,7 +5,7 @@
  * the mapped GGUF file, the weights the kernels read repacked (Q4_0 and
  * Q4_K, copied once at load unless no_repack; owned and freed by the
  * model), and the tokenizer.  desk_ctx holds
- * what one sequence needs: the KV cache (F16), scratch buffers (from an
+ * what one sequence needs: the KV cache (F16 or Q8_0), scratch buffers (from an
  * arena, sized at creation so the token loop allocates nothing) and the
  * thread pool.  Data flow: tokens -> desk_decode -> logits.
  */
@@ -54,6 +54,17 @@ uint64_t desk_model_weight_bytes(const desk_model *m);
 /* Bytes of memory holding weights repacked at load (0 with no_repack). */
 uint64_t desk_model_repacked_bytes(const desk_model *m);
 
+/* Element type of the K or V cache (llama.cpp's -ctk / -ctv, with flash
+ * attention): F16, or Q8_0 (34 bytes per 32 values, about half; head
+ * sizes must be multiples of 32).  Attention follows llama.cpp's numerics
+ * for each (src/model/ops.c). */
+typedef enum desk_cache_type { DESK_CACHE_F16 = 0, DESK_CACHE_Q8_0 = 1 } desk_cache_type;
+
+/* "f16" / "q8_0". */
+const char *desk_cache_type_name(desk_cache_type t);
+/* Parses "f16" or "q8_0" into *OUT; DESK_E_ARG naming S otherwise. */
+desk_status desk_cache_type_parse(const char *s, desk_cache_type *out, desk_err *err);
+
 typedef struct desk_ctx_params {
     int n_ctx;       /* KV cache length in tokens; 0 = model max capped at 4096 */
     int n_batch;     /* largest number of tokens per desk_decode call; 0 = 512 */
@@ -63,12 +74,15 @@ typedef struct desk_ctx_params {
     const char *isa; /* kernels: NULL = the process's choice (DESK_ISA or the best the CPU
                         has); "scalar", "avx2", "avxvnni", "avx512" force one (DESK_E_UNSUPPORTED when
                         this CPU or build lacks it) */
+    desk_cache_type type_k, type_v; /* KV cache element types (default F16) */
 } desk_ctx_params;
 
 desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err);
 void desk_ctx_free(desk_ctx *c);
 
 int desk_ctx_n_ctx(const desk_ctx *c);
+/* Bytes of the KV cache (K and V, every layer, n_ctx positions). */
+uint64_t desk_ctx_kv_bytes(const desk_ctx *c);
 /* Tokens in the KV cache (the position the next token gets). */
 int desk_ctx_pos(const desk_ctx *c);
 /* Forgets cached tokens from position N_KEEP on (0 clears everything). */

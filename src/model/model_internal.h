@@ -66,7 +66,12 @@ struct desk_ctx {
     int n_ctx, n_batch, pos;
     bool logits_all, reference;
     const desk_kernel_table *kt; /* the kernels desk_matmul_with uses */
-    desk_f16 *k_cache, *v_cache; /* [layer][n_ctx][n_head_kv * head_dim] */
+    /* [layer][n_ctx][n_head_kv * head_dim] in type_k / type_v (desk_type:
+     * F16 or Q8_0); a position's row is k_row / v_row bytes, one head's
+     * part of it k_head / v_head bytes. */
+    unsigned char *k_cache, *v_cache;
+    uint32_t type_k, type_v;
+    size_t k_row, v_row, k_head, v_head;
     /* activations, n_batch rows each */
     float *x, *xb, *q, *k, *v, *att, *ffa, *ffb, *xo;
     float *scores;    /* per thread: n_ctx */

@@ -19,12 +19,21 @@
  *    kept in F16; for 64 or more queries, q stays F32, K and V are
  *    widened to F32, scores are taken in tiles of 64 cache positions and
  *    V is accumulated in F32.
+ *  - A Q8_0 cache (llama.cpp's -ctk q8_0 / -ctv q8_0 with flash attention)
+ *    always takes the first path, whatever the batch (llama.cpp tiles only
+ *    F16 or F32 caches with K and V of one type): with Q8_0 K, q is
+ *    quantized as llama.cpp quantizes activations (quantize_row_q8_0) and
+ *    scores are its x86 Q8_0 dot; with Q8_0 V, each V row is dequantized
+ *    to floats (exactly: level * scale) and the weighted sum kept in F32.
  * These functions are pure: no allocation, no shared state.
  */
 #include <math.h>
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "tensor/blocks.h"
+#include "tensor/ref.h"
+#include "tensor/types.h"
 
 /* The loops below use fmaf for every fused step.  On x86 that is an
  * instruction only where the CPU has FMA, so the hot functions are also
@@ -153,25 +162,65 @@ static float dot_f16(int n, const float *q, const desk_f16 *k) {
     return (float)s;
 }
 
+/* Row S of a cache of STRIDE bytes per position. */
+static inline const void *cache_row(const void *base, size_t stride, int s) {
+    return (const unsigned char *)base + (size_t)s * stride;
+}
+
+/* ggml_vec_dot_q8_0_q8_0 as llama.cpp's x86 build sums it: per block, 8
+ * lanes each take the integer dot of 4 consecutive levels, converted to
+ * float and added by one fused multiply-add with the product of the two
+ * scales; then hsum_float_8's tree over the lanes. */
+static float dot_q8_0(int n, const desk_block_q8_0 *k, const desk_block_q8_0 *q) {
+    float acc[8] = {0};
+    for (int b = 0; b < n / DESK_QK; b++) {
+        const float d = desk_f16_to_f32(k[b].d) * desk_f16_to_f32(q[b].d);
+        for (int l = 0; l < 8; l++) {
+            int32_t dot = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++) dot += (int32_t)k[b].qs[e] * q[b].qs[e];
+            acc[l] = fmaf(d, (float)dot, acc[l]);
+        }
+    }
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 static DESK_FMA_CLONES void attn_vec_impl(const desk_attn_row *r, float *out, float *acc) {
     const int hk = r->head_k, hv = r->head_v;
+    const bool kq8 = r->k_type == DESK_TYPE_Q8_0, vq8 = r->v_type == DESK_TYPE_Q8_0;
+    /* q in K's dot type, after the accumulator: F16-rounded floats, or
+     * Q8_0 blocks (hk / 32 * 34 bytes, less than hk floats). */
     float *qh = acc + hv;
-    for (int d = 0; d < hk; d++) qh[d] = f16_round(r->q[d]);
+    desk_block_q8_0 *qq = (desk_block_q8_0 *)(void *)qh;
+    if (kq8)
+        desk_ref_quant_act_q8_0(r->q, qq, hk);
+    else
+        for (int d = 0; d < hk; d++) qh[d] = f16_round(r->q[d]);
     for (int d = 0; d < hv; d++) acc[d] = 0.0f;
     float M = -INFINITY, S = 0.0f;
     for (int s = r->lo; s <= r->hi; s++) {
-        const float sc = dot_f16(hk, qh, r->k + (size_t)s * r->k_stride) * r->scale;
+        const void *kr = cache_row(r->k, r->k_stride, s), *vr = cache_row(r->v, r->v_stride, s);
+        const float sc = (kq8 ? dot_q8_0(hk, kr, qq) : dot_f16(hk, qh, kr)) * r->scale;
         float ms = 1.0f, vs = 1.0f;
         if (sc > M) {
             const float old = M;
             M = sc;
             ms = expf(old - M);
-            for (int d = 0; d < hv; d++) acc[d] = f16_round(acc[d] * ms);
+            /* An F16 accumulator is rounded after every step; an F32 one
+             * (Q8_0 V) is not. */
+            for (int d = 0; d < hv; d++) acc[d] = vq8 ? acc[d] * ms : f16_round(acc[d] * ms);
         } else {
             vs = expf(sc - M);
         }
-        const desk_f16 *v = r->v + (size_t)s * r->v_stride;
-        for (int d = 0; d < hv; d++) acc[d] = f16_round(fmaf(desk_f16_to_f32(v[d]), vs, acc[d]));
+        if (vq8) {
+            const desk_block_q8_0 *vb = vr;
+            for (int d = 0; d < hv; d++) {
+                const float x = (float)vb[d / DESK_QK].qs[d % DESK_QK] * desk_f16_to_f32(vb[d / DESK_QK].d);
+                acc[d] = fmaf(x, vs, acc[d]);
+            }
+        } else {
+            const desk_f16 *v = vr;
+            for (int d = 0; d < hv; d++) acc[d] = f16_round(fmaf(desk_f16_to_f32(v[d]), vs, acc[d]));
+        }
         S = fmaf(S, ms, vs);
     }
     const float inv = S == 0.0f ? 0.0f : 1.0f / S;
@@ -184,6 +233,7 @@ void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc) {
 
 #define TILE_KV 64
 
+/* F16 K and V only (the caller's choice, as llama.cpp's). */
 static DESK_FMA_CLONES void attn_tiled_impl(const desk_attn_row *r, float *out, float *acc) {
     const int hk = r->head_k, hv = r->head_v;
     float kq[TILE_KV];
@@ -199,7 +249,7 @@ static DESK_FMA_CLONES void attn_tiled_impl(const desk_attn_row *r, float *out, 
                 kq[e] = -INFINITY;
                 continue;
             }
-            const desk_f16 *k = r->k + (size_t)s * r->k_stride;
+            const desk_f16 *k = cache_row(r->k, r->k_stride, s);
             float dot = 0.0f;
             for (int d = 0; d < hk; d++) dot = fmaf(r->q[d], desk_f16_to_f32(k[d]), dot);
             kq[e] = dot * r->scale;
@@ -221,7 +271,7 @@ static DESK_FMA_CLONES void attn_tiled_impl(const desk_attn_row *r, float *out, 
         for (int e = 0; e < TILE_KV; e++) {
             /* A zero weight leaves every sum as it is. */
             if (kq[e] == 0.0f) continue;
-            const desk_f16 *v = r->v + (size_t)(t0 + e) * r->v_stride;
+            const desk_f16 *v = cache_row(r->v, r->v_stride, t0 + e);
             for (int d = 0; d < hv; d++) acc[d] = fmaf(kq[e], desk_f16_to_f32(v[d]), acc[d]);
         }
     }
