@@ -135,7 +135,7 @@ static bool runs(bool all, int k, const char *kind) {
 
 /* The cases of FILE on MODEL with the kernels ISA (NULL = default):
  * desk's tokens of the prompt, then each greedy token, equal llama.cpp's. */
-static void check_greedy(const char *model, const char *file, const char *isa) {
+static void check_greedy(const char *model, const char *file, const char *isa, desk_cache_type cache) {
     static greedy_case cs[MAX_CASES];
     const int n_cases = load_cases(file, cs);
     assert_true(n_cases >= 10);
@@ -144,7 +144,7 @@ static void check_greedy(const char *model, const char *file, const char *isa) {
     desk_model *m = NULL;
     desk_ctx *c = NULL;
     assert_int_equal(desk_model_load(path, NULL, &m, &err), DESK_OK);
-    desk_ctx_params p = {.n_ctx = 512, .n_threads = 2, .isa = isa};
+    desk_ctx_params p = {.n_ctx = 512, .n_threads = 2, .isa = isa, .type_k = cache, .type_v = cache};
     if (desk_ctx_new(m, &p, &c, &err) != DESK_OK) fail_msg("%s", err.msg);
     const int nv = desk_model_n_vocab(m);
     int cases = 0, tokens = 0;
@@ -174,15 +174,16 @@ static void check_greedy(const char *model, const char *file, const char *isa) {
                 break;
             }
             if (got != g->want[i])
-                fail_msg("%s %s (%s kernels): token %d is %d (logit %.6f), llama.cpp gives %d (logit %.6f)", model,
-                         g->kind, isa ? isa : "default", i, got, (double)l[got], g->want[i],
+                fail_msg("%s %s (%s kernels, %s cache): token %d is %d (logit %.6f), llama.cpp gives %d (logit %.6f)",
+                         model, g->kind, isa ? isa : "default", desk_cache_type_name(cache), i, got, (double)l[got],
+                         g->want[i],
                          (double)l[g->want[i]]);
             tokens++;
             if (i + 1 < want) assert_int_equal(desk_decode(c, &got, 1, &err), DESK_OK);
         }
     }
-    print_message("%s (%s kernels): %d prompts, %d tokens equal llama.cpp's\n", model, isa ? isa : "default", cases,
-                  tokens);
+    print_message("%s (%s kernels, %s cache): %d prompts, %d tokens equal llama.cpp's\n", model,
+                  isa ? isa : "default", desk_cache_type_name(cache), cases, tokens);
     free_cases(cs, n_cases);
     desk_ctx_free(c);
     desk_model_free(m);
@@ -191,13 +192,13 @@ static void check_greedy(const char *model, const char *file, const char *isa) {
 
 /* The vector tables this CPU runs besides the default (under the
  * sanitizers, the default only; the scalar one is test_scalar_agrees'). */
-static void check_greedy_all(const char *model, const char *file) {
-    check_greedy(model, file, NULL);
+static void check_greedy_all(const char *model, const char *file, desk_cache_type cache) {
+    check_greedy(model, file, NULL, cache);
     if (sanitized()) return;
     for (int i = DESK_ISA_SCALAR + 1; i < DESK_ISA_COUNT; i++) {
         const char *isa = desk_isa_name((desk_isa)i);
         if (desk_kernels_get((desk_isa)i) && strcmp(desk_kernels_isa(), isa) != 0)
-            check_greedy(model, file, isa);
+            check_greedy(model, file, isa, cache);
         else if (!desk_kernels_get((desk_isa)i))
             print_message("%s kernels: not on this CPU\n", isa);
     }
@@ -205,12 +206,25 @@ static void check_greedy_all(const char *model, const char *file) {
 
 static void test_smollm2_greedy(void **state) {
     (void)state;
-    check_greedy_all("smollm2", "greedy-smollm2.txt");
+    check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16);
 }
 
 static void test_gemma3_greedy(void **state) {
     (void)state;
-    check_greedy_all("gemma3-270m", "greedy-gemma3.txt");
+    check_greedy_all("gemma3-270m", "greedy-gemma3.txt", DESK_CACHE_F16);
+}
+
+/* The same with a Q8_0 K and V cache, against llama.cpp's run with
+ * -ctk q8_0 -ctv q8_0 -fa on (greedy-*-q8kv.txt): every batch takes the
+ * per-row attention there, the long prompt included. */
+static void test_smollm2_greedy_q8kv(void **state) {
+    (void)state;
+    check_greedy_all("smollm2", "greedy-smollm2-q8kv.txt", DESK_CACHE_Q8_0);
+}
+
+static void test_gemma3_greedy_q8kv(void **state) {
+    (void)state;
+    check_greedy_all("gemma3-270m", "greedy-gemma3-q8kv.txt", DESK_CACHE_Q8_0);
 }
 
 /* The scalar kernels (portable C) and the default SIMD ones: over two
@@ -374,6 +388,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smollm2_greedy),
         cmocka_unit_test(test_gemma3_greedy),
+        cmocka_unit_test(test_smollm2_greedy_q8kv),
+        cmocka_unit_test(test_gemma3_greedy_q8kv),
         cmocka_unit_test(test_scalar_agrees),
         cmocka_unit_test(test_reference_agrees),
         cmocka_unit_test(test_trace),

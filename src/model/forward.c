@@ -121,6 +121,11 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->k_head = desk_type_row_size(tk, hp->head_dim_k);
     c->v_head = desk_type_row_size(tv, hp->head_dim_v);
     c->k_row = c->k_head * (size_t)hp->n_head_kv;
+    /* llama.cpp rotates a quantized K when heads are a multiple of 64, by
+     * the largest power of two dividing the head; a quantized V by 64. */
+    if (tk != DESK_TYPE_F16 && hp->head_dim_k % 64 == 0)
+        for (c->rot_k = 64; hp->head_dim_k % (2 * c->rot_k) == 0;) c->rot_k *= 2;
+    if (tv != DESK_TYPE_F16 && hp->head_dim_v % 64 == 0) c->rot_v = 64;
     c->v_row = c->v_head * (size_t)hp->n_head_kv;
     s = desk_threadpool_new(n_threads, &c->tp, err);
     if (s) {
@@ -324,6 +329,11 @@ static void attn_task(void *p, int ith, int nth) {
 
 /* ---- the pass --------------------------------------------------------- */
 
+/* Each block of R values of X (N values) through the Hadamard rotation. */
+static void rotate(float *x, size_t n, int r) {
+    for (size_t i = 0; i < n; i += (size_t)r) desk_op_fwht(x + i, r);
+}
+
 /* One position's K or V row (N floats) into the cache as llama.cpp's
  * set_rows stores it: F16 rounding, or Q8_0 blocks from its activation
  * quantizer (the kernel table's, the same bytes as the reference). */
@@ -374,6 +384,11 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
                 if (L->k_norm) desk_op_rmsnorm(k, k, L->k_norm, hk, hp->eps);
                 desk_op_rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
             }
+            if (c->rot_k) {
+                rotate(c->q + (size_t)i * qd, qd, c->rot_k);
+                rotate(c->k + (size_t)i * kvk, kvk, c->rot_k);
+            }
+            if (c->rot_v) rotate(c->v + (size_t)i * kvv, kvv, c->rot_v);
             if ((s = store_row(c, c->type_k, c->k + (size_t)i * kvk,
                                c->k_cache + ((size_t)il * c->n_ctx + pos) * c->k_row, kvk, err)) ||
                 (s = store_row(c, c->type_v, c->v + (size_t)i * kvv,
@@ -385,6 +400,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         attn_job aj = {c, il, n, c->pos, L->swa, kt};
         desk_threadpool_run(c->tp, attn_task, &aj);
         trace(c, "kqv_out", il, c->att, n, (size_t)hp->n_head * hv);
+        if (c->rot_v) rotate(c->att, (size_t)n * hp->n_head * hv, c->rot_v);
         if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
         trace(c, "attn_out", il, c->xo, n, E);
         for (int i = 0; i < n; i++) {

@@ -72,6 +72,10 @@ struct desk_ctx {
     unsigned char *k_cache, *v_cache;
     uint32_t type_k, type_v;
     size_t k_row, v_row, k_head, v_head;
+    /* Sizes of the Hadamard rotations of a quantized cache (llama.cpp's):
+     * q and k in blocks of rot_k values, v and the attention output in
+     * blocks of rot_v; 0 = none. */
+    int rot_k, rot_v;
     /* activations, n_batch rows each */
     float *x, *xb, *q, *k, *v, *att, *ffa, *ffb, *xo;
     float *scores;    /* per thread: n_ctx */
@@ -95,6 +99,9 @@ void desk_op_rope(float *x, int n_rot, int pos, float base, float freq_scale, bo
 /* Y = act(G) * U over N values (Y may be G). */
 void desk_op_swiglu(float *y, const float *g, const float *u, size_t n);
 void desk_op_geglu(float *y, const float *g, const float *u, size_t n);
+/* X (N values, N a power of two) times the orthonormal N x N Hadamard
+ * matrix, in place, rounded as ggml's fwht. */
+void desk_op_fwht(float *x, int n);
 /* OUT = softmax(q.K * scale) V for one row.  ACC is scratch of head_v +
  * head_k floats.  _vec: batches under 64 rows and decode; _tiled: 64 and up. */
 void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc);

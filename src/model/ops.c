@@ -19,6 +19,11 @@
  *    kept in F16; for 64 or more queries, q stays F32, K and V are
  *    widened to F32, scores are taken in tiles of 64 cache positions and
  *    V is accumulated in F32.
+ *  - A quantized cache is rotated as llama.cpp rotates it (since its
+ *    PR 21038): q and k by an orthonormal Hadamard transform of the
+ *    largest power-of-two size dividing the head, v by one of size 64 and
+ *    the attention output back by the same, so that outliers spread over
+ *    the block before Q8_0 rounding (desk_op_fwht; forward.c applies it).
  *  - A Q8_0 cache (llama.cpp's -ctk q8_0 / -ctv q8_0 with flash attention)
  *    always takes the first path, whatever the batch (llama.cpp tiles only
  *    F16 or F32 caches with K and V of one type): with Q8_0 K, q is
@@ -141,6 +146,22 @@ void desk_op_geglu(float *y, const float *g, const float *u, size_t n) {
 }
 
 /* ---- attention -------------------------------------------------------- */
+
+/* The orthonormal Walsh-Hadamard transform of N (a power of two) values in
+ * place, as ggml's fwht computes llama.cpp's rotation of a quantized KV
+ * cache: scaled by 1/sqrt(N) first, then butterflies (u + v, u - v) of
+ * span 1, 2, 4, ...; every step is one rounding, in any vector width. */
+void desk_op_fwht(float *x, int n) {
+    const float scale = 1.0f / sqrtf((float)n);
+    for (int j = 0; j < n; j++) x[j] *= scale;
+    for (int len = 1; len < n; len <<= 1)
+        for (int i = 0; i < n; i += 2 * len)
+            for (int j = i; j < i + len; j++) {
+                const float u = x[j], v = x[j + len];
+                x[j] = u + v;
+                x[j + len] = u - v;
+            }
+}
 
 /* Dot product of two F16 rows as ggml_vec_dot_f16 sums it: 4 x 16 lanes
  * over steps of 64, the four vectors added pairwise, a 16-lane tree, the
