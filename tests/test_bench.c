@@ -110,15 +110,18 @@ static desk_status f_decode(void *u, void *c, const int32_t *ids, int n, desk_er
     return DESK_OK;
 }
 
+/* A KV cache of 10 bytes per token of context. */
+static uint64_t f_kv_bytes(void *u, void *c) { return 10u * (uint64_t)((fake *)u)->n_ctx; }
+
 static const desk_bench_backend FAKE = {NULL, f_load, f_unload, f_wbytes, f_vocab, f_ctx_new, f_ctx_free, f_truncate,
-                                        f_decode};
+                                        f_decode, f_kv_bytes};
 
 static void run_fake(fake *f, desk_bench_report *r, desk_status want) {
     desk_bench_backend b = FAKE;
     b.user = f;
     desk_bench_params p = {.names = {"fake-a", "fake-b"}, .paths = {"/a", "/b"}, .n_models = 2,
                            .prompt = {16, 0}, .n_prompt = 2, .gen = {8}, .n_gen = 1, .depth = {0, 32}, .n_depth = 2,
-                           .threads = {1, 2}, .n_threads = 2, .reps = 3, .n_batch = 8};
+                           .threads = {1, 2}, .n_threads = 2, .reps = 3, .n_batch = 8, .cache_k = "q8_0"};
     desk_err err = {0};
     assert_int_equal(desk_bench_report_init(r, &err), DESK_OK);
     desk_env_capture(&r->env);
@@ -151,6 +154,12 @@ static void test_sweep(void **state) {
         for (int k = 0; k < 3; k++) assert_true(x->samples[k] > 0);
         assert_true(x->sd >= 0);
         assert_int_equal(x->weight_bytes, 1000000);
+        /* the cache types as given (V unset: f16) and the context's bytes:
+         * depth 32 + the longest test, 16 tokens */
+        assert_string_equal(x->cache_k, "q8_0");
+        assert_string_equal(x->cache_v, "f16");
+        assert_int_equal(x->kv_ctx, 48);
+        assert_int_equal(x->kv_bytes, 480);
         if (x->n_gen) {
             assert_int_equal(x->n_itl, 3 * 8);
             assert_true(x->itl_p50_ms >= 0.2 && x->itl_p50_ms <= x->itl_p90_ms && x->itl_p90_ms <= x->itl_p99_ms);
@@ -203,6 +212,10 @@ static void synthetic(desk_bench_report *r, double tg_mean, double tg_sd) {
     b->n_gen = 128;
     b->threads = 2;
     b->reps = 5;
+    snprintf(b->cache_k, sizeof b->cache_k, "q8_0");
+    snprintf(b->cache_v, sizeof b->cache_v, "q8_0");
+    b->kv_bytes = 1234567;
+    b->kv_ctx = 640;
     for (int i = 0; i < 5; i++) b->samples[i] = tg_mean + tg_sd * (i - 2) / sqrt(2.5);
     desk_bench_result_finish(b);
     double itl[6] = {9, 10, 11, 10, 30, 10};
@@ -237,6 +250,11 @@ static void test_writers(void **state) {
     assert_string_equal(back.results[1].test, "tg128");
     assert_int_equal(back.results[1].reps, 5);
     assert_true(fabs(back.results[1].tokens_per_s - 20) < 1e-9);
+    assert_string_equal(back.results[0].cache_k, "f16"); /* unset: F16 */
+    assert_string_equal(back.results[1].cache_k, "q8_0");
+    assert_string_equal(back.results[1].cache_v, "q8_0");
+    assert_int_equal(back.results[1].kv_bytes, 1234567);
+    assert_int_equal(back.results[1].kv_ctx, 640);
     assert_string_equal(back.env.git, r.env.git);
     /* The kernel table this process uses is recorded and read back. */
     assert_string_equal(r.env.kernels_isa, desk_kernels_isa());
@@ -247,6 +265,7 @@ static void test_writers(void **state) {
     char *csv = tu_read_file(cp, &n);
     assert_true(strncmp(csv, "model,test,threads,reps,tokens_per_s,sd,", 40) == 0);
     assert_non_null(strstr(csv, "\"models/x<&>.gguf\",tg128,2,5,20.0000,0.5000,"));
+    assert_non_null(strstr(csv, ",q8_0,q8_0,1234567,"));
     int lines = 0;
     for (char *c = csv; *c; c++) lines += *c == '\n';
     assert_int_equal(lines, 3);

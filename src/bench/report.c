@@ -130,6 +130,12 @@ static json_object *result_json(const desk_bench_result *r) {
     jdbl(o, "load_ms", r->load_ms);
     jint(o, "peak_rss", (int64_t)r->peak_rss);
     jint(o, "weight_bytes_per_token", (int64_t)r->weight_bytes);
+    jstr(o, "cache_type_k", r->cache_k[0] ? r->cache_k : "f16");
+    jstr(o, "cache_type_v", r->cache_v[0] ? r->cache_v : "f16");
+    if (r->kv_bytes) {
+        jint(o, "kv_bytes", (int64_t)r->kv_bytes);
+        jint(o, "kv_ctx", r->kv_ctx);
+    }
     if (r->joules >= 0) {
         jdbl(o, "joules", r->joules);
         jdbl(o, "joules_per_token", r->joules_per_token);
@@ -235,6 +241,11 @@ static desk_status read_result(desk_bench_report *r, json_object *o, const char 
         return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: a count is negative, too large or not an integer", path, i);
     res->n_prompt = (int)np, res->n_gen = (int)ng, res->depth = (int)depth;
     res->peak_rss = (uint64_t)rss, res->weight_bytes = (uint64_t)wb;
+    copy_s(res->cache_k, sizeof res->cache_k, get_s(o, "cache_type_k"));
+    copy_s(res->cache_v, sizeof res->cache_v, get_s(o, "cache_type_v"));
+    int64_t kvb = 0;
+    if (get_u(o, "kv_bytes", INT64_MAX, &kvb)) res->kv_bytes = (uint64_t)kvb;
+    if (get_u(o, "kv_ctx", 1 << 30, &kvb)) res->kv_ctx = (int)kvb;
     get_d(o, "ttft_ms", &res->ttft_ms);
     get_d(o, "roofline", &res->roofline);
     get_d(o, "load_ms", &res->load_ms);
@@ -301,7 +312,7 @@ static void csv_str(FILE *f, const char *s) {
 
 void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
     fputs("model,test,threads,reps,tokens_per_s,sd,ttft_ms,itl_p50_ms,itl_p90_ms,itl_p99_ms,load_ms,peak_rss,"
-          "weight_bytes_per_token,roofline,joules_per_token,cpu,git,date\n", f);
+          "weight_bytes_per_token,roofline,joules_per_token,cache_type_k,cache_type_v,kv_bytes,cpu,git,date\n", f);
     for (size_t i = 0; i < r->n_results; i++) {
         const desk_bench_result *x = &r->results[i];
         csv_str(f, x->model);
@@ -314,6 +325,8 @@ void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
         if (x->n_gen > 0 && x->roofline > 0) fprintf(f, "%.4f", x->roofline);
         fputc(',', f);
         if (x->joules_per_token >= 0) fprintf(f, "%.6f", x->joules_per_token);
+        fprintf(f, ",%s,%s,", x->cache_k[0] ? x->cache_k : "f16", x->cache_v[0] ? x->cache_v : "f16");
+        if (x->kv_bytes) fprintf(f, "%llu", (unsigned long long)x->kv_bytes);
         fputc(',', f);
         csv_str(f, r->env.cpu);
         fputc(',', f);
@@ -356,6 +369,8 @@ void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
             const desk_bench_result *x = &r->results[k];
             if (strcmp(x->model, m->name) != 0) continue;
             fprintf(f, "; load %.1f ms, %.1f MB of weights read per token", x->load_ms, (double)x->weight_bytes / 1e6);
+            fprintf(f, "; KV cache K %s, V %s", x->cache_k[0] ? x->cache_k : "f16", x->cache_v[0] ? x->cache_v : "f16");
+            if (x->kv_bytes) fprintf(f, ", %.1f MB for %d tokens", (double)x->kv_bytes / 1e6, x->kv_ctx);
             break;
         }
         uint64_t peak = 0;

@@ -39,6 +39,9 @@ typedef struct desk_bench_result {
     double load_ms;       /* model load time */
     uint64_t peak_rss;    /* bytes, process peak after this result */
     uint64_t weight_bytes; /* bytes of weights read per token */
+    char cache_k[8], cache_v[8]; /* KV cache element types ("f16", "q8_0") */
+    uint64_t kv_bytes;    /* bytes of the context's KV cache; 0 = unknown */
+    int kv_ctx;           /* its length in tokens (when kv_bytes is known) */
     double roofline;      /* tg: tokens/s * weight_bytes / bandwidth (0..1); 0 = unknown */
     double joules;        /* energy per repetition (mean); < 0 = not available */
     double joules_per_token;

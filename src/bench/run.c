@@ -53,8 +53,8 @@ static desk_status decode_batched(sweep *s, void *ctx, const int32_t *ids, int n
 
 /* One configuration: warm-up, then reps timed runs of a pp (N_PROMPT > 0)
  * or tg (N_GEN > 0) test after DEPTH cached tokens. */
-static desk_status run_one(sweep *s, void *model, void *ctx, const char *name, int depth, int n_prompt, int n_gen,
-                           int threads, double load_ms, desk_err *err) {
+static desk_status run_one(sweep *s, void *model, void *ctx, int n_ctx, const char *name, int depth, int n_prompt,
+                           int n_gen, int threads, double load_ms, desk_err *err) {
     desk_bench_result *r = desk_bench_report_add(s->rep);
     if (!r) return desk_errf(err, DESK_E_RANGE, "more than %d results", DESK_BENCH_MAX_RESULTS);
     snprintf(r->model, sizeof r->model, "%s", name);
@@ -67,6 +67,12 @@ static desk_status run_one(sweep *s, void *model, void *ctx, const char *name, i
     r->threads = threads;
     r->load_ms = load_ms;
     r->weight_bytes = s->b->weight_bytes(s->b->user, model);
+    snprintf(r->cache_k, sizeof r->cache_k, "%s", s->p->cache_k ? s->p->cache_k : "f16");
+    snprintf(r->cache_v, sizeof r->cache_v, "%s", s->p->cache_v ? s->p->cache_v : "f16");
+    if (s->b->kv_bytes) {
+        r->kv_bytes = s->b->kv_bytes(s->b->user, ctx);
+        r->kv_ctx = n_ctx;
+    }
     const int32_t *work = s->ids + depth;
     desk_status st = DESK_OK;
     desk_rapl rapl;
@@ -173,12 +179,12 @@ desk_status desk_bench_run(const desk_bench_backend *b, const desk_bench_params 
             for (size_t di = 0; di < p->n_depth && st == DESK_OK; di++) {
                 for (size_t k = 0; k < p->n_prompt && st == DESK_OK; k++)
                     if (p->prompt[k] > 0)
-                        st = run_one(&s, model, ctx, p->names[mi], p->depth[di], p->prompt[k], 0, p->threads[ti],
-                                     load_ms, err);
+                        st = run_one(&s, model, ctx, n_ctx, p->names[mi], p->depth[di], p->prompt[k], 0,
+                                     p->threads[ti], load_ms, err);
                 for (size_t k = 0; k < p->n_gen && st == DESK_OK; k++)
                     if (p->gen[k] > 0)
-                        st = run_one(&s, model, ctx, p->names[mi], p->depth[di], 0, p->gen[k], p->threads[ti],
-                                     load_ms, err);
+                        st = run_one(&s, model, ctx, n_ctx, p->names[mi], p->depth[di], 0, p->gen[k],
+                                     p->threads[ti], load_ms, err);
             }
             b->ctx_free(b->user, ctx);
         }

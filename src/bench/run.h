@@ -40,6 +40,7 @@ typedef struct desk_bench_backend {
     void (*ctx_free)(void *user, void *ctx);
     void (*truncate)(void *user, void *ctx, int n_keep);
     desk_status (*decode)(void *user, void *ctx, const int32_t *ids, int n, desk_err *err);
+    uint64_t (*kv_bytes)(void *user, void *ctx); /* the context's KV cache bytes; may be NULL */
 } desk_bench_backend;
 
 typedef struct desk_bench_params {
@@ -53,6 +54,7 @@ typedef struct desk_bench_params {
     int reps;                  /* 1..DESK_BENCH_MAX_REPS */
     int n_batch;               /* prompt tokens per decode call (0: 512) */
     bool hash_models;          /* sha256 each model file into the env */
+    const char *cache_k, *cache_v; /* KV cache types the backend uses, for the report (NULL: "f16") */
     /* Called before each configuration and repetition (may be NULL). */
     void (*progress)(void *user, size_t done, size_t total, const char *what);
     void *progress_user;

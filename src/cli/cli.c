@@ -104,3 +104,24 @@ bool cli_parent_dir_exists(const char *path) {
     free(dir);
     return ok;
 }
+
+const char CLI_CACHE_USAGE[] =
+    "  -ctk, --cache-type-k T    KV cache type of K: f16 (default) or q8_0 (half the memory)\n"
+    "  -ctv, --cache-type-v T    KV cache type of V: f16 (default) or q8_0\n";
+
+int cli_parse_cache_flag(const char *cmd, int argc, char **argv, int *i, desk_cache_type *k, desk_cache_type *v) {
+    const char *f = argv[*i];
+    const bool is_k = strcmp(f, "-ctk") == 0 || strcmp(f, "--cache-type-k") == 0;
+    const bool is_v = strcmp(f, "-ctv") == 0 || strcmp(f, "--cache-type-v") == 0;
+    if (!is_k && !is_v) return 0;
+    if (*i + 1 >= argc) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value (f16 or q8_0)", f);
+        return -1;
+    }
+    desk_err err = {0};
+    if (desk_cache_type_parse(argv[++*i], is_k ? k : v, &err) != DESK_OK) {
+        cli_fail(cmd, DESK_EXIT_USAGE, "%s: %s", f, err.msg);
+        return -1;
+    }
+    return 1;
+}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "desk.h"
+#include "model/model.h"
 
 #define DESK_EXIT_FAIL 1
 #define DESK_EXIT_USAGE 2
@@ -34,6 +35,15 @@ bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo
 /* True when the directory that would hold the file PATH exists (so an
  * output path can be refused before any long work). */
 bool cli_parent_dir_exists(const char *path);
+
+/* The KV cache type flags of run, chat, bench and perplexity (llama.cpp's
+ * names): --cache-type-k / -ctk and --cache-type-v / -ctv, each f16 or
+ * q8_0.  If ARGV[*I] is one, parses its value into *K or *V (advancing
+ * *I) and returns 1; returns 0 for other arguments and -1 after printing a
+ * one-line error. */
+int cli_parse_cache_flag(const char *cmd, int argc, char **argv, int *i, desk_cache_type *k, desk_cache_type *v);
+/* Their --help lines. */
+extern const char CLI_CACHE_USAGE[];
 
 /* True when ARG is -h or --help. */
 bool cli_is_help(const char *arg);

@@ -25,8 +25,8 @@
 
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
-    "                  [--json | --csv | --md] [-o FILE] [--html FILE] [--bandwidth-mb 512]\n"
-    "                  [--no-repack]\n"
+    "                  [-ctk f16|q8_0] [-ctv f16|q8_0] [--json | --csv | --md] [-o FILE] [--html FILE]\n"
+    "                  [--bandwidth-mb 512] [--no-repack]\n"
     "       desk bench compare A.json B.json [--alpha 0.05]\n"
     "       desk bench show REPORT.json [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "\n"
@@ -41,6 +41,9 @@ static const char USAGE[] =
     "              depth > 0 names the test \"tg128@d4096\" (default 0)\n"
     "-r N          timed repetitions after one warm-up run (default 5, max 64)\n"
     "-t N,...      threads (default: all online CPUs)\n"
+    "-ctk T, --cache-type-k T  KV cache type of K: f16 (default) or q8_0; the\n"
+    "              report records both types and the cache's bytes\n"
+    "-ctv T, --cache-type-v T  KV cache type of V: f16 (default) or q8_0\n"
     "--json        one object {env, results[{model, test, threads, tokens_per_s,\n"
     "              sd, samples, ttft_ms | itl_*, ...}]} (the input of `desk cost\n"
     "              --bench` and `desk bench compare`)\n"
@@ -123,16 +126,23 @@ static int compare(int argc, char **argv) {
 }
 
 #if DESK_HAVE_MODEL
-/* The sweep's backend over model.h; USER points to the --no-repack flag. */
+/* What the flags ask of the backend (its USER). */
+typedef struct be_opts {
+    bool no_repack;
+    desk_cache_type cache[2]; /* K, V */
+} be_opts;
+
+/* The sweep's backend over model.h; USER points to a be_opts. */
 static desk_status be_load(void *u, const char *path, void **m, desk_err *err) {
-    desk_model_params mp = {.no_repack = *(const bool *)u};
+    desk_model_params mp = {.no_repack = ((const be_opts *)u)->no_repack};
     return desk_model_load(path, &mp, (desk_model **)m, err);
 }
 static void be_unload(void *u, void *m) { desk_model_free(m); }
 static uint64_t be_weight_bytes(void *u, void *m) { return desk_model_weight_bytes(m); }
 static int32_t be_n_vocab(void *u, void *m) { return desk_model_n_vocab(m); }
 static desk_status be_ctx_new(void *u, void *m, int n_ctx, int n_batch, int n_threads, void **c, desk_err *err) {
-    desk_ctx_params cp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads};
+    const desk_cache_type *kv = ((const be_opts *)u)->cache;
+    desk_ctx_params cp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads, .type_k = kv[0], .type_v = kv[1]};
     return desk_ctx_new(m, &cp, (desk_ctx **)c, err);
 }
 static void be_ctx_free(void *u, void *c) { desk_ctx_free(c); }
@@ -140,8 +150,9 @@ static void be_truncate(void *u, void *c, int n_keep) { desk_ctx_truncate(c, n_k
 static desk_status be_decode(void *u, void *c, const int32_t *ids, int n, desk_err *err) {
     return desk_decode(c, ids, n, err);
 }
+static uint64_t be_kv_bytes(void *u, void *c) { return desk_ctx_kv_bytes(c); }
 static const desk_bench_backend BACKEND = {NULL, be_load, be_unload, be_weight_bytes, be_n_vocab,
-                                           be_ctx_new, be_ctx_free, be_truncate, be_decode};
+                                           be_ctx_new, be_ctx_free, be_truncate, be_decode, be_kv_bytes};
 static const desk_bench_backend *backend(void) { return &BACKEND; }
 #else
 /* Until src/model has an implementation there is nothing to measure with
@@ -256,11 +267,14 @@ int cmd_bench(int argc, char **argv) {
     const char *models = NULL;
     output o = {FMT_MD, NULL, NULL};
     long long v, bw_mb = 512;
-    bool no_repack = false;
+    be_opts opts = {.no_repack = false, .cache = {DESK_CACHE_F16, DESK_CACHE_F16}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
-        if (cli_switch(a, "--no-repack", &no_repack)) continue;
+        if (cli_switch(a, "--no-repack", &opts.no_repack)) continue;
+        const int cache = cli_parse_cache_flag("bench", argc, argv, &i, &opts.cache[0], &opts.cache[1]);
+        if (cache < 0) return DESK_EXIT_USAGE;
+        if (cache > 0) continue;
         const int used = output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (!used) {
@@ -304,7 +318,9 @@ int cmd_bench(int argc, char **argv) {
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
     if (!backend()) return cli_fail("bench", DESK_EXIT_FAIL, "this build has no model runtime (src/model) to measure with");
     desk_bench_backend be = *backend();
-    be.user = &no_repack;
+    be.user = &opts;
+    p.cache_k = desk_cache_type_name(opts.cache[0]);
+    p.cache_v = desk_cache_type_name(opts.cache[1]);
     desk_bench_report r;
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
     desk_env_capture(&r.env);

@@ -18,7 +18,8 @@
 #include "model/model.h"
 
 static const char USAGE[] =
-    "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [--json] [--no-repack]\n"
+    "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [-ctk T] [-ctv T] [--json]\n"
+    "                       [--no-repack]\n"
     "\n"
     "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
     "windows of --ctx tokens, each scored on its second half.\n"
@@ -27,6 +28,8 @@ static const char USAGE[] =
     "  --ctx N      window length in tokens (default 512)\n"
     "  -t N         threads (default: physical cores)\n"
     "  --chunks N   score only the first N windows (default: all)\n"
+    "  -ctk T, --cache-type-k T   KV cache type of K: f16 (default) or q8_0\n"
+    "  -ctv T, --cache-type-v T   KV cache type of V: f16 (default) or q8_0\n"
     "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n"
     "  --no-repack  use Q4_0/Q4_K weights in place from the file (zero copy) instead of\n"
     "               repacking them at load (slower; the same perplexity)\n";
@@ -51,10 +54,14 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     long long n_ctx = 512, n_threads = 0, n_chunks = -1;
     bool json = false, no_repack = false;
+    desk_cache_type cache_k = DESK_CACHE_F16, cache_v = DESK_CACHE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
         if (cli_switch(a, "--json", &json) || cli_switch(a, "--no-repack", &no_repack)) continue;
+        const int cache = cli_parse_cache_flag("perplexity", argc, argv, &i, &cache_k, &cache_v);
+        if (cache < 0) return DESK_EXIT_USAGE;
+        if (cache > 0) continue;
         if (i + 1 >= argc) return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown or incomplete argument '%s' (see --help)", a);
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0) model = v;
@@ -106,7 +113,8 @@ int cmd_perplexity(int argc, char **argv) {
     int n_batch = (int)((64u << 20) / ((size_t)n_vocab * sizeof(float)));
     if (n_batch < 1) n_batch = 1;
     if (n_batch > n_ctx) n_batch = (int)n_ctx;
-    desk_ctx_params cp = {.n_ctx = (int)n_ctx, .n_batch = n_batch, .n_threads = (int)n_threads, .logits_all = true};
+    desk_ctx_params cp = {.n_ctx = (int)n_ctx, .n_batch = n_batch, .n_threads = (int)n_threads, .logits_all = true,
+                          .type_k = cache_k, .type_v = cache_v};
     if (desk_ctx_new(m, &cp, &c, &err)) {
         rc = cli_fail_err("perplexity", &err);
         goto done;

@@ -32,6 +32,8 @@ const char CLI_GEN_USAGE[] =
     "                            phi3, zephyr, ...) instead of the model's own\n"
     "  -c, --ctx N               context length in tokens (default: the model's, at most 4096)\n"
     "  -t, --threads N           worker threads (default: physical cores)\n"
+    "  -ctk, --cache-type-k T    KV cache type of K: f16 (default) or q8_0 (half the memory)\n"
+    "  -ctv, --cache-type-v T    KV cache type of V: f16 (default) or q8_0\n"
     "  --stats                   timings, speeds and peak memory on stderr\n"
     "  --no-repack               use Q4_0/Q4_K weights in place from the file (zero copy)\n"
     "                            instead of repacking them at load (slower; Q4_0 decode\n"
@@ -70,6 +72,8 @@ int cli_gen_parse(const char *cmd, cli_gen_args *a, int argc, char **argv, int *
         "--repeat-penalty", "--repeat-last-n", "--presence-penalty", "--frequency-penalty",
         "--seed", "--stop", "--system", "--template", "-c", "--ctx", "-t", "--threads",
     };
+    const int cache = cli_parse_cache_flag(cmd, argc, argv, i, &a->cache_k, &a->cache_v);
+    if (cache != 0) return cache;
     if (strcmp(f, "--stats") == 0) {
         a->stats = true;
         return 1;
@@ -165,7 +169,7 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
         return cli_fail_err(cmd, &err);
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .no_repack = a->no_repack};
     if (desk_model_load(path, &mp, &g->model, &err) != DESK_OK) return cli_fail_err(cmd, &err);
-    desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads},
+    desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads, .type_k = a->cache_k, .type_v = a->cache_v},
                              .sampling = a->sp};
     if (desk_engine_new(g->model, &ep, &g->engine, &err) != DESK_OK) {
         desk_model_free(g->model);

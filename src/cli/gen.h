@@ -21,6 +21,7 @@ typedef struct cli_gen_args {
     int n_predict;
     int n_ctx;        /* 0: the model's, capped at 4096 */
     int n_threads;    /* 0: physical cores */
+    desk_cache_type cache_k, cache_v; /* KV cache types (-ctk, -ctv) */
     bool stats;
     bool seed_given;
     bool no_repack;   /* --no-repack: weights used in place from the file */
