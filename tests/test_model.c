@@ -1,7 +1,9 @@
 /*
  * test_model.c - the forward pass on the real models: greedy continuations
  * equal llama.cpp's token for token (tests/data/model/greedy-*.txt, made as
- * tests/data/model/README.md says) with every x86 kernel table, the scalar
+ * tests/data/model/README.md says) with every x86 kernel table, with the
+ * F16 KV cache and with a Q8_0 K and V cache (greedy-*-q8kv.txt, llama.cpp
+ * run with -ctk q8_0 -ctv q8_0 -fa on), the scalar
  * kernels stay within 1e-2 of the default path, the plain reference path
  * agrees, and bad input is refused with a message.
  */
