@@ -105,10 +105,6 @@ bool cli_parent_dir_exists(const char *path) {
     return ok;
 }
 
-const char CLI_CACHE_USAGE[] =
-    "  -ctk, --cache-type-k T    KV cache type of K: f16 (default) or q8_0 (half the memory)\n"
-    "  -ctv, --cache-type-v T    KV cache type of V: f16 (default) or q8_0\n";
-
 int cli_parse_cache_flag(const char *cmd, int argc, char **argv, int *i, desk_cache_type *k, desk_cache_type *v) {
     const char *f = argv[*i];
     const bool is_k = strcmp(f, "-ctk") == 0 || strcmp(f, "--cache-type-k") == 0;

@@ -42,8 +42,6 @@ bool cli_parent_dir_exists(const char *path);
  * *I) and returns 1; returns 0 for other arguments and -1 after printing a
  * one-line error. */
 int cli_parse_cache_flag(const char *cmd, int argc, char **argv, int *i, desk_cache_type *k, desk_cache_type *v);
-/* Their --help lines. */
-extern const char CLI_CACHE_USAGE[];
 
 /* True when ARG is -h or --help. */
 bool cli_is_help(const char *arg);
