@@ -368,6 +368,26 @@ static void test_errors(void **state) {
     assert_int_equal(desk_ctx_new(m, &bad, &c, &err), DESK_E_UNSUPPORTED);
     assert_null(c);
     assert_non_null(strstr(err.msg, "sparc"));
+    desk_ctx_params badkv = {.n_ctx = 4, .n_threads = 1, .type_v = (desk_cache_type)7};
+    assert_int_equal(desk_ctx_new(m, &badkv, &c, &err), DESK_E_ARG);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "cache type"));
+    desk_cache_type ct = DESK_CACHE_F16;
+    assert_int_equal(desk_cache_type_parse("q4_0", &ct, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "q4_0"));
+    assert_int_equal(desk_cache_type_parse("q8_0", &ct, &err), DESK_OK);
+    assert_int_equal(ct, DESK_CACHE_Q8_0);
+    assert_string_equal(desk_cache_type_name(ct), "q8_0");
+    /* Q8_0 halves the cache: 34 bytes per 32 values against 64. */
+    desk_ctx_params p16 = {.n_ctx = 64, .n_threads = 1}, p8 = {.n_ctx = 64, .n_threads = 1, .type_k = DESK_CACHE_Q8_0,
+                                                              .type_v = DESK_CACHE_Q8_0};
+    desk_ctx *c16 = NULL, *c8 = NULL;
+    assert_int_equal(desk_ctx_new(m, &p16, &c16, &err), DESK_OK);
+    assert_int_equal(desk_ctx_new(m, &p8, &c8, &err), DESK_OK);
+    assert_int_equal(desk_ctx_kv_bytes(c16), 2ull * 30 * 64 * 3 * 64 * 2); /* SmolLM2: 30 layers, 3 KV heads of 64 */
+    assert_int_equal(desk_ctx_kv_bytes(c8) * 64, desk_ctx_kv_bytes(c16) * 34);
+    desk_ctx_free(c16);
+    desk_ctx_free(c8);
     desk_ctx_params p = {.n_ctx = 4, .n_threads = 1};
     assert_int_equal(desk_ctx_new(m, &p, &c, &err), DESK_OK);
     desk_token ids[5] = {1, 2, 3, 4, 5};

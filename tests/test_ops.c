@@ -245,7 +245,7 @@ static void test_attention_q8_0_meaning(void **state) {
     for (int s = r.lo; s <= r.hi; s++) {
         desk_ref_dequant_q8_0(k + (size_t)s * ks, kf, hk);
         double dot = 0.0;
-        for (int d = 0; d < hk; d++) dot += (double)q[d] * kf[d];
+        for (int d = 0; d < hk; d++) dot += (double)q[d] * (double)kf[d];
         sc[s] = dot * 0.125;
         if (sc[s] > mx) mx = sc[s];
     }
@@ -253,10 +253,13 @@ static void test_attention_q8_0_meaning(void **state) {
         desk_ref_dequant_q8_0(v + (size_t)s * vs, vf, hv);
         const double w = exp(sc[s] - mx);
         sum += w;
-        for (int d = 0; d < hv; d++) want[d] += w * vf[d];
+        for (int d = 0; d < hv; d++) want[d] += w * (double)vf[d];
     }
     double worst = 0.0;
-    for (int d = 0; d < hv; d++) worst = fmax(worst, fabs(out[d] - want[d] / sum));
+    for (int d = 0; d < hv; d++) {
+        const double e = fabs((double)out[d] - want[d] / sum);
+        if (e > worst) worst = e;
+    }
     print_message("Q8_0 attention vs double: largest difference %.2e\n", worst);
     assert_true(worst < 2e-2);
     free(k);
