@@ -611,9 +611,11 @@ static float order_q4_k(bool gemm, const void *w, const void *act, int64_t n) {
     return acc - accm;
 }
 
-/* For each table that reads the repacked layout, n = 1..9 activation
- * rows (groups of 4 take llama.cpp's gemm, the rest its gemv) and 1 or 2
- * threads: the product over weights repacked once equals, bit for bit,
+/* For each table that reads the repacked layout, n = 1..13 activation
+ * rows (groups of 4 take llama.cpp's gemm, the rest its gemv), 1 or 2
+ * threads and 24, 40 or 8 weight rows (odd numbers of 8-row groups, so a
+ * table that takes two groups at once also takes one on its own, in a
+ * chunk or across threads): the product over weights repacked once equals, bit for bit,
  * the scalar model of llama.cpp's order, the product that repacks per
  * call (n >= 4) and, where the orders agree (Q4_K always, Q4_0 from n = 4
  * on), the product over the weights in place; Q4_0 at n < 4 in place takes
@@ -624,75 +626,81 @@ static void test_repacked(void **state) {
     const desk_kernel_table *isas[DESK_ISA_COUNT];
     const int n_isa = available_isas(isas);
     const uint32_t types[] = {DESK_TYPE_Q4_0, DESK_TYPE_Q4_K};
-    const int64_t rows = 40, cols = 768, nmax = 9;
+    const int64_t row_counts[] = {24, 40, 8}, cols = 768, nmax = 13, rmax = 40;
     desk_err err = {0};
     desk_threadpool *tps[2];
     for (int i = 0; i < 2; i++) assert_int_equal(desk_threadpool_new(i + 1, &tps[i], &err), DESK_OK);
     float *x = malloc(nmax * cols * sizeof(float)), *af = malloc(cols * sizeof(float)), *wf = malloc(cols * sizeof(float));
-    float *y_rp = malloc(nmax * rows * sizeof(float)), *y_pc = malloc(nmax * rows * sizeof(float));
+    float *y_rp = malloc(nmax * rmax * sizeof(float)), *y_pc = malloc(nmax * rmax * sizeof(float));
     unsigned char *aq = malloc(nmax * (size_t)cols * 2);
     fill(x, nmax * cols, 1.0);
     int checked = 0;
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
-        const desk_type_info *ti = desk_type_get(types[t]);
-        desk_mat w;
-        void *wd = make_weights(types[t], rows, cols, &w);
-        const size_t arow = desk_type_row_size(ti->vec_dot_type, cols);
-        for (int64_t c = 0; c < nmax; c++)
-            assert_int_equal(desk_quantize_acts(types[t], x + c * cols, aq + c * arow, cols, &err), DESK_OK);
-        const size_t sz = desk_repack_size(&w);
-        assert_int_equal(sz, (size_t)(rows / 8) * (size_t)(cols / ti->blck) *
-                                 (types[t] == DESK_TYPE_Q4_0 ? DESK_RP_Q4_0_BYTES : DESK_RP_Q4_K_BYTES));
-        /* No larger than the rows it came from, Q4_K's unpacked scales aside. */
-        assert_true(sz <= (size_t)rows * w.row_bytes * 1030 / 1000);
-        void *packed = malloc(sz);
-        assert_int_equal(desk_repack(&w, packed, &err), DESK_OK);
-        desk_mat wp = w;
-        wp.packed = packed;
-        void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w, nmax) + 63) / 64 * 64);
-        for (int i = 0; i < n_isa; i++) {
-            const bool rp = desk_kernels_repacks(isas[i], types[t]);
-            for (int64_t n = 1; n <= nmax; n++) {
-                desk_threadpool *tp = tps[n % 2];
-                assert_int_equal(desk_matmul_with(isas[i], tp, &wp, x, n, y_rp, scratch, &err), DESK_OK);
-                assert_int_equal(desk_matmul_with(isas[i], tp, &w, x, n, y_pc, scratch, &err), DESK_OK);
-                if (!rp || n >= 4 || types[t] == DESK_TYPE_Q4_K) {
-                    /* Repacked once = repacked per call (n >= 4) = in place (Q4_K);
-                     * a table without repacked kernels reads DATA either way. */
-                    if (memcmp(y_rp, y_pc, (size_t)(n * rows) * sizeof(float)) != 0)
-                        fail_msg("%s %s n=%lld: repacked at load differs from %s", isas[i]->name, ti->name, (long long)n,
-                                 n >= 4 ? "repacked per call" : "in place");
-                }
-                if (!rp) continue;
-                for (int64_t c = 0; c < n; c++) {
-                    assert_int_equal(desk_dequantize_row(ti->vec_dot_type, aq + c * arow, af, cols, &err), DESK_OK);
-                    const bool gemm = c < n / 4 * 4;
-                    for (int64_t r = 0; r < rows; r++) {
-                        const unsigned char *wr = (const unsigned char *)wd + (size_t)r * w.row_bytes;
-                        const float want = types[t] == DESK_TYPE_Q4_0 ? order_q4_0(wr, aq + c * arow, cols)
-                                                                      : order_q4_k(gemm, wr, aq + c * arow, cols);
-                        if (y_rp[c * rows + r] != want)
-                            fail_msg("%s %s n=%lld y[%lld][%lld] = %.9g, llama.cpp's %s order %.9g", isas[i]->name,
-                                     ti->name, (long long)n, (long long)c, (long long)r, (double)y_rp[c * rows + r],
-                                     gemm ? "gemm" : "gemv", (double)want);
-                        /* In place, Q4_0 under 4 rows: another order, the same value. */
-                        assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
-                        const double tol = 2e-6 * abs_dot(wf, af, cols) + 1e-6;
-                        if (fabs(y_pc[c * rows + r] - want) > tol)
-                            fail_msg("%s %s n=%lld in place y[%lld][%lld] = %g, repacked %g", isas[i]->name, ti->name,
-                                     (long long)n, (long long)c, (long long)r, (double)y_pc[c * rows + r], (double)want);
+    for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+            const int64_t rows = row_counts[rc];
+            const desk_type_info *ti = desk_type_get(types[t]);
+            desk_mat w;
+            void *wd = make_weights(types[t], rows, cols, &w);
+            const size_t arow = desk_type_row_size(ti->vec_dot_type, cols);
+            for (int64_t c = 0; c < nmax; c++)
+                assert_int_equal(desk_quantize_acts(types[t], x + c * cols, aq + c * arow, cols, &err), DESK_OK);
+            const size_t sz = desk_repack_size(&w);
+            assert_int_equal(sz, (size_t)(rows / 8) * (size_t)(cols / ti->blck) *
+                                     (types[t] == DESK_TYPE_Q4_0 ? DESK_RP_Q4_0_BYTES : DESK_RP_Q4_K_BYTES));
+            /* No larger than the rows it came from, Q4_K's unpacked scales aside. */
+            assert_true(sz <= (size_t)rows * w.row_bytes * 1030 / 1000);
+            void *packed = malloc(sz);
+            assert_int_equal(desk_repack(&w, packed, &err), DESK_OK);
+            desk_mat wp = w;
+            wp.packed = packed;
+            void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w, nmax) + 63) / 64 * 64);
+            for (int i = 0; i < n_isa; i++) {
+                const bool rp = desk_kernels_repacks(isas[i], types[t]);
+                for (int64_t n = 1; n <= nmax; n++) {
+                    desk_threadpool *tp = tps[n % 2];
+                    assert_int_equal(desk_matmul_with(isas[i], tp, &wp, x, n, y_rp, scratch, &err), DESK_OK);
+                    assert_int_equal(desk_matmul_with(isas[i], tp, &w, x, n, y_pc, scratch, &err), DESK_OK);
+                    if (!rp || n >= 4 || types[t] == DESK_TYPE_Q4_K) {
+                        /* Repacked once = repacked per call (n >= 4) = in place (Q4_K);
+                         * a table without repacked kernels reads DATA either way. */
+                        if (memcmp(y_rp, y_pc, (size_t)(n * rows) * sizeof(float)) != 0)
+                            fail_msg("%s %s n=%lld: repacked at load differs from %s", isas[i]->name, ti->name, (long long)n,
+                                     n >= 4 ? "repacked per call" : "in place");
                     }
+                    if (!rp) continue;
+                    for (int64_t c = 0; c < n; c++) {
+                        assert_int_equal(desk_dequantize_row(ti->vec_dot_type, aq + c * arow, af, cols, &err), DESK_OK);
+                        const bool gemm = c < n / 4 * 4;
+                        for (int64_t r = 0; r < rows; r++) {
+                            const unsigned char *wr = (const unsigned char *)wd + (size_t)r * w.row_bytes;
+                            const float want = types[t] == DESK_TYPE_Q4_0 ? order_q4_0(wr, aq + c * arow, cols)
+                                                                          : order_q4_k(gemm, wr, aq + c * arow, cols);
+                            if (y_rp[c * rows + r] != want)
+                                fail_msg("%s %s n=%lld y[%lld][%lld] = %.9g, llama.cpp's %s order %.9g", isas[i]->name,
+                                         ti->name, (long long)n, (long long)c, (long long)r, (double)y_rp[c * rows + r],
+                                         gemm ? "gemm" : "gemv", (double)want);
+                            /* In place, Q4_0 under 4 rows: another order, the same value. */
+                            assert_int_equal(desk_dequantize_row(types[t], wr, wf, cols, &err), DESK_OK);
+                            const double tol = 2e-6 * abs_dot(wf, af, cols) + 1e-6;
+                            if (fabs(y_pc[c * rows + r] - want) > tol)
+                                fail_msg("%s %s n=%lld in place y[%lld][%lld] = %g, repacked %g", isas[i]->name, ti->name,
+                                         (long long)n, (long long)c, (long long)r, (double)y_pc[c * rows + r], (double)want);
+                        }
+                    }
+                    checked++;
                 }
-                checked++;
             }
+            free(scratch);
+            free(packed);
+            free(wd);
         }
-        free(scratch);
-        free(packed);
-        free(wd);
     }
 #if defined(__x86_64__)
-    /* Every x86 SIMD table this CPU has reads the layout (the test ran). */
-    assert_true(checked >= 2 * 9 * (desk_kernels_get(DESK_ISA_AVX2) != NULL));
+    /* Every x86 SIMD table this CPU has reads the layout (the test ran);
+     * AVX-512's takes Q4_0 two groups at a time. */
+    assert_true(checked >= 3 * 2 * 13 * (desk_kernels_get(DESK_ISA_AVX2) != NULL));
+    const desk_kernel_table *k512 = desk_kernels_get(DESK_ISA_AVX512);
+    assert_true(!k512 || k512->rp_dot16[DESK_TYPE_Q4_0]);
     assert_true(desk_kernels_repacks(desk_kernels_get(DESK_ISA_AVX2), DESK_TYPE_Q4_0) ||
                 !desk_kernels_get(DESK_ISA_AVX2));
 #endif

@@ -161,6 +161,7 @@ typedef struct mm_job {
     desk_act_meta *meta_out; /* n rows of nb blocks, for the batch path */
     const desk_act_meta *meta;
     desk_packed_dot_fn rp_dot; /* non-NULL: the 8-row path */
+    desk_packed_dot_fn rp_dot16; /* non-NULL: two groups at once where a chunk has them */
     const unsigned char *rp;   /* the weights repacked at load, or NULL: repack per group */
     size_t group_bytes;        /* repacked bytes of one 8-row group */
     int64_t chunk;             /* weight rows per chunk */
@@ -314,21 +315,34 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
 /* The 8-row path: the threads take chunks of 8-row groups; each group is
  * the one repacked at load, or is repacked here onto this thread's stack
  * (at most PACK_MAX bytes: wider weights take the tiles), and every group
- * of 4 activation rows passes over it (the rest, 1..3 rows, together). */
+ * of 4 activation rows passes over it (the rest, 1..3 rows, together).
+ * Where the table has rp_dot16, chunks of weights repacked at load are 16
+ * rows, taken two groups at a time (an odd last group on its own). */
 static void packed_task(void *p, int ith, int nth) {
     mm_job *j = p;
     (void)ith;
     (void)nth;
     const desk_mat *w = j->w;
     _Alignas(64) unsigned char pack[PACK_MAX];
-    float out[DESK_PACK_ROWS * TILE_ACT];
+    float out[2 * DESK_PACK_ROWS * TILE_ACT];
     const int64_t nb = w->cols / DESK_QK; /* metadata blocks per row (Q4_0) */
     const int64_t nblocks = w->cols / desk_type_get(w->type)->blck;
     for (;;) {
         const int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
         if (r0 >= w->rows) return;
         const int64_t r1 = r0 + j->chunk < w->rows ? r0 + j->chunk : w->rows;
-        for (int64_t g0 = r0; g0 < r1; g0 += DESK_PACK_ROWS) {
+        int64_t g0 = r0;
+        for (; j->rp_dot16 && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
+            const unsigned char *pk = j->rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
+            for (int64_t c = 0; c < j->n; c += TILE_ACT) {
+                const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+                j->rp_dot16(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
+                            (size_t)nb, nc, out);
+                for (int ci = 0; ci < nc; ci++)
+                    memcpy(j->y + (c + ci) * w->rows + g0, out + ci * 2 * DESK_PACK_ROWS, 2 * DESK_PACK_ROWS * sizeof(float));
+            }
+        }
+        for (; g0 < r1; g0 += DESK_PACK_ROWS) {
             const unsigned char *pk = pack;
             if (j->rp)
                 pk = j->rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
@@ -410,7 +424,10 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
         if (j.chunk < 8) j.chunk = 8;
         if (j.rp_dot) j.chunk = (j.chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;
     } else {
-        j.chunk = j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
+        /* Two groups per chunk where the table takes them together (their
+         * rows repacked at load, next to each other). */
+        j.rp_dot16 = j.rp_dot && j.rp ? kt->rp_dot16[w->type] : NULL;
+        j.chunk = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
     }
     atomic_init(&j.next, 0);
     if (ti->vec_dot_type == DESK_TYPE_F32) {

@@ -171,6 +171,10 @@ typedef struct desk_kernel_table {
      * layout.  NULL: this table does not read it (products take the
      * tiles over the rows in place). */
     desk_packed_dot_fn rp_dot[DESK_TYPE_COUNT];
+    /* by weight type, or NULL: the same over two adjacent groups (16 rows,
+     * OUT[c * 16 + r]; the second group follows the first in memory), each
+     * output's sums in rp_dot's order. */
+    desk_packed_dot_fn rp_dot16[DESK_TYPE_COUNT];
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
     desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
     desk_glu_fn swiglu;                          /* desk_op_swiglu */

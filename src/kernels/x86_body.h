@@ -598,6 +598,71 @@ static void rp_q4_0(int64_t n, const void *p, const void *a, size_t as, const de
     }
 }
 
+#if defined(__AVX512F__)
+/* Q4_0 over two adjacent groups (16 rows, OUT[c * 16 + r]), one row per
+ * lane of a 512-bit register, as llama.cpp's AVX-512 q4_0_8x8 gemm
+ * takes them: each activation broadcast and d_a serve 16 rows, and each
+ * output keeps rp_q4_0's float steps exactly (one fma per block). */
+DESK_INLINE void rp_q4_0_x2_nc(int64_t n, const void *packed, const void *act, size_t as, const desk_act_meta *meta,
+                               size_t ms, int nc, float *out) {
+    const int64_t nb = n / DESK_QK;
+    const unsigned char *pa = packed, *pb2 = pa + (size_t)nb * DESK_RP_Q4_0_BYTES; /* the second group */
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const unsigned char *ba = pa + (size_t)i * DESK_RP_Q4_0_BYTES, *bb = pb2 + (size_t)i * DESK_RP_Q4_0_BYTES;
+        const unsigned char *ab = (const unsigned char *)act + (size_t)i * sizeof(desk_block_q8_0) + 2;
+        DESK_UNROLL
+        for (int q = 0; q < DESK_RP_Q4_0_BYTES; q += 64) {
+            _mm_prefetch((const char *)ba + RP_AHEAD_Q4_0 + q, _MM_HINT_T0);
+            _mm_prefetch((const char *)bb + RP_AHEAD_Q4_0 + q, _MM_HINT_T0);
+        }
+        __m512i lo_sum[4], hi_sum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) lo_sum[c] = hi_sum[c] = _mm512_setzero_si512();
+        DESK_UNROLL
+        for (int v = 0; v < 4; v++) {
+            const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load32(ba + 16 + 32 * v)), load32(bb + 16 + 32 * v), 1);
+            const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const unsigned char *y = ab + (size_t)c * as;
+                int32_t ylo, yhi;
+                memcpy(&ylo, y + 4 * v, 4);
+                memcpy(&yhi, y + 16 + 4 * v, 4);
+                lo_sum[c] = _mm512_dpbusd_epi32(lo_sum[c], lo, _mm512_set1_epi32(ylo));
+                hi_sum[c] = _mm512_dpbusd_epi32(hi_sum[c], hi, _mm512_set1_epi32(yhi));
+            }
+        }
+        const __m512 d16 = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)ba)), _mm_loadu_si128((const __m128i *)bb), 1));
+        DESK_UNROLL
+        for (int c = 0; c < nc; c++) {
+            const desk_act_meta *am = meta + (size_t)c * ms + i;
+            const __m512i v = _mm512_sub_epi32(_mm512_add_epi32(lo_sum[c], hi_sum[c]), _mm512_set1_epi32(8 * am->sum));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_mul_ps(d16, _mm512_set1_ps(am->d)), acc[c]);
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
+}
+
+static void rp_q4_0_x2(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                       float *o) {
+    switch (nc) {
+    case 1: rp_q4_0_x2_nc(n, p, a, as, m, ms, 1, o); break;
+    case 2: rp_q4_0_x2_nc(n, p, a, as, m, ms, 2, o); break;
+    case 3: rp_q4_0_x2_nc(n, p, a, as, m, ms, 3, o); break;
+    default: rp_q4_0_x2_nc(n, p, a, as, m, ms, 4, o); break;
+    }
+}
+#define DESK_RP_X2_Q4_0 rp_q4_0_x2
+#else
+#define DESK_RP_X2_Q4_0 NULL
+#endif
+
 /* The rows' bytes B[0..7] as int32 lanes, each copied into both 16-bit
  * halves (for madd against int16 pairs). */
 DESK_INLINE __m256i bytes_x2(const unsigned char *b) {
@@ -720,6 +785,7 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q8_K] = act_q8_k,
         },
     .rp_dot = {[DESK_TYPE_Q4_0] = rp_q4_0, [DESK_TYPE_Q4_K] = rp_q4_k},
+    .rp_dot16 = {[DESK_TYPE_Q4_0] = DESK_RP_X2_Q4_0},
     .attn_vec = attn_vec_x86,
     .attn_tiled = attn_tiled_x86,
     .swiglu = swiglu_x86,
