@@ -139,8 +139,11 @@ DESK_INLINE void dot_legacy_rows(int t, int np, int64_t n, const void *w, size_t
         float daf[4];
         _mm_storeu_ps(daf, h4(ab[0], ab[1], ab[2], ab[3]));
         __m512 dw[4];
+        /* The bound is computed apart: under gcc -O0 with UBSan a checked
+         * division in the loop condition drops the unroll annotation. */
+        const int ngroups = np / 2;
         DESK_UNROLL
-        for (int g = 0; g < np / 2; g++) {
+        for (int g = 0; g < ngroups; g++) {
             const unsigned char *const *q = wr + 4 * g;
             const __m512 d4 = _mm512_castps128_ps512(h4(q[0], q[1], q[2], q[3]));
             dw[2 * g] = _mm512_permutexvar_ps(pair_lo, d4);
