@@ -15,14 +15,12 @@
 #include <unistd.h>
 
 #include "bench/plan.h"
+#include "desk_git.h" /* generated at build time (cmake/git-stamp.cmake) */
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "tensor/types.h"
 
-#ifndef DESK_GIT
-#define DESK_GIT "unknown"
-#endif
 #ifndef DESK_COMPILER
 #define DESK_COMPILER "unknown"
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "desk_git.h" /* generated at build time (cmake/git-stamp.cmake) */
 
 typedef struct command {
     const char *name;
