@@ -697,10 +697,12 @@ static void test_repacked(void **state) {
     }
 #if defined(__x86_64__)
     /* Every x86 SIMD table this CPU has reads the layout (the test ran);
-     * AVX-512's takes Q4_0 two groups at a time. */
+     * AVX-512's takes Q4_0 and Q4_K two groups at a time (so the 24- and
+     * 40-row products above ran its 16-row kernels). */
     assert_true(checked >= 3 * 2 * 13 * (desk_kernels_get(DESK_ISA_AVX2) != NULL));
     const desk_kernel_table *k512 = desk_kernels_get(DESK_ISA_AVX512);
     assert_true(!k512 || k512->rp_dot16[DESK_TYPE_Q4_0]);
+    assert_true(!k512 || k512->rp_dot16[DESK_TYPE_Q4_K]);
     assert_true(desk_kernels_repacks(desk_kernels_get(DESK_ISA_AVX2), DESK_TYPE_Q4_0) ||
                 !desk_kernels_get(DESK_ISA_AVX2));
 #endif

@@ -766,6 +766,120 @@ static void rp_q4_k(int64_t n, const void *p, const void *a, size_t as, const de
     }
 }
 
+#if defined(__AVX512F__)
+/* The 16 bytes at A (8) and B (8) as int32 lanes of a 512-bit register,
+ * each copied into both 16-bit halves (bytes_x2 over two groups). */
+DESK_INLINE __m512i bytes_x2_16(const unsigned char *a, const unsigned char *b) {
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a),
+                                                              _mm_loadl_epi64((const __m128i *)b)));
+    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+}
+
+/* Q4_K over two adjacent groups (16 rows, OUT[c * 16 + r]), one row per
+ * lane of a 512-bit register: each activation broadcast, bsums pair and
+ * d_a serve 16 rows.  Each output keeps rp_q4_k's float steps exactly
+ * (the gemm's per-pair fmas for 4 activation rows, the gemv's per
+ * super-block ones for 1..3); the integer sums are exact. */
+DESK_INLINE void rp_q4_k_x2_nc(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+    const size_t asz = sizeof(desk_block_q8_K);
+    const int64_t nsb = n / DESK_QK_K;
+    const bool gemm = nc == 4;
+    const unsigned char *pa = packed, *pb2 = pa + (size_t)nsb * DESK_RP_Q4_K_BYTES; /* the second group */
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 q4k[4], q4km[4];
+    DESK_UNROLL
+    for (int c = 0; c < 4; c++) q4k[c] = q4km[c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const unsigned char *ba = pa + (size_t)i * DESK_RP_Q4_K_BYTES, *bb = pb2 + (size_t)i * DESK_RP_Q4_K_BYTES;
+        DESK_UNROLL
+        for (int q = 0; q < DESK_RP_Q4_K_BYTES; q += 64) {
+            _mm_prefetch((const char *)ba + RP_AHEAD_Q4_K + q, _MM_HINT_T0);
+            _mm_prefetch((const char *)bb + RP_AHEAD_Q4_K + q, _MM_HINT_T0);
+        }
+        const __m512 dv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 1152))), _mm_loadu_si128((const __m128i *)(bb + 1152)), 1));
+        const __m512 dminv = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 1168))), _mm_loadu_si128((const __m128i *)(bb + 1168)), 1));
+        __m512i isum[4], msum[4];
+        DESK_UNROLL
+        for (int c = 0; c < 4; c++) isum[c] = msum[c] = _mm512_setzero_si512();
+        for (int k = 0; k < 4; k++) {
+            /* Sub-blocks 2k (low nibbles) and 2k+1 (high); scales as int32. */
+            const __m512i sc0 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(
+                _mm_loadl_epi64((const __m128i *)(ba + 1024 + 16 * k)), _mm_loadl_epi64((const __m128i *)(bb + 1024 + 16 * k))));
+            const __m512i sc1 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(ba + 1024 + 16 * k + 8)),
+                                                                        _mm_loadl_epi64((const __m128i *)(bb + 1024 + 16 * k + 8))));
+            __m512i s0[4], s1[4];
+            DESK_UNROLL
+            for (int c = 0; c < 4; c++) s0[c] = s1[c] = _mm512_setzero_si512();
+            DESK_UNROLL
+            for (int v = 0; v < 8; v++) {
+                const __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(load32(ba + 256 * k + 32 * v)),
+                                                       load32(bb + 256 * k + 32 * v), 1);
+                const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                DESK_UNROLL
+                for (int c = 0; c < nc; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    int32_t ylo, yhi;
+                    memcpy(&ylo, y->qs + 64 * k + 4 * v, 4);
+                    memcpy(&yhi, y->qs + 64 * k + 32 + 4 * v, 4);
+                    s0[c] = _mm512_dpbusd_epi32(s0[c], lo, _mm512_set1_epi32(ylo));
+                    s1[c] = _mm512_dpbusd_epi32(s1[c], hi, _mm512_set1_epi32(yhi));
+                }
+            }
+            const __m512i mm0 = bytes_x2_16(ba + 1088 + 16 * k, bb + 1088 + 16 * k);
+            const __m512i mm1 = bytes_x2_16(ba + 1088 + 16 * k + 8, bb + 1088 + 16 * k + 8);
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                int32_t b0, b1;
+                memcpy(&b0, y->bsums + 4 * k, 4);
+                memcpy(&b1, y->bsums + 4 * k + 2, 4);
+                isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(s0[c], sc0), _mm512_mullo_epi32(s1[c], sc1)));
+                msum[c] = _mm512_add_epi32(msum[c], _mm512_add_epi32(_mm512_madd_epi16(mm0, _mm512_set1_epi32(b0)),
+                                                                     _mm512_madd_epi16(mm1, _mm512_set1_epi32(b1))));
+            }
+            if (gemm) {
+                DESK_UNROLL
+                for (int c = 0; c < 4; c++) {
+                    const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                    const __m512 yd = _mm512_set1_ps(y->d);
+                    q4k[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dv, yd), q4k[c]);
+                    q4km[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[c]), _mm512_mul_ps(dminv, yd), q4km[c]);
+                    isum[c] = msum[c] = _mm512_setzero_si512();
+                }
+            }
+        }
+        if (!gemm) {
+            DESK_UNROLL
+            for (int c = 0; c < nc; c++) {
+                const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
+                const __m512 yd = _mm512_set1_ps(y->d);
+                q4k[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dv, yd), q4k[c]);
+                q4km[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[c]), _mm512_mul_ps(dminv, yd), q4km[c]);
+            }
+        }
+    }
+    DESK_UNROLL
+    for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, _mm512_sub_ps(q4k[c], q4km[c]));
+}
+
+static void rp_q4_k_x2(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
+                       float *o) {
+    (void)m;
+    (void)ms;
+    switch (nc) {
+    case 1: rp_q4_k_x2_nc(n, p, a, as, 1, o); break;
+    case 2: rp_q4_k_x2_nc(n, p, a, as, 2, o); break;
+    case 3: rp_q4_k_x2_nc(n, p, a, as, 3, o); break;
+    default: rp_q4_k_x2_nc(n, p, a, as, 4, o); break;
+    }
+}
+#define DESK_RP_X2_Q4_K rp_q4_k_x2
+#else
+#define DESK_RP_X2_Q4_K NULL
+#endif
+
 /* ---- per-type entry points -------------------------------------------- */
 
 #include "kernels/x86_tiles.h"
@@ -785,7 +899,7 @@ const desk_kernel_table DESK_X86_TABLE = {
             [DESK_TYPE_Q8_K] = act_q8_k,
         },
     .rp_dot = {[DESK_TYPE_Q4_0] = rp_q4_0, [DESK_TYPE_Q4_K] = rp_q4_k},
-    .rp_dot16 = {[DESK_TYPE_Q4_0] = DESK_RP_X2_Q4_0},
+    .rp_dot16 = {[DESK_TYPE_Q4_0] = DESK_RP_X2_Q4_0, [DESK_TYPE_Q4_K] = DESK_RP_X2_Q4_K},
     .attn_vec = attn_vec_x86,
     .attn_tiled = attn_tiled_x86,
     .swiglu = swiglu_x86,
