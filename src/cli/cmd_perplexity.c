@@ -31,8 +31,9 @@ static const char USAGE[] =
     "  -ctk T, --cache-type-k T   KV cache type of K: f16 (default) or q8_0\n"
     "  -ctv T, --cache-type-v T   KV cache type of V: f16 (default) or q8_0\n"
     "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n"
-    "  --no-repack  use Q4_0/Q4_K weights in place from the file (zero copy) instead of\n"
-    "               repacking them at load (slower; the same perplexity)\n";
+    "  --no-repack  use the weights in place from the file (zero copy) instead of\n"
+    "               repacking Q4_0/Q4_K and copying the rest onto huge pages at load\n"
+    "               (slower; the same perplexity)\n";
 
 /* -log p(tok) under LOGITS (n floats), as the reference computes it. */
 static double nll_of(const float *logits, int n, int tok) {

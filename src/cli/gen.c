@@ -35,9 +35,10 @@ const char CLI_GEN_USAGE[] =
     "  -ctk, --cache-type-k T    KV cache type of K: f16 (default) or q8_0 (half the memory)\n"
     "  -ctv, --cache-type-v T    KV cache type of V: f16 (default) or q8_0\n"
     "  --stats                   timings, speeds and peak memory on stderr\n"
-    "  --no-repack               use Q4_0/Q4_K weights in place from the file (zero copy)\n"
-    "                            instead of repacking them at load (slower; Q4_0 decode\n"
-    "                            then sums in another order than llama.cpp's)\n";
+    "  --no-repack               use the weights in place from the file (zero copy)\n"
+    "                            instead of repacking Q4_0/Q4_K and copying the rest\n"
+    "                            onto huge pages at load (slower; Q4_0 decode then\n"
+    "                            sums in another order than llama.cpp's)\n";
 
 void cli_gen_defaults(cli_gen_args *a, int n_predict) {
     memset(a, 0, sizeof *a);

@@ -3,8 +3,8 @@
  *
  * desk_model holds what a load produces: hyperparameters, weight views into
  * the mapped GGUF file, the weights the kernels read repacked (Q4_0 and
- * Q4_K, copied once at load unless no_repack; owned and freed by the
- * model), and the tokenizer.  desk_ctx holds
+ * Q4_K) or from huge pages (the rest), copied once at load unless
+ * no_repack (owned and freed by the model), and the tokenizer.  desk_ctx holds
  * what one sequence needs: the KV cache (F16 or Q8_0), scratch buffers (from an
  * arena, sized at creation so the token loop allocates nothing) and the
  * thread pool.  Data flow: tokens -> desk_decode -> logits.
@@ -30,8 +30,10 @@ typedef struct desk_model_params {
      * into 8-row groups (kernels.h: desk_repack) when the process's
      * kernels read that layout (x86 AVX2 / AVX-512), as llama.cpp does:
      * faster decode and prefill, and decode then sums Q4_0 as llama.cpp's
-     * repacked gemv does (bit for bit).  Commands that do not compute
-     * (info) set it. */
+     * repacked gemv does (bit for bit).  Where the system offers
+     * transparent huge pages the other matrices of the forward pass are
+     * copied onto them (decode streams them with fewer TLB misses).
+     * Commands that do not compute (info) set it. */
     bool no_repack;
 } desk_model_params;
 
@@ -51,7 +53,8 @@ int32_t desk_model_n_ctx_train(const desk_model *m);
 const char *desk_model_chat_template(const desk_model *m);
 /* Bytes of weights a forward pass reads per token (for rooflines). */
 uint64_t desk_model_weight_bytes(const desk_model *m);
-/* Bytes of memory holding weights repacked at load (0 with no_repack). */
+/* Bytes of memory holding weights repacked or copied at load (0 with
+ * no_repack). */
 uint64_t desk_model_repacked_bytes(const desk_model *m);
 
 /* Element type of the K or V cache (llama.cpp's -ctk / -ctv, with flash

@@ -51,10 +51,11 @@ struct desk_model {
     desk_layer *layers;
     desk_tokenizer *tok;
     uint64_t weight_bytes;
-    /* The weights repacked at load (repack_weights in model.c): one
-     * anonymous mapping the desk_mat.packed views point into, owned by
-     * the model and unmapped by desk_model_free; NULL with no_repack or
-     * when nothing is repacked. */
+    /* The weights placed at load (place_weights in model.c): one
+     * anonymous mapping the desk_mat.packed views (repacked) and the
+     * desk_mat.data of copied matrices point into, owned by the model and
+     * unmapped by desk_model_free; NULL with no_repack or when nothing is
+     * placed. */
     void *packed;
     size_t packed_bytes;
     desk_arena arena;
