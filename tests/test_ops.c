@@ -117,7 +117,8 @@ static void test_swiglu(void **state) {
 typedef struct ashape {
     int hk, hv, lo, hi;
     float qscale;
-    int nq; /* query rows sharing the cache rows */
+    int nq;   /* query rows sharing the cache rows */
+    bool runs; /* rows at different positions (their own lo, hi) */
 } ashape;
 
 /* A cache of CTX positions of N values in TYPE (F16 or Q8_0) from random
@@ -158,10 +159,18 @@ static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh
     /* NQ query rows sharing the cache rows (the tiled kernel takes them
      * together; the vec kernel one at a time); the second KV head. */
     desk_attn_row r[DESK_ATTN_GROUP];
-    for (int g = 0; g < sh->nq; g++)
+    float *outs[DESK_ATTN_GROUP];
+    for (int g = 0; g < sh->nq; g++) {
+        /* Rows of a run of positions (the tiled kernel takes several): each
+         * its own window, ending up to 70 positions before HI (and sliding
+         * with it where LO > 0), never empty. */
+        const int back = sh->runs ? (g * 29) % 71 % (sh->hi - sh->lo + 1) : 0;
         r[g] = (desk_attn_row){.q = q + (size_t)g * sh->hk, .k = k + ks / 2, .v = v + vs / 2, .k_stride = ks,
                                .v_stride = vs, .k_type = tk, .v_type = tv, .head_k = sh->hk, .head_v = sh->hv,
-                               .lo = sh->lo, .hi = sh->hi, .scale = 0.125f};
+                               .lo = sh->lo > 0 && sh->lo - back >= 0 ? sh->lo - back : sh->lo, .hi = sh->hi - back,
+                               .scale = 0.125f};
+        outs[g] = got + (size_t)g * sh->hv;
+    }
     const bool f16 = tk == DESK_TYPE_F16 && tv == DESK_TYPE_F16;
     for (int g = 0; g < sh->nq; g++) {
         if (tiled && f16)
@@ -172,7 +181,7 @@ static void check_attn(const desk_kernel_table *kt, bool tiled, const ashape *sh
     for (int d = 0; d < sh->nq * sh->hv; d++) got[d] = NAN;
     bool took = true;
     if (tiled) {
-        took = kt->attn_tiled(r, sh->nq, got, (size_t)sh->hv);
+        took = kt->attn_tiled(r, sh->nq, outs);
     } else {
         for (int g = 0; g < sh->nq; g++) took = kt->attn_vec(&r[g], got + (size_t)g * sh->hv, acc) && took;
     }
@@ -201,15 +210,20 @@ static void test_attention(void **state) {
     const desk_kernel_table *kts[DESK_ISA_COUNT];
     const int nk = tables(kts);
     const ashape shapes[] = {
-        {64, 64, 0, 0, 1, 1},       /* one position */
-        {64, 64, 0, 130, 1, 3},     /* three tiles, the last partial; SmolLM2's group */
-        {64, 64, 37, 300, 8, 2},    /* a window starting inside a tile */
-        {256, 256, 0, 70, 2, 3},    /* Gemma 3's heads */
-        {64, 64, 0, 200, 400, 3},   /* scores hundreds apart: weights underflow */
-        {8, 24, 5, 9, 1, 1},        /* the smallest vector head, V of 3 vectors */
-        {128, 40, 0, 66, 3, 2},     /* V not a multiple of 16 */
-        {64, 64, 0, 100, 2, 6},     /* six heads per KV head: two passes of four */
-        {12, 64, 0, 10, 1, 1},      /* declined: head_k not a multiple of 8 */
+        {64, 64, 0, 0, 1, 1, false},       /* one position */
+        {64, 64, 0, 130, 1, 3, false},     /* three tiles, the last partial; SmolLM2's group */
+        {64, 64, 37, 300, 8, 2, false},    /* a window starting inside a tile */
+        {256, 256, 0, 70, 2, 3, false},    /* Gemma 3's heads */
+        {64, 64, 0, 200, 400, 3, false},   /* scores hundreds apart: weights underflow */
+        {8, 24, 5, 9, 1, 1, false},        /* the smallest vector head, V of 3 vectors */
+        {128, 40, 0, 66, 3, 2, false},     /* V not a multiple of 16 */
+        {64, 64, 0, 100, 2, 6, false},     /* six heads per KV head */
+        {12, 64, 0, 10, 1, 1, false},      /* declined: head_k not a multiple of 8 */
+        {64, 64, 0, 200, 2, 32, true},   /* 8 positions x 4 heads (llama-1b's group) */
+        {256, 256, 0, 140, 2, 32, true}, /* Gemma 3's heads at 8 positions */
+        {64, 64, 0, 130, 2, 30, true},   /* SmolLM2's 3 heads at 10 positions */
+        {64, 64, 37, 300, 2, 17, true},  /* windows sliding with their positions */
+        {128, 40, 0, 99, 2, 9, true},    /* V not a multiple of 16 */
     };
     for (int k = 0; k < nk; k++) {
         if (!kts[k]->attn_tiled || !kts[k]->attn_vec) continue;

@@ -154,11 +154,13 @@ typedef struct desk_attn_row {
 
 /* OUT = softmax(q.K * scale) V for one row; ACC: head_v + head_k floats. */
 typedef bool (*desk_attn_fn)(const desk_attn_row *r, float *out, float *acc);
-/* The same for NR rows (1..DESK_ATTN_GROUP) that share k, v, lo, hi and
- * scale (the query heads of one KV head at one position), row i written
- * at OUT + i * OUT_STRIDE: K and V are read once for all of them. */
-#define DESK_ATTN_GROUP 8
-typedef bool (*desk_attn_group_fn)(const desk_attn_row *r, int nr, float *out, size_t out_stride);
+/* The same for NR rows (1..DESK_ATTN_GROUP) that share k, v, their
+ * strides and types, the head sizes and scale, each with its own q, lo and
+ * hi (the query heads of one KV head at a run of positions), row i written
+ * to OUT[i] (head_v floats each, not overlapping any q): each K and V tile
+ * is read and widened once for all of them. */
+#define DESK_ATTN_GROUP 32
+typedef bool (*desk_attn_group_fn)(const desk_attn_row *r, int nr, float *const *out);
 /* Y = act(G) * U over N values (Y may be G). */
 typedef void (*desk_glu_fn)(float *y, const float *g, const float *u, size_t n);
 

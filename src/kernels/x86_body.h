@@ -19,6 +19,7 @@
  * into per-type wrappers, where the type and NC switches fold away.
  */
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>

@@ -138,11 +138,28 @@ DESK_INLINE float hsum16_ps(__m256 lo, __m256 hi) {
 
 #define ATTN_TILE 64
 
-/* The query heads of one KV head at one position (NR <= DESK_ATTN_GROUP,
- * sharing k, v, lo, hi, scale) together: each block of 8 keys is widened
- * and transposed once for all of them, and each V row widened once.
- * Per row, the arithmetic is desk_op_attn_tiled's. */
-static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t out_stride) {
+/* Bit j set where key S0 + j lies in [LO, HI]. */
+DESK_INLINE unsigned keys_in(int s0, int lo, int hi) {
+    unsigned m = 0;
+    for (int j = 0; j < 8; j++)
+        if (s0 + j >= lo && s0 + j <= hi) m |= 1u << j;
+    return m;
+}
+
+/* Lanes of an 8-bit key mask as all-ones floats. */
+DESK_INLINE __m256 lanes_of(unsigned m) {
+    const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bits), bits));
+}
+
+/* Rows (query heads of one KV head at a run of positions, each with its
+ * own window) together: each block of 8 keys is widened and transposed
+ * once for all of them, and each V row widened once per 8 of them.  Per
+ * row the arithmetic is desk_op_attn_tiled's: tiles on multiples of 64
+ * cache positions, only those holding one of its visible positions; its
+ * scores one fma chain per key in element order; the accumulator is the
+ * row's output until the final scaling. */
+static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *const *out) {
     const int hk = r->head_k, hv = r->head_v;
     if (hk % 8 || hv % 8 || hk > 512 || hv > 512 || nr < 1 || nr > DESK_ATTN_GROUP) return false;
     if (r->k_type != DESK_TYPE_F16 || r->v_type != DESK_TYPE_F16) return false;
@@ -150,71 +167,77 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
     const size_t ks = r->k_stride / sizeof(desk_f16), vs = r->v_stride / sizeof(desk_f16);
     _Alignas(32) float kq[DESK_ATTN_GROUP][ATTN_TILE];
     _Alignas(32) float kT[512 * 8];
-    _Alignas(32) float acc[DESK_ATTN_GROUP][512];
     float M[DESK_ATTN_GROUP], S[DESK_ATTN_GROUP];
+    int first = INT_MAX, last = -1;
     for (int g = 0; g < nr; g++) {
-        memset(acc[g], 0, sizeof(float) * (size_t)hv);
+        memset(out[g], 0, sizeof(float) * (size_t)hv);
         M[g] = -INFINITY;
         S[g] = 0.0f;
+        if (r[g].lo <= r[g].hi && r[g].lo < first) first = r[g].lo;
+        if (r[g].hi > last) last = r[g].hi;
     }
     const __m256 vscale = _mm256_set1_ps(r->scale), ninf = _mm256_set1_ps(-INFINITY);
-    for (int t0 = r->lo - r->lo % ATTN_TILE; t0 <= r->hi; t0 += ATTN_TILE) {
+    for (int t0 = first < INT_MAX ? first - first % ATTN_TILE : 0; t0 <= last; t0 += ATTN_TILE) {
+        /* The rows with a visible position in this tile, in order. */
+        int act[DESK_ATTN_GROUP], na = 0;
+        for (int g = 0; g < nr; g++)
+            if (r[g].lo <= r[g].hi && r[g].lo <= t0 + ATTN_TILE - 1 && r[g].hi >= t0) act[na++] = g;
+        if (na == 0) continue;
         __m256 vmax[DESK_ATTN_GROUP];
-        for (int g = 0; g < nr; g++) vmax[g] = ninf;
+        for (int a = 0; a < na; a++) vmax[a] = ninf;
         for (int e0 = 0; e0 < ATTN_TILE; e0 += 8) {
             const int s0 = t0 + e0;
-            if (s0 + 7 < r->lo || s0 > r->hi) {
-                for (int g = 0; g < nr; g++) _mm256_store_ps(kq[g] + e0, ninf);
+            unsigned valid[DESK_ATTN_GROUP], any = 0;
+            for (int a = 0; a < na; a++) any |= valid[a] = keys_in(s0, r[act[a]].lo, r[act[a]].hi);
+            if (!any) {
+                for (int a = 0; a < na; a++) _mm256_store_ps(kq[act[a]] + e0, ninf);
                 continue;
             }
-            int valid = 0;
-            for (int jj = 0; jj < 8; jj++)
-                if (s0 + jj >= r->lo && s0 + jj <= r->hi) valid |= 1 << jj;
             for (int d0 = 0; d0 < hk; d0 += 8) {
                 __m256 rr[8];
                 DESK_UNROLL
                 for (int jj = 0; jj < 8; jj++)
-                    rr[jj] = valid >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
-                                                   (const __m128i *)(K + (size_t)(s0 + jj) * ks + d0)))
-                                             : _mm256_setzero_ps();
+                    rr[jj] = any >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
+                                                 (const __m128i *)(K + (size_t)(s0 + jj) * ks + d0)))
+                                           : _mm256_setzero_ps();
                 transpose8(rr);
                 DESK_UNROLL
                 for (int dd = 0; dd < 8; dd++) _mm256_store_ps(kT + (d0 + dd) * 8, rr[dd]);
             }
-            const __m256i bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-            const __m256 on = _mm256_castsi256_ps(
-                _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(valid), bits), bits));
             /* One chain per lane (each key's products in element order, as
-             * the reference's sequential fmaf); rows in pairs for two
-             * chains in flight. */
-            int g = 0;
-            for (; g + 2 <= nr; g += 2) {
-                const float *q0 = r[g].q, *q1 = r[g + 1].q;
-                __m256 d0v = _mm256_setzero_ps(), d1v = _mm256_setzero_ps();
-                for (int d = 0; d < hk; d++) {
-                    const __m256 kv = _mm256_load_ps(kT + d * 8);
-                    d0v = _mm256_fmadd_ps(_mm256_set1_ps(q0[d]), kv, d0v);
-                    d1v = _mm256_fmadd_ps(_mm256_set1_ps(q1[d]), kv, d1v);
+             * the reference's sequential fmaf); four rows at a time for
+             * four chains in flight.  A row without a visible key here
+             * stores -inf whatever its chains summed. */
+            for (int a0 = 0; a0 < na; a0 += 4) {
+                const int nb = na - a0 < 4 ? na - a0 : 4;
+                const float *q[4];
+                DESK_UNROLL
+                for (int b = 0; b < 4; b++) q[b] = r[act[a0 + (b < nb ? b : 0)]].q;
+                __m256 dv[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+                if (nb == 4) {
+                    for (int d = 0; d < hk; d++) {
+                        const __m256 kv = _mm256_load_ps(kT + d * 8);
+                        DESK_UNROLL
+                        for (int b = 0; b < 4; b++) dv[b] = _mm256_fmadd_ps(_mm256_set1_ps(q[b][d]), kv, dv[b]);
+                    }
+                } else {
+                    for (int d = 0; d < hk; d++) {
+                        const __m256 kv = _mm256_load_ps(kT + d * 8);
+                        for (int b = 0; b < nb; b++) dv[b] = _mm256_fmadd_ps(_mm256_set1_ps(q[b][d]), kv, dv[b]);
+                    }
                 }
-                const __m256 s0v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d0v, vscale), on);
-                const __m256 s1v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d1v, vscale), on);
-                _mm256_store_ps(kq[g] + e0, s0v);
-                _mm256_store_ps(kq[g + 1] + e0, s1v);
-                vmax[g] = _mm256_max_ps(vmax[g], s0v);
-                vmax[g + 1] = _mm256_max_ps(vmax[g + 1], s1v);
-            }
-            for (; g < nr; g++) {
-                const float *q0 = r[g].q;
-                __m256 d0v = _mm256_setzero_ps();
-                for (int d = 0; d < hk; d++) d0v = _mm256_fmadd_ps(_mm256_set1_ps(q0[d]), _mm256_load_ps(kT + d * 8), d0v);
-                const __m256 s0v = _mm256_blendv_ps(ninf, _mm256_mul_ps(d0v, vscale), on);
-                _mm256_store_ps(kq[g] + e0, s0v);
-                vmax[g] = _mm256_max_ps(vmax[g], s0v);
+                for (int b = 0; b < nb; b++) {
+                    const int a = a0 + b;
+                    const __m256 sv = _mm256_blendv_ps(ninf, _mm256_mul_ps(dv[b], vscale), lanes_of(valid[a]));
+                    _mm256_store_ps(kq[act[a]] + e0, sv);
+                    vmax[a] = _mm256_max_ps(vmax[a], sv);
+                }
             }
         }
-        for (int g = 0; g < nr; g++) {
+        for (int a = 0; a < na; a++) {
+            const int g = act[a];
             _Alignas(32) float mv[8];
-            _mm256_store_ps(mv, vmax[g]);
+            _mm256_store_ps(mv, vmax[a]);
             float tmax = -INFINITY;
             for (int l = 0; l < 8; l++)
                 if (mv[l] > tmax) tmax = mv[l];
@@ -222,7 +245,7 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
             if (Mnew > M[g]) {
                 const float ms = expf(M[g] - Mnew);
                 const __m256 vms = _mm256_set1_ps(ms);
-                for (int d = 0; d < hv; d += 8) _mm256_store_ps(acc[g] + d, _mm256_mul_ps(_mm256_load_ps(acc[g] + d), vms));
+                for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(out[g] + d, _mm256_mul_ps(_mm256_loadu_ps(out[g] + d), vms));
                 S[g] *= ms;
             }
             M[g] = Mnew;
@@ -237,38 +260,48 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
             }
             S[g] = (float)((double)S[g] + sum);
         }
-        /* V: 16 columns of every row's accumulator in registers while the
-         * tile's rows pass; a zero weight adds nothing (as the reference). */
-        for (int d0 = 0; d0 < hv; d0 += 16) {
-            const bool two = d0 + 16 <= hv;
-            for (int g0 = 0; g0 < nr; g0 += 4) {
-                const int ng = nr - g0 < 4 ? nr - g0 : 4;
-                __m256 a[4][2];
+        /* V: 16 columns of 8 rows' accumulators in registers while the
+         * tile's keys pass; a zero weight adds nothing (as the reference),
+         * and a key no row of the 8 sees is not read. */
+        for (int a0 = 0; a0 < na; a0 += 8) {
+            const int nb = na - a0 < 8 ? na - a0 : 8;
+            int klo = INT_MAX, khi = -1;
+            for (int b = 0; b < nb; b++) {
+                const desk_attn_row *rb = &r[act[a0 + b]];
+                if (rb->lo < klo) klo = rb->lo;
+                if (rb->hi > khi) khi = rb->hi;
+            }
+            if (klo < t0) klo = t0;
+            if (khi > t0 + ATTN_TILE - 1) khi = t0 + ATTN_TILE - 1;
+            for (int d0 = 0; d0 < hv; d0 += 16) {
+                const bool two = d0 + 16 <= hv;
+                __m256 acc[8][2];
                 DESK_UNROLL
-                for (int g = 0; g < 4; g++) {
-                    a[g][0] = g < ng ? _mm256_load_ps(acc[g0 + g] + d0) : _mm256_setzero_ps();
-                    a[g][1] = g < ng && two ? _mm256_load_ps(acc[g0 + g] + d0 + 8) : _mm256_setzero_ps();
+                for (int b = 0; b < 8; b++) {
+                    float *o = out[act[a0 + (b < nb ? b : 0)]] + d0;
+                    acc[b][0] = b < nb ? _mm256_loadu_ps(o) : _mm256_setzero_ps();
+                    acc[b][1] = b < nb && two ? _mm256_loadu_ps(o + 8) : _mm256_setzero_ps();
                 }
-                for (int e = 0; e < ATTN_TILE; e++) {
-                    const int s = t0 + e;
-                    if (s < r->lo || s > r->hi) continue; /* weight 0 in every row */
+                for (int s = klo; s <= khi; s++) {
+                    const int e = s - t0;
                     const desk_f16 *v = V + (size_t)s * vs + d0;
                     const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)v));
                     const __m256 v1 = two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8))) : _mm256_setzero_ps();
                     DESK_UNROLL
-                    for (int g = 0; g < 4; g++) {
-                        if (g >= ng) break;
-                        const float w = kq[g0 + g][e];
+                    for (int b = 0; b < 8; b++) {
+                        if (b >= nb) break;
+                        const float w = kq[act[a0 + b]][e];
                         if (w == 0.0f) continue;
-                        a[g][0] = _mm256_fmadd_ps(_mm256_set1_ps(w), v0, a[g][0]);
-                        a[g][1] = _mm256_fmadd_ps(_mm256_set1_ps(w), v1, a[g][1]);
+                        acc[b][0] = _mm256_fmadd_ps(_mm256_set1_ps(w), v0, acc[b][0]);
+                        acc[b][1] = _mm256_fmadd_ps(_mm256_set1_ps(w), v1, acc[b][1]);
                     }
                 }
                 DESK_UNROLL
-                for (int g = 0; g < 4; g++) {
-                    if (g >= ng) break;
-                    _mm256_store_ps(acc[g0 + g] + d0, a[g][0]);
-                    if (two) _mm256_store_ps(acc[g0 + g] + d0 + 8, a[g][1]);
+                for (int b = 0; b < 8; b++) {
+                    if (b >= nb) break;
+                    float *o = out[act[a0 + b]] + d0;
+                    _mm256_storeu_ps(o, acc[b][0]);
+                    if (two) _mm256_storeu_ps(o + 8, acc[b][1]);
                 }
             }
         }
@@ -276,8 +309,7 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *out, size_t ou
     for (int g = 0; g < nr; g++) {
         const float inv = S[g] == 0.0f ? 0.0f : 1.0f / S[g];
         const __m256 vinv = _mm256_set1_ps(inv);
-        float *o = out + (size_t)g * out_stride;
-        for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc[g] + d), vinv));
+        for (int d = 0; d < hv; d += 8) _mm256_storeu_ps(out[g] + d, _mm256_mul_ps(_mm256_loadu_ps(out[g] + d), vinv));
     }
     return true;
 }

@@ -289,39 +289,46 @@ static void attn_task(void *p, int ith, int nth) {
      * a Q8_0 cache takes the per-row path at every batch size. */
     const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
                        c->type_v == DESK_TYPE_F16;
-    /* Units of one position and one KV head: its query heads share K and
-     * V, which the vector tiled kernel reads once for all of them. */
-    const int units = j->n * hp->n_head_kv;
+    /* Units of a run of positions and one KV head: its query heads share K
+     * and V, which the vector tiled kernel reads once for all of the
+     * run's rows (as many positions as fill DESK_ATTN_GROUP rows). */
+    const int run = tiled && j->kt && j->kt->attn_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
+    const int units = (j->n + run - 1) / run * hp->n_head_kv;
     for (int t = ith; t < units; t += nth) {
-        const int i = t / hp->n_head_kv, g = t % hp->n_head_kv;
-        const int pos = j->pos0 + i;
-        int lo = 0;
-        if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
+        const int i0 = t / hp->n_head_kv * run, g = t % hp->n_head_kv;
+        const int i1 = i0 + run < j->n ? i0 + run : j->n;
         for (int h0 = g * group; h0 < (g + 1) * group; h0 += DESK_ATTN_GROUP) {
-            const int nr = (g + 1) * group - h0 < DESK_ATTN_GROUP ? (g + 1) * group - h0 : DESK_ATTN_GROUP;
+            const int nh = (g + 1) * group - h0 < DESK_ATTN_GROUP ? (g + 1) * group - h0 : DESK_ATTN_GROUP;
             desk_attn_row r[DESK_ATTN_GROUP];
-            for (int e = 0; e < nr; e++)
-                r[e] = (desk_attn_row){.q = c->q + (size_t)i * hp->n_head * hk + (size_t)(h0 + e) * hk,
-                                       .k = K + (size_t)g * c->k_head,
-                                       .v = V + (size_t)g * c->v_head,
-                                       .k_stride = c->k_row,
-                                       .v_stride = c->v_row,
-                                       .k_type = c->type_k,
-                                       .v_type = c->type_v,
-                                       .head_k = hk,
-                                       .head_v = hv,
-                                       .lo = lo,
-                                       .hi = pos,
-                                       .scale = kq_scale};
-            float *out = c->att + (size_t)i * hp->n_head * hv + (size_t)h0 * hv;
+            float *out[DESK_ATTN_GROUP];
+            int nr = 0;
+            for (int i = i0; i < i1; i++) {
+                const int pos = j->pos0 + i;
+                int lo = 0;
+                if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
+                for (int e = 0; e < nh; e++, nr++) {
+                    r[nr] = (desk_attn_row){.q = c->q + (size_t)i * hp->n_head * hk + (size_t)(h0 + e) * hk,
+                                            .k = K + (size_t)g * c->k_head,
+                                            .v = V + (size_t)g * c->v_head,
+                                            .k_stride = c->k_row,
+                                            .v_stride = c->v_row,
+                                            .k_type = c->type_k,
+                                            .v_type = c->type_v,
+                                            .head_k = hk,
+                                            .head_v = hv,
+                                            .lo = lo,
+                                            .hi = pos,
+                                            .scale = kq_scale};
+                    out[nr] = c->att + (size_t)i * hp->n_head * hv + (size_t)(h0 + e) * hv;
+                }
+            }
             /* The kernel table's vector versions when they take this shape. */
-            if (tiled && j->kt && j->kt->attn_tiled && j->kt->attn_tiled(r, nr, out, (size_t)hv)) continue;
+            if (tiled && j->kt && j->kt->attn_tiled && j->kt->attn_tiled(r, nr, out)) continue;
             for (int e = 0; e < nr; e++) {
-                float *oe = out + (size_t)e * hv;
                 if (tiled)
-                    desk_op_attn_tiled(&r[e], oe, acc);
-                else if (!(j->kt && j->kt->attn_vec && j->kt->attn_vec(&r[e], oe, acc)))
-                    desk_op_attn_vec(&r[e], oe, acc);
+                    desk_op_attn_tiled(&r[e], out[e], acc);
+                else if (!(j->kt && j->kt->attn_vec && j->kt->attn_vec(&r[e], out[e], acc)))
+                    desk_op_attn_vec(&r[e], out[e], acc);
             }
         }
     }
