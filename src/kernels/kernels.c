@@ -150,6 +150,8 @@ typedef struct mm_job {
     const desk_mat *w;
     desk_vec_dot_fn vec_dot;
     desk_dot_tile_fn dot_tile; /* NULL: vec_dot per pair */
+    desk_expand_fn expand;     /* non-NULL: batch rows expanded per chunk for xtile */
+    desk_dot_tile_fn xtile;
     desk_quant_fn act_quant;   /* NULL: activations used as they are (F32) */
     int64_t act_blck;          /* elements per activation block */
     const float *x;
@@ -199,10 +201,18 @@ static void quantize_task(void *p, int ith, int nth) {
     }
 }
 
-static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
+/* Bytes of one row of W expanded (kernels.h: desk_expand_fn). */
+static size_t xrow_bytes(const desk_mat *w) { return (size_t)(w->cols / DESK_QK) * sizeof(desk_block_q8_0); }
+
+/* Rows R0..R1 against every activation row.  XBUF (PACK_MAX bytes) takes
+ * the chunk's rows expanded where the job has an expander: once per chunk,
+ * for all its groups of 8 rows and 2..4 activation rows. */
+static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1, unsigned char *xbuf) {
     const desk_mat *w = j->w;
     const unsigned char *wd = w->data;
     float out[8 * TILE_ACT];
+    const int64_t xrows = j->expand ? (r1 - r0) / 8 * 8 : 0; /* rows taken expanded */
+    if (xrows) j->expand(w->cols, wd + (size_t)r0 * w->row_bytes, w->row_bytes, (int)xrows, xbuf);
     for (int64_t c = 0; c < j->n; c += TILE_ACT) {
         const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
         const unsigned char *a = j->act + (size_t)c * j->act_row;
@@ -221,7 +231,10 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1) {
         const int64_t step = nc == 1 ? 1 : 8;
         for (int64_t r = r0; r < r1; r += step) {
             const int nr = (int)(r1 - r < step ? r1 - r : step);
-            j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, w->row_bytes, nr, a, j->act_row, nc, out);
+            if (nc > 1 && r - r0 < xrows)
+                j->xtile(w->cols, xbuf + (size_t)(r - r0) * xrow_bytes(w), xrow_bytes(w), nr, a, j->act_row, nc, out);
+            else
+                j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, w->row_bytes, nr, a, j->act_row, nc, out);
             for (int ri = 0; ri < nr; ri++)
                 for (int ci = 0; ci < nc; ci++) yc[ci * w->rows + r + ri] = out[ri * nc + ci];
         }
@@ -364,10 +377,11 @@ static void dot_task(void *p, int ith, int nth) {
     mm_job *j = p;
     (void)ith;
     (void)nth;
+    _Alignas(64) unsigned char xbuf[PACK_MAX];
     for (;;) {
         const int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
         if (r0 >= j->w->rows) return;
-        dot_chunk(j, r0, r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows);
+        dot_chunk(j, r0, r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows, xbuf);
     }
 }
 
@@ -428,6 +442,12 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
          * rows repacked at load, next to each other). */
         j.rp_dot16 = j.rp_dot && j.rp ? kt->rp_dot16[w->type] : NULL;
         j.chunk = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
+        /* Expanded once per chunk where the table has it and a chunk fits. */
+        if (!j.rp_dot && n >= BATCH_MIN && j.dot_tile && kt->expand[w->type] && kt->xtile[w->type] &&
+            (size_t)CHUNK_ROWS_BATCH * xrow_bytes(w) <= PACK_MAX) {
+            j.expand = kt->expand[w->type];
+            j.xtile = kt->xtile[w->type];
+        }
     }
     atomic_init(&j.next, 0);
     if (ti->vec_dot_type == DESK_TYPE_F32) {

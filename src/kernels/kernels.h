@@ -84,6 +84,17 @@ const char *desk_isa_name(desk_isa isa);
 typedef void (*desk_dot_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act,
                                  size_t act_stride, int nc, float *out);
 
+/* ---- expanded batch rows ------------------------------------------------
+ * A type whose 32-element blocks are slow to unpack (Q5_0: nibbles plus a
+ * 32-bit mask of fifth bits) can have its batch rows expanded once per
+ * chunk of rows: EXPAND writes NR rows of W (N elements each, stride WS
+ * bytes) to DST, each block as Q8_0's block layout (its f16 scale, then
+ * 32 bytes) holding the type's unsigned levels (Q5_0: 0..31, 16 above
+ * the signed level), N / 32 * sizeof(desk_block_q8_0) bytes a row.  XTILE
+ * is then dot_tile over that layout for 8 rows x 2..4 activation rows,
+ * each output summed exactly as dot_tile sums it from the type's blocks. */
+typedef void (*desk_expand_fn)(int64_t n, const void *w, size_t ws, int nr, void *dst);
+
 /* ---- the 8-row path: weights repacked 8 rows at a time ------------------
  * Q4_0 and Q4_K matrices with rows a multiple of 8 (the ones llama.cpp
  * repacks at load) can be repacked into 8-row groups, so that one vector
@@ -177,6 +188,9 @@ typedef struct desk_kernel_table {
      * OUT[c * 16 + r]; the second group follows the first in memory), each
      * output's sums in rp_dot's order. */
     desk_packed_dot_fn rp_dot16[DESK_TYPE_COUNT];
+    /* by weight type, or NULL: the expanded batch rows (see above). */
+    desk_expand_fn expand[DESK_TYPE_COUNT];
+    desk_dot_tile_fn xtile[DESK_TYPE_COUNT];
     desk_attn_fn attn_vec;                       /* desk_op_attn_vec */
     desk_attn_group_fn attn_tiled;               /* desk_op_attn_tiled, per row */
     desk_glu_fn swiglu;                          /* desk_op_swiglu */

@@ -885,6 +885,11 @@ static void rp_q4_k_x2(int64_t n, const void *p, const void *a, size_t as, const
 
 #include "kernels/x86_tiles.h"
 
+#ifndef DESK_EXPAND_Q5_0 /* the expanded batch rows: AVX-512 only */
+#define DESK_EXPAND_Q5_0 NULL
+#define DESK_XTILE_Q5_0 NULL
+#endif
+
 #include "kernels/tile_entry.h"
 
 #include "kernels/x86_ops.h"
@@ -901,6 +906,8 @@ const desk_kernel_table DESK_X86_TABLE = {
         },
     .rp_dot = {[DESK_TYPE_Q4_0] = rp_q4_0, [DESK_TYPE_Q4_K] = rp_q4_k},
     .rp_dot16 = {[DESK_TYPE_Q4_0] = DESK_RP_X2_Q4_0, [DESK_TYPE_Q4_K] = DESK_RP_X2_Q4_K},
+    .expand = {[DESK_TYPE_Q5_0] = DESK_EXPAND_Q5_0},
+    .xtile = {[DESK_TYPE_Q5_0] = DESK_XTILE_Q5_0},
     .attn_vec = attn_vec_x86,
     .attn_tiled = attn_tiled_x86,
     .swiglu = swiglu_x86,

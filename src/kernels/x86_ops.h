@@ -166,7 +166,7 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *const *out) {
     const desk_f16 *K = r->k, *V = r->v;
     const size_t ks = r->k_stride / sizeof(desk_f16), vs = r->v_stride / sizeof(desk_f16);
     _Alignas(32) float kq[DESK_ATTN_GROUP][ATTN_TILE];
-    _Alignas(32) float kT[512 * 8];
+    _Alignas(32) float kT[2 * 512 * 8];
     float M[DESK_ATTN_GROUP], S[DESK_ATTN_GROUP];
     int first = INT_MAX, last = -1;
     for (int g = 0; g < nr; g++) {
@@ -185,52 +185,65 @@ static bool attn_tiled_x86(const desk_attn_row *r, int nr, float *const *out) {
         if (na == 0) continue;
         __m256 vmax[DESK_ATTN_GROUP];
         for (int a = 0; a < na; a++) vmax[a] = ninf;
-        for (int e0 = 0; e0 < ATTN_TILE; e0 += 8) {
-            const int s0 = t0 + e0;
-            unsigned valid[DESK_ATTN_GROUP], any = 0;
-            for (int a = 0; a < na; a++) any |= valid[a] = keys_in(s0, r[act[a]].lo, r[act[a]].hi);
-            if (!any) {
-                for (int a = 0; a < na; a++) _mm256_store_ps(kq[act[a]] + e0, ninf);
+        for (int e0 = 0; e0 < ATTN_TILE; e0 += 16) {
+            /* Two blocks of 8 keys: h = 0 for keys e0..e0+7, 1 for the next. */
+            unsigned valid[DESK_ATTN_GROUP][2], any[2] = {0, 0};
+            for (int a = 0; a < na; a++)
+                for (int h = 0; h < 2; h++)
+                    any[h] |= valid[a][h] = keys_in(t0 + e0 + 8 * h, r[act[a]].lo, r[act[a]].hi);
+            if (!any[0] && !any[1]) {
+                for (int a = 0; a < na; a++) {
+                    _mm256_store_ps(kq[act[a]] + e0, ninf);
+                    _mm256_store_ps(kq[act[a]] + e0 + 8, ninf);
+                }
                 continue;
             }
-            for (int d0 = 0; d0 < hk; d0 += 8) {
-                __m256 rr[8];
-                DESK_UNROLL
-                for (int jj = 0; jj < 8; jj++)
-                    rr[jj] = any >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
-                                                 (const __m128i *)(K + (size_t)(s0 + jj) * ks + d0)))
-                                           : _mm256_setzero_ps();
-                transpose8(rr);
-                DESK_UNROLL
-                for (int dd = 0; dd < 8; dd++) _mm256_store_ps(kT + (d0 + dd) * 8, rr[dd]);
+            for (int h = 0; h < 2; h++) {
+                const int s0 = t0 + e0 + 8 * h;
+                float *kTh = kT + (size_t)h * 512 * 8;
+                for (int d0 = 0; d0 < hk; d0 += 8) {
+                    __m256 rr[8];
+                    DESK_UNROLL
+                    for (int jj = 0; jj < 8; jj++)
+                        rr[jj] = any[h] >> jj & 1 ? _mm256_cvtph_ps(_mm_loadu_si128(
+                                                        (const __m128i *)(K + (size_t)(s0 + jj) * ks + d0)))
+                                                  : _mm256_setzero_ps();
+                    transpose8(rr);
+                    DESK_UNROLL
+                    for (int dd = 0; dd < 8; dd++) _mm256_store_ps(kTh + (d0 + dd) * 8, rr[dd]);
+                }
             }
             /* One chain per lane (each key's products in element order, as
-             * the reference's sequential fmaf); four rows at a time for
-             * four chains in flight.  A row without a visible key here
-             * stores -inf whatever its chains summed. */
+             * the reference's sequential fmaf); four rows by 16 keys at a
+             * time, eight chains in flight to cover the fma latency.  A row
+             * without a visible key in a block stores -inf there whatever
+             * its chains summed. */
+            const float *kT0 = kT, *kT1 = kT + 512 * 8;
             for (int a0 = 0; a0 < na; a0 += 4) {
                 const int nb = na - a0 < 4 ? na - a0 : 4;
                 const float *q[4];
                 DESK_UNROLL
                 for (int b = 0; b < 4; b++) q[b] = r[act[a0 + (b < nb ? b : 0)]].q;
-                __m256 dv[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-                if (nb == 4) {
-                    for (int d = 0; d < hk; d++) {
-                        const __m256 kv = _mm256_load_ps(kT + d * 8);
-                        DESK_UNROLL
-                        for (int b = 0; b < 4; b++) dv[b] = _mm256_fmadd_ps(_mm256_set1_ps(q[b][d]), kv, dv[b]);
-                    }
-                } else {
-                    for (int d = 0; d < hk; d++) {
-                        const __m256 kv = _mm256_load_ps(kT + d * 8);
-                        for (int b = 0; b < nb; b++) dv[b] = _mm256_fmadd_ps(_mm256_set1_ps(q[b][d]), kv, dv[b]);
+                __m256 dv[4][2];
+                DESK_UNROLL
+                for (int b = 0; b < 4; b++) dv[b][0] = dv[b][1] = _mm256_setzero_ps();
+                for (int d = 0; d < hk; d++) {
+                    const __m256 k0 = _mm256_load_ps(kT0 + d * 8), k1 = _mm256_load_ps(kT1 + d * 8);
+                    DESK_UNROLL
+                    for (int b = 0; b < 4; b++) {
+                        const __m256 qb = _mm256_set1_ps(q[b][d]);
+                        dv[b][0] = _mm256_fmadd_ps(qb, k0, dv[b][0]);
+                        dv[b][1] = _mm256_fmadd_ps(qb, k1, dv[b][1]);
                     }
                 }
                 for (int b = 0; b < nb; b++) {
                     const int a = a0 + b;
-                    const __m256 sv = _mm256_blendv_ps(ninf, _mm256_mul_ps(dv[b], vscale), lanes_of(valid[a]));
-                    _mm256_store_ps(kq[act[a]] + e0, sv);
-                    vmax[a] = _mm256_max_ps(vmax[a], sv);
+                    DESK_UNROLL
+                    for (int h = 0; h < 2; h++) {
+                        const __m256 sv = _mm256_blendv_ps(ninf, _mm256_mul_ps(dv[b][h], vscale), lanes_of(valid[a][h]));
+                        _mm256_store_ps(kq[act[a]] + e0 + 8 * h, sv);
+                        vmax[a] = _mm256_max_ps(vmax[a], sv);
+                    }
                 }
             }
         }

@@ -36,6 +36,10 @@
  */
 #if defined(__AVX512F__)
 
+/* The type code of Q5_0 rows expanded to Q8_0-shaped blocks of unsigned
+ * levels (kernels.h: desk_expand_fn), for the tiles below. */
+#define XT_Q5_0 (DESK_TYPE_COUNT + 1)
+
 /* Which types have the 4- and 8-row tiles (tile_entry.h). */
 #define DESK_TILE4(t)                                                                                              \
     ((t) == DESK_TYPE_Q4_0 || (t) == DESK_TYPE_Q4_1 || (t) == DESK_TYPE_Q5_0 || (t) == DESK_TYPE_Q5_1 ||             \
@@ -45,10 +49,10 @@
  * bits), element order; they stand legacy_offset (Q8_0: 128) above the
  * signed level. */
 DESK_INLINE __m512i pair_levels(int t, const unsigned char *pa, const unsigned char *pb) {
-    if (t == DESK_TYPE_Q8_0) {
+    if (t == DESK_TYPE_Q8_0 || t == XT_Q5_0) {
         const desk_block_q8_0 *a = (const void *)pa, *b = (const void *)pb;
         const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load32(a->qs)), load32(b->qs), 1);
-        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+        return t == XT_Q5_0 ? v : _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
     }
     const uint8_t *qa, *qb;
     const uint8_t *ha = NULL, *hb = NULL;
@@ -106,10 +110,10 @@ DESK_INLINE __m128 h4(const void *p0, const void *p1, const void *p2, const void
  * out[r * nc + c]. */
 DESK_INLINE void dot_legacy_rows(int t, int np, int64_t n, const void *w, size_t ws, const void *act, size_t as,
                                  int nc, float *out) {
-    const size_t wsz = legacy_size(t);
+    const size_t wsz = t == XT_Q5_0 ? sizeof(desk_block_q8_0) : legacy_size(t);
     const bool has_min = t == DESK_TYPE_Q4_1 || t == DESK_TYPE_Q5_1;
     const size_t asz = has_min ? sizeof(desk_block_q8_1) : sizeof(desk_block_q8_0);
-    const int off = t == DESK_TYPE_Q8_0 ? 128 : legacy_offset(t);
+    const int off = t == DESK_TYPE_Q8_0 ? 128 : t == XT_Q5_0 ? 16 : legacy_offset(t);
     const int64_t nb = n / DESK_QK;
     /* Lane 4c + r of a group of 4 rows' scale products is its row r with
      * activation row c. */
@@ -202,6 +206,39 @@ DESK_INLINE void kern_rows(int t, int64_t n, const void *w, size_t ws, int nr, c
     default: dot_legacy_rows(t, 2, n, w, ws, a, as, 4, o); return;
     }
 }
+
+/* NR rows of Q5_0 (N elements, stride WS) as Q8_0-shaped blocks of the
+ * unsigned levels (kernels.h: desk_expand_fn): the low nibbles give
+ * elements 0..15, the high ones 16..31, qh bit j the 16 of element j. */
+static void expand_q5_0(int64_t n, const void *w, size_t ws, int nr, void *dst) {
+    const int64_t nb = n / DESK_QK;
+    desk_block_q8_0 *o = dst;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < nr; r++) {
+        const desk_block_q5_0 *b = (const void *)((const unsigned char *)w + (size_t)r * ws);
+        for (int64_t i = 0; i < nb; i++, o++) {
+            const __m128i qs = _mm_loadu_si128((const __m128i *)b[i].qs);
+            const __m256i lh = _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
+            uint32_t qh;
+            memcpy(&qh, b[i].qh, 4);
+            const __m256i lv = _mm256_or_si256(_mm256_and_si256(lh, m4), _mm256_maskz_set1_epi8(qh, 0x10));
+            o->d = b[i].d;
+            _mm256_storeu_si256((__m256i *)o->qs, lv);
+        }
+    }
+}
+
+/* 8 expanded Q5_0 rows x NC (2..4) activation rows: tile_q5_0's sums. */
+static void xtile_q5_0(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc, float *o) {
+    (void)nr; /* always 8 (kernels.c) */
+    switch (nc) {
+    case 2: dot_legacy_rows(XT_Q5_0, 4, n, w, ws, a, as, 2, o); return;
+    case 3: dot_legacy_rows(XT_Q5_0, 4, n, w, ws, a, as, 3, o); return;
+    default: dot_legacy_rows(XT_Q5_0, 4, n, w, ws, a, as, 4, o); return;
+    }
+}
+#define DESK_EXPAND_Q5_0 expand_q5_0
+#define DESK_XTILE_Q5_0 xtile_q5_0
 
 /* Q6_K, NR (1..2) weight rows x NC (2..4) activation rows, in the lanes
  * of llama.cpp's ggml_vec_dot_q6_K_q8_K (AVX2 path, which the AVX-512
