@@ -36,6 +36,7 @@
  * nothing.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,6 +353,120 @@ static desk_status store_row(desk_ctx *c, uint32_t type, const float *src, unsig
     return DESK_OK;
 }
 
+/* ---- per-row steps ---------------------------------------------------- */
+
+/* The steps between the products, one position (row) at a time: each row's
+ * arithmetic is the same whoever runs it, so a batch splits its rows over
+ * the pool and a single token runs them here (a pool round trip costs
+ * more than the work of one row). */
+typedef enum row_step {
+    ROW_ATTN_IN, /* attn_norm */
+    ROW_QK,      /* q/k norms, RoPE, the Hadamard rotation, K and V into the cache */
+    ROW_FFN_IN,  /* post-attention norm, residual, ffn_norm */
+    ROW_GLU,     /* act(gate) * up */
+    ROW_OUT,     /* post-FFN norm, residual */
+} row_step;
+
+typedef struct rows_job {
+    desk_ctx *c;
+    const desk_layer *L;
+    int il, n;
+    row_step step;
+    atomic_int failed; /* the first failing row's thread writes st and err */
+    desk_status st;
+    desk_err *err;
+} rows_job;
+
+/* Batches of this many rows or more split their per-row steps over the pool. */
+#define ROWS_PAR_MIN 8
+
+static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_err *err) {
+    const desk_model *m = c->m;
+    const desk_hparams *hp = &m->hp;
+    const int hk = hp->head_dim_k;
+    const size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk,
+                 kvv = (size_t)hp->n_head_kv * hp->head_dim_v;
+    const int pos = c->pos + i;
+    for (int h = 0; h < hp->n_head; h++) {
+        float *q = c->q + (size_t)i * qd + (size_t)h * hk;
+        if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);
+        desk_op_rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+        if (m->arch == DESK_ARCH_GEMMA3)
+            for (int d = 0; d < hk; d++) q[d] *= hp->attn_scale;
+    }
+    for (int h = 0; h < hp->n_head_kv; h++) {
+        float *k = c->k + (size_t)i * kvk + (size_t)h * hk;
+        if (L->k_norm) desk_op_rmsnorm(k, k, L->k_norm, hk, hp->eps);
+        desk_op_rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
+    }
+    if (c->rot_k) {
+        rotate(c->q + (size_t)i * qd, qd, c->rot_k);
+        rotate(c->k + (size_t)i * kvk, kvk, c->rot_k);
+    }
+    if (c->rot_v) rotate(c->v + (size_t)i * kvv, kvv, c->rot_v);
+    desk_status s = store_row(c, c->type_k, c->k + (size_t)i * kvk, c->k_cache + ((size_t)il * c->n_ctx + pos) * c->k_row,
+                              kvk, err);
+    if (!s) s = store_row(c, c->type_v, c->v + (size_t)i * kvv, c->v_cache + ((size_t)il * c->n_ctx + pos) * c->v_row, kvv, err);
+    return s;
+}
+
+static desk_status row_step_run(desk_ctx *c, const desk_layer *L, int il, row_step step, int i, desk_err *err) {
+    const desk_model *m = c->m;
+    const desk_hparams *hp = &m->hp;
+    const int E = hp->n_embd, F = hp->n_ff;
+    float *xi = c->x + (size_t)i * E, *o = c->xo + (size_t)i * E, *xb = c->xb + (size_t)i * E;
+    const desk_kernel_table *kt = c->kt;
+    switch (step) {
+    case ROW_ATTN_IN: desk_op_rmsnorm(xb, xi, L->attn_norm, E, hp->eps); break;
+    case ROW_QK: return row_qk(c, L, il, i, err);
+    case ROW_FFN_IN:
+        if (L->post_attn_norm) desk_op_rmsnorm(o, o, L->post_attn_norm, E, hp->eps);
+        for (int d = 0; d < E; d++) xi[d] += o[d];
+        desk_op_rmsnorm(xb, xi, L->ffn_norm, E, hp->eps);
+        break;
+    case ROW_GLU: {
+        float *g = c->ffa + (size_t)i * F, *u = c->ffb + (size_t)i * F;
+        if (m->arch == DESK_ARCH_GEMMA3)
+            (kt && kt->geglu ? kt->geglu : desk_op_geglu)(g, g, u, (size_t)F);
+        else
+            (kt && kt->swiglu ? kt->swiglu : desk_op_swiglu)(g, g, u, (size_t)F);
+        break;
+    }
+    case ROW_OUT:
+        if (L->post_ffn_norm) desk_op_rmsnorm(o, o, L->post_ffn_norm, E, hp->eps);
+        for (int d = 0; d < E; d++) xi[d] += o[d];
+        break;
+    }
+    return DESK_OK;
+}
+
+static void rows_task(void *p, int ith, int nth) {
+    rows_job *j = p;
+    const int i0 = (int)((int64_t)j->n * ith / nth), i1 = (int)((int64_t)j->n * (ith + 1) / nth);
+    desk_err mine = {0};
+    for (int i = i0; i < i1; i++) {
+        const desk_status s = row_step_run(j->c, j->L, j->il, j->step, i, &mine);
+        if (s == DESK_OK) continue;
+        int expect = 0;
+        if (atomic_compare_exchange_strong(&j->failed, &expect, 1)) {
+            j->st = s;
+            if (j->err) *j->err = mine;
+        }
+        return;
+    }
+}
+
+/* STEP over the N rows of layer IL. */
+static desk_status rows(desk_ctx *c, const desk_layer *L, int il, row_step step, int n, desk_err *err) {
+    rows_job j = {.c = c, .L = L, .il = il, .n = n, .step = step, .err = err};
+    atomic_init(&j.failed, 0);
+    if (n >= ROWS_PAR_MIN)
+        desk_threadpool_run(c->tp, rows_task, &j);
+    else
+        rows_task(&j, 0, 1);
+    return atomic_load(&j.failed) ? j.st : DESK_OK;
+}
+
 desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
     const desk_model *m = c->m;
     const desk_hparams *hp = &m->hp;
@@ -368,8 +483,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
     trace(c, "inp_embd", -1, c->x, n, E);
     for (int il = 0; il < hp->n_layer; il++) {
         const desk_layer *L = &m->layers[il];
-        for (int i = 0; i < n; i++)
-            desk_op_rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)i * E, L->attn_norm, E, hp->eps);
+        if ((s = rows(c, L, il, ROW_ATTN_IN, n, err))) return s;
         trace(c, "attn_norm", il, c->xb, n, E);
         if ((s = matmul(c, &L->wq, c->xb, n, c->q, err)) || (s = matmul(c, &L->wk, c->xb, n, c->k, err)) ||
             (s = matmul(c, &L->wv, c->xb, n, c->v, err)))
@@ -377,31 +491,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         trace(c, "q", il, c->q, n, qd);
         trace(c, "k", il, c->k, n, kvk);
         trace(c, "v", il, c->v, n, kvv);
-        for (int i = 0; i < n; i++) {
-            int pos = c->pos + i;
-            for (int h = 0; h < hp->n_head; h++) {
-                float *q = c->q + (size_t)i * qd + (size_t)h * hk;
-                if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);
-                desk_op_rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
-                if (m->arch == DESK_ARCH_GEMMA3)
-                    for (int d = 0; d < hk; d++) q[d] *= hp->attn_scale;
-            }
-            for (int h = 0; h < hp->n_head_kv; h++) {
-                float *k = c->k + (size_t)i * kvk + (size_t)h * hk;
-                if (L->k_norm) desk_op_rmsnorm(k, k, L->k_norm, hk, hp->eps);
-                desk_op_rope(k, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
-            }
-            if (c->rot_k) {
-                rotate(c->q + (size_t)i * qd, qd, c->rot_k);
-                rotate(c->k + (size_t)i * kvk, kvk, c->rot_k);
-            }
-            if (c->rot_v) rotate(c->v + (size_t)i * kvv, kvv, c->rot_v);
-            if ((s = store_row(c, c->type_k, c->k + (size_t)i * kvk,
-                               c->k_cache + ((size_t)il * c->n_ctx + pos) * c->k_row, kvk, err)) ||
-                (s = store_row(c, c->type_v, c->v + (size_t)i * kvv,
-                               c->v_cache + ((size_t)il * c->n_ctx + pos) * c->v_row, kvv, err)))
-                return s;
-        }
+        if ((s = rows(c, L, il, ROW_QK, n, err))) return s;
         trace(c, "q_rope", il, c->q, n, qd);
         trace(c, "k_rope", il, c->k, n, kvk);
         attn_job aj = {c, il, n, c->pos, L->swa, kt};
@@ -410,12 +500,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if (c->rot_v) rotate(c->att, (size_t)n * hp->n_head * hv, c->rot_v);
         if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
         trace(c, "attn_out", il, c->xo, n, E);
-        for (int i = 0; i < n; i++) {
-            float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
-            if (L->post_attn_norm) desk_op_rmsnorm(o, o, L->post_attn_norm, E, hp->eps);
-            for (int d = 0; d < E; d++) xi[d] += o[d];
-            desk_op_rmsnorm(c->xb + (size_t)i * E, xi, L->ffn_norm, E, hp->eps);
-        }
+        if ((s = rows(c, L, il, ROW_FFN_IN, n, err))) return s;
         trace(c, "ffn_inp", il, c->x, n, E);
         trace(c, "ffn_norm", il, c->xb, n, E);
         if ((s = matmul(c, &L->w_gate, c->xb, n, c->ffa, err)) ||
@@ -423,31 +508,23 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
             return s;
         trace(c, "ffn_gate", il, c->ffa, n, F);
         trace(c, "ffn_up", il, c->ffb, n, F);
-        size_t nf = (size_t)n * F;
-        if (m->arch == DESK_ARCH_GEMMA3)
-            (kt && kt->geglu ? kt->geglu : desk_op_geglu)(c->ffa, c->ffa, c->ffb, nf);
-        else
-            (kt && kt->swiglu ? kt->swiglu : desk_op_swiglu)(c->ffa, c->ffa, c->ffb, nf);
+        if ((s = rows(c, L, il, ROW_GLU, n, err))) return s;
         trace(c, "ffn_act", il, c->ffa, n, F);
         if ((s = matmul(c, &L->w_down, c->ffa, n, c->xo, err))) return s;
         trace(c, "ffn_out", il, c->xo, n, E);
-        for (int i = 0; i < n; i++) {
-            float *o = c->xo + (size_t)i * E, *xi = c->x + (size_t)i * E;
-            if (L->post_ffn_norm) desk_op_rmsnorm(o, o, L->post_ffn_norm, E, hp->eps);
-            for (int d = 0; d < E; d++) xi[d] += o[d];
-        }
+        if ((s = rows(c, L, il, ROW_OUT, n, err))) return s;
         trace(c, "l_out", il, c->x, n, E);
     }
-    int first = c->logits_all ? 0 : n - 1, rows = n - first;
-    for (int i = 0; i < rows; i++)
+    int first = c->logits_all ? 0 : n - 1, n_out = n - first;
+    for (int i = 0; i < n_out; i++)
         desk_op_rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)(first + i) * E, m->out_norm, E, hp->eps);
-    trace(c, "result_norm", -1, c->xb, rows, E);
-    if ((s = matmul(c, &m->output, c->xb, rows, c->logits, err))) return s;
+    trace(c, "result_norm", -1, c->xb, n_out, E);
+    if ((s = matmul(c, &m->output, c->xb, n_out, c->logits, err))) return s;
     if (hp->softcap > 0) {
-        size_t nl = (size_t)rows * hp->n_vocab;
+        size_t nl = (size_t)n_out * hp->n_vocab;
         for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] / hp->softcap) * hp->softcap;
     }
-    c->n_logits = rows;
+    c->n_logits = n_out;
     c->pos += n;
     return DESK_OK;
 }
