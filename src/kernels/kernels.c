@@ -432,17 +432,15 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
         j.rp = w->packed;
         j.group_bytes = rp_group_bytes(w);
     }
-    /* Two groups at a time where the table takes them together (their rows
-     * repacked at load, next to each other): half the instructions per
-     * byte, which decode needs to keep up with DRAM on two cores. */
-    j.rp_dot16 = j.rp_dot && j.rp ? kt->rp_dot16[w->type] : NULL;
     if (n == 1) {
         /* Several chunks per thread so a busy core does not hold up the rest. */
         j.chunk = (w->rows + 4 * nth - 1) / (4 * nth);
         if (j.chunk < 8) j.chunk = 8;
-        const int64_t unit = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : 1;
-        j.chunk = (j.chunk + unit - 1) / unit * unit;
+        if (j.rp_dot) j.chunk = (j.chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;
     } else {
+        /* Two groups per chunk where the table takes them together (their
+         * rows repacked at load, next to each other). */
+        j.rp_dot16 = j.rp_dot && j.rp ? kt->rp_dot16[w->type] : NULL;
         j.chunk = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
         /* Expanded once per chunk where the table has it and a chunk fits. */
         if (!j.rp_dot && n >= BATCH_MIN && j.dot_tile && kt->expand[w->type] && kt->xtile[w->type] &&
