@@ -272,16 +272,6 @@ size_t desk_repack_size(const desk_mat *w) {
     return (size_t)(w->rows / DESK_PACK_ROWS) * rp_group_bytes(w);
 }
 
-/* The 6-bit scales and mins of a Q4_K block (the reference's k4_get). */
-static void k4_unpack(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
-        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
-    }
-}
-
 /* Group of 8 rows at SRC (stride ROW_BYTES) into DST, in the layout of
  * kernels.h: only bytes move (4 at a time), so every integer dot and
  * every scale stays what it was. */
@@ -301,7 +291,7 @@ static void repack_group(uint32_t t, int64_t nblocks, const unsigned char *src, 
                 for (int k = 0; k < 4; k++)
                     for (int v = 0; v < 8; v++) memcpy(o + 256 * k + 32 * v + 4 * r, b->qs + 32 * k + 4 * v, 4);
                 uint8_t sc[8], m[8];
-                k4_unpack(b->scales, sc, m);
+                desk_k4_scales(b->scales, sc, m);
                 for (int j = 0; j < 8; j++) {
                     o[1024 + 8 * j + r] = sc[j];
                     o[1088 + 8 * j + r] = m[j];

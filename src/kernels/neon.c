@@ -211,17 +211,6 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
 
 /* ---- K-quants (256-element super-blocks, Q8_K activations) ---------- */
 
-/* The 6-bit scales and mins of Q4_K / Q5_K (the reference's k4_get). */
-DESK_INLINE void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    DESK_UNROLL
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
-        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
-    }
-}
-
 /* Bit B of every byte of HB, moved to bit 4 (B = 0..7). */
 DESK_INLINE uint8x16_t bit_to_16(uint8x16_t hb, int b) {
     return vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(4 - b))), vdupq_n_u8(0x10));
@@ -255,7 +244,7 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
             const desk_block_q5_K *b5 = (const void *)bp;
             const uint8_t *qs = five ? b5->qs : b4->qs;
             uint8_t sc[8], m[8];
-            k4_scales(five ? b5->scales : b4->scales, sc, m);
+            desk_k4_scales(five ? b5->scales : b4->scales, sc, m);
             const int16x8_t m16 = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m)));
             uint8x16_t hb0 = vdupq_n_u8(0), hb1 = vdupq_n_u8(0);
             if (five) {

@@ -107,16 +107,6 @@ static float vd_q8_0(int64_t n, const void *w, const void *a) { return dot_legac
 
 /* ---- K-quants ---------------------------------------------------------- */
 
-/* The 6-bit scales and mins of Q4_K / Q5_K. */
-static void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
-        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
-    }
-}
-
 /* Unsigned levels of a Q4_K / Q5_K super-block in element order. */
 static void k45_levels(bool five, const void *p, uint8_t q[256]) {
     const desk_block_q4_K *b4 = p;
@@ -149,7 +139,7 @@ static float vd_q5_k(int64_t n, const void *w, const void *act) {
         const desk_block_q8_K *y = (const desk_block_q8_K *)act + i;
         uint8_t q[256], sc[8], m[8];
         k45_levels(true, b, q);
-        k4_scales(b->scales, sc, m);
+        desk_k4_scales(b->scales, sc, m);
         int32_t lane[8] = {0}, mins = 0;
         for (int j = 0; j < 8; j++) {
             for (int l = 0; l < 8; l++) {
@@ -176,7 +166,7 @@ static float dot_q4_k(bool gemm, int64_t n, const void *w, const void *act) {
         const desk_block_q8_K *y = (const desk_block_q8_K *)act + i;
         uint8_t q[256], sc[8], m[8];
         k45_levels(false, b, q);
-        k4_scales(b->scales, sc, m);
+        desk_k4_scales(b->scales, sc, m);
         const float dd = H2F(b->d) * y->d, dm = H2F(b->dmin) * y->d;
         int32_t isum = 0, imin = 0;
         for (int k = 0; k < 4; k++) {

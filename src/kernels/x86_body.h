@@ -200,17 +200,6 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
 
 /* ---- K-quants (256-element super-blocks, Q8_K activations) ---------- */
 
-/* The 6-bit scales and mins of Q4_K / Q5_K (the reference's k4_get). */
-DESK_INLINE void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    DESK_UNROLL
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
-        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
-    }
-}
-
 /* Bit K of every byte of HB, moved to bit 4. */
 DESK_INLINE __m256i bit_to_16(__m256i hb, int k) {
     const __m256i v = k <= 4 ? _mm256_sll_epi16(hb, _mm_cvtsi32_si128(4 - k)) : _mm256_srl_epi16(hb, _mm_cvtsi32_si128(k - 4));
@@ -263,7 +252,7 @@ DESK_INLINE void dot_q45k(bool five, int64_t n, const void *w, size_t ws, int nr
             const desk_block_q5_K *b5 = (const void *)bp;
             const uint8_t *qs = five ? b5->qs : b4->qs;
             uint8_t sc[8], m[8];
-            k4_scales(five ? b5->scales : b4->scales, sc, m);
+            desk_k4_scales(five ? b5->scales : b4->scales, sc, m);
             m16[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
             const __m256i hb = five ? load32(b5->qh) : _mm256_setzero_si256();
             DESK_UNROLL

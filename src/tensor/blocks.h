@@ -78,4 +78,18 @@ _Static_assert(sizeof(desk_block_q6_K) == 210, "q6_K layout");
 _Static_assert(sizeof(desk_block_q8_K) == 292, "q8_K layout");
 _Static_assert(sizeof(desk_block_iq4_xs) == 136, "iq4_xs layout");
 
+/* The 8 six-bit scales SC and mins M of a Q4_K / Q5_K super-block from
+ * its 12 packed bytes S: sub-blocks 0..3 in the low 6 bits of bytes 0..3
+ * (scales) and 4..7 (mins); sub-blocks 4..7 as the nibbles of bytes 8..11
+ * plus the top 2 bits of bytes 0..7.  One definition for the reference,
+ * the kernels and the repacking. */
+static inline void desk_k4_scales(const uint8_t s[DESK_K_SCALE_SIZE], uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | (s[j] >> 6) << 4);
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
+    }
+}
+
 #endif

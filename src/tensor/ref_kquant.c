@@ -485,18 +485,7 @@ float desk_ref_vec_dot_q3_k(int64_t n, const void *w, const void *act) {
 
 /* ---- Q4_K / Q5_K: x = d * sc * q - dmin * m, sc/m 6 bits per 32 ------ */
 
-/* The 8 six-bit scales and mins packed in 12 bytes: sub-blocks 0..3 in
- * the low 6 bits of bytes 0..3 (scales) and 4..7 (mins); sub-blocks 4..7
- * as nibbles of bytes 8..11 plus the top 2 bits of bytes 0..7. */
-static void k4_get(const uint8_t s[12], int sc[8], int m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (s[j + 8] & 0xF) | (s[j] >> 6) << 4;
-        m[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
-    }
-}
-
+/* The inverse of desk_k4_scales (blocks.h): packs 6-bit SC and M into S. */
 static void k4_put(uint8_t s[12], const int sc[8], const int m[8]) {
     for (int j = 0; j < 4; j++) {
         s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
@@ -549,8 +538,8 @@ static void pack_k4(const uint8_t L[QKK], uint8_t qs[QKK / 2], uint8_t *qh) {
 }
 
 static void dequant_k4(float d, float dmin, const uint8_t scales[12], const uint8_t q[QKK], float *dst) {
-    int sc[8], m[8];
-    k4_get(scales, sc, m);
+    uint8_t sc[8], m[8];
+    desk_k4_scales(scales, sc, m);
     for (int j = 0; j < 8; j++) {
         const float d1 = d * (float)sc[j], m1 = dmin * (float)m[j];
         for (int l = 0; l < 32; l++) dst[32 * j + l] = d1 * (float)q[32 * j + l] - m1;
@@ -559,8 +548,8 @@ static void dequant_k4(float d, float dmin, const uint8_t scales[12], const uint
 
 static float dot_k4(float d, float dmin, const uint8_t scales[12], const uint8_t q[QKK],
                     const desk_block_q8_K *y) {
-    int sc[8], m[8];
-    k4_get(scales, sc, m);
+    uint8_t sc[8], m[8];
+    desk_k4_scales(scales, sc, m);
     int isum = 0, msum = 0;
     for (int j = 0; j < 8; j++) {
         int s = 0;
