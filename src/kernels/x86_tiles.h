@@ -96,14 +96,15 @@ DESK_INLINE __m512i pair_levels(int t, const unsigned char *pa, const unsigned c
 
 /* Four f16 values as floats in lanes 0..3. */
 DESK_INLINE __m128 h4(const void *p0, const void *p1, const void *p2, const void *p3) {
-    uint16_t h[4];
-    memcpy(&h[0], p0, 2);
-    memcpy(&h[1], p1, 2);
-    memcpy(&h[2], p2, 2);
-    memcpy(&h[3], p3, 2);
-    long long v;
-    memcpy(&v, h, 8);
-    return _mm_cvtph_ps(_mm_cvtsi64_si128(v));
+    uint16_t h0, h1, h2, h3;
+    memcpy(&h0, p0, 2);
+    memcpy(&h1, p1, 2);
+    memcpy(&h2, p2, 2);
+    memcpy(&h3, p3, 2);
+    /* Joined in general registers: four 2-byte stores read back as one
+     * 8-byte load would stall on store forwarding. */
+    const uint64_t v = (uint64_t)h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
 }
 
 /* 2 * NP weight rows (NP = 2 or 4) x NC (2..4) activation rows;
