@@ -283,22 +283,43 @@ typedef struct place_job {
     atomic_size_t next;
 } place_job;
 
+/* Bytes of the source read between two drops of its pages: a matrix
+ * larger than this (a tied 262k-token output) never has all of its file
+ * pages and all of its copy resident at once. */
+#define PLACE_SLICE ((size_t)8 << 20)
+
 static void *place_thread(void *p) {
     place_job *j = p;
     for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n_mats;) {
         desk_mat *w = pass_mat(j->m, i);
         if (placed_size(j->kt, w, j->copy) == 0) continue;
         unsigned char *dst = (unsigned char *)j->m->packed + j->off[i];
-        const void *src = w->data;
-        /* desk_repack fails only on a matrix it does not repack, which
-         * placed_size has excluded. */
-        if (desk_kernels_repacks(j->kt, w->type) && desk_repack_size(w) && desk_repack(w, dst, NULL) == DESK_OK) {
-            w->packed = dst;
-        } else {
-            memcpy(dst, src, (size_t)w->rows * w->row_bytes);
-            w->data = dst;
+        const unsigned char *src = w->data;
+        const bool repack = desk_kernels_repacks(j->kt, w->type) && desk_repack_size(w);
+        /* Slices of whole rows (of whole 8-row groups when repacked: the
+         * layout is one group after another, so a slice's groups land at
+         * its first group's place). */
+        const size_t group_bytes = repack ? desk_repack_size(w) / (size_t)(w->rows / DESK_PACK_ROWS) : 0;
+        int64_t step = (int64_t)(PLACE_SLICE / w->row_bytes);
+        if (repack) step -= step % DESK_PACK_ROWS;
+        if (step < DESK_PACK_ROWS) step = DESK_PACK_ROWS;
+        for (int64_t r0 = 0; r0 < w->rows; r0 += step) {
+            desk_mat part = *w;
+            part.rows = w->rows - r0 < step ? w->rows - r0 : step;
+            part.data = src + (size_t)r0 * w->row_bytes;
+            const size_t bytes = (size_t)part.rows * w->row_bytes;
+            /* desk_repack fails only on a matrix it does not repack; a
+             * slice of a repacked one is whole 8-row groups of it. */
+            if (repack)
+                (void)desk_repack(&part, dst + (size_t)(r0 / DESK_PACK_ROWS) * group_bytes, NULL);
+            else
+                memcpy(dst + (size_t)r0 * w->row_bytes, part.data, bytes);
+            drop_pages(part.data, bytes);
         }
-        drop_pages(src, (size_t)w->rows * w->row_bytes);
+        if (repack)
+            w->packed = dst;
+        else
+            w->data = dst;
     }
     return NULL;
 }
