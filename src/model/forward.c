@@ -293,7 +293,8 @@ static void attn_task(void *p, int ith, int nth) {
     /* Units of a run of positions and one KV head: its query heads share K
      * and V, which the vector tiled kernel reads once for all of the
      * run's rows (as many positions as fill DESK_ATTN_GROUP rows). */
-    const int run = tiled && j->kt && j->kt->attn_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
+    const bool vec_tiled = tiled && j->kt && j->kt->attn_tiled;
+    const int run = vec_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
     const int units = (j->n + run - 1) / run * hp->n_head_kv;
     for (int t = ith; t < units; t += nth) {
         const int i0 = t / hp->n_head_kv * run, g = t % hp->n_head_kv;
@@ -324,7 +325,7 @@ static void attn_task(void *p, int ith, int nth) {
                 }
             }
             /* The kernel table's vector versions when they take this shape. */
-            if (tiled && j->kt && j->kt->attn_tiled && j->kt->attn_tiled(r, nr, out)) continue;
+            if (vec_tiled && j->kt->attn_tiled(r, nr, out)) continue;
             for (int e = 0; e < nr; e++) {
                 if (tiled)
                     desk_op_attn_tiled(&r[e], out[e], acc);

@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE /* madvise, MAP_ANONYMOUS */
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -260,10 +259,15 @@ static bool thp_available(void) {
     return ok;
 }
 
+/* Whether table KT reads W repacked (its type, and rows a multiple of 8). */
+static bool reads_repacked(const desk_kernel_table *kt, const desk_mat *w) {
+    return desk_kernels_repacks(kt, w->type) && desk_repack_size(w);
+}
+
 /* Bytes matrix W takes in the model's own memory: its repacked size when
  * the kernels read it repacked, its file bytes when COPY, else 0. */
 static size_t placed_size(const desk_kernel_table *kt, const desk_mat *w, bool copy) {
-    if (desk_kernels_repacks(kt, w->type) && desk_repack_size(w)) return desk_repack_size(w);
+    if (reads_repacked(kt, w)) return desk_repack_size(w);
     return copy ? (size_t)w->rows * w->row_bytes : 0;
 }
 
@@ -288,14 +292,16 @@ typedef struct place_job {
  * pages and all of its copy resident at once. */
 #define PLACE_SLICE ((size_t)8 << 20)
 
-static void *place_thread(void *p) {
+static void place_task(void *p, int ith, int nth) {
     place_job *j = p;
+    (void)ith;
+    (void)nth;
     for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n_mats;) {
         desk_mat *w = pass_mat(j->m, i);
         if (placed_size(j->kt, w, j->copy) == 0) continue;
         unsigned char *dst = (unsigned char *)j->m->packed + j->off[i];
         const unsigned char *src = w->data;
-        const bool repack = desk_kernels_repacks(j->kt, w->type) && desk_repack_size(w);
+        const bool repack = reads_repacked(j->kt, w);
         /* Slices of whole rows (of whole 8-row groups when repacked: the
          * layout is one group after another, so a slice's groups land at
          * its first group's place). */
@@ -321,7 +327,6 @@ static void *place_thread(void *p) {
         else
             w->data = dst;
     }
-    return NULL;
 }
 
 /* Moves the matrices of the forward pass into one anonymous mapping owned
@@ -367,14 +372,13 @@ static desk_status place_weights(desk_model *m, desk_err *err) {
     m->packed_bytes = total;
     place_job j = {.m = m, .kt = kt, .copy = copy, .n_mats = n_mats, .off = off};
     atomic_init(&j.next, 0);
-    int n_threads = desk_physical_cores();
-    if (n_threads > 8) n_threads = 8;
-    pthread_t th[8];
-    int started = 0;
-    for (int t = 1; t < n_threads; t++, started++)
-        if (pthread_create(&th[started], NULL, place_thread, &j) != 0) break;
-    place_thread(&j); /* this thread too; alone if none could start */
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    /* A pool for the load alone; without one (no thread could start) this
+     * thread places every matrix. */
+    desk_threadpool *tp = NULL;
+    const int n_threads = desk_physical_cores();
+    if (desk_threadpool_new(n_threads < 8 ? n_threads : 8, &tp, NULL) != DESK_OK) tp = NULL;
+    desk_threadpool_run(tp, place_task, &j);
+    desk_threadpool_free(tp);
     free(off);
     (void)mprotect(p, total, PROT_READ);
     return DESK_OK;
