@@ -333,7 +333,8 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
             const desk_block_q6_K *b = (const void *)blk(w, ws, r, i, wsz);
             /* Levels are stored as q + 32 (0..63); the 32 * scale * sum(y)
              * part comes from the activation's group sums. */
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+            const __m128i sc8 = _mm_loadu_si128((const __m128i *)b->scales);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
             __m256i isum[4];
             DESK_UNROLL
             for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
@@ -349,9 +350,12 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
                                        _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
                 DESK_UNROLL
                 for (int j = 0; j < 4; j++) {
-                    const int g = 8 * h + 2 * j;
-                    const __m256i s =
-                        _mm256_set_m128i(_mm_set1_epi16(b->scales[g + 1]), _mm_set1_epi16(b->scales[g]));
+                    /* Scale g in the low lane, g + 1 in the high: one
+                     * byte shuffle and a widening, not two scalar loads
+                     * and broadcasts (the shuffle port bounded the gemv). */
+                    const char g = (char)(8 * h + 2 * j), g1 = (char)(g + 1);
+                    const __m256i s = _mm256_cvtepi8_epi16(
+                        _mm_shuffle_epi8(sc8, _mm_set_epi8(g1, g1, g1, g1, g1, g1, g1, g1, g, g, g, g, g, g, g, g)));
                     DESK_UNROLL
                     for (int c = 0; c < nc; c++) {
                         const desk_block_q8_K *y = (const void *)blk(act, as, c, i, asz);
