@@ -13,6 +13,8 @@
  *    the same weights repacked per call and in place, bit for bit where
  *    the orders are the same, and against scalar models of llama.cpp's
  *    repacked gemv / gemm orders, bit for bit;
+ *  - desk_matmul_many_with: several matrices in one job, each output
+ *    equal to its own product, bit for bit;
  *  - dispatch: desk_kernels_get, desk_kernels_init, desk_get_row, errors.
  * DESK_SANITIZED=1 shrinks the shapes (the checks stay the same).
  * On aarch64 (the ARM build, run under qemu) the NEON table is among them.
@@ -727,6 +729,88 @@ static void test_repacked(void **state) {
     free(aq);
 }
 
+/* desk_matmul_many_with: for every table, 1 and 2 threads and n = 1, 2, 5,
+ * lists that mix what one job takes (Q4_K repacked at load, 24 and 40
+ * rows) with what it does not (Q6_K; Q4_K in place) and a matrix of no
+ * rows: each output equals its own desk_matmul_with, bit for bit.  Lists
+ * it refuses: 0 or more than DESK_MATMUL_MAX matrices, widths that differ. */
+static void test_matmul_many(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    const int64_t cols = 768, nmax = 5;
+    const struct {
+        uint32_t type;
+        int64_t rows;
+        bool packed;
+    } spec[] = {{DESK_TYPE_Q4_K, 24, true}, {DESK_TYPE_Q4_K, 40, true}, {DESK_TYPE_Q6_K, 16, false},
+                {DESK_TYPE_Q4_K, 16, false}, {DESK_TYPE_Q8_0, 24, false}, {DESK_TYPE_Q8_0, 0, false},
+                {DESK_TYPE_Q8_0, 40, false}};
+    enum { NSPEC = sizeof spec / sizeof spec[0] };
+    desk_mat w[NSPEC];
+    void *wd[NSPEC], *packed[NSPEC] = {0};
+    float *y[NSPEC], *yref = malloc(nmax * 40 * sizeof(float)), *x = malloc(nmax * cols * sizeof(float));
+    fill(x, nmax * cols, 1.0);
+    desk_err err = {0};
+    size_t scratch_sz = 0;
+    for (int i = 0; i < NSPEC; i++) {
+        wd[i] = make_weights(spec[i].type, spec[i].rows ? spec[i].rows : 8, cols, &w[i]);
+        w[i].rows = spec[i].rows;
+        if (spec[i].packed) {
+            packed[i] = malloc(desk_repack_size(&w[i]));
+            assert_int_equal(desk_repack(&w[i], packed[i], &err), DESK_OK);
+            w[i].packed = packed[i];
+        }
+        y[i] = malloc(nmax * 40 * sizeof(float));
+        const size_t sz = desk_matmul_scratch_size(&w[i], nmax);
+        if (sz > scratch_sz) scratch_sz = sz;
+    }
+    void *scratch = aligned_alloc(64, (scratch_sz + 63) / 64 * 64);
+    desk_threadpool *tps[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(desk_threadpool_new(i + 1, &tps[i], &err), DESK_OK);
+    const int lists[][2] = {{0, 4}, {4, 3}, {1, 1}}; /* first matrix, count */
+    const int64_t ns[] = {1, 2, 5};
+    for (int i = 0; i < n_isa; i++)
+        for (int t = 0; t < 2; t++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+                    const int f = lists[l][0], k = lists[l][1];
+                    const desk_mat *wl[DESK_MATMUL_MAX];
+                    for (int m = 0; m < k; m++) {
+                        wl[m] = &w[f + m];
+                        memset(y[f + m], 0xFF, nmax * 40 * sizeof(float)); /* NaN where nothing is written */
+                    }
+                    assert_int_equal(desk_matmul_many_with(isas[i], tps[t], wl, y + f, k, x, ns[ni], scratch, &err), DESK_OK);
+                    for (int m = 0; m < k; m++) {
+                        assert_int_equal(desk_matmul_with(isas[i], tps[t], wl[m], x, ns[ni], yref, scratch, &err), DESK_OK);
+                        if (memcmp(y[f + m], yref, (size_t)(ns[ni] * wl[m]->rows) * sizeof(float)) != 0)
+                            fail_msg("%s %d threads n=%lld: matrix %d of %d (%s, %lld rows) differs from its own product",
+                                     isas[i]->name, t + 1, (long long)ns[ni], m, k, desk_type_name(wl[m]->type),
+                                     (long long)wl[m]->rows);
+                    }
+                }
+    const desk_mat *two[2] = {&w[0], &w[1]}, *five[5] = {&w[0], &w[0], &w[0], &w[0], &w[0]};
+    assert_int_equal(desk_matmul_many_with(isas[0], tps[0], two, y, 0, x, 1, scratch, &err), DESK_E_ARG);
+    assert_int_equal(desk_matmul_many_with(isas[0], tps[0], five, y, 5, x, 1, scratch, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "5 matrices"));
+    desk_mat narrow = w[1];
+    narrow.cols = 512;
+    narrow.packed = NULL;
+    narrow.row_bytes = desk_type_row_size(narrow.type, 512);
+    two[1] = &narrow;
+    assert_int_equal(desk_matmul_many_with(isas[0], tps[0], two, y, 2, x, 1, scratch, &err), DESK_E_ARG);
+    assert_non_null(strstr(err.msg, "matrix 1 has 512 columns"));
+    for (int i = 0; i < 2; i++) desk_threadpool_free(tps[i]);
+    for (int i = 0; i < NSPEC; i++) {
+        free(wd[i]);
+        free(packed[i]);
+        free(y[i]);
+    }
+    free(scratch);
+    free(yref);
+    free(x);
+}
+
 static void test_get_row(void **state) {
     (void)state;
     desk_mat m;
@@ -750,6 +834,7 @@ int main(void) {
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_q8_0_extremes),
         cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_matmul_many),
         cmocka_unit_test(test_get_row),
     };
     const char *filter = getenv("DESK_TEST_FILTER");

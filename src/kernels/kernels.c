@@ -9,7 +9,11 @@
  * takes fewer; rows of one weight need no synchronisation.  Inside a chunk
  * every group of up to 4 activation rows passes over each weight row, so
  * a weight row is read once per 4 outputs and a chunk of rows stays in
- * cache while all groups pass.
+ * cache while all groups pass.  Matrices of one type and width that take
+ * the same input (a layer's Q, K and V; its gate and up) can share both
+ * jobs (desk_matmul_many_with): the input is converted once and the
+ * chunks of all of them are handed out from one counter, so a thread that
+ * finishes one matrix's rows goes on to the next's instead of waiting.
  *
  * The table choice is the only process-wide state (made once, read-only
  * after): see desk_kernels_init.
@@ -146,8 +150,16 @@ desk_status desk_kernels_quantize_acts(const desk_kernel_table *kt, uint32_t wty
 
 /* ---- the product ------------------------------------------------------ */
 
-typedef struct mm_job {
+/* One matrix of a job and its output. */
+typedef struct mm_part {
     const desk_mat *w;
+    float *y;
+    int64_t chunk; /* weight rows per chunk */
+    int64_t first; /* the job's index of the part's first chunk */
+} mm_part;
+
+typedef struct mm_job {
+    const desk_mat *w; /* the first part's: the type and width every part shares */
     desk_vec_dot_fn vec_dot;
     desk_dot_tile_fn dot_tile; /* NULL: vec_dot per pair */
     desk_expand_fn expand;     /* non-NULL: batch rows expanded per chunk for xtile */
@@ -156,7 +168,6 @@ typedef struct mm_job {
     int64_t act_blck;          /* elements per activation block */
     const float *x;
     int64_t n;
-    float *y;
     const unsigned char *act; /* n rows of act_row bytes */
     unsigned char *act_out;
     size_t act_row;
@@ -164,11 +175,25 @@ typedef struct mm_job {
     const desk_act_meta *meta;
     desk_packed_dot_fn rp_dot; /* non-NULL: the 8-row path */
     desk_packed_dot_fn rp_dot16; /* non-NULL: two groups at once where a chunk has them */
-    const unsigned char *rp;   /* the weights repacked at load, or NULL: repack per group */
     size_t group_bytes;        /* repacked bytes of one 8-row group */
-    int64_t chunk;             /* weight rows per chunk */
-    atomic_llong next;         /* the next chunk's first row */
+    mm_part part[DESK_MATMUL_MAX];
+    int nparts;
+    int64_t nchunks;   /* over all parts */
+    atomic_llong next; /* the next chunk's index */
 } mm_job;
+
+/* Claims the job's next chunk: its part in *P and its rows [*R0, *R1);
+ * false when none is left.  Chunks never span two parts. */
+static bool next_chunk(mm_job *j, const mm_part **p, int64_t *r0, int64_t *r1) {
+    const int64_t q = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (q >= j->nchunks) return false;
+    int k = 0;
+    while (k + 1 < j->nparts && q >= j->part[k + 1].first) k++;
+    *p = &j->part[k];
+    *r0 = (q - (*p)->first) * (*p)->chunk;
+    *r1 = *r0 + (*p)->chunk < (*p)->w->rows ? *r0 + (*p)->chunk : (*p)->w->rows;
+    return true;
+}
 
 /* The metadata of CNT Q8_0 or Q8_1 blocks (see desk_act_meta). */
 static void fill_meta(uint32_t atype, const unsigned char *blocks, int64_t cnt, desk_act_meta *m) {
@@ -207,8 +232,8 @@ static size_t xrow_bytes(const desk_mat *w) { return (size_t)(w->cols / DESK_QK)
 /* Rows R0..R1 against every activation row.  XBUF (PACK_MAX bytes) takes
  * the chunk's rows expanded where the job has an expander: once per chunk,
  * for all its groups of 8 rows and 2..4 activation rows. */
-static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1, unsigned char *xbuf) {
-    const desk_mat *w = j->w;
+static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1, unsigned char *xbuf) {
+    const desk_mat *w = p->w;
     const unsigned char *wd = w->data;
     float out[8 * TILE_ACT];
     const int64_t xrows = j->expand ? (r1 - r0) / 8 * 8 : 0; /* rows taken expanded */
@@ -216,7 +241,7 @@ static void dot_chunk(const mm_job *j, int64_t r0, int64_t r1, unsigned char *xb
     for (int64_t c = 0; c < j->n; c += TILE_ACT) {
         const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
         const unsigned char *a = j->act + (size_t)c * j->act_row;
-        float *yc = j->y + c * w->rows;
+        float *yc = p->y + c * w->rows;
         if (!j->dot_tile) {
             for (int64_t r = r0; r < r1; r++)
                 for (int i = 0; i < nc; i++)
@@ -321,34 +346,35 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
  * of 4 activation rows passes over it (the rest, 1..3 rows, together).
  * Where the table has rp_dot16, chunks of weights repacked at load are 16
  * rows, taken two groups at a time (an odd last group on its own). */
-static void packed_task(void *p, int ith, int nth) {
-    mm_job *j = p;
+static void packed_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
     (void)ith;
     (void)nth;
-    const desk_mat *w = j->w;
+    const desk_mat *w0 = j->w;
     _Alignas(64) unsigned char pack[PACK_MAX];
     float out[2 * DESK_PACK_ROWS * TILE_ACT];
-    const int64_t nb = w->cols / DESK_QK; /* metadata blocks per row (Q4_0) */
-    const int64_t nblocks = w->cols / desk_type_get(w->type)->blck;
-    for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-        if (r0 >= w->rows) return;
-        const int64_t r1 = r0 + j->chunk < w->rows ? r0 + j->chunk : w->rows;
+    const int64_t nb = w0->cols / DESK_QK; /* metadata blocks per row (Q4_0) */
+    const int64_t nblocks = w0->cols / desk_type_get(w0->type)->blck;
+    const mm_part *p;
+    int64_t r0, r1;
+    while (next_chunk(j, &p, &r0, &r1)) {
+        const desk_mat *w = p->w;
+        const unsigned char *rp = w->packed;
         int64_t g0 = r0;
         for (; j->rp_dot16 && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
-            const unsigned char *pk = j->rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
+            const unsigned char *pk = rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
             for (int64_t c = 0; c < j->n; c += TILE_ACT) {
                 const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
                 j->rp_dot16(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
                             (size_t)nb, nc, out);
                 for (int ci = 0; ci < nc; ci++)
-                    memcpy(j->y + (c + ci) * w->rows + g0, out + ci * 2 * DESK_PACK_ROWS, 2 * DESK_PACK_ROWS * sizeof(float));
+                    memcpy(p->y + (c + ci) * w->rows + g0, out + ci * 2 * DESK_PACK_ROWS, 2 * DESK_PACK_ROWS * sizeof(float));
             }
         }
         for (; g0 < r1; g0 += DESK_PACK_ROWS) {
             const unsigned char *pk = pack;
-            if (j->rp)
-                pk = j->rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
+            if (rp)
+                pk = rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
             else
                 repack_group(w->type, nblocks, (const unsigned char *)w->data + (size_t)g0 * w->row_bytes, w->row_bytes,
                              pack);
@@ -357,22 +383,20 @@ static void packed_task(void *p, int ith, int nth) {
                 j->rp_dot(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
                           (size_t)nb, nc, out);
                 for (int ci = 0; ci < nc; ci++)
-                    for (int ri = 0; ri < DESK_PACK_ROWS; ri++) j->y[(c + ci) * w->rows + g0 + ri] = out[ci * DESK_PACK_ROWS + ri];
+                    for (int ri = 0; ri < DESK_PACK_ROWS; ri++) p->y[(c + ci) * w->rows + g0 + ri] = out[ci * DESK_PACK_ROWS + ri];
             }
         }
     }
 }
 
-static void dot_task(void *p, int ith, int nth) {
-    mm_job *j = p;
+static void dot_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
     (void)ith;
     (void)nth;
     _Alignas(64) unsigned char xbuf[PACK_MAX];
-    for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-        if (r0 >= j->w->rows) return;
-        dot_chunk(j, r0, r0 + j->chunk < j->w->rows ? r0 + j->chunk : j->w->rows, xbuf);
-    }
+    const mm_part *p;
+    int64_t r0, r1;
+    while (next_chunk(j, &p, &r0, &r1)) dot_chunk(j, p, r0, r1, xbuf);
 }
 
 static size_t act_row_bytes(const desk_mat *w) {
@@ -391,27 +415,43 @@ size_t desk_matmul_scratch_size(const desk_mat *w, int64_t n) {
     return act_row_bytes(w) * (size_t)(n > 0 ? n : 0) + 64 + meta_bytes(w, n) + 64;
 }
 
-desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,
-                             const float *x, int64_t n, float *y, void *scratch, desk_err *err) {
+/* Whether B can join a job whose first matrix is A: the same type and
+ * width (one conversion of the input serves both) and the same path
+ * (both repacked at load or neither; both in llama.cpp's packed order or
+ * neither). */
+static bool same_job(const desk_mat *a, const desk_mat *b) {
+    return a->type == b->type && a->cols == b->cols && !a->packed == !b->packed &&
+           packed_order_exact(a->type, a->rows) == packed_order_exact(b->type, b->rows);
+}
+
+static desk_status check_mat(const desk_mat *w, int64_t n, desk_err *err) {
     const desk_type_info *ti = desk_type_get(w->type);
     if (!ti || !ti->vec_dot)
         return desk_errf(err, DESK_E_UNSUPPORTED, "no matrix kernel for tensor type %s", desk_type_name(w->type));
-    const desk_type_info *at = desk_type_get(ti->vec_dot_type);
     if (!desk_type_row_ok(w->type, w->cols) || !desk_type_row_ok(ti->vec_dot_type, w->cols))
         return desk_errf(err, DESK_E_ARG, "matmul: %lld columns are not whole %s blocks", (long long)w->cols,
                          ti->name);
     if (n < 0 || w->rows < 0)
         return desk_errf(err, DESK_E_ARG, "matmul: negative size (%lld inputs, %lld rows)", (long long)n,
                          (long long)w->rows);
-    if (n == 0 || w->rows == 0) return DESK_OK;
+    return DESK_OK;
+}
+
+/* The products of the K matrices W[0..K) (checked, same_job, rows > 0)
+ * with X as one pool job. */
+static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *ws,
+                           float *const *ys, int k, const float *x, int64_t n, void *scratch, desk_err *err) {
+    const desk_mat *w = ws[0];
+    const desk_type_info *ti = desk_type_get(w->type);
+    const desk_type_info *at = desk_type_get(ti->vec_dot_type);
     mm_job j = {.w = w,
                 .vec_dot = kt->vec_dot[w->type] ? kt->vec_dot[w->type] : ti->vec_dot,
                 .dot_tile = kt->dot_tile[w->type],
                 .act_blck = at->blck,
                 .x = x,
                 .n = n,
-                .y = y,
-                .act_row = act_row_bytes(w)};
+                .act_row = act_row_bytes(w),
+                .nparts = k};
     const int nth = desk_threadpool_size(tp);
     /* The 8-row path: weights repacked at load, for every N (a matrix-
      * vector product is llama.cpp's gemv); else repacked per call for a
@@ -419,25 +459,31 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
     const bool rp_ok = packed_order_exact(w->type, w->rows) && desk_kernels_repacks(kt, w->type);
     if (rp_ok && (w->packed || (n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
         j.rp_dot = kt->rp_dot[w->type];
-        j.rp = w->packed;
         j.group_bytes = rp_group_bytes(w);
     }
-    if (n == 1) {
-        /* Several chunks per thread so a busy core does not hold up the rest. */
-        j.chunk = (w->rows + 4 * nth - 1) / (4 * nth);
-        if (j.chunk < 8) j.chunk = 8;
-        if (j.rp_dot) j.chunk = (j.chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;
-    } else {
+    if (n > 1) {
         /* Two groups per chunk where the table takes them together (their
          * rows repacked at load, next to each other). */
-        j.rp_dot16 = j.rp_dot && j.rp ? kt->rp_dot16[w->type] : NULL;
-        j.chunk = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
+        j.rp_dot16 = j.rp_dot && w->packed ? kt->rp_dot16[w->type] : NULL;
         /* Expanded once per chunk where the table has it and a chunk fits. */
         if (!j.rp_dot && n >= BATCH_MIN && j.dot_tile && kt->expand[w->type] && kt->xtile[w->type] &&
             (size_t)CHUNK_ROWS_BATCH * xrow_bytes(w) <= PACK_MAX) {
             j.expand = kt->expand[w->type];
             j.xtile = kt->xtile[w->type];
         }
+    }
+    for (int i = 0; i < k; i++) {
+        mm_part *p = &j.part[i];
+        *p = (mm_part){.w = ws[i], .y = ys[i], .first = j.nchunks};
+        if (n == 1) {
+            /* Several chunks per thread so a busy core does not hold up the rest. */
+            p->chunk = (p->w->rows + 4 * nth - 1) / (4 * nth);
+            if (p->chunk < 8) p->chunk = 8;
+            if (j.rp_dot) p->chunk = (p->chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;
+        } else {
+            p->chunk = j.rp_dot16 ? 2 * DESK_PACK_ROWS : j.rp_dot ? DESK_PACK_ROWS : CHUNK_ROWS_BATCH;
+        }
+        j.nchunks += (p->w->rows + p->chunk - 1) / p->chunk;
     }
     atomic_init(&j.next, 0);
     if (ti->vec_dot_type == DESK_TYPE_F32) {
@@ -464,6 +510,40 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
     }
     desk_threadpool_run(tp, j.rp_dot ? packed_task : dot_task, &j);
     return DESK_OK;
+}
+
+desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
+                                  float *const *y, int k, const float *x, int64_t n, void *scratch, desk_err *err) {
+    if (k < 1 || k > DESK_MATMUL_MAX)
+        return desk_errf(err, DESK_E_ARG, "matmul: %d matrices (1..%d)", k, DESK_MATMUL_MAX);
+    for (int i = 0; i < k; i++) {
+        desk_status s = check_mat(w[i], n, err);
+        if (s) return s;
+        if (w[i]->cols != w[0]->cols)
+            return desk_errf(err, DESK_E_ARG, "matmul: matrix %d has %lld columns, matrix 0 %lld", i,
+                             (long long)w[i]->cols, (long long)w[0]->cols);
+    }
+    if (n == 0) return DESK_OK;
+    const desk_mat *job_w[DESK_MATMUL_MAX];
+    float *job_y[DESK_MATMUL_MAX];
+    for (int i = 0; i < k;) {
+        int m = 0;
+        for (; i < k && (m == 0 || same_job(job_w[0], w[i])); i++) {
+            if (w[i]->rows == 0) continue;
+            job_w[m] = w[i];
+            job_y[m++] = y[i];
+        }
+        if (m) {
+            desk_status s = run_job(kt, tp, job_w, job_y, m, x, n, scratch, err);
+            if (s) return s;
+        }
+    }
+    return DESK_OK;
+}
+
+desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,
+                             const float *x, int64_t n, float *y, void *scratch, desk_err *err) {
+    return desk_matmul_many_with(kt, tp, &w, &y, 1, x, n, scratch, err);
 }
 
 desk_status desk_matmul(desk_threadpool *tp, const desk_mat *w, const float *x, int64_t n, float *y,

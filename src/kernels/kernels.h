@@ -217,6 +217,19 @@ desk_status desk_kernels_current(const desk_kernel_table **kt, desk_err *err);
 desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,
                              const float *x, int64_t n, float *y, void *scratch, desk_err *err);
 
+/* The most matrices one desk_matmul_many_with call takes. */
+#define DESK_MATMUL_MAX 4
+
+/* Y[i] = W[i] X for the K (1..DESK_MATMUL_MAX) matrices W[0..K), which all
+ * have X's width (W[0]->cols): the same outputs as K desk_matmul_with
+ * calls, but neighbours of one type (both repacked at load, or neither)
+ * share one conversion of X and one pool job, whose threads run from one
+ * matrix's rows into the next without waiting for each other (a model's
+ * Q, K and V, or its gate and up).  SCRATCH as desk_matmul's, for the
+ * largest desk_matmul_scratch_size of the K. */
+desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
+                                  float *const *y, int k, const float *x, int64_t n, void *scratch, desk_err *err);
+
 /* Quantizes N activations for weights of type WTYPE with table KT (the
  * SIMD version of desk_quantize_acts; the same bytes). */
 desk_status desk_kernels_quantize_acts(const desk_kernel_table *kt, uint32_t wtype, const float *src,

@@ -267,6 +267,18 @@ static desk_status matmul(desk_ctx *c, const desk_mat *w, const float *x, int n,
     return DESK_OK;
 }
 
+/* Y[i] = W[i] X for K matrices of X's width: one pool job where their
+ * types allow (desk_matmul_many_with). */
+static desk_status matmuls(desk_ctx *c, const desk_mat *const *w, float *const *y, int k, const float *x, int n,
+                           desk_err *err) {
+    if (!c->reference) return desk_matmul_many_with(c->kt, c->tp, w, y, k, x, n, c->scratch, err);
+    for (int i = 0; i < k; i++) {
+        desk_status s = matmul(c, w[i], x, n, y[i], err);
+        if (s) return s;
+    }
+    return DESK_OK;
+}
+
 /* ---- attention -------------------------------------------------------- */
 
 typedef struct attn_job {
@@ -486,9 +498,9 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         const desk_layer *L = &m->layers[il];
         if ((s = rows(c, L, il, ROW_ATTN_IN, n, err))) return s;
         trace(c, "attn_norm", il, c->xb, n, E);
-        if ((s = matmul(c, &L->wq, c->xb, n, c->q, err)) || (s = matmul(c, &L->wk, c->xb, n, c->k, err)) ||
-            (s = matmul(c, &L->wv, c->xb, n, c->v, err)))
-            return s;
+        const desk_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *const qkv_out[3] = {c->q, c->k, c->v};
+        if ((s = matmuls(c, qkv, qkv_out, 3, c->xb, n, err))) return s;
         trace(c, "q", il, c->q, n, qd);
         trace(c, "k", il, c->k, n, kvk);
         trace(c, "v", il, c->v, n, kvv);
@@ -504,9 +516,9 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if ((s = rows(c, L, il, ROW_FFN_IN, n, err))) return s;
         trace(c, "ffn_inp", il, c->x, n, E);
         trace(c, "ffn_norm", il, c->xb, n, E);
-        if ((s = matmul(c, &L->w_gate, c->xb, n, c->ffa, err)) ||
-            (s = matmul(c, &L->w_up, c->xb, n, c->ffb, err)))
-            return s;
+        const desk_mat *gate_up[2] = {&L->w_gate, &L->w_up};
+        float *const gate_up_out[2] = {c->ffa, c->ffb};
+        if ((s = matmuls(c, gate_up, gate_up_out, 2, c->xb, n, err))) return s;
         trace(c, "ffn_gate", il, c->ffa, n, F);
         trace(c, "ffn_up", il, c->ffb, n, F);
         if ((s = rows(c, L, il, ROW_GLU, n, err))) return s;
