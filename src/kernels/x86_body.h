@@ -156,11 +156,12 @@ DESK_INLINE const unsigned char *blk(const void *base, size_t stride, int r, int
     return (const unsigned char *)base + (size_t)r * stride + (size_t)i * size;
 }
 
-/* A matrix-vector product reads one weight row after another (kernels.c:
- * dot_chunk), so the next bytes are ROW_AHEAD past the block in hand:
- * the per-row kernels prefetch one line there per 64 bytes or so they
- * read (bench_matmul --copies 16, 8192x2048, two threads: Q8_0 46 -> 54
- * GB/s, Q6_K 48 -> 56; 4096 bytes ahead gained less). */
+/* A matrix-vector product reads each of its two row streams one row
+ * after another (kernels.c: dot_chunk), so a stream's next bytes are
+ * ROW_AHEAD past the block in hand: the per-row kernels prefetch one line
+ * there per 64 bytes or so each row reads (bench_matmul --copies 16,
+ * 8192x2048, two threads, one stream: Q8_0 46 -> 54 GB/s, Q6_K 48 -> 56;
+ * 4096 bytes ahead gained less). */
 #define ROW_AHEAD 8192
 /* One accumulator per output, fed block by block, then hsum: the order of
  * llama.cpp's AVX2 kernels, so results match its bit for bit. */
@@ -181,7 +182,10 @@ DESK_INLINE void dot_legacy(int t, int64_t n, const void *w, size_t ws, int nr, 
         }
     for (int64_t i = 0; i < nb; i++) {
         wblk x[4];
-        if (nr == 1 && nc == 1) _mm_prefetch((const char *)blk(w, ws, 0, i, wsz) + ROW_AHEAD, _MM_HINT_T0);
+        if (nc == 1) {
+            DESK_UNROLL
+            for (int r = 0; r < nr; r++) _mm_prefetch((const char *)blk(w, ws, r, i, wsz) + ROW_AHEAD, _MM_HINT_T0);
+        }
         DESK_UNROLL
         for (int r = 0; r < nr; r++) x[r] = legacy_load(t, blk(w, ws, r, i, wsz));
         DESK_UNROLL
@@ -347,7 +351,7 @@ DESK_INLINE void dot_q6k(int64_t n, const void *w, size_t ws, int nr, const void
             for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
             DESK_UNROLL
             for (int h = 0; h < 2; h++) {
-                if (nr == 1 && nc == 1) {
+                if (nc == 1) {
                     _mm_prefetch((const char *)b + ROW_AHEAD + 128 * h, _MM_HINT_T0);
                     _mm_prefetch((const char *)b + ROW_AHEAD + 128 * h + 64, _MM_HINT_T0);
                 }
