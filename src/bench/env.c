@@ -159,34 +159,52 @@ typedef struct bw_job {
     uint64_t sum;
 } bw_job;
 
-#define BW_AHEAD 2048 /* bytes */
+#define BW_AHEAD 8192 /* bytes, as the kernels' ROW_AHEAD */
 
 /* 16 bytes: SSE2 loads on any x86-64 (and NEON on aarch64) without asking
  * for an instruction set the build does not assume. */
 typedef uint64_t bw_vec __attribute__((vector_size(16)));
 
+/* Bytes a probe thread reads as one pair of streams, and the run it reads
+ * from one stream before turning to the other (see bw_worker). */
+#define BW_CHUNK (9 * 1024 * 1024)
+#define BW_RUN 1024
+
+/* Sums the 16-byte vectors of one run of BW_RUN bytes at P into S[0..3],
+ * prefetching BW_AHEAD bytes ahead. */
+static inline void bw_run(const uint64_t *p, bw_vec *s0, bw_vec *s1, bw_vec *s2, bw_vec *s3) {
+    for (size_t k = 0; k < BW_RUN / sizeof(uint64_t); k += 8) {
+        __builtin_prefetch(p + k + BW_AHEAD / sizeof(uint64_t), 0, 3);
+        bw_vec v[4];
+        memcpy(v, p + k, sizeof v);
+        *s0 += v[0];
+        *s1 += v[1];
+        *s2 += v[2];
+        *s3 += v[3];
+    }
+}
+
 static void *bw_worker(void *arg) {
     bw_job *j = arg;
-    /* Four independent sums of 16-byte loads keep the loads in flight,
-     * with requests a few KiB ahead as the decode kernels make them (DRAM
-     * streams faster so than with the hardware prefetcher alone: the
-     * bound must be at least what a kernel reaches).  The result is used
-     * so the compiler cannot drop the reads. */
-    bw_vec s0 = {0, 0}, s1 = s0, s2 = s0, s3 = s0;
-    const size_t per = sizeof(bw_vec) / sizeof(uint64_t); /* words per vector */
-    size_t i = 0;
-    for (; i + 4 * per <= j->n; i += 4 * per) {
-        __builtin_prefetch(j->p + i + BW_AHEAD / sizeof(uint64_t), 0, 3);
-        bw_vec v[4];
-        memcpy(v, j->p + i, sizeof v);
-        s0 += v[0];
-        s1 += v[1];
-        s2 += v[2];
-        s3 += v[3];
-    }
-    const bw_vec t = s0 + s1 + s2 + s3;
+    /* Chunk after chunk, each read as two streams, its halves, a run of
+     * each in turn: the decode kernels read a chunk of rows so (kernels.c:
+     * dot_chunk), and two streams per core read DRAM a little faster than
+     * one.  Independent sums of 16-byte loads keep the loads in flight,
+     * with requests a few KiB ahead as the kernels make them (DRAM streams
+     * faster so than with the hardware prefetcher alone: the bound must be
+     * at least what a kernel reaches).  The result is used so the
+     * compiler cannot drop the reads. */
+    bw_vec a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const size_t chunk = BW_CHUNK / sizeof(uint64_t), half = chunk / 2, run = BW_RUN / sizeof(uint64_t);
+    size_t c = 0;
+    for (; c + chunk <= j->n; c += chunk)
+        for (size_t i = 0; i < half; i += run) {
+            bw_run(j->p + c + i, &a0, &a1, &a2, &a3);
+            bw_run(j->p + c + half + i, &b0, &b1, &b2, &b3);
+        }
+    const bw_vec t = a0 + a1 + a2 + a3 + b0 + b1 + b2 + b3;
     uint64_t sum = t[0] + t[1];
-    for (; i < j->n; i++) sum += j->p[i];
+    for (; c < j->n; c++) sum += j->p[c];
     j->sum = sum;
     return NULL;
 }
