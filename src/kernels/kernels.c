@@ -174,7 +174,8 @@ typedef struct mm_job {
     desk_act_meta *meta_out; /* n rows of nb blocks, for the batch path */
     const desk_act_meta *meta;
     desk_packed_dot_fn rp_dot; /* non-NULL: the 8-row path */
-    desk_packed_dot_fn rp_dot16; /* non-NULL: two groups at once where a chunk has them */
+    desk_packed_dot2_fn rp_dot16; /* non-NULL: two groups at once where a chunk has them */
+    bool rp_halves;               /* ... taken from the two halves of a chunk (a matrix-vector product) */
     size_t group_bytes;        /* repacked bytes of one 8-row group */
     mm_part part[DESK_MATMUL_MAX];
     int nparts;
@@ -363,8 +364,12 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
  * the one repacked at load, or is repacked here onto this thread's stack
  * (at most PACK_MAX bytes: wider weights take the tiles), and every group
  * of 4 activation rows passes over it (the rest, 1..3 rows, together).
- * Where the table has rp_dot16, chunks of weights repacked at load are 16
- * rows, taken two groups at a time (an odd last group on its own). */
+ * Where the table has rp_dot16, chunks of a batch's weights repacked at
+ * load are 16 rows, taken two groups at a time (an odd last group on its
+ * own); where it says rp_dot16_gemv, a matrix-vector product takes a group
+ * from each half of its chunk at a time (two streams per core, as
+ * dot_chunk reads rows; 1B Q4_0 decode +8 %; Q4_K's 16-row kernel lost
+ * 9 % so, and reads one group at a time). */
 static void packed_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
     (void)ith;
@@ -380,12 +385,25 @@ static void packed_task(void *arg, int ith, int nth) {
         const desk_mat *w = p->w;
         const unsigned char *rp = w->packed;
         int64_t g0 = r0;
-        for (; j->rp_dot16 && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
+        if (j->rp_halves) {
+            /* Group g of the chunk's first half with group g of its second:
+             * two streams, as dot_chunk reads rows. */
+            const int64_t half = (r1 - r0) / (2 * DESK_PACK_ROWS);
+            for (int64_t g = 0; g < half; g++) {
+                const int64_t ga = r0 + g * DESK_PACK_ROWS, gb = ga + half * DESK_PACK_ROWS;
+                j->rp_dot16(w->cols, rp + (size_t)(ga / DESK_PACK_ROWS) * j->group_bytes, (size_t)half * j->group_bytes,
+                            j->act, j->act_row, j->meta, (size_t)nb, 1, out);
+                memcpy(p->y + ga, out, DESK_PACK_ROWS * sizeof(float));
+                memcpy(p->y + gb, out + DESK_PACK_ROWS, DESK_PACK_ROWS * sizeof(float));
+            }
+            g0 = r0 + 2 * half * DESK_PACK_ROWS;
+        }
+        for (; j->rp_dot16 && !j->rp_halves && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
             const unsigned char *pk = rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
             for (int64_t c = 0; c < j->n; c += TILE_ACT) {
                 const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
-                j->rp_dot16(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
-                            (size_t)nb, nc, out);
+                j->rp_dot16(w->cols, pk, j->group_bytes, j->act + (size_t)c * j->act_row, j->act_row,
+                            j->meta ? j->meta + c * nb : NULL, (size_t)nb, nc, out);
                 for (int ci = 0; ci < nc; ci++)
                     memcpy(p->y + (c + ci) * w->rows + g0, out + ci * 2 * DESK_PACK_ROWS, 2 * DESK_PACK_ROWS * sizeof(float));
             }
@@ -479,6 +497,10 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
     if (rp_ok && (w->packed || (n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
         j.rp_dot = kt->rp_dot[w->type];
         j.group_bytes = rp_group_bytes(w);
+        if (n == 1 && w->packed && kt->rp_dot16[w->type] && kt->rp_dot16_gemv[w->type]) {
+            j.rp_dot16 = kt->rp_dot16[w->type];
+            j.rp_halves = true;
+        }
     }
     if (n > 1) {
         /* Two groups per chunk where the table takes them together (their

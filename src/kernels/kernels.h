@@ -120,6 +120,11 @@ typedef struct desk_act_meta {
 typedef void (*desk_packed_dot_fn)(int64_t n, const void *packed, const void *act, size_t act_stride,
                                    const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
 
+/* The same over two groups, the second GAP bytes after the first: OUT[c *
+ * 16 + r] for rows r < 8 of the first and 8 + r of the second. */
+typedef void (*desk_packed_dot2_fn)(int64_t n, const void *packed, size_t gap, const void *act, size_t act_stride,
+                                    const desk_act_meta *meta, size_t meta_stride, int nc, float *out);
+
 /* The layout: the same size as the rows (Q4_0) or 2.8 % more (Q4_K: its
  * 6-bit scales unpacked; nibbles stay packed).  Group g (rows 8g..8g+7) starts
  * at g * (cols / block) * DESK_RP_*_BYTES; inside it, one entry per block
@@ -184,10 +189,13 @@ typedef struct desk_kernel_table {
      * layout.  NULL: this table does not read it (products take the
      * tiles over the rows in place). */
     desk_packed_dot_fn rp_dot[DESK_TYPE_COUNT];
-    /* by weight type, or NULL: the same over two adjacent groups (16 rows,
-     * OUT[c * 16 + r]; the second group follows the first in memory), each
-     * output's sums in rp_dot's order. */
-    desk_packed_dot_fn rp_dot16[DESK_TYPE_COUNT];
+    /* by weight type, or NULL: the same over two groups (16 rows, OUT[c *
+     * 16 + r]), each output's sums in rp_dot's order: a batch takes two
+     * adjacent groups, and where rp_dot16_gemv is set a matrix-vector
+     * product takes one group from each half of its chunk (two streams
+     * per core: measured to pay for Q4_0, not for Q4_K). */
+    desk_packed_dot2_fn rp_dot16[DESK_TYPE_COUNT];
+    bool rp_dot16_gemv[DESK_TYPE_COUNT];
     /* by weight type, or NULL: the expanded batch rows (see above). */
     desk_expand_fn expand[DESK_TYPE_COUNT];
     desk_dot_tile_fn xtile[DESK_TYPE_COUNT];

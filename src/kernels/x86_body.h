@@ -617,10 +617,10 @@ static void rp_q4_0(int64_t n, const void *p, const void *a, size_t as, const de
  * lane of a 512-bit register, as llama.cpp's AVX-512 q4_0_8x8 gemm
  * takes them: each activation broadcast and d_a serve 16 rows, and each
  * output keeps rp_q4_0's float steps exactly (one fma per block). */
-DESK_INLINE void rp_q4_0_x2_nc(int64_t n, const void *packed, const void *act, size_t as, const desk_act_meta *meta,
-                               size_t ms, int nc, float *out) {
+DESK_INLINE void rp_q4_0_x2_nc(int64_t n, const void *packed, size_t gap, const void *act, size_t as,
+                               const desk_act_meta *meta, size_t ms, int nc, float *out) {
     const int64_t nb = n / DESK_QK;
-    const unsigned char *pa = packed, *pb2 = pa + (size_t)nb * DESK_RP_Q4_0_BYTES; /* the second group */
+    const unsigned char *pa = packed, *pb2 = pa + gap; /* the second group */
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[4];
     DESK_UNROLL
@@ -663,18 +663,20 @@ DESK_INLINE void rp_q4_0_x2_nc(int64_t n, const void *packed, const void *act, s
     for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
 }
 
-static void rp_q4_0_x2(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
-                       float *o) {
+static void rp_q4_0_x2(int64_t n, const void *p, size_t gap, const void *a, size_t as, const desk_act_meta *m, size_t ms,
+                       int nc, float *o) {
     switch (nc) {
-    case 1: rp_q4_0_x2_nc(n, p, a, as, m, ms, 1, o); break;
-    case 2: rp_q4_0_x2_nc(n, p, a, as, m, ms, 2, o); break;
-    case 3: rp_q4_0_x2_nc(n, p, a, as, m, ms, 3, o); break;
-    default: rp_q4_0_x2_nc(n, p, a, as, m, ms, 4, o); break;
+    case 1: rp_q4_0_x2_nc(n, p, gap, a, as, m, ms, 1, o); break;
+    case 2: rp_q4_0_x2_nc(n, p, gap, a, as, m, ms, 2, o); break;
+    case 3: rp_q4_0_x2_nc(n, p, gap, a, as, m, ms, 3, o); break;
+    default: rp_q4_0_x2_nc(n, p, gap, a, as, m, ms, 4, o); break;
     }
 }
 #define DESK_RP_X2_Q4_0 rp_q4_0_x2
+#define DESK_RP_X2_GEMV_Q4_0 true
 #else
 #define DESK_RP_X2_Q4_0 NULL
+#define DESK_RP_X2_GEMV_Q4_0 false
 #endif
 
 /* The rows' bytes B[0..7] as int32 lanes, each copied into both 16-bit
@@ -794,11 +796,12 @@ DESK_INLINE __m512i bytes_x2_16(const unsigned char *a, const unsigned char *b) 
  * d_a serve 16 rows.  Each output keeps rp_q4_k's float steps exactly
  * (the gemm's per-pair fmas for 4 activation rows, the gemv's per
  * super-block ones for 1..3); the integer sums are exact. */
-DESK_INLINE void rp_q4_k_x2_nc(int64_t n, const void *packed, const void *act, size_t as, int nc, float *out) {
+DESK_INLINE void rp_q4_k_x2_nc(int64_t n, const void *packed, size_t gap, const void *act, size_t as, int nc,
+                               float *out) {
     const size_t asz = sizeof(desk_block_q8_K);
     const int64_t nsb = n / DESK_QK_K;
     const bool gemm = nc == 4;
-    const unsigned char *pa = packed, *pb2 = pa + (size_t)nsb * DESK_RP_Q4_K_BYTES; /* the second group */
+    const unsigned char *pa = packed, *pb2 = pa + gap; /* the second group */
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 q4k[4], q4km[4];
     DESK_UNROLL
@@ -878,15 +881,15 @@ DESK_INLINE void rp_q4_k_x2_nc(int64_t n, const void *packed, const void *act, s
     for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, _mm512_sub_ps(q4k[c], q4km[c]));
 }
 
-static void rp_q4_k_x2(int64_t n, const void *p, const void *a, size_t as, const desk_act_meta *m, size_t ms, int nc,
-                       float *o) {
+static void rp_q4_k_x2(int64_t n, const void *p, size_t gap, const void *a, size_t as, const desk_act_meta *m, size_t ms,
+                       int nc, float *o) {
     (void)m;
     (void)ms;
     switch (nc) {
-    case 1: rp_q4_k_x2_nc(n, p, a, as, 1, o); break;
-    case 2: rp_q4_k_x2_nc(n, p, a, as, 2, o); break;
-    case 3: rp_q4_k_x2_nc(n, p, a, as, 3, o); break;
-    default: rp_q4_k_x2_nc(n, p, a, as, 4, o); break;
+    case 1: rp_q4_k_x2_nc(n, p, gap, a, as, 1, o); break;
+    case 2: rp_q4_k_x2_nc(n, p, gap, a, as, 2, o); break;
+    case 3: rp_q4_k_x2_nc(n, p, gap, a, as, 3, o); break;
+    default: rp_q4_k_x2_nc(n, p, gap, a, as, 4, o); break;
     }
 }
 #define DESK_RP_X2_Q4_K rp_q4_k_x2
@@ -919,6 +922,7 @@ const desk_kernel_table DESK_X86_TABLE = {
         },
     .rp_dot = {[DESK_TYPE_Q4_0] = rp_q4_0, [DESK_TYPE_Q4_K] = rp_q4_k},
     .rp_dot16 = {[DESK_TYPE_Q4_0] = DESK_RP_X2_Q4_0, [DESK_TYPE_Q4_K] = DESK_RP_X2_Q4_K},
+    .rp_dot16_gemv = {[DESK_TYPE_Q4_0] = DESK_RP_X2_GEMV_Q4_0},
     .expand = {[DESK_TYPE_Q5_0] = DESK_EXPAND_Q5_0},
     .xtile = {[DESK_TYPE_Q5_0] = DESK_XTILE_Q5_0},
     .attn_vec = attn_vec_x86,
