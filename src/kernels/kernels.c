@@ -174,8 +174,9 @@ typedef struct mm_job {
     desk_act_meta *meta_out; /* n rows of nb blocks, for the batch path */
     const desk_act_meta *meta;
     desk_packed_dot_fn rp_dot; /* non-NULL: the 8-row path */
-    desk_packed_dot2_fn rp_dot16; /* non-NULL: two groups at once where a chunk has them */
-    bool rp_halves;               /* ... taken from the two halves of a chunk (a matrix-vector product) */
+    /* non-NULL: two groups at once where a chunk has them (adjacent in a
+     * batch, one from each half of the chunk in a matrix-vector product) */
+    desk_packed_dot2_fn rp_dot16;
     size_t group_bytes;        /* repacked bytes of one 8-row group */
     mm_part part[DESK_MATMUL_MAX];
     int nparts;
@@ -368,7 +369,7 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
  * load are 16 rows, taken two groups at a time (an odd last group on its
  * own); where it says rp_dot16_gemv, a matrix-vector product takes a group
  * from each half of its chunk at a time (two streams per core, as
- * dot_chunk reads rows; 1B Q4_0 decode +8 %; Q4_K's 16-row kernel lost
+ * dot_chunk reads rows; 1B Q4_0 decode +6 %; Q4_K's 16-row kernel lost
  * 9 % so, and reads one group at a time). */
 static void packed_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
@@ -385,7 +386,7 @@ static void packed_task(void *arg, int ith, int nth) {
         const desk_mat *w = p->w;
         const unsigned char *rp = w->packed;
         int64_t g0 = r0;
-        if (j->rp_halves) {
+        if (j->rp_dot16 && j->n == 1) {
             /* Group g of the chunk's first half with group g of its second:
              * two streams, as dot_chunk reads rows. */
             const int64_t half = (r1 - r0) / (2 * DESK_PACK_ROWS);
@@ -398,7 +399,7 @@ static void packed_task(void *arg, int ith, int nth) {
             }
             g0 = r0 + 2 * half * DESK_PACK_ROWS;
         }
-        for (; j->rp_dot16 && !j->rp_halves && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
+        for (; j->rp_dot16 && j->n > 1 && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
             const unsigned char *pk = rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
             for (int64_t c = 0; c < j->n; c += TILE_ACT) {
                 const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
@@ -497,15 +498,12 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
     if (rp_ok && (w->packed || (n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
         j.rp_dot = kt->rp_dot[w->type];
         j.group_bytes = rp_group_bytes(w);
-        if (n == 1 && w->packed && kt->rp_dot16[w->type] && kt->rp_dot16_gemv[w->type]) {
-            j.rp_dot16 = kt->rp_dot16[w->type];
-            j.rp_halves = true;
-        }
+        /* Two groups per call where the table takes them together (their
+         * rows repacked at load): adjacent ones in a batch, a chunk's two
+         * halves in a matrix-vector product where that pays. */
+        if (w->packed && (n > 1 || kt->rp_dot16_gemv[w->type])) j.rp_dot16 = kt->rp_dot16[w->type];
     }
     if (n > 1) {
-        /* Two groups per chunk where the table takes them together (their
-         * rows repacked at load, next to each other). */
-        j.rp_dot16 = j.rp_dot && w->packed ? kt->rp_dot16[w->type] : NULL;
         /* Expanded once per chunk where the table has it and a chunk fits. */
         if (!j.rp_dot && n >= BATCH_MIN && j.dot_tile && kt->expand[w->type] && kt->xtile[w->type] &&
             (size_t)CHUNK_ROWS_BATCH * xrow_bytes(w) <= PACK_MAX) {
