@@ -1,61 +1,53 @@
 /*
- * desk.h - the public API of libdesk, a local LLM workbench.
+ * desk.h - the public API of libdesk, a local LLM workbench: everything a
+ * program needs to run a GGUF model on the CPU.
  *
- * Every handle here is opaque: callers hold pointers and pass them back.
- * Every fallible call returns a desk_status and fills a caller-owned
- * desk_err with a one-line message that names what was wrong and where
- * (file offset, field, argument).  Library code never exits or aborts.
+ * The data flow, one call per step (each can be called and tested alone):
  *
- * Ownership: an object returned through an `out` pointer by a *_open or
- * *_new call belongs to the caller, who releases it with the matching
- * *_close or *_free.  Strings and pointers returned by accessors are
- * borrowed: valid until the object they came from is released.
+ *   text --desk_tokenize--> tokens --desk_batch--> desk_decode_batch
+ *        --> logits (desk_ctx_logits) --desk_sampler_sample--> token
+ *        --desk_detok_push--> text
+ *
+ * desk_engine runs that loop for one sequence (stop strings, limits,
+ * prefix reuse); a server builds its own loop over several sequences of
+ * one context with desk_decode_batch and the per-sequence KV cache calls.
+ *
+ * Headers (each usable alone):
+ *   desk/common.h     status codes, the error record, desk_token
+ *   desk/gguf.h       reading and writing GGUF files
+ *   desk/tokenizer.h  text <-> token ids, streaming decode
+ *   desk/model.h      model load, contexts, batches, KV cache, logits
+ *   desk/sample.h     samplers (seeded)
+ *   desk/chat.h       chat templates
+ *   desk/engine.h     the generation loop for one sequence
+ *   desk/plan.h       the memory a load takes, before loading
+ *
+ * Conventions, for every header:
+ * - Every handle is opaque: callers hold pointers and pass them back.
+ * - Every fallible call returns a desk_status and fills a caller-owned
+ *   desk_err (may be NULL) with a one-line message that names what was
+ *   wrong and where (file offset, field, argument).  Library code never
+ *   exits or aborts.
+ * - An object returned through an `out` pointer by a *_open, *_load or
+ *   *_new call belongs to the caller, who releases it with the matching
+ *   *_close or *_free.  Objects made from another (a context from a model,
+ *   an engine from a model) borrow it: the model must outlive them.
+ * - Strings and pointers returned by accessors are borrowed: valid until
+ *   the object they came from is released (or, for per-call results such
+ *   as logits, until the next call that says it replaces them).
+ * - Parameter structs zero-initialised ({0}) mean the defaults.
+ * - An index out of range gives NULL (pointers) or an error, never a
+ *   pointer outside a buffer.
  */
 #ifndef DESK_H
 #define DESK_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "desk/common.h"
+#include "desk/gguf.h"
+#include "desk/tokenizer.h"
+#include "desk/model.h"
+#include "desk/sample.h"
+#include "desk/chat.h"
+#include "desk/engine.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#define DESK_VERSION "0.1.0"
-
-typedef enum desk_status {
-    DESK_OK = 0,
-    DESK_E_ARG,         /* a bad argument from the caller */
-    DESK_E_IO,          /* open/read/write/mmap failed */
-    DESK_E_FORMAT,      /* a file or input is malformed */
-    DESK_E_UNSUPPORTED, /* well-formed, but not something desk handles */
-    DESK_E_NOTFOUND,    /* a key, tensor or file that is not there */
-    DESK_E_NOMEM,       /* allocation failed or a memory budget refused */
-    DESK_E_RANGE,       /* a value out of its allowed range */
-    DESK_E_INTERNAL,    /* a broken invariant: a bug in desk */
-    DESK_E_CANCELLED,   /* the caller asked to stop */
-} desk_status;
-
-/* A status with its message.  Fixed size so that reporting an error never
- * needs an allocation.  Zero-initialise it (desk_err e = {0}). */
-typedef struct desk_err {
-    desk_status status;
-    char msg[512];
-} desk_err;
-
-/* Returns a static, lower-case name for a status ("format error"). */
-const char *desk_status_str(desk_status st);
-
-/* ---- GGUF files (src/gguf) ---------------------------------------- */
-typedef struct desk_gguf desk_gguf;
-
-/* Maps PATH read-only and validates the whole header and tensor table.
- * On success *out owns the mapping; release it with desk_gguf_close. */
-desk_status desk_gguf_open(const char *path, desk_gguf **out, desk_err *err);
-void desk_gguf_close(desk_gguf *g);
-
-#ifdef __cplusplus
-}
-#endif
 #endif /* DESK_H */

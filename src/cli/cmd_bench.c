@@ -19,9 +19,7 @@
 #include "cli.h"
 #include "core/mfile.h"
 #include "core/paths.h"
-#if DESK_HAVE_MODEL
 #include "model/model.h"
-#endif
 
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
@@ -126,7 +124,6 @@ static int compare(int argc, char **argv) {
     return rc;
 }
 
-#if DESK_HAVE_MODEL
 /* What the flags ask of the backend (its USER). */
 typedef struct be_opts {
     bool no_repack;
@@ -155,11 +152,6 @@ static uint64_t be_kv_bytes(void *u, void *c) { return desk_ctx_kv_bytes(c); }
 static const desk_bench_backend BACKEND = {NULL, be_load, be_unload, be_weight_bytes, be_n_vocab,
                                            be_ctx_new, be_ctx_free, be_truncate, be_decode, be_kv_bytes};
 static const desk_bench_backend *backend(void) { return &BACKEND; }
-#else
-/* Until src/model has an implementation there is nothing to measure with
- * (CMake sets DESK_HAVE_MODEL once it does). */
-static const desk_bench_backend *backend(void) { return NULL; }
-#endif
 
 static void show_progress(void *user, size_t done, size_t total, const char *what) {
     (void)user;

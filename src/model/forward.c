@@ -95,9 +95,13 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     int n_batch = p->n_batch > 0 ? p->n_batch : 512;
     int n_threads = p->n_threads > 0 ? p->n_threads : desk_physical_cores();
-    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0)
-        return desk_errf(err, DESK_E_ARG, "context sizes and thread counts must not be negative");
+    int n_seq = p->n_seq_max > 0 ? p->n_seq_max : 1;
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 || p->n_seq_max < 0)
+        return desk_errf(err, DESK_E_ARG, "context sizes, sequence and thread counts must not be negative");
     if (n_ctx > (1 << 24)) return desk_errf(err, DESK_E_RANGE, "context of %d tokens is too large", n_ctx);
+    if (n_seq > 4096) return desk_errf(err, DESK_E_RANGE, "n_seq_max %d is more than 4096 sequences", n_seq);
+    if ((int64_t)n_ctx * n_seq > (1 << 24))
+        return desk_errf(err, DESK_E_RANGE, "%d sequences of %d tokens are too large a cache", n_seq, n_ctx);
     if (n_batch > n_ctx) n_batch = n_ctx;
     const uint32_t tk = cache_dtype(p->type_k), tv = cache_dtype(p->type_v);
     if (tk == DESK_TYPE_COUNT || tv == DESK_TYPE_COUNT)
@@ -114,7 +118,10 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->m = m;
     c->n_ctx = n_ctx;
     c->n_batch = n_batch;
+    c->n_seq = n_seq;
+    c->n_out_max = p->logits_all ? n_batch : (n_seq < n_batch ? n_seq : n_batch);
     c->logits_all = p->logits_all;
+    c->embeddings = p->embeddings;
     c->reference = p->reference;
     c->kt = kt;
     c->type_k = tk;
@@ -141,8 +148,16 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     if (qd > widest) widest = qd;
     if (ad > widest) widest = ad;
     bool ok = true;
-    c->k_cache = ctx_alloc(c, L * (size_t)n_ctx, c->k_row, &ok);
-    c->v_cache = ctx_alloc(c, L * (size_t)n_ctx, c->v_row, &ok);
+    const size_t cells = L * (size_t)n_seq * (size_t)n_ctx;
+    c->k_cache = ctx_alloc(c, cells, c->k_row, &ok);
+    c->v_cache = ctx_alloc(c, cells, c->v_row, &ok);
+    c->seq_len = ctx_alloc(c, (size_t)n_seq, sizeof(int32_t), &ok);
+    c->seq_next = ctx_alloc(c, (size_t)n_seq, sizeof(int32_t), &ok);
+    c->b_pos = ctx_alloc(c, nb, sizeof(int32_t), &ok);
+    c->b_seq = ctx_alloc(c, nb, sizeof(int32_t), &ok);
+    c->b_out = ctx_alloc(c, nb, sizeof(int32_t), &ok);
+    c->chunk0 = ctx_alloc(c, nb + 1, sizeof(int32_t), &ok);
+    if (p->embeddings) c->embd = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
     c->x = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
     c->xb = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
     c->xo = ctx_alloc(c, nb * hp->n_embd, sizeof(float), &ok);
@@ -154,7 +169,7 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->ffb = ctx_alloc(c, nb * hp->n_ff, sizeof(float), &ok);
     c->scores = ctx_alloc(c, (size_t)n_threads * ((size_t)n_ctx + hp->head_dim_k + hp->head_dim_v), sizeof(float), &ok);
     c->ref_row = ctx_alloc(c, (size_t)n_threads * widest, sizeof(float), &ok);
-    c->logits = ctx_alloc(c, (p->logits_all ? nb : 1) * (size_t)hp->n_vocab, sizeof(float), &ok);
+    c->logits = ctx_alloc(c, (size_t)c->n_out_max * (size_t)hp->n_vocab, sizeof(float), &ok);
     /* The largest matmul scratch over every weight and batch size. */
     size_t scratch = 0;
     const desk_mat *mats[] = {&m->output};
@@ -173,8 +188,9 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->scratch = ctx_alloc(c, scratch, 1, &ok);
     if (!ok) {
         desk_ctx_free(c);
-        return desk_errf(err, DESK_E_NOMEM, "out of memory for a context of %d tokens", n_ctx);
+        return desk_errf(err, DESK_E_NOMEM, "out of memory for a context of %d x %d tokens", n_seq, n_ctx);
     }
+    memset(c->seq_len, 0, (size_t)n_seq * sizeof(int32_t));
     *out = c;
     return DESK_OK;
 }
@@ -187,35 +203,126 @@ void desk_ctx_free(desk_ctx *c) {
 }
 
 int desk_ctx_n_ctx(const desk_ctx *c) { return c->n_ctx; }
+int desk_ctx_n_seq(const desk_ctx *c) { return c->n_seq; }
+int32_t desk_model_n_embd(const desk_model *m) { return m->hp.n_embd; }
 
 uint64_t desk_ctx_kv_bytes(const desk_ctx *c) {
-    return (uint64_t)c->m->hp.n_layer * (uint64_t)c->n_ctx * (uint64_t)(c->k_row + c->v_row);
+    return (uint64_t)c->m->hp.n_layer * (uint64_t)c->n_seq * (uint64_t)c->n_ctx * (uint64_t)(c->k_row + c->v_row);
 }
-int desk_ctx_pos(const desk_ctx *c) { return c->pos; }
+int desk_ctx_pos(const desk_ctx *c) { return c->seq_len[0]; }
 
 void desk_ctx_truncate(desk_ctx *c, int n_keep) {
     if (n_keep < 0) n_keep = 0;
-    if (n_keep < c->pos) c->pos = n_keep;
+    if (n_keep < c->seq_len[0]) c->seq_len[0] = n_keep;
+}
+
+/* ---- the KV cache, per sequence -------------------------------------- */
+
+int desk_kv_seq_len(const desk_ctx *c, int seq) { return seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : -1; }
+
+desk_status desk_kv_seq_rm(desk_ctx *c, int seq, int p0, desk_err *err) {
+    if (seq < -1 || seq >= c->n_seq)
+        return desk_errf(err, DESK_E_ARG, "sequence id %d is outside [0, %d)", seq, c->n_seq);
+    if (p0 < 0) return desk_errf(err, DESK_E_ARG, "position %d is negative", p0);
+    for (int s = seq < 0 ? 0 : seq; s < (seq < 0 ? c->n_seq : seq + 1); s++)
+        if (c->seq_len[s] > p0) c->seq_len[s] = p0;
+    return DESK_OK;
+}
+
+/* Where sequence SEQ's position POS of layer IL lives in a cache of ROW-byte rows. */
+static size_t cell(const desk_ctx *c, int il, int seq, int pos, size_t row) {
+    return (((size_t)il * (size_t)c->n_seq + (size_t)seq) * (size_t)c->n_ctx + (size_t)pos) * row;
+}
+
+desk_status desk_kv_seq_cp(desk_ctx *c, int src, int dst, int n, desk_err *err) {
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
+        return desk_errf(err, DESK_E_ARG, "sequence ids %d -> %d: each must be in [0, %d)", src, dst, c->n_seq);
+    if (n < 0 || n > c->seq_len[src])
+        return desk_errf(err, DESK_E_RANGE, "cannot copy %d positions: sequence %d holds %d", n, src, c->seq_len[src]);
+    if (src != dst)
+        for (int il = 0; il < c->m->hp.n_layer; il++) {
+            memcpy(c->k_cache + cell(c, il, dst, 0, c->k_row), c->k_cache + cell(c, il, src, 0, c->k_row),
+                   (size_t)n * c->k_row);
+            memcpy(c->v_cache + cell(c, il, dst, 0, c->v_row), c->v_cache + cell(c, il, src, 0, c->v_row),
+                   (size_t)n * c->v_row);
+        }
+    c->seq_len[dst] = n;
+    return DESK_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* Rows of one attention run: the vector tiled kernel takes this many
+ * positions' query heads of one KV head together (DESK_ATTN_GROUP rows). */
+static int attn_run_len(const desk_ctx *c, int n) {
+    const desk_hparams *hp = &c->m->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    const bool vec_tiled = n >= DESK_ATTN_TILED_MIN && hp->head_dim_v % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
+                           c->type_v == DESK_TYPE_F16 && c->kt && c->kt->attn_tiled;
+    return vec_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
+}
+
+desk_status desk_decode_batch(desk_ctx *c, const desk_batch *b, desk_err *err) {
+    if (!b || !b->token) return desk_errf(err, DESK_E_ARG, "decode needs a batch with tokens");
+    const int n = b->n_tokens;
+    if (n < 1) return desk_errf(err, DESK_E_ARG, "decode needs at least one token (n_tokens %d)", n);
+    if (n > c->n_batch)
+        return desk_errf(err, DESK_E_RANGE, "batch of %d tokens exceeds the batch size %d", n, c->n_batch);
+    memcpy(c->seq_next, c->seq_len, (size_t)c->n_seq * sizeof(int32_t));
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        const desk_token id = b->token[i];
+        if (id < 0 || id >= c->m->hp.n_vocab)
+            return desk_errf(err, DESK_E_RANGE, "token id %d (at %d) is out of range [0, %d)", id, i, c->m->hp.n_vocab);
+        const int s = b->seq_id ? b->seq_id[i] : 0;
+        if (s < 0 || s >= c->n_seq)
+            return desk_errf(err, DESK_E_ARG, "row %d: sequence id %d is outside [0, %d)", i, s, c->n_seq);
+        if (b->pos && b->pos[i] != c->seq_next[s])
+            return desk_errf(err, DESK_E_ARG, "row %d: position %d does not continue sequence %d (next is %d)", i,
+                             b->pos[i], s, c->seq_next[s]);
+        if (c->seq_next[s] >= c->n_ctx)
+            return desk_errf(err, DESK_E_RANGE, "context full: sequence %d would pass %d tokens (row %d)", s,
+                             c->n_ctx, i);
+        const bool out = b->logits ? b->logits[i] != 0 : (c->logits_all || i == n - 1);
+        if (out && n_out == c->n_out_max)
+            return desk_errf(err, DESK_E_RANGE, "row %d: more than %d rows ask for logits (the context keeps %d%s)", i,
+                             c->n_out_max, c->n_out_max, c->logits_all ? "" : "; logits_all keeps a whole batch");
+        c->b_seq[i] = s;
+        c->b_pos[i] = c->seq_next[s]++;
+        c->b_out[i] = out ? n_out++ : -1;
+    }
+    /* Attention runs: consecutive rows of one sequence, up to a run. */
+    const int run = attn_run_len(c, n);
+    c->n_chunks = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || c->b_seq[i] != c->b_seq[i - 1] || i - c->chunk0[c->n_chunks - 1] >= run)
+            c->chunk0[c->n_chunks++] = i;
+    c->chunk0[c->n_chunks] = n;
+    c->n_rows = 0;
+    c->n_logits = 0;
+    desk_status st = desk_forward(c, b->token, n, n_out, err);
+    if (st) return st;
+    memcpy(c->seq_len, c->seq_next, (size_t)c->n_seq * sizeof(int32_t));
+    c->n_rows = n;
+    c->n_logits = n_out;
+    return DESK_OK;
 }
 
 desk_status desk_decode(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
-    if (n < 1) return desk_errf(err, DESK_E_ARG, "decode needs at least one token");
-    if (n > c->n_batch)
-        return desk_errf(err, DESK_E_RANGE, "batch of %d tokens exceeds the batch size %d", n, c->n_batch);
-    if (c->pos + n > c->n_ctx)
-        return desk_errf(err, DESK_E_RANGE, "context full: %d cached + %d new tokens exceed %d", c->pos, n,
-                         c->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->m->hp.n_vocab)
-            return desk_errf(err, DESK_E_RANGE, "token id %d (at %d) is out of range [0, %d)", ids[i], i,
-                             c->m->hp.n_vocab);
-    return desk_forward(c, ids, n, err);
+    desk_batch b = {.n_tokens = n, .token = ids};
+    return desk_decode_batch(c, &b, err);
 }
 
 const float *desk_ctx_logits(const desk_ctx *c, int i) {
-    if (i < 0) return c->logits + (size_t)(c->n_logits - 1) * c->m->hp.n_vocab;
-    if (i >= c->n_logits) return NULL;
-    return c->logits + (size_t)i * c->m->hp.n_vocab;
+    if (c->n_logits < 1) return NULL;
+    if (i == -1) return c->logits + (size_t)(c->n_logits - 1) * c->m->hp.n_vocab;
+    if (i < 0 || i >= c->n_rows || c->b_out[i] < 0) return NULL;
+    return c->logits + (size_t)c->b_out[i] * c->m->hp.n_vocab;
+}
+
+const float *desk_ctx_embeddings(const desk_ctx *c, int i) {
+    if (!c->embd || i < 0 || i >= c->n_rows) return NULL;
+    return c->embd + (size_t)i * c->m->hp.n_embd;
 }
 
 void desk_ctx_set_trace(desk_ctx *c, desk_trace_fn fn, void *user) {
@@ -283,7 +390,7 @@ static desk_status matmuls(desk_ctx *c, const desk_mat *const *w, float *const *
 
 typedef struct attn_job {
     desk_ctx *c;
-    int il, n, pos0;
+    int il, n;
     bool swa;
     const desk_kernel_table *kt; /* vector versions of the ops, or NULL */
 } attn_job;
@@ -293,8 +400,6 @@ static void attn_task(void *p, int ith, int nth) {
     desk_ctx *c = j->c;
     const desk_hparams *hp = &c->m->hp;
     const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const unsigned char *K = c->k_cache + (size_t)j->il * c->n_ctx * c->k_row;
-    const unsigned char *V = c->v_cache + (size_t)j->il * c->n_ctx * c->v_row;
     float *acc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
     /* Gemma scales q before attention (ops on q), llama scales q.k. */
     const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
@@ -302,22 +407,24 @@ static void attn_task(void *p, int ith, int nth) {
      * a Q8_0 cache takes the per-row path at every batch size. */
     const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
                        c->type_v == DESK_TYPE_F16;
-    /* Units of a run of positions and one KV head: its query heads share K
-     * and V, which the vector tiled kernel reads once for all of the
-     * run's rows (as many positions as fill DESK_ATTN_GROUP rows). */
+    /* Units of a run of positions (c->chunk0: one sequence's rows, as many
+     * as fill DESK_ATTN_GROUP query rows) and one KV head: its query heads
+     * share K and V, which the vector tiled kernel reads once for all of
+     * the run's rows. */
     const bool vec_tiled = tiled && j->kt && j->kt->attn_tiled;
-    const int run = vec_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
-    const int units = (j->n + run - 1) / run * hp->n_head_kv;
+    const int units = c->n_chunks * hp->n_head_kv;
     for (int t = ith; t < units; t += nth) {
-        const int i0 = t / hp->n_head_kv * run, g = t % hp->n_head_kv;
-        const int i1 = i0 + run < j->n ? i0 + run : j->n;
+        const int i0 = c->chunk0[t / hp->n_head_kv], i1 = c->chunk0[t / hp->n_head_kv + 1], g = t % hp->n_head_kv;
+        const int seq = c->b_seq[i0];
+        const unsigned char *K = c->k_cache + cell(c, j->il, seq, 0, c->k_row);
+        const unsigned char *V = c->v_cache + cell(c, j->il, seq, 0, c->v_row);
         for (int h0 = g * group; h0 < (g + 1) * group; h0 += DESK_ATTN_GROUP) {
             const int nh = (g + 1) * group - h0 < DESK_ATTN_GROUP ? (g + 1) * group - h0 : DESK_ATTN_GROUP;
             desk_attn_row r[DESK_ATTN_GROUP];
             float *out[DESK_ATTN_GROUP];
             int nr = 0;
             for (int i = i0; i < i1; i++) {
-                const int pos = j->pos0 + i;
+                const int pos = c->b_pos[i];
                 int lo = 0;
                 if (j->swa && hp->n_swa > 0 && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
                 for (int e = 0; e < nh; e++, nr++) {
@@ -399,7 +506,7 @@ static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_
     const int hk = hp->head_dim_k;
     const size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk,
                  kvv = (size_t)hp->n_head_kv * hp->head_dim_v;
-    const int pos = c->pos + i;
+    const int pos = c->b_pos[i], seq = c->b_seq[i];
     for (int h = 0; h < hp->n_head; h++) {
         float *q = c->q + (size_t)i * qd + (size_t)h * hk;
         if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);
@@ -417,9 +524,8 @@ static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_
         rotate(c->k + (size_t)i * kvk, kvk, c->rot_k);
     }
     if (c->rot_v) rotate(c->v + (size_t)i * kvv, kvv, c->rot_v);
-    desk_status s = store_row(c, c->type_k, c->k + (size_t)i * kvk, c->k_cache + ((size_t)il * c->n_ctx + pos) * c->k_row,
-                              kvk, err);
-    if (!s) s = store_row(c, c->type_v, c->v + (size_t)i * kvv, c->v_cache + ((size_t)il * c->n_ctx + pos) * c->v_row, kvv, err);
+    desk_status s = store_row(c, c->type_k, c->k + (size_t)i * kvk, c->k_cache + cell(c, il, seq, pos, c->k_row), kvk, err);
+    if (!s) s = store_row(c, c->type_v, c->v + (size_t)i * kvv, c->v_cache + cell(c, il, seq, pos, c->v_row), kvv, err);
     return s;
 }
 
@@ -480,7 +586,7 @@ static desk_status rows(desk_ctx *c, const desk_layer *L, int il, row_step step,
     return atomic_load(&j.failed) ? j.st : DESK_OK;
 }
 
-desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err) {
+desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, desk_err *err) {
     const desk_model *m = c->m;
     const desk_hparams *hp = &m->hp;
     int E = hp->n_embd, hk = hp->head_dim_k, hv = hp->head_dim_v, F = hp->n_ff;
@@ -507,7 +613,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if ((s = rows(c, L, il, ROW_QK, n, err))) return s;
         trace(c, "q_rope", il, c->q, n, qd);
         trace(c, "k_rope", il, c->k, n, kvk);
-        attn_job aj = {c, il, n, c->pos, L->swa, kt};
+        attn_job aj = {c, il, n, L->swa, kt};
         desk_threadpool_run(c->tp, attn_task, &aj);
         trace(c, "kqv_out", il, c->att, n, (size_t)hp->n_head * hv);
         if (c->rot_v) rotate(c->att, (size_t)n * hp->n_head * hv, c->rot_v);
@@ -528,16 +634,20 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *er
         if ((s = rows(c, L, il, ROW_OUT, n, err))) return s;
         trace(c, "l_out", il, c->x, n, E);
     }
-    int first = c->logits_all ? 0 : n - 1, n_out = n - first;
-    for (int i = 0; i < n_out; i++)
-        desk_op_rmsnorm(c->xb + (size_t)i * E, c->x + (size_t)(first + i) * E, m->out_norm, E, hp->eps);
+    /* The rows that keep logits, in order, into xb (and, with embeddings,
+     * every row's final norm). */
+    if (c->embd) {
+        for (int i = 0; i < n; i++) desk_op_rmsnorm(c->embd + (size_t)i * E, c->x + (size_t)i * E, m->out_norm, E, hp->eps);
+    }
+    for (int i = 0; i < n; i++)
+        if (c->b_out[i] >= 0)
+            desk_op_rmsnorm(c->xb + (size_t)c->b_out[i] * E, c->x + (size_t)i * E, m->out_norm, E, hp->eps);
     trace(c, "result_norm", -1, c->xb, n_out, E);
+    if (n_out == 0) return DESK_OK;
     if ((s = matmul(c, &m->output, c->xb, n_out, c->logits, err))) return s;
     if (hp->softcap > 0) {
         size_t nl = (size_t)n_out * hp->n_vocab;
         for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] / hp->softcap) * hp->softcap;
     }
-    c->n_logits = n_out;
-    c->pos += n;
     return DESK_OK;
 }

@@ -64,12 +64,19 @@ struct desk_model {
 struct desk_ctx {
     desk_model *m;
     desk_threadpool *tp;
-    int n_ctx, n_batch, pos;
-    bool logits_all, reference;
+    int n_ctx;   /* positions per sequence */
+    int n_batch; /* rows per decode call */
+    int n_seq;   /* sequences the cache holds */
+    int n_out_max; /* output rows (logits) one decode may keep */
+    bool logits_all, reference, embeddings;
     const desk_kernel_table *kt; /* the kernels desk_matmul_with uses */
-    /* [layer][n_ctx][n_head_kv * head_dim] in type_k / type_v (desk_type:
-     * F16 or Q8_0); a position's row is k_row / v_row bytes, one head's
-     * part of it k_head / v_head bytes. */
+    /* Tokens each sequence holds (n_seq entries): its next position. */
+    int32_t *seq_len;
+    /* [layer][seq][n_ctx][n_head_kv * head_dim] in type_k / type_v
+     * (desk_type: F16 or Q8_0): each sequence has its own run of n_ctx
+     * positions, so attention reads one contiguous range and a prefix is
+     * copied with one memcpy per layer.  A position's row is k_row / v_row
+     * bytes, one head's part of it k_head / v_head bytes. */
     unsigned char *k_cache, *v_cache;
     uint32_t type_k, type_v;
     size_t k_row, v_row, k_head, v_head;
@@ -81,8 +88,19 @@ struct desk_ctx {
     float *x, *xb, *q, *k, *v, *att, *ffa, *ffb, *xo;
     float *scores;    /* per thread: n_ctx */
     float *ref_row;   /* per thread: one dequantized weight row (reference path) */
-    float *logits;    /* n_batch or 1 rows of n_vocab */
+    float *logits;    /* n_out_max rows of n_vocab */
+    float *embd;      /* with embeddings: n_batch rows of n_embd (final norm) */
     int n_logits;     /* rows in logits from the last decode */
+    int n_rows;       /* rows of the last decode */
+    /* The batch being decoded, row by row (n_batch entries each): its
+     * position, its sequence, its row in logits (-1: none). */
+    int32_t *b_pos, *b_seq, *b_out;
+    /* Starts of the batch's attention runs (rows of one sequence at
+     * consecutive positions, at most a run's length), n_chunks + 1
+     * entries with the end last. */
+    int32_t *chunk0;
+    int n_chunks;
+    int32_t *seq_next; /* n_seq: scratch for checking a batch's positions */
     void *scratch;    /* for desk_matmul */
     desk_trace_fn trace; /* optional observer (desk_ctx_set_trace) */
     void *trace_user;
@@ -110,7 +128,8 @@ void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc);
 /* Batches of this many rows or more take desk_op_attn_tiled. */
 #define DESK_ATTN_TILED_MIN 64
 
-/* Forward pass over ids (defined in forward.c). */
-desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, desk_err *err);
+/* Forward pass over the N rows desk_decode_batch laid out (b_pos, b_seq,
+ * b_out, chunk0), N_OUT of which keep logits (defined in forward.c). */
+desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, desk_err *err);
 
 #endif

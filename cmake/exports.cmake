@@ -1,0 +1,30 @@
+# exports.cmake - the shared library's export list, read from the public
+# headers: every function declared at the start of a line in include/
+# (not a typedef) is exported under the symbol version desk_0; everything
+# else in libdesk.so is local.  A declaration added to include/ is
+# exported by the next configure, and nothing else can be.
+function(desk_write_version_script out)
+  file(GLOB_RECURSE _hdrs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/include/*.h)
+  set(_names)
+  foreach(h ${_hdrs})
+    file(STRINGS ${h} _lines REGEX "^[a-z][a-z0-9_ *]*[ *]desk_[a-z0-9_]+\\(")
+    foreach(l ${_lines})
+      if(l MATCHES "^typedef")
+        continue()
+      endif()
+      string(REGEX MATCH "desk_[a-z0-9_]+\\(" _fn "${l}")
+      string(REGEX REPLACE "\\($" "" _fn "${_fn}")
+      list(APPEND _names ${_fn})
+    endforeach()
+  endforeach()
+  list(REMOVE_DUPLICATES _names)
+  list(SORT _names)
+  set(_body "desk_0 {\n  global:\n")
+  foreach(n ${_names})
+    string(APPEND _body "    ${n};\n")
+  endforeach()
+  string(APPEND _body "  local:\n    *;\n};\n")
+  file(WRITE ${out}.new "${_body}")
+  file(COPY_FILE ${out}.new ${out} ONLY_IF_DIFFERENT)
+  file(REMOVE ${out}.new)
+endfunction()
