@@ -2,6 +2,7 @@
 #   make          build build/desk and libdesk (Release, gcc)
 #   make run      set up, build, fetch the default model, start the chat
 #   make test     set up, build, fetch models, run the whole suite, then the
+#                 installed library checks (scripts/check-install.sh), the
 #                 suite again under ASan+UBSan, and a clang -Werror build,
 #                 then the ARM build's suite under qemu (make arm-test),
 #                 then every fuzzer for FUZZ_SECONDS (fails on a crash)
@@ -61,6 +62,8 @@ test-fast: build
 test: setup build models clang asan arm
 	@echo "== test suite (gcc, Release)"
 	@cd build && ctest --output-on-failure -j $(JOBS)
+	@echo "== the installed library (examples/ through pkg-config, exports)"
+	@scripts/check-install.sh build
 	@echo "== test suite (clang, ASan + UBSan)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  DESK_SANITIZED=1 ctest --output-on-failure -j $(JOBS)

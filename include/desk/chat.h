@@ -24,6 +24,10 @@
 #include "desk/common.h"
 #include "desk/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum desk_chat_fmt {
     DESK_CHAT_UNKNOWN = 0,
     DESK_CHAT_CHATML,            /* SmolLM2, Qwen */
@@ -93,5 +97,9 @@ size_t desk_chat_render_text(desk_chat_fmt f, const desk_chat_msg *msgs, size_t 
 desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
                                     const desk_chat_msg *msgs, size_t n, bool add_gen,
                                     desk_token *ids, size_t cap, size_t *n_out, desk_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

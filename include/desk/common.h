@@ -48,6 +48,20 @@ typedef struct desk_err {
 /* Returns a static, lower-case name for a status ("format error"). */
 const char *desk_status_str(desk_status st);
 
+/* Fills ERR (may be NULL) with ST and a printf-style message; returns ST,
+ * so a failing path reads `return desk_errf(err, DESK_E_ARG, "...", ...)`. */
+desk_status desk_errf(desk_err *err, desk_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "PREFIX: " to ERR's message (context such as a file name, added
+ * as an error travels up); returns err->status. */
+desk_status desk_err_prefix(desk_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The version of the library (DESK_VERSION) and the commit it was built
+ * from ("abc1234", with "-dirty" for uncommitted changes; "unknown" outside
+ * a git checkout).  Static strings. */
+const char *desk_version(void);
+const char *desk_build_commit(void);
+
 /* A token id: an index into the model's vocabulary. */
 typedef int32_t desk_token;
 

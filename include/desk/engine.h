@@ -27,6 +27,10 @@
 #include "desk/model.h"
 #include "desk/sample.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct desk_engine desk_engine;
 
 typedef struct desk_engine_params {
@@ -86,5 +90,9 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
 /* The text the last generate call emitted, without any stop string
  * (borrowed until the next call; NUL-terminated). */
 const char *desk_engine_text(const desk_engine *e, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

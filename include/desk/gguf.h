@@ -34,6 +34,10 @@
 
 #include "desk/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DESK_GGUF_MAX_KV 65536
 #define DESK_GGUF_MAX_TENSORS (1 << 20)
 #define DESK_GGUF_MAX_NAME 4096
@@ -186,5 +190,9 @@ desk_status desk_gguf_writer_add_tensor(desk_gguf_writer *w, const char *name, u
 
 /* Writes the file atomically (temp file, fsync, rename). */
 desk_status desk_gguf_writer_write(desk_gguf_writer *w, const char *path, desk_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

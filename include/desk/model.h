@@ -19,6 +19,10 @@
 #include "desk/common.h"
 #include "desk/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct desk_model desk_model;
 typedef struct desk_ctx desk_ctx;
 
@@ -152,5 +156,9 @@ int32_t desk_model_n_embd(const desk_model *m);
  * layers) and ROWS x COLS floats borrowed for the call.  NULL turns it off. */
 typedef void (*desk_trace_fn)(void *user, const char *name, int layer, const float *data, int rows, int cols);
 void desk_ctx_set_trace(desk_ctx *c, desk_trace_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

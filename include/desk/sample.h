@@ -29,6 +29,10 @@
 #include "desk/common.h"
 #include "desk/tokenizer.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct desk_sampler desk_sampler;
 
 typedef struct desk_sampler_params {
@@ -71,5 +75,9 @@ typedef struct desk_rng {
 void desk_rng_seed(desk_rng *r, uint64_t seed);
 uint64_t desk_rng_next(desk_rng *r);
 double desk_rng_uniform(desk_rng *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

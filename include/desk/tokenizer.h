@@ -29,6 +29,10 @@
 #include "desk/common.h"
 #include "desk/gguf.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct desk_tokenizer desk_tokenizer;
 
 /* Builds the tokenizer described by G's metadata.  The result is owned by
@@ -103,5 +107,9 @@ typedef struct desk_detok {
 size_t desk_detok_push(const desk_tokenizer *t, desk_detok *st, desk_token id, char *out,
                        size_t cap);
 size_t desk_detok_flush(desk_detok *st, char *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,13 +11,6 @@
 
 #include "desk.h"
 
-/* Sets err (if non-NULL) to ST with a printf-style message; returns ST. */
-desk_status desk_errf(desk_err *err, desk_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Prepends "PREFIX: " to an existing message (for adding context such as a
- * file name as an error travels up); returns err->status. */
-desk_status desk_err_prefix(desk_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* desk_errf and desk_err_prefix are public: include/desk/common.h. */
 
 #endif
