@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/mfile.h"
 
 desk_status desk_bench_report_init(desk_bench_report *r, desk_err *err) {
     memset(r, 0, sizeof *r);
@@ -67,9 +68,9 @@ void desk_bench_result_finish(desk_bench_result *res) {
 
 static void jstr(json_object *o, const char *k, const char *v) { json_object_object_add(o, k, json_object_new_string(v)); }
 static void jint(json_object *o, const char *k, int64_t v) { json_object_object_add(o, k, json_object_new_int64(v)); }
-static void jdbl(json_object *o, const char *k, double v) {
-    json_object_object_add(o, k, isfinite(v) ? json_object_new_double(v) : NULL);
-}
+/* A number, or null for NaN and infinities (which JSON cannot spell). */
+static json_object *jnum(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
+static void jdbl(json_object *o, const char *k, double v) { json_object_object_add(o, k, jnum(v)); }
 
 static json_object *env_json(const desk_env *e) {
     json_object *o = json_object_new_object();
@@ -115,7 +116,7 @@ static json_object *result_json(const desk_bench_result *r) {
     jdbl(o, "tokens_per_s", r->tokens_per_s);
     jdbl(o, "sd", r->sd);
     json_object *s = json_object_new_array();
-    for (int i = 0; i < r->reps && i < DESK_BENCH_MAX_REPS; i++) json_object_array_add(s, json_object_new_double(r->samples[i]));
+    for (int i = 0; i < r->reps && i < DESK_BENCH_MAX_REPS; i++) json_object_array_add(s, jnum(r->samples[i]));
     json_object_object_add(o, "samples", s);
     if (r->n_prompt > 0) jdbl(o, "ttft_ms", r->ttft_ms);
     if (r->n_gen > 0) {
@@ -123,7 +124,7 @@ static json_object *result_json(const desk_bench_result *r) {
         jdbl(o, "itl_p90_ms", r->itl_p90_ms);
         jdbl(o, "itl_p99_ms", r->itl_p99_ms);
         json_object *l = json_object_new_array();
-        for (size_t i = 0; i < r->n_itl; i++) json_object_array_add(l, json_object_new_double(r->itl_ms[i]));
+        for (size_t i = 0; i < r->n_itl; i++) json_object_array_add(l, jnum(r->itl_ms[i]));
         json_object_object_add(o, "itl_ms", l);
         jdbl(o, "roofline", r->roofline);
     }
@@ -279,10 +280,37 @@ static desk_status read_result(desk_bench_report *r, json_object *o, const char 
     return DESK_OK;
 }
 
+/* The JSON document in the regular file PATH, at most DESK_REPORT_MAX bytes
+ * (a FIFO, a device or an endless file is refused, never read forever). */
+static desk_status load_json(const char *path, json_object **root, desk_err *err) {
+    *root = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    desk_status st = desk_file_read_all(path, DESK_REPORT_MAX, &buf, &len, err);
+    if (st != DESK_OK) return st;
+    json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        free(buf);
+        return desk_errf(err, DESK_E_NOMEM, "%s: out of memory", path);
+    }
+    json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
+    size_t end = json_tokener_get_parse_end(tok);
+    bool ok = o && json_tokener_get_error(tok) == json_tokener_success;
+    while (ok && end < len && (buf[end] == ' ' || buf[end] == '\n' || buf[end] == '\t' || buf[end] == '\r')) end++;
+    json_tokener_free(tok);
+    free(buf);
+    if (!ok || end != len) {
+        json_object_put(o);
+        return desk_errf(err, DESK_E_FORMAT, "%s: not a readable JSON report", path);
+    }
+    *root = o;
+    return DESK_OK;
+}
+
 desk_status desk_bench_read_json(const char *path, desk_bench_report *r, desk_err *err) {
-    json_object *root = json_object_from_file(path);
-    if (!root) return desk_errf(err, DESK_E_FORMAT, "%s: not a readable JSON report", path);
-    desk_status st = DESK_OK;
+    json_object *root = NULL;
+    desk_status st = load_json(path, &root, err);
+    if (st != DESK_OK) return st;
     json_object *env = NULL, *results = NULL;
     if (json_object_object_get_ex(root, "env", &env) && json_object_is_type(env, json_type_object)) read_env(env, &r->env);
     if (!json_object_object_get_ex(root, "results", &results) || !json_object_is_type(results, json_type_array)) {

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "desk.h"
 #include "model/model.h"
@@ -21,6 +22,16 @@
 
 /* Prints "desk CMD: message" to stderr; returns CODE for `return cli_fail(...)`. */
 int cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Every message goes through cli_fail: control bytes and invalid UTF-8 in
+ * it (from a path or an argument) are escaped, so it is one line. */
+void cli_put_escaped(FILE *f, const char *s, size_t n);
+
+/* Installed once by main: SIGXFSZ ignored (a write past `ulimit -f` fails
+ * with EFBIG instead of killing desk), and SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT remove any temporary output file (desk_afile) before desk dies
+ * of them. */
+void cli_signals_init(void);
+
 /* Reports a library error: exit 2 for bad input (ARG, FORMAT, NOTFOUND,
  * UNSUPPORTED, RANGE), 1 otherwise. */
 int cli_fail_err(const char *cmd, const desk_err *err);
@@ -32,9 +43,12 @@ bool cli_parse_int(const char *cmd, const char *flag, const char *s, long long l
 bool cli_parse_float(const char *cmd, const char *flag, const char *s, double lo, double hi,
                      double *out);
 
-/* True when the directory that would hold the file PATH exists (so an
- * output path can be refused before any long work). */
-bool cli_parent_dir_exists(const char *path);
+/* Checks an output path before any long work: its directory exists and
+ * is writable, it is not a directory, and it is none of the N_INPUTS files
+ * INPUTS (same device and inode, so ./x, a hard link or a symlink to an
+ * input count too: writing there would destroy the input).  Returns 0, or
+ * prints one line and returns 2. */
+int cli_check_output(const char *cmd, const char *path, const char *const *inputs, size_t n_inputs);
 
 /* The KV cache type flags of run, chat, bench and perplexity (llama.cpp's
  * names): --cache-type-k / -ctk and --cache-type-v / -ctv, each f16 or

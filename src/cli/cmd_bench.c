@@ -214,6 +214,23 @@ static int emit_one(const desk_bench_report *r, fmt f, const char *path, bool ht
     return 0;
 }
 
+/* Refuses unusable output paths before any work: each must be writable
+ * and none may be an input (the report shown, a model measured) or the
+ * other output. */
+static int check_outputs(const output *o, const char *const *inputs, size_t n) {
+    const char *in[DESK_BENCH_MAX_MODELS + 2];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < DESK_BENCH_MAX_MODELS + 1; i++) in[k++] = inputs[i];
+    int rc = o->path ? cli_check_output("bench", o->path, in, k) : 0;
+    if (!rc && o->html) {
+        if (o->path) in[k++] = o->path;
+        rc = cli_check_output("bench", o->html, in, k);
+    }
+    if (!rc && o->path && o->html && strcmp(o->path, o->html) == 0)
+        rc = cli_fail("bench", DESK_EXIT_USAGE, "-o and --html name the same file %s", o->path);
+    return rc;
+}
+
 /* The report as O asks: in its format, then the HTML page if asked for. */
 static int emit(const desk_bench_report *r, const output *o) {
     int rc = emit_one(r, o->f, o->path, false);
@@ -240,6 +257,8 @@ static int show(int argc, char **argv) {
         }
     }
     if (!file) return cli_fail("bench", DESK_EXIT_USAGE, "show needs a report: REPORT.json");
+    int bad = check_outputs(&o, &file, 1);
+    if (bad) return bad;
     desk_bench_report r;
     desk_err err = {0};
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
@@ -302,13 +321,15 @@ int cmd_bench(int argc, char **argv) {
         if (p.n_models == DESK_BENCH_MAX_MODELS)
             return cli_fail("bench", DESK_EXIT_USAGE, "at most %d models", DESK_BENCH_MAX_MODELS);
         if (desk_model_resolve(tok, paths[p.n_models], sizeof paths[0], &err) != DESK_OK)
-            return cli_fail("bench", DESK_EXIT_USAGE, "%s", err.msg);
+            return cli_fail_err("bench", &err);
         snprintf(names[p.n_models], sizeof names[0], "%s", tok);
         p.names[p.n_models] = names[p.n_models];
         p.paths[p.n_models] = paths[p.n_models];
         p.n_models++;
     }
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
+    int bad = check_outputs(&o, p.paths, p.n_models);
+    if (bad) return bad;
     if (!backend()) return cli_fail("bench", DESK_EXIT_FAIL, "this build has no model runtime (src/model) to measure with");
     desk_bench_backend be = *backend();
     be.user = &opts;

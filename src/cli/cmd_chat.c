@@ -21,6 +21,7 @@
 #include <editline/readline.h>
 
 #include "cli.h"
+#include "core/mfile.h"
 #include "gen.h"
 
 static const char USAGE[] =
@@ -28,7 +29,8 @@ static const char USAGE[] =
     "\n"
     "Talks with a model.  Commands: /reset forgets the conversation, /quit ends it,\n"
     "/help lists them.  Ctrl-C stops an answer; Ctrl-C or Ctrl-D at the prompt quits.\n"
-    "Without a terminal, each line of standard input is one user turn.\n"
+    "Without a terminal, each line of standard input is one user turn (at most\n"
+    "1 MiB, no NUL byte: anything else is an error, exit 2).\n"
     "\n";
 
 static const char HELP[] = "/reset  forget the conversation (the system prompt stays)\n"
@@ -187,26 +189,73 @@ static bool turn(chat_state *cs, const char *line, size_t len) {
     return true;
 }
 
+/* One line of standard input (not a terminal), without its newline, at
+ * most DESK_LINE_MAX bytes and with no NUL byte.  Returns 1 with *LINE set
+ * (malloc'd), 0 at the end of input, or -1 after printing a one-line error
+ * (*CODE: its exit code). */
+static int read_piped_line(const chat_state *cs, char **line, int *code) {
+    static unsigned long long line_no;
+    size_t cap = 256, n = 0;
+    char *s = malloc(cap);
+    if (!s) {
+        *code = cli_fail(cs->cmd, DESK_EXIT_FAIL, "out of memory");
+        return -1;
+    }
+    line_no++;
+    int c;
+    while ((c = getc(stdin)) != EOF && c != '\n') {
+        if (c == 0) {
+            free(s);
+            *code = cli_fail(cs->cmd, DESK_EXIT_USAGE, "standard input line %llu contains a NUL byte", line_no);
+            return -1;
+        }
+        if (n == DESK_LINE_MAX) {
+            free(s);
+            *code = cli_fail(cs->cmd, DESK_EXIT_USAGE, "standard input line %llu is longer than %zu bytes", line_no,
+                             DESK_LINE_MAX);
+            return -1;
+        }
+        if (n + 1 == cap) {
+            char *p = realloc(s, cap * 2);
+            if (!p) {
+                free(s);
+                *code = cli_fail(cs->cmd, DESK_EXIT_FAIL, "out of memory");
+                return -1;
+            }
+            s = p;
+            cap *= 2;
+        }
+        s[n++] = (char)c;
+    }
+    if (c == EOF && ferror(stdin) && !g_interrupted) {
+        free(s);
+        *code = cli_fail(cs->cmd, DESK_EXIT_FAIL, "cannot read standard input: %s", strerror(errno));
+        return -1;
+    }
+    if (c == EOF && n == 0) {
+        free(s);
+        return 0;
+    }
+    s[n] = '\0';
+    *line = s;
+    return 1;
+}
+
 /* Reads one line: libedit on a terminal, plain stdio otherwise.  Returns
- * NULL at the end of input or on Ctrl-C; the caller frees the line. */
-static char *read_line(const chat_state *cs) {
+ * 1 with *LINE (freed by the caller), 0 at the end of input or on Ctrl-C,
+ * -1 after an error (printed; *CODE its exit code). */
+static int read_line(const chat_state *cs, char **line, int *code) {
     if (cs->tty) {
         char *s = readline("> ");
         if (g_interrupted) {
             free(s);
-            return NULL;
+            return 0;
         }
         if (s && *s) add_history(s);
-        return s;
+        *line = s;
+        return s != NULL;
     }
-    char *s = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&s, &cap, stdin);
-    if (n < 0) {
-        free(s);
-        return NULL;
-    }
-    return s;
+    return read_piped_line(cs, line, code);
 }
 
 int cmd_chat(int argc, char **argv) {
@@ -247,8 +296,9 @@ int cmd_chat(int argc, char **argv) {
                desk_model_name(g.model), desk_chat_fmt_name(g.fmt));
 
     for (;;) {
-        char *line = read_line(&cs);
-        if (!line) break;
+        char *line = NULL;
+        int got = read_line(&cs, &line, &rc);
+        if (got <= 0) break;
         size_t len = strlen(line);
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         bool go_on = true;

@@ -11,6 +11,8 @@
 
 #include "bench/cost.h"
 #include "cli.h"
+#include "core/error.h"
+#include "core/mfile.h"
 
 #define DEFAULT_TPS 5.0
 
@@ -29,8 +31,9 @@ static const char USAGE[] =
     "month pays back in 8.0 and 2.0 months.  With --watts 120 --kwh-price 0.30\n"
     "running all month ($26/month) they become 8.4 and 2.0.\n"
     "\n"
-    "--bench FILE            a `desk bench --json` report: its first tg result's\n"
-    "                        tokens_per_s is the local speed\n"
+    "--bench FILE            a `desk bench --json` report (a regular file, at most\n"
+    "                        64 MiB): its first tg result's tokens_per_s is the\n"
+    "                        local speed\n"
     "--tokens-per-s X        the local generation speed (default 5: Llama 3 70B at\n"
     "                        Q4_0, ~40 GB read per token, on ~256 GB/s memory\n"
     "                        peaks at 6.4 tokens/s)\n"
@@ -74,11 +77,26 @@ static bool parse_list(const char *flag, const char *s, double *out, size_t cap,
 }
 
 /* The first tg result's tokens_per_s of a bench report. */
-static bool read_bench(const char *path, double *tps, char *test, size_t cap) {
-    json_object *root = json_object_from_file(path);
-    if (!root) {
-        cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: not a readable JSON report", path);
-        return false;
+static int read_bench(const char *path, double *tps, char *test, size_t cap) {
+    /* A regular file of at most DESK_REPORT_MAX bytes: a FIFO, a device or
+     * an endless file is refused, not read forever. */
+    char *buf = NULL;
+    size_t len = 0;
+    desk_err err = {0};
+    if (desk_file_read_all(path, DESK_REPORT_MAX, &buf, &len, &err) != DESK_OK) {
+        desk_err_prefix(&err, "--bench");
+        return cli_fail_err("cost", &err);
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *root = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+    size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
+    bool parsed = root && json_tokener_get_error(tok) == json_tokener_success;
+    while (parsed && end < len && strchr(" \t\r\n", buf[end]) && buf[end]) end++;
+    if (tok) json_tokener_free(tok);
+    free(buf);
+    if (!parsed || end != len) {
+        json_object_put(root);
+        return cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: not a readable JSON report", path);
     }
     json_object *results = NULL;
     bool ok = false;
@@ -96,8 +114,8 @@ static bool read_bench(const char *path, double *tps, char *test, size_t cap) {
         }
     }
     json_object_put(root);
-    if (!ok) cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: no result with a tg test and tokens_per_s", path);
-    return ok;
+    if (!ok) return cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: no result with a tg test and tokens_per_s", path);
+    return 0;
 }
 
 static void print_text(const desk_cost_params *p, const desk_cost_result *r, const char *speed_src) {
@@ -210,7 +228,8 @@ int cmd_cost(int argc, char **argv) {
     if (bench && tps_given) return cli_fail("cost", DESK_EXIT_USAGE, "give --bench or --tokens-per-s, not both");
     if (bench) {
         char test[200];
-        if (!read_bench(bench, &p.tokens_per_s, test, sizeof test)) return DESK_EXIT_USAGE;
+        int bad = read_bench(bench, &p.tokens_per_s, test, sizeof test);
+        if (bad) return bad;
         snprintf(speed_src, sizeof speed_src, "measured: %s in %s", test, bench);
     } else if (tps_given) {
         snprintf(speed_src, sizeof speed_src, "--tokens-per-s");

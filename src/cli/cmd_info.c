@@ -389,7 +389,17 @@ static void put_tokenizer(FILE *f, const desk_gguf *g) {
         if (!has_prefix(&kv->key, "tokenizer.ggml.") || kl < 24 || strcmp(k + kl - 9, "_token_id") != 0 ||
             !is_int(kv->value.type))
             continue;
-        uint64_t id = int_of(&kv->value);
+        /* What the file says: a negative id is shown as it is, -1 as
+         * "none" (its meaning), any other as not a token. */
+        const desk_gguf_value *v = &kv->value;
+        bool is_signed = v->type == DESK_GGUF_INT8 || v->type == DESK_GGUF_INT16 || v->type == DESK_GGUF_INT32 ||
+                         v->type == DESK_GGUF_INT64;
+        if (is_signed && v->v.i64 < 0) {
+            fprintf(f, "  %-10.*s %lld (%s)\n", (int)(kl - 24), k + 15, (long long)v->v.i64,
+                    v->v.i64 == -1 ? "none" : "not a token id");
+            continue;
+        }
+        uint64_t id = int_of(v);
         fprintf(f, "  %-10.*s %llu", (int)(kl - 24), k + 15, (unsigned long long)id);
         if (tt == DESK_GGUF_STRING && id < n_tok) {
             const desk_gguf_str *s = (const desk_gguf_str *)toks + id;
@@ -416,7 +426,9 @@ static void print_text(FILE *f, const char *path, const desk_gguf *g, const hpar
                        const memory *m) {
     char a[32], b[32], c[32], d[32];
     human(a, sizeof a, desk_gguf_file_size(g));
-    fprintf(f, "file: %s\n  size %llu bytes (%s), GGUF version %u, alignment %llu, tensor data at offset %llu\n", path,
+    fputs("file: ", f);
+    cli_put_escaped(f, path, strlen(path));
+    fprintf(f, "\n  size %llu bytes (%s), GGUF version %u, alignment %llu, tensor data at offset %llu\n",
             (unsigned long long)desk_gguf_file_size(g), a, desk_gguf_version(g),
             (unsigned long long)desk_gguf_alignment(g), (unsigned long long)desk_gguf_data_offset(g));
     if (h->arch) {
@@ -504,7 +516,9 @@ static json_object *jvalue(const desk_gguf_value *v, bool full) {
         return json_object_new_uint64(v->v.u64);
     case DESK_GGUF_INT8: case DESK_GGUF_INT16: case DESK_GGUF_INT32: case DESK_GGUF_INT64:
         return json_object_new_int64(v->v.i64);
-    case DESK_GGUF_FLOAT32: case DESK_GGUF_FLOAT64: return json_object_new_double(v->v.f64);
+    case DESK_GGUF_FLOAT32: case DESK_GGUF_FLOAT64:
+        /* NaN and infinities are not JSON: null (the text view shows them) */
+        return isfinite(v->v.f64) ? json_object_new_double(v->v.f64) : NULL;
     case DESK_GGUF_BOOL: return json_object_new_boolean(v->v.b);
     case DESK_GGUF_STRING: return json_object_new_string_len(v->v.str.s, (int)v->v.str.len);
     case DESK_GGUF_ARRAY: {
@@ -626,7 +640,7 @@ int cmd_info(int argc, char **argv) {
     desk_err err = {0};
     desk_gguf *g = NULL;
     if (desk_model_resolve(model, path, sizeof path, &err) != DESK_OK || desk_gguf_open(path, &g, &err) != DESK_OK)
-        return cli_fail("info", err.status == DESK_E_NOMEM ? DESK_EXIT_FAIL : DESK_EXIT_USAGE, "%s", err.msg);
+        return cli_fail_err("info", &err);
     hparams h;
     totals t;
     memory m;
@@ -644,7 +658,7 @@ int cmd_info(int argc, char **argv) {
         desk_model *dm = NULL;
         if (desk_model_load(path, &(desk_model_params){.no_repack = true}, &dm, &err) != DESK_OK) {
             desk_gguf_close(g);
-            return cli_fail("info", err.status == DESK_E_NOMEM ? DESK_EXIT_FAIL : DESK_EXIT_USAGE, "%s: %s", path, err.msg);
+            return cli_fail_err("info", &err);
         }
         desk_model_free(dm);
     }

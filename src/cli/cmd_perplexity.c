@@ -24,13 +24,14 @@ static const char USAGE[] =
     "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
     "windows of --ctx tokens, each scored on its second half.\n"
     "  -m MODEL     a GGUF file or a cached model's short name\n"
-    "  -f FILE      the text (at least 2 x ctx tokens)\n"
+    "  -f FILE      the text (at least 2 x ctx tokens; a regular file, at most 64 MiB)\n"
     "  --ctx N      window length in tokens (default 512)\n"
     "  -t N         threads (default: physical cores)\n"
     "  --chunks N   score only the first N windows (default: all)\n"
     "  -ctk T, --cache-type-k T   KV cache type of K: f16 (default) or q8_0\n"
     "  -ctv T, --cache-type-v T   KV cache type of V: f16 (default) or q8_0\n"
     "  --json       print {\"ppl\":..,\"ppl_err\":..,\"chunks\":..,\"tokens\":..} instead\n"
+    "               (null where a figure is not a finite number)\n"
     "  --no-repack  use the weights in place from the file (zero copy) instead of\n"
     "               repacking Q4_0/Q4_K and copying the rest onto huge pages at load\n"
     "               (slower; the same perplexity)\n";
@@ -43,6 +44,11 @@ static double nll_of(const float *logits, int n, int tok) {
     double sum = 0.0;
     for (int i = 0; i < n; i++) sum += expf(logits[i] - mx);
     return -((double)(logits[tok] - mx) - log(sum));
+}
+
+static void json_num(char *buf, size_t cap, double v) {
+    if (isfinite(v)) snprintf(buf, cap, "%.6f", v);
+    else snprintf(buf, cap, "null");
 }
 
 static double now_s(void) {
@@ -81,23 +87,24 @@ int cmd_perplexity(int argc, char **argv) {
     char path[4096];
     desk_model *m = NULL;
     desk_ctx *c = NULL;
-    desk_mfile mf = {0};
+    char *text = NULL;
+    size_t text_len = 0;
     desk_token *toks = NULL;
     int rc = 0;
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx, .no_repack = no_repack};
     if (desk_model_resolve(model, path, sizeof path, &err) || desk_model_load(path, &mp, &m, &err) ||
-        desk_mfile_open(file, &mf, &err)) {
+        desk_file_read_all(file, DESK_TEXT_MAX, &text, &text_len, &err)) {
         rc = cli_fail_err("perplexity", &err);
         goto done;
     }
     const desk_tokenizer *tk = desk_model_tokenizer(m);
-    size_t cap = mf.size + 16, n_tok = 0;
+    size_t cap = text_len + 16, n_tok = 0;
     toks = malloc(cap * sizeof *toks);
     if (!toks) {
         rc = cli_fail("perplexity", DESK_EXIT_FAIL, "out of memory for %zu tokens", cap);
         goto done;
     }
-    if (desk_tokenize(tk, (const char *)mf.data, mf.size, DESK_TOK_ADD_SPECIAL, toks, cap, &n_tok, &err)) {
+    if (desk_tokenize(tk, text, text_len, DESK_TOK_ADD_SPECIAL, toks, cap, &n_tok, &err)) {
         rc = cli_fail_err("perplexity", &err);
         goto done;
     }
@@ -156,15 +163,21 @@ int cmd_perplexity(int argc, char **argv) {
     fputc('\n', stderr);
     double mean = nll / count, var = nll2 / count - mean * mean;
     double ppl = exp(mean), sd = var > 0 ? sqrt(var / (count - 1)) : 0.0;
-    if (json)
-        printf("{\"ppl\":%.6f,\"ppl_err\":%.6f,\"chunks\":%lld,\"ctx\":%lld,\"tokens\":%lld}\n", ppl, sd * ppl,
-               n_chunk, n_ctx, count);
+    if (json) {
+        /* NaN and infinities are not JSON: null (with a model whose logits
+         * are not finite, the figures are not numbers). */
+        char a[64], b[64];
+        json_num(a, sizeof a, ppl);
+        json_num(b, sizeof b, sd * ppl);
+        printf("{\"ppl\":%s,\"ppl_err\":%s,\"chunks\":%lld,\"ctx\":%lld,\"tokens\":%lld}\n", a, b, n_chunk, n_ctx,
+               count);
+    }
     else
         printf("PPL = %.4f +/- %.5f\n", ppl, sd * ppl);
 done:
     free(toks);
     desk_ctx_free(c);
     desk_model_free(m);
-    desk_mfile_close(&mf);
+    free(text);
     return rc;
 }

@@ -40,7 +40,9 @@ static const char USAGE[] =
     "\n"
     "--threads N   threads for the row conversion (default: physical cores)\n"
     "\n"
-    "OUT is written atomically: on any error no file is left there.\n";
+    "OUT is written atomically: on any error, or when desk is interrupted\n"
+    "(SIGINT, SIGTERM) or over `ulimit -f`, no file is left there.  OUT may\n"
+    "not be IN (by any name: a link to it counts).\n";
 
 int cmd_quantize(int argc, char **argv) {
     const char *pos[3];
@@ -68,8 +70,8 @@ int cmd_quantize(int argc, char **argv) {
     if (!r) return cli_fail("quantize", DESK_EXIT_USAGE, "unknown type %s (one of %s)", pos[2], desk_qrecipe_list());
     if (access(pos[0], R_OK) != 0)
         return cli_fail("quantize", DESK_EXIT_USAGE, "%s: %s", pos[0], strerror(errno));
-    if (!cli_parent_dir_exists(pos[1]))
-        return cli_fail("quantize", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", pos[1]);
+    int bad = cli_check_output("quantize", pos[1], &pos[0], 1);
+    if (bad) return bad;
 
     cli_progress pr;
     cli_progress_init(&pr, "quantize");

@@ -7,6 +7,7 @@
  * turn in the model's chat format, where typed markers stay text.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -20,7 +21,7 @@ static const char USAGE[] =
     "Generates a continuation of PROMPT and streams it to standard output.\n"
     "\n"
     "  -p, --prompt PROMPT       the prompt text\n"
-    "  -f, --file FILE           read the prompt from FILE\n"
+    "  -f, --file FILE           read the prompt from FILE (a regular file, at most 64 MiB)\n"
     "  --chat                    wrap the prompt in the model's chat format\n";
 
 static void write_out(void *user, const char *s, size_t n) {
@@ -92,19 +93,17 @@ int cmd_run(int argc, char **argv) {
     if (prompt && file) return cli_fail(cmd, DESK_EXIT_USAGE, "pass -p or -f, not both");
 
     desk_err err = {0};
-    desk_mfile mf = {0};
+    char *buf = NULL;
     const char *text = prompt;
     size_t len = prompt ? strlen(prompt) : 0;
     if (file) {
-        if (desk_mfile_open(file, &mf, &err) != DESK_OK) return cli_fail_err(cmd, &err);
-        text = (const char *)mf.data;
-        len = mf.size;
-        if (!text) text = "";
+        if (desk_file_read_all(file, DESK_TEXT_MAX, &buf, &len, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+        text = buf;
     }
     cli_gen g;
     int rc = cli_gen_open(cmd, &a, &g);
     if (rc) {
-        desk_mfile_close(&mf);
+        free(buf);
         return rc;
     }
     if (chat && g.warning) fprintf(stderr, "desk run: warning: %s\n", g.warning);
@@ -114,7 +113,7 @@ int cmd_run(int argc, char **argv) {
     desk_token *ids = NULL;
     size_t n = 0;
     rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ar, &ids, &n);
-    desk_mfile_close(&mf);
+    free(buf);
     if (rc == 0) {
         char last = '\n';
         desk_gen_opts o = {

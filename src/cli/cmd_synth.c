@@ -78,9 +78,9 @@ int cmd_synth(int argc, char **argv) {
     desk_err err = {0};
     char vpath[4096];
     if (desk_model_resolve(vocab, vpath, sizeof vpath, &err) != DESK_OK) return cli_fail_err("synth", &err);
-    if (!cli_parent_dir_exists(out)) {
-        return cli_fail("synth", DESK_EXIT_USAGE, "%s: the directory to hold it does not exist", out);
-    }
+    const char *in[1] = {vpath};
+    int bad = cli_check_output("synth", out, in, 1);
+    if (bad) return bad;
     cli_progress pr;
     cli_progress_init(&pr, "synth");
     desk_convert_opts o = {threads > 0 ? (int)threads : desk_physical_cores(), cli_progress_cb, &pr};

@@ -10,14 +10,15 @@
 
 #include "cli.h"
 #include "core/error.h"
+#include "core/mfile.h"
 #include "core/paths.h"
 #include "tokenizer/tokenizer.h"
 
 static const char USAGE[] =
     "usage: desk tokenize -m MODEL [--no-bos] [--parse-special] [--json | --pieces]\n"
     "\n"
-    "Reads all of standard input unchanged (no newline is stripped) and prints\n"
-    "its token ids, space separated, on one line.  MODEL is a path or a known\n"
+    "Reads all of standard input unchanged (no newline is stripped; at most\n"
+    "64 MiB) and prints its token ids, space separated, on one line.  MODEL is a path or a known\n"
     "model name (smollm2, gemma3-270m).\n"
     "\n"
     "-m, --model MODEL  the GGUF file whose tokenizer to use\n"
@@ -28,32 +29,6 @@ static const char USAGE[] =
     "--json             print a JSON array of ids instead\n"
     "--pieces           print one token per line: id, a tab, the piece as JSON\n"
     "                   string (the decoded bytes; control tokens as their text)\n";
-
-static char *read_all(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n == cap) {
-            char *p = cap > ((size_t)1 << 40) ? NULL : realloc(buf, cap * 2);
-            if (!p) {
-                free(buf);
-                return NULL;
-            }
-            buf = p;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
@@ -97,10 +72,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
 
     size_t len = 0;
-    char *text = read_all(stdin, &len);
-    if (!text) {
+    char *text = NULL;
+    if (desk_stream_read_all(stdin, "standard input", DESK_TEXT_MAX, &text, &len, &err) != DESK_OK) {
         desk_tokenizer_free(t);
-        return cli_fail("tokenize", DESK_EXIT_FAIL, "cannot read standard input");
+        return cli_fail_err("tokenize", &err);
     }
     unsigned flags = (no_bos ? 0 : DESK_TOK_ADD_SPECIAL) | (parse ? DESK_TOK_PARSE_SPECIAL : 0);
     size_t n = 0;

@@ -37,6 +37,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cli_signals_init();
     if (argc < 2) {
         usage(stderr);
         return DESK_EXIT_USAGE;
@@ -51,6 +52,8 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "desk: unknown command '%s' (see `desk --help`)\n", argv[1]);
+    fputs("desk: unknown command '", stderr);
+    cli_put_escaped(stderr, argv[1], strlen(argv[1]));
+    fputs("' (see `desk --help`)\n", stderr);
     return DESK_EXIT_USAGE;
 }
