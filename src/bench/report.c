@@ -16,14 +16,22 @@
 desk_status desk_bench_report_init(desk_bench_report *r, desk_err *err) {
     memset(r, 0, sizeof *r);
     r->results = calloc(DESK_BENCH_MAX_RESULTS, sizeof *r->results);
-    if (!r->results) return desk_errf(err, DESK_E_NOMEM, "cannot allocate a report");
-    desk_arena_init(&r->arena, 1 << 16);
+    r->arena = malloc(sizeof *r->arena);
+    if (!r->results || !r->arena) {
+        free(r->results);
+        free(r->arena);
+        r->results = NULL;
+        r->arena = NULL;
+        return desk_errf(err, DESK_E_NOMEM, "cannot allocate a report");
+    }
+    desk_arena_init(r->arena, 1 << 16);
     return DESK_OK;
 }
 
 void desk_bench_report_free(desk_bench_report *r) {
     free(r->results);
-    desk_arena_free(&r->arena);
+    if (r->arena) desk_arena_free(r->arena);
+    free(r->arena);
     memset(r, 0, sizeof *r);
 }
 
@@ -41,7 +49,7 @@ desk_status desk_bench_result_set_itl(desk_bench_report *r, desk_bench_result *r
     res->itl_ms = NULL;
     res->n_itl = 0;
     if (!n) return DESK_OK;
-    double *copy = desk_arena_alloc(&r->arena, n * sizeof *copy, 8);
+    double *copy = desk_arena_alloc(r->arena, n * sizeof *copy, 8);
     if (!copy) return desk_errf(err, DESK_E_NOMEM, "cannot store %zu latencies", n);
     memcpy(copy, ms, n * sizeof *copy);
     desk_summary s;

@@ -124,35 +124,6 @@ static int compare(int argc, char **argv) {
     return rc;
 }
 
-/* What the flags ask of the backend (its USER). */
-typedef struct be_opts {
-    bool no_repack;
-    desk_cache_type cache[2]; /* K, V */
-} be_opts;
-
-/* The sweep's backend over model.h; USER points to a be_opts. */
-static desk_status be_load(void *u, const char *path, void **m, desk_err *err) {
-    desk_model_params mp = {.no_repack = ((const be_opts *)u)->no_repack};
-    return desk_model_load(path, &mp, (desk_model **)m, err);
-}
-static void be_unload(void *u, void *m) { desk_model_free(m); }
-static uint64_t be_weight_bytes(void *u, void *m) { return desk_model_weight_bytes(m); }
-static int32_t be_n_vocab(void *u, void *m) { return desk_model_n_vocab(m); }
-static desk_status be_ctx_new(void *u, void *m, int n_ctx, int n_batch, int n_threads, void **c, desk_err *err) {
-    const desk_cache_type *kv = ((const be_opts *)u)->cache;
-    desk_ctx_params cp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads, .type_k = kv[0], .type_v = kv[1]};
-    return desk_ctx_new(m, &cp, (desk_ctx **)c, err);
-}
-static void be_ctx_free(void *u, void *c) { desk_ctx_free(c); }
-static void be_truncate(void *u, void *c, int n_keep) { desk_ctx_truncate(c, n_keep); }
-static desk_status be_decode(void *u, void *c, const int32_t *ids, int n, desk_err *err) {
-    return desk_decode(c, ids, n, err);
-}
-static uint64_t be_kv_bytes(void *u, void *c) { return desk_ctx_kv_bytes(c); }
-static const desk_bench_backend BACKEND = {NULL, be_load, be_unload, be_weight_bytes, be_n_vocab,
-                                           be_ctx_new, be_ctx_free, be_truncate, be_decode, be_kv_bytes};
-static const desk_bench_backend *backend(void) { return &BACKEND; }
-
 static void show_progress(void *user, size_t done, size_t total, const char *what) {
     (void)user;
     int width = 30, filled = total ? (int)(width * done / total) : 0;
@@ -279,12 +250,12 @@ int cmd_bench(int argc, char **argv) {
     const char *models = NULL;
     output o = {FMT_MD, NULL, NULL};
     long long v, bw_mb = 512;
-    be_opts opts = {.no_repack = false, .cache = {DESK_CACHE_F16, DESK_CACHE_F16}};
+    desk_bench_model_opts opts = {.no_repack = false, .type_k = DESK_CACHE_F16, .type_v = DESK_CACHE_F16};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
         if (cli_switch(a, "--no-repack", &opts.no_repack)) continue;
-        const int cache = cli_parse_cache_flag("bench", argc, argv, &i, &opts.cache[0], &opts.cache[1]);
+        const int cache = cli_parse_cache_flag("bench", argc, argv, &i, &opts.type_k, &opts.type_v);
         if (cache < 0) return DESK_EXIT_USAGE;
         if (cache > 0) continue;
         const int used = output_flag(argc, argv, &i, &o);
@@ -330,11 +301,9 @@ int cmd_bench(int argc, char **argv) {
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
     int bad = check_outputs(&o, p.paths, p.n_models);
     if (bad) return bad;
-    if (!backend()) return cli_fail("bench", DESK_EXIT_FAIL, "this build has no model runtime (src/model) to measure with");
-    desk_bench_backend be = *backend();
-    be.user = &opts;
-    p.cache_k = desk_cache_type_name(opts.cache[0]);
-    p.cache_v = desk_cache_type_name(opts.cache[1]);
+    const desk_bench_backend be = desk_bench_model_backend(&opts);
+    p.cache_k = desk_cache_type_name(opts.type_k);
+    p.cache_v = desk_cache_type_name(opts.type_v);
     desk_bench_report r;
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
     desk_env_capture(&r.env);

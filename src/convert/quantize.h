@@ -15,24 +15,7 @@
 #include <stdint.h>
 
 #include "convert/recipe.h"
-#include "desk.h"
-
-/* Called after each tensor with elements done and in total (for a progress
- * bar), and WHAT naming the tensor. */
-typedef void (*desk_convert_progress_fn)(void *user, uint64_t done, uint64_t total, const char *what);
-
-typedef struct desk_convert_opts {
-    int n_threads;                     /* >= 1 */
-    desk_convert_progress_fn progress; /* may be NULL */
-    void *progress_user;
-} desk_convert_opts;
-
-/* Quantizes the model at IN into OUT with recipe R.  Errors: DESK_E_NOTFOUND
- * / DESK_E_IO for the files, DESK_E_FORMAT for a malformed input,
- * DESK_E_UNSUPPORTED for a tensor type desk cannot dequantize (naming the
- * tensor), DESK_E_NOMEM. */
-desk_status desk_quantize_file(const char *in, const char *out, const desk_qrecipe *r,
-                               const desk_convert_opts *opts, desk_err *err);
+#include "desk/convert.h"
 
 /* Converts NROWS rows of NE0 elements from SRC (type ST) to DST (type DT),
  * spreading rows over TP (may be NULL).  A row-wise job shared with synth.

@@ -32,25 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "desk.h"
-
-typedef enum desk_qmix {
-    DESK_QMIX_NONE, /* one type everywhere (output/tied embeddings aside) */
-    DESK_QMIX_K_M   /* llama.cpp's _M mixtures */
-} desk_qmix;
-
-typedef struct desk_qrecipe {
-    const char *name;   /* "Q4_K_M" */
-    uint32_t ftype;     /* llama_ftype written to general.file_type */
-    uint32_t base;      /* desk_type of most tensors */
-    desk_qmix mix;
-} desk_qrecipe;
-
-/* The recipe called NAME (case-insensitive), or NULL. */
-const desk_qrecipe *desk_qrecipe_find(const char *name);
-
-/* "Q4_0, Q4_1, ..." - every recipe name, for usage and error messages. */
-const char *desk_qrecipe_list(void);
+#include "desk/convert.h"
 
 /* One tensor as the planner sees it. */
 typedef struct desk_qtensor {

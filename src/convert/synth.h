@@ -17,26 +17,7 @@
 #include <stdint.h>
 
 #include "convert/quantize.h"
-#include "desk.h"
-
-typedef struct desk_synth_shape {
-    const char *name; /* "llama-1b" */
-    const char *what; /* the model it copies */
-    uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
-    float rope_base;
-    bool tied; /* no output.weight: token_embd is the output matrix */
-} desk_synth_shape;
-
-/* The shape called NAME, or NULL; desk_synth_shape_list names them all. */
-const desk_synth_shape *desk_synth_shape_find(const char *name);
-const char *desk_synth_shape_list(void);
-
-/* Writes OUT (atomically) with shape S, the tokenizer of the GGUF at VOCAB,
- * weights from SEED and tensor types from recipe R (F16 when NULL).
- * Errors: the file errors of desk_gguf_open for VOCAB, DESK_E_FORMAT when it
- * has no tokenizer.ggml.tokens array, DESK_E_NOMEM, DESK_E_IO. */
-desk_status desk_synth_file(const desk_synth_shape *s, const char *vocab, const char *out,
-                            const desk_qrecipe *r, uint64_t seed, const desk_convert_opts *o, desk_err *err);
+#include "desk/convert.h"
 
 /* The PRNG the weights come from (exposed for tests): splitmix64 of X. */
 uint64_t desk_synth_mix(uint64_t x);

@@ -16,43 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "desk.h"
+#include "desk/gguf.h"
 
-typedef enum desk_type {
-    DESK_TYPE_F32 = 0,
-    DESK_TYPE_F16 = 1,
-    DESK_TYPE_Q4_0 = 2,
-    DESK_TYPE_Q4_1 = 3,
-    DESK_TYPE_Q5_0 = 6,
-    DESK_TYPE_Q5_1 = 7,
-    DESK_TYPE_Q8_0 = 8,
-    DESK_TYPE_Q8_1 = 9,
-    DESK_TYPE_Q2_K = 10,
-    DESK_TYPE_Q3_K = 11,
-    DESK_TYPE_Q4_K = 12,
-    DESK_TYPE_Q5_K = 13,
-    DESK_TYPE_Q6_K = 14,
-    DESK_TYPE_Q8_K = 15,
-    DESK_TYPE_IQ2_XXS = 16,
-    DESK_TYPE_IQ2_XS = 17,
-    DESK_TYPE_IQ3_XXS = 18,
-    DESK_TYPE_IQ1_S = 19,
-    DESK_TYPE_IQ4_NL = 20,
-    DESK_TYPE_IQ3_S = 21,
-    DESK_TYPE_IQ2_S = 22,
-    DESK_TYPE_IQ4_XS = 23,
-    DESK_TYPE_I8 = 24,
-    DESK_TYPE_I16 = 25,
-    DESK_TYPE_I32 = 26,
-    DESK_TYPE_I64 = 27,
-    DESK_TYPE_F64 = 28,
-    DESK_TYPE_IQ1_M = 29,
-    DESK_TYPE_BF16 = 30,
-    DESK_TYPE_TQ1_0 = 34,
-    DESK_TYPE_TQ2_0 = 35,
-    DESK_TYPE_MXFP4 = 39,
-    DESK_TYPE_COUNT = 40 /* one past the largest id */
-} desk_type;
 
 /* Scalar reference routines.  N is a multiple of the type's block size
  * (callers check with desk_type_row_ok); buffers are caller-owned. */
@@ -78,18 +43,6 @@ typedef struct desk_type_info {
 
 /* Returns the entry for TYPE, or NULL for an id that names no type. */
 const desk_type_info *desk_type_get(uint32_t type);
-
-/* Name of TYPE, or "unknown" for an id that names no type. */
-const char *desk_type_name(uint32_t type);
-
-/* Looks a type up by name, case-insensitively ("q4_k"); -1 if none. */
-int desk_type_from_name(const char *name);
-
-/* True when N elements of TYPE fill whole blocks. */
-bool desk_type_row_ok(uint32_t type, int64_t n);
-
-/* Bytes taken by N elements of TYPE (N a multiple of the block size). */
-size_t desk_type_row_size(uint32_t type, int64_t n);
 
 /* Quantizes N floats of SRC into DST (desk_type_row_size(TYPE, N) bytes,
  * caller-owned) with TYPE's reference quantizer - e.g. activations into a
