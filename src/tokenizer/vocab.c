@@ -2,7 +2,8 @@
  * vocab.c - the vocabulary store: loading tokenizer.* metadata into token
  * texts, scores and attributes with hash maps, the merges, the special
  * tokens and the attribute rules the reference applies by name, and the
- * look-ups that encoding and decoding use.
+ * look-ups that encoding and decoding use.  A BPE vocabulary's
+ * pre-tokenizer (pretok.c) is set up here; it knows nothing of the store.
  */
 #include <stdlib.h>
 #include <string.h>
