@@ -14,6 +14,8 @@
  *    false and write nothing;
  *  - the Q8_0 reference itself against plain double-precision attention
  *    over the dequantized cache (within the rounding of q to Q8_0).
+ * A test that finds no table with its operation fails: passing would
+ * claim a check that never ran (as on a CPU whose tables lack the op).
  */
 #include "util/testutil.h"
 
@@ -44,6 +46,11 @@ static int tables(const desk_kernel_table **out) {
     return n;
 }
 
+/* Fails when none of the tables had OP, so nothing was compared. */
+static void require_ran(int ran, const char *op) {
+    if (ran == 0) fail_msg("no kernel table on this CPU has %s: nothing was checked", op);
+}
+
 /* GEGLU on every F16 value (the table's whole domain) and on floats
  * between halves, past +-10, with and without a tail. */
 static void test_geglu(void **state) {
@@ -60,8 +67,10 @@ static void test_geglu(void **state) {
         u[i] = urand() * 3.0f;
     }
     desk_op_geglu(want, g, u, n);
+    int ran = 0;
     for (int k = 0; k < nk; k++) {
         if (!kts[k]->geglu) continue;
+        ran++;
         memcpy(got, g, sizeof(float) * n);
         kts[k]->geglu(got, got, u, n);
         for (size_t i = 0; i < n; i++)
@@ -72,6 +81,7 @@ static void test_geglu(void **state) {
     free(u);
     free(want);
     free(got);
+    require_ran(ran, "geglu");
 }
 
 static void test_swiglu(void **state) {
@@ -79,6 +89,7 @@ static void test_swiglu(void **state) {
     const desk_kernel_table *kts[DESK_ISA_COUNT];
     const int nk = tables(kts);
     const size_t lens[] = {16, 1536, 37, 5, 8192 + 9};
+    int ran = 0;
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         const size_t n = lens[li];
         float *g = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
@@ -101,6 +112,7 @@ static void test_swiglu(void **state) {
         desk_op_swiglu(want, g, u, n);
         for (int k = 0; k < nk; k++) {
             if (!kts[k]->swiglu) continue;
+            ran++;
             memcpy(got, g, sizeof(float) * n);
             kts[k]->swiglu(got, got, u, n); /* in place, as forward.c calls it */
             for (size_t i = 0; i < n; i++)
@@ -112,6 +124,7 @@ static void test_swiglu(void **state) {
         free(want);
         free(got);
     }
+    require_ran(ran, "swiglu");
 }
 
 typedef struct ashape {
@@ -225,8 +238,10 @@ static void test_attention(void **state) {
         {64, 64, 37, 300, 2, 17, true},  /* windows sliding with their positions */
         {128, 40, 0, 99, 2, 9, true},    /* V not a multiple of 16 */
     };
+    int ran = 0;
     for (int k = 0; k < nk; k++) {
         if (!kts[k]->attn_tiled || !kts[k]->attn_vec) continue;
+        ran++;
         static const uint32_t kv[][2] = {{DESK_TYPE_F16, DESK_TYPE_F16},
                                          {DESK_TYPE_Q8_0, DESK_TYPE_Q8_0},
                                          {DESK_TYPE_Q8_0, DESK_TYPE_F16},
@@ -237,6 +252,7 @@ static void test_attention(void **state) {
                 check_attn(kts[k], false, &shapes[si], kv[t][0], kv[t][1]);
             }
     }
+    require_ran(ran, "attn_tiled and attn_vec");
 }
 
 /* desk_op_attn_vec over a Q8_0 K and V cache against softmax(q.K * scale) V

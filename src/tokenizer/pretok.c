@@ -1,7 +1,7 @@
 /*
- * pretok.c - byte-level BPE: the pre-tokenizer named by tokenizer.ggml.pre
- * (a sequence of PCRE2 split patterns, the Hugging Face originals), the
- * GPT-2 byte-to-character map, and rank-ordered merges with a binary heap.
+ * pretok.c - the byte-level BPE pre-tokenizer named by tokenizer.ggml.pre
+ * (a sequence of PCRE2 split patterns, the Hugging Face originals) and the
+ * GPT-2 byte-to-character map.  The merges that follow are in bpe.c.
  *
  * Each pattern splits every piece the previous one produced: matches and
  * the gaps between them both become pieces (the "isolated" split of the
@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/tok_internal.h"
+#include "tokenizer/pretok.h"
+#include "tokenizer/utf8.h"
 
 /* The patterns.  (?i:...) and the \p{Lu}-style classes are used as the
  * tokenizer.json files write them: PCRE2 (UTF, UCP) has both. */
@@ -127,7 +128,7 @@ static bool name_in(const char *names, const char *pre) {
 
 /* GPT-2's map: printable Latin-1 bytes stand for themselves, the others
  * take code points from 256 up, in byte order. */
-static void build_byte_map(desk_tokenizer *t) {
+static void build_byte_map(tok_pretok *t) {
     uint32_t next = 256;
     for (int i = 0; i < TOK_BYTE_CP_MAX; i++) t->cp_byte[i] = -1;
     for (int b = 0; b < 256; b++) {
@@ -145,7 +146,7 @@ static void build_byte_map(desk_tokenizer *t) {
     }
 }
 
-desk_status tok_pretok_setup(desk_tokenizer *t, const char *pre, desk_err *err) {
+desk_status tok_pretok_setup(tok_pretok *t, const char *pre, desk_arena *arena, desk_err *err) {
     build_byte_map(t);
     const pre_def *d = NULL;
     for (size_t i = 0; i < sizeof PRE / sizeof PRE[0] && !d; i++)
@@ -153,9 +154,9 @@ desk_status tok_pretok_setup(desk_tokenizer *t, const char *pre, desk_err *err) 
     if (!d)
         return desk_errf(err, DESK_E_UNSUPPORTED,
                          "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
-    t->pre_name = desk_arena_strndup(&t->arena, pre, strlen(pre));
+    t->name = desk_arena_strndup(arena, pre, strlen(pre));
     t->ignore_merges = d->ignore_merges;
-    if (d->add_bos) t->add_bos = true;
+    t->add_bos = d->add_bos;
     for (int i = 0; i < TOK_MAX_REGEX && d->regex[i]; i++) {
         int ec;
         PCRE2_SIZE eo;
@@ -173,155 +174,35 @@ desk_status tok_pretok_setup(desk_tokenizer *t, const char *pre, desk_err *err) 
     return DESK_OK;
 }
 
-void tok_pretok_free(desk_tokenizer *t) {
+void tok_pretok_free(tok_pretok *t) {
     for (int i = 0; i < t->n_regex; i++) pcre2_code_free(t->regex[i]);
     t->n_regex = 0;
 }
 
-void tok_pretok_scratch_free(tok_scratch *s) {
+void tok_pretok_scratch_free(tok_pretok_scratch *s) {
     pcre2_match_data_free(s->match_data);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jit_stack);
 }
 
-/* ---- merges ------------------------------------------------------------ */
-
-typedef struct sym {
-    int32_t id;         /* token of the symbol's text, or -1 */
-    uint32_t off, len;  /* in the word */
-    int32_t prev, next; /* -1 at the ends */
-} sym;
-
-typedef struct pair {
-    int32_t rank, left, right_id, left_id;
-} pair;
-
-static bool pair_less(const pair *a, const pair *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static void heap_push(pair *h, size_t *n, pair p) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!pair_less(&p, &h[up])) break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i] = p;
-}
-
-static pair heap_pop(pair *h, size_t *n) {
-    pair top = h[0], last = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && pair_less(&h[c + 1], &h[c])) c++;
-        if (!pair_less(&h[c], &last)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n > 0) h[i] = last;
-    return top;
-}
-
-static void try_pair(const desk_tokenizer *t, const sym *s, int32_t l, pair *h, size_t *nh) {
-    if (l < 0 || s[l].next < 0) return;
-    int32_t r = s[l].next, res;
-    int32_t rank = tok_merge_rank(t, s[l].id, s[r].id, &res);
-    if (rank >= 0) heap_push(h, nh, (pair){rank, l, s[r].id, s[l].id});
-}
-
-desk_status tok_bpe_word(const desk_tokenizer *t, const char *w, size_t n, tok_scratch *sc,
-                         tok_out *o) {
-    if (n == 0) return DESK_OK;
-    if (t->ignore_merges) {
-        desk_token id = tok_lookup(t, w, n);
-        if (id >= 0) {
-            tok_out_push(o, id);
-            return DESK_OK;
-        }
-    }
-    sym *s = tok_scratch_get(sc, 0, n * sizeof(sym));
-    /* n - 1 first pairs, then at most two per merge */
-    pair *h = tok_scratch_get(sc, 1, (3 * n + 4) * sizeof(pair));
-    if (!s || !h) return DESK_E_NOMEM;
-    int32_t ns = 0;
-    for (size_t i = 0; i < n;) {
-        size_t l = tok_utf8_valid_len((const unsigned char *)w + i, n - i);
-        if (l == 0) l = 1;
-        s[ns] = (sym){tok_lookup(t, w + i, l), (uint32_t)i, (uint32_t)l, ns - 1, -1};
-        if (ns > 0) s[ns - 1].next = ns;
-        ns++;
-        i += l;
-    }
-    size_t nh = 0;
-    for (int32_t i = 0; i + 1 < ns; i++) try_pair(t, s, i, h, &nh);
-    while (nh > 0) {
-        pair p = heap_pop(h, &nh);
-        sym *L = &s[p.left];
-        if (L->len == 0 || L->next < 0 || L->id != p.left_id) continue;
-        sym *R = &s[L->next];
-        if (R->id != p.right_id) continue;
-        int32_t res;
-        if (tok_merge_rank(t, L->id, R->id, &res) != p.rank) continue;
-        L->id = res;
-        L->len += R->len;
-        R->len = 0;
-        L->next = R->next;
-        if (R->next >= 0) s[R->next].prev = p.left;
-        try_pair(t, s, L->prev, h, &nh);
-        try_pair(t, s, p.left, h, &nh);
-    }
-    for (int32_t i = 0; i >= 0 && i < ns; i = s[i].next) {
-        if (s[i].id >= 0) {
-            tok_out_push(o, s[i].id);
-            continue;
-        }
-        /* a character with no token: its bytes, where one-byte tokens exist */
-        for (uint32_t k = 0; k < s[i].len; k++) {
-            desk_token id = tok_lookup(t, w + s[i].off + k, 1);
-            if (id >= 0) tok_out_push(o, id);
-        }
-    }
-    return DESK_OK;
-}
-
 /* ---- splitting ----------------------------------------------------------- */
 
-typedef struct span {
-    size_t off, len;
-} span;
-
-/* Maps the raw bytes of a piece through the byte map and merges them. */
-static desk_status encode_piece(const desk_tokenizer *t, const char *s, size_t n,
-                                tok_scratch *sc, tok_out *o) {
-    char *m = tok_scratch_get(sc, 2, 2 * n + 1);
-    if (!m) return DESK_E_NOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b = (unsigned char)s[i];
-        memcpy(m + k, t->byte_utf8[b], t->byte_utf8_len[b]);
-        k += t->byte_utf8_len[b];
-    }
-    return tok_bpe_word(t, m, k, sc, o);
-}
-
-static bool push_span(span **v, size_t *n, size_t *cap, size_t off, size_t len) {
+static bool push_span(tok_span **v, size_t *n, size_t *cap, size_t off, size_t len) {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 64;
-        span *p = realloc(*v, c * sizeof(span));
+        tok_span *p = realloc(*v, c * sizeof(tok_span));
         if (!p) return false;
         *v = p;
         *cap = c;
     }
-    (*v)[(*n)++] = (span){off, len};
+    (*v)[(*n)++] = (tok_span){off, len};
     return true;
 }
 
-desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, tok_scratch *sc,
-                             tok_out *o, desk_err *err) {
+desk_status tok_pretok_split(const tok_pretok *t, const char *s, size_t n, tok_pretok_scratch *sc,
+                             tok_span **out, size_t *n_out, desk_err *err) {
+    *out = NULL;
+    *n_out = 0;
     if (!sc->match_data) {
         sc->match_data = pcre2_match_data_create(4, NULL);
         sc->mctx = pcre2_match_context_create(NULL);
@@ -330,7 +211,7 @@ desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, t
             return desk_errf(err, DESK_E_NOMEM, "tokenize: out of memory for the matcher");
         if (sc->jit_stack) pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit_stack);
     }
-    span *cur = NULL, *nxt = NULL;
+    tok_span *cur = NULL, *nxt = NULL;
     size_t ncur = 0, ccur = 0, nnxt = 0, cnxt = 0;
     desk_status st = DESK_OK;
     /* valid UTF-8 runs go through the patterns; each invalid byte is a
@@ -351,7 +232,7 @@ desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, t
         pcre2_code *re = t->regex[r];
         nnxt = 0;
         for (size_t k = 0; k < ncur; k++) {
-            span p = cur[k];
+            tok_span p = cur[k];
             if (p.len & INVALID) {
                 if (!push_span(&nxt, &nnxt, &cnxt, p.off, p.len)) goto nomem;
                 continue;
@@ -366,7 +247,7 @@ desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, t
                     PCRE2_UCHAR msg[128];
                     pcre2_get_error_message(rc, msg, sizeof msg);
                     st = desk_errf(err, DESK_E_INTERNAL, "pre-tokenizer '%s': match failed: %s",
-                                   t->pre_name, (const char *)msg);
+                                   t->name, (const char *)msg);
                     goto out;
                 }
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->match_data);
@@ -383,7 +264,7 @@ desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, t
             if (last < p.len && !push_span(&nxt, &nnxt, &cnxt, p.off + last, p.len - last))
                 goto nomem;
         }
-        span *tmp = cur;
+        tok_span *tmp = cur;
         cur = nxt;
         nxt = tmp;
         size_t tc = ccur;
@@ -391,14 +272,11 @@ desk_status tok_bpe_fragment(const desk_tokenizer *t, const char *s, size_t n, t
         cnxt = tc;
         ncur = nnxt;
     }
-    for (size_t k = 0; k < ncur; k++) {
-        st = encode_piece(t, s + cur[k].off, cur[k].len & ~INVALID, sc, o);
-        if (st != DESK_OK) {
-            st = desk_errf(err, st, "tokenize: out of memory");
-            goto out;
-        }
-    }
-    goto out;
+    for (size_t k = 0; k < ncur; k++) cur[k].len &= ~INVALID;
+    free(nxt);
+    *out = cur;
+    *n_out = ncur;
+    return DESK_OK;
 nomem:
     st = desk_errf(err, DESK_E_NOMEM, "tokenize: out of memory splitting %zu bytes", n);
 out:

@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/tok_internal.h"
+#include "tokenizer/spm.h"
+#include "tokenizer/utf8.h"
 
 typedef struct ssym {
     uint32_t off, len;

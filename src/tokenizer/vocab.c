@@ -1,14 +1,15 @@
 /*
- * vocab.c - the tokenizer object: loading tokenizer.* metadata into a
- * vocabulary with hash maps, special tokens, the split of input text at
- * special-token texts (longest text first, as the reference does), the
- * dispatch to BPE or SentencePiece, and decoding back to bytes.
+ * vocab.c - the vocabulary store: loading tokenizer.* metadata into token
+ * texts, scores and attributes with hash maps, the merges, the special
+ * tokens and the attribute rules the reference applies by name, and the
+ * look-ups that encoding and decoding use.  A BPE vocabulary's
+ * pre-tokenizer (pretok.c) is set up here; it knows nothing of the store.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
-#include "tokenizer/tok_internal.h"
+#include "tokenizer/vocab.h"
 
 #define EOT_NAMES_N 11
 /* Texts the reference takes for EOT when the metadata names none (the
@@ -63,47 +64,6 @@ int32_t tok_merge_rank(const desk_tokenizer *t, int32_t left, int32_t right, int
         }
         i = (i + 1) & t->merges.mask;
     }
-}
-
-void tok_out_push(tok_out *o, desk_token id) {
-    if (o->n < o->cap) o->ids[o->n] = id;
-    o->n++;
-}
-
-void *tok_scratch_get(tok_scratch *s, int i, size_t bytes) {
-    if (bytes <= s->cap[i]) return s->buf[i];
-    size_t c = s->cap[i] ? s->cap[i] : 256;
-    while (c < bytes) c *= 2;
-    void *p = realloc(s->buf[i], c);
-    if (!p) return NULL;
-    s->buf[i] = p;
-    s->cap[i] = c;
-    return p;
-}
-
-size_t tok_utf8_valid_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-    return len;
 }
 
 /* ---- loading ----------------------------------------------------------- */
@@ -447,12 +407,13 @@ desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_e
             *err = e3;
             goto fail;
         }
-        if ((st = tok_pretok_setup(t, pre, err)) != DESK_OK) goto fail;
+        if ((st = tok_pretok_setup(&t->pre, pre, &t->arena, err)) != DESK_OK) goto fail;
+        if (t->pre.add_bos) t->add_bos = true;
     }
     /* byte tokens: BPE maps each byte to its char's token; SPM has <0xNN> */
     for (int b = 0; b < 256; b++) {
         if (kind == TOK_KIND_BPE) {
-            t->byte_tok[b] = tok_lookup(t, t->byte_utf8[b], t->byte_utf8_len[b]);
+            t->byte_tok[b] = tok_lookup(t, t->pre.byte_utf8[b], t->pre.byte_utf8_len[b]);
         } else {
             static const char hex[] = "0123456789ABCDEF";
             char buf[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
@@ -479,7 +440,7 @@ fail:
 
 void desk_tokenizer_free(desk_tokenizer *t) {
     if (!t) return;
-    tok_pretok_free(t);
+    tok_pretok_free(&t->pre);
     desk_arena_free(&t->arena);
     free(t);
 }
@@ -510,321 +471,3 @@ const char *desk_tokenizer_piece(const desk_tokenizer *t, desk_token id) {
 bool desk_tokenizer_add_bos(const desk_tokenizer *t) { return t->add_bos; }
 bool desk_tokenizer_add_eos(const desk_tokenizer *t) { return t->add_eos; }
 int32_t desk_tokenizer_max_piece(const desk_tokenizer *t) { return t->max_piece; }
-
-/* ---- encoding ----------------------------------------------------------- */
-
-typedef struct frag {
-    size_t off, len;
-    desk_token id; /* -1: raw text */
-} frag;
-
-/* memmem, which C17 lacks. */
-static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn) {
-    if (nn == 0 || hn < nn) return NULL;
-    const char *end = h + hn - nn + 1;
-    while (h < end) {
-        const char *p = memchr(h, nd[0], (size_t)(end - h));
-        if (!p) return NULL;
-        if (memcmp(p, nd, nn) == 0) return p;
-        h = p + 1;
-    }
-    return NULL;
-}
-
-static bool is_c_space(char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/* Splits the text fragments of F (N of them, into G) at each occurrence of
- * special token ID; returns the new count, or (size_t)-1 on no memory. */
-static size_t split_at(const desk_tokenizer *t, const char *text, const frag *f, size_t n,
-                       desk_token id, tok_scratch *sc, int slot) {
-    const tok_entry *e = &t->tok[id];
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        frag *g = tok_scratch_get(sc, slot, (m + 1) * sizeof(frag));
-        if (!g) return (size_t)-1;
-        if (f[i].id >= 0) {
-            g[m++] = f[i];
-            continue;
-        }
-        size_t off = f[i].off, end = f[i].off + f[i].len;
-        while (off < end) {
-            const char *hit = find_bytes(text + off, end - off, e->text, e->len);
-            size_t need = (m + 3) * sizeof(frag);
-            g = tok_scratch_get(sc, slot, need);
-            if (!g) return (size_t)-1;
-            if (!hit) {
-                g[m++] = (frag){off, end - off, -1};
-                break;
-            }
-            size_t h = (size_t)(hit - text), left = h;
-            if (e->attr & TOK_LSTRIP)
-                while (left > off && is_c_space(text[left - 1])) left--;
-            if (left > off) g[m++] = (frag){off, left - off, -1};
-            g[m++] = (frag){h, e->len, id};
-            off = h + e->len;
-            if (e->attr & TOK_RSTRIP)
-                while (off < end && is_c_space(text[off])) off++;
-        }
-    }
-    return m;
-}
-
-/* Which special tokens split the text: all with PARSE, else only the
- * user-defined ones that are not also control (as the reference). */
-static bool splits(uint16_t attr, bool parse) {
-    if (!(attr & (TOK_CONTROL | TOK_USER | TOK_UNKNOWN))) return false;
-    return parse || !(attr & (TOK_CONTROL | TOK_UNKNOWN));
-}
-
-desk_status desk_tokenize(const desk_tokenizer *t, const char *text, size_t len, unsigned flags,
-                          desk_token *ids, size_t cap, size_t *n_out, desk_err *err) {
-    *n_out = 0;
-    if (!t || (!text && len)) return desk_errf(err, DESK_E_ARG, "tokenize: no tokenizer or text");
-    tok_out o = {ids, ids ? cap : 0, 0};
-    tok_scratch sc = {0};
-    desk_status st = DESK_OK;
-    bool parse = flags & DESK_TOK_PARSE_SPECIAL;
-    if ((flags & DESK_TOK_ADD_SPECIAL) && t->add_bos && t->special[DESK_SPECIAL_BOS] >= 0)
-        tok_out_push(&o, t->special[DESK_SPECIAL_BOS]);
-
-    /* which special texts occur at all (a quick scan by 2-byte prefix) */
-    int slot_a = 4, slot_b = 5;
-    size_t nf = 0;
-    frag *f = NULL;
-    if (len > 0) {
-        f = tok_scratch_get(&sc, slot_a, sizeof(frag));
-        if (!f) goto nomem;
-        f[0] = (frag){0, len, -1};
-        nf = 1;
-    }
-    if (len > 0 && t->n_specials > 0) {
-        uint8_t *present = tok_scratch_get(&sc, 3, (size_t)t->n_vocab);
-        if (!present) goto nomem;
-        memset(present, 0, (size_t)t->n_vocab);
-        size_t n_present = 0;
-        const unsigned char *u = (const unsigned char *)text;
-        for (size_t i = 0; i < len; i++) {
-            int32_t one = t->one_byte_special[u[i]];
-            if (one >= 0 && splits(t->tok[one].attr, parse) && !present[one]) {
-                present[one] = 1;
-                n_present++;
-            }
-            if (i + 1 >= len) break;
-            unsigned p = (unsigned)u[i] << 8 | u[i + 1];
-            for (uint32_t k = t->pfx_start[p]; k < t->pfx_start[p + 1]; k++) {
-                int32_t id = t->pfx_ids[k];
-                const tok_entry *e = &t->tok[id];
-                if (present[id] || !splits(e->attr, parse) || e->len > len - i) continue;
-                if (memcmp(text + i, e->text, e->len) == 0) {
-                    present[id] = 1;
-                    n_present++;
-                }
-            }
-        }
-        for (int32_t k = 0; k < t->n_specials && n_present > 0; k++) {
-            int32_t id = t->specials[k];
-            if (!present[id]) continue;
-            n_present--;
-            size_t m = split_at(t, text, f, nf, id, &sc, slot_b);
-            if (m == (size_t)-1) goto nomem;
-            int tmp = slot_a;
-            slot_a = slot_b;
-            slot_b = tmp;
-            f = sc.buf[slot_a];
-            nf = m;
-        }
-    }
-
-    bool prev_special = true;
-    for (size_t i = 0; i < nf; i++) {
-        frag fr = ((frag *)sc.buf[slot_a])[i];
-        if (fr.id >= 0) {
-            tok_out_push(&o, fr.id);
-            prev_special = true;
-            continue;
-        }
-        if (t->kind == TOK_KIND_BPE)
-            st = tok_bpe_fragment(t, text + fr.off, fr.len, &sc, &o, err);
-        else
-            st = tok_spm_fragment(t, text + fr.off, fr.len, t->add_space_prefix && prev_special,
-                                  &sc, &o, err);
-        if (st != DESK_OK) goto done;
-        prev_special = false;
-    }
-    if ((flags & DESK_TOK_ADD_SPECIAL) && t->add_eos && t->special[DESK_SPECIAL_EOS] >= 0)
-        tok_out_push(&o, t->special[DESK_SPECIAL_EOS]);
-    *n_out = o.n;
-    if (o.n > o.cap)
-        st = desk_errf(err, DESK_E_RANGE, "tokenize: %zu tokens, room for %zu", o.n, o.cap);
-    goto done;
-nomem:
-    st = desk_errf(err, DESK_E_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
-done:
-    tok_scratch_free(&sc);
-    return st;
-}
-
-void tok_scratch_free(tok_scratch *s) {
-    for (int i = 0; i < 6; i++) free(s->buf[i]);
-    tok_pretok_scratch_free(s);
-}
-
-/* ---- decoding ----------------------------------------------------------- */
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-/* Writes the decoded bytes of ID into OUT when OUT is non-NULL (room for
- * the result is the caller's job: the length never exceeds the token's
- * text length + 1); returns the length. */
-static size_t decode_piece(const desk_tokenizer *t, desk_token id, bool render_special, char *out) {
-    if (id < 0 || id >= t->n_vocab) return 0;
-    const tok_entry *e = &t->tok[id];
-    if (e->attr & (TOK_CONTROL | TOK_UNKNOWN)) {
-        if (!render_special) return 0;
-        if (out) memcpy(out, e->text, e->len);
-        return e->len;
-    }
-    if (e->attr & TOK_USER) {
-        if (out) memcpy(out, e->text, e->len);
-        return e->len;
-    }
-    if (e->attr & TOK_BYTE) {
-        int hi = e->len == 6 ? hexval(e->text[3]) : -1, lo = e->len == 6 ? hexval(e->text[4]) : -1;
-        if (hi < 0 || lo < 0) return 0;
-        if (out) out[0] = (char)(hi << 4 | lo);
-        return 1;
-    }
-    if (!(e->attr & TOK_NORMAL)) return 0;
-    size_t n = 0;
-    const unsigned char *s = (const unsigned char *)e->text;
-    if (t->kind == TOK_KIND_SPM) {
-        for (uint32_t i = 0; i < e->len;) {
-            if (i + 3 <= e->len && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
-                if (out) out[n] = ' ';
-                n++;
-                i += 3;
-            } else {
-                if (out) out[n] = (char)s[i];
-                n++;
-                i++;
-            }
-        }
-        return n;
-    }
-    /* byte-level: each code point of the text stands for one byte */
-    for (uint32_t i = 0; i < e->len;) {
-        size_t l = tok_utf8_valid_len(s + i, e->len - i);
-        if (l == 0) l = 1;
-        uint32_t cp = 0x7fffffff;
-        if (l == 1) cp = s[i];
-        else if (l == 2) cp = (uint32_t)(s[i] & 0x1F) << 6 | (s[i + 1] & 0x3F);
-        int b = cp < TOK_BYTE_CP_MAX ? t->cp_byte[cp] : -1;
-        if (b >= 0) {
-            if (out) out[n] = (char)b;
-            n++;
-        } else {
-            if (out) memcpy(out + n, s + i, l);
-            n += l;
-        }
-        i += (uint32_t)l;
-    }
-    return n;
-}
-
-size_t desk_tokenizer_decode_piece(const desk_tokenizer *t, desk_token id, bool render_special,
-                                   char *buf, size_t cap) {
-    size_t l = decode_piece(t, id, render_special, NULL);
-    if (buf && l <= cap) decode_piece(t, id, render_special, buf);
-    return l;
-}
-
-size_t desk_detokenize(const desk_tokenizer *t, const desk_token *ids, size_t n,
-                       bool render_special, char *buf, size_t cap) {
-    size_t total = 0;
-    char *piece = malloc((size_t)t->max_piece + 8);
-    if (!piece) return 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = decode_piece(t, ids[i], render_special, piece);
-        const char *p = piece;
-        /* the reference drops the space the encoder put in front */
-        if (i == 0 && t->kind == TOK_KIND_SPM && t->add_space_prefix && l > 0 && p[0] == ' ') {
-            p++;
-            l--;
-        }
-        if (buf && total + l < cap) memcpy(buf + total, p, l);
-        total += l;
-    }
-    free(piece);
-    if (buf && cap > 0) buf[total < cap ? total : cap - 1] = '\0';
-    return total;
-}
-
-/* Emits the complete UTF-8 characters at the front of SRC (N bytes) into
- * OUT; returns bytes consumed, *w the bytes written.  With FINAL, an
- * incomplete tail becomes U+FFFD too. */
-static size_t emit_utf8(const unsigned char *src, size_t n, bool final, char *out, size_t cap,
-                        size_t *w) {
-    size_t i = 0;
-    *w = 0;
-    while (i < n) {
-        size_t l = tok_utf8_valid_len(src + i, n - i);
-        if (l == 0) {
-            /* incomplete (may still complete) or invalid */
-            unsigned c = src[i];
-            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-            bool prefix_ok = need > 0 && n - i < need;
-            for (size_t k = 1; prefix_ok && k < n - i; k++)
-                if (src[i + k] < 0x80 || src[i + k] > 0xBF) prefix_ok = false;
-            if (prefix_ok && !final) break;
-            if (*w + 3 > cap) break;
-            memcpy(out + *w, "\xEF\xBF\xBD", 3);
-            *w += 3;
-            i += 1;
-            if (prefix_ok) i = n; /* a truncated character: one U+FFFD */
-            continue;
-        }
-        if (*w + l > cap) break;
-        memcpy(out + *w, src + i, l);
-        *w += l;
-        i += l;
-    }
-    return i;
-}
-
-size_t desk_detok_push(const desk_tokenizer *t, desk_detok *st, desk_token id, char *out,
-                       size_t cap) {
-    if (id < 0 || id >= t->n_vocab) return 0;
-    size_t plen = decode_piece(t, id, st->render_special, NULL);
-    if (plen == 0) return 0;
-    unsigned char small[256];
-    unsigned char *buf = plen + st->n_pending <= sizeof small ? small
-                                                              : malloc(plen + st->n_pending + 4);
-    if (!buf) return 0;
-    memcpy(buf, st->pending, st->n_pending);
-    decode_piece(t, id, st->render_special, (char *)buf + st->n_pending);
-    size_t n = st->n_pending + plen, w;
-    size_t used = emit_utf8(buf, n, false, out, cap, &w);
-    size_t left = n - used;
-    if (left > sizeof st->pending) { /* no room in OUT: drop what cannot wait */
-        left = sizeof st->pending;
-        used = n - left;
-    }
-    memmove(st->pending, buf + used, left);
-    st->n_pending = left;
-    if (buf != small) free(buf);
-    return w;
-}
-
-size_t desk_detok_flush(desk_detok *st, char *out, size_t cap) {
-    size_t w;
-    emit_utf8(st->pending, st->n_pending, true, out, cap, &w);
-    st->n_pending = 0;
-    return w;
-}
