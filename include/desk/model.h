@@ -41,6 +41,30 @@ typedef struct desk_model_params {
     bool no_repack;
 } desk_model_params;
 
+/* ---- finding models ----
+ * A -m argument is a GGUF path or the short name of a model desk knows and
+ * keeps in its cache (`make models` fetches them). */
+typedef struct desk_known_model {
+    const char *name;     /* short name for -m */
+    const char *file;     /* file name in the cache */
+    const char *sha256;   /* of the file, as scripts/models.txt records it */
+    const char *what;     /* one line for --help */
+} desk_known_model;
+
+/* The models desk knows by name; N_OUT receives the count. */
+const desk_known_model *desk_known_models(size_t *n_out);
+
+/* Writes the model cache directory ($XDG_CACHE_HOME/desk/models, default
+ * ~/.cache/desk/models) into BUF. */
+desk_status desk_model_cache_dir(char *buf, size_t cap, desk_err *err);
+
+/* Resolves a -m argument: a known short name becomes its cached file (an
+ * error says how to fetch it when missing); anything else is a path that
+ * must exist.  Writes the path into BUF. */
+desk_status desk_model_resolve(const char *arg, char *buf, size_t cap, desk_err *err);
+
+/* ---- loading ---- */
+
 /* Opens PATH (a file path; resolve short names first with desk_model_resolve),
  * validates architecture, hyperparameters and every tensor (presence, shape,
  * type), and builds the tokenizer.  Owned by the caller: desk_model_free. */
@@ -71,6 +95,17 @@ typedef enum desk_cache_type { DESK_CACHE_F16 = 0, DESK_CACHE_Q8_0 = 1 } desk_ca
 const char *desk_cache_type_name(desk_cache_type t);
 /* Parses "f16" or "q8_0" into *OUT; DESK_E_ARG naming S otherwise. */
 desk_status desk_cache_type_parse(const char *s, desk_cache_type *out, desk_err *err);
+
+/* The kernels (instruction set) this process computes with: "avx512",
+ * "avxvnni", "avx2", "neon" or "scalar" (the environment's DESK_ISA forces
+ * one).  "none", with ERR (may be NULL) saying why, when DESK_ISA names one
+ * this CPU or build cannot run. */
+const char *desk_isa_current(desk_err *err);
+/* Names of the instruction sets this CPU and build can run, best last,
+ * into NAMES (capacity CAP); returns how many there are. */
+size_t desk_isa_available(const char **names, size_t cap);
+/* Physical cores of this machine (the default thread count). */
+int desk_physical_cores(void);
 
 typedef struct desk_ctx_params {
     int n_ctx;       /* KV cache length in tokens, per sequence; 0 = model max capped at 4096 */
