@@ -37,7 +37,8 @@ desk_status desk_mfile_open(const char *path, desk_mfile *mf, desk_err *err) {
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (p == MAP_FAILED) return desk_errf(err, DESK_E_IO, "%s: mmap: %s", path, strerror(e));
+    if (p == MAP_FAILED)
+        return desk_errf(err, e == ENOMEM ? DESK_E_NOMEM : DESK_E_IO, "%s: mmap: %s", path, strerror(e));
     mf->data = p;
     mf->size = (size_t)st.st_size;
     return DESK_OK;
