@@ -154,6 +154,7 @@ desk_status tok_pretok_setup(desk_tokenizer *t, const char *pre, desk_err *err) 
         return desk_errf(err, DESK_E_UNSUPPORTED,
                          "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
     t->pre_name = desk_arena_strndup(&t->arena, pre, strlen(pre));
+    if (!t->pre_name) return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for the pre-tokenizer name");
     t->ignore_merges = d->ignore_merges;
     if (d->add_bos) t->add_bos = true;
     for (int i = 0; i < TOK_MAX_REGEX && d->regex[i]; i++) {
