@@ -1,44 +1,59 @@
 /*
  * test_alloc_fail.c - allocation-failure injection (SQLite style) into the
  * loading paths: for every N, the Nth allocation fails, and the call must
- * return DESK_E_NOMEM (or DESK_OK where the code legitimately works
- * around the failure, which is then checked to give the same results as a
- * load without failures), free everything it took, and not crash.
+ * return DESK_E_NOMEM with a message (or DESK_OK where the code
+ * legitimately works around the failure: the result is then checked
+ * against one made without failures), free everything it took, and not
+ * crash.
  *
  * Phases: (a) desk_gguf_open of both models and a vocabulary file;
- * (b) desk_tokenizer_load from every shared vocabulary GGUF (as
- * tests/test_tokenizer.c loads them) and from both models' files;
+ * (b) desk_tokenizer_load from every shared vocabulary GGUF (opened as
+ * tests/test_tokenizer.c opens them) and from both models' files;
  * (c) desk_model_load with default parameters (weights placed by the
  * load's thread pool) of both models, and desk_ctx_new with default
- * parameters and with 4 threads.  Each sweep runs N = 1, 2, ... until an
- * iteration injects nothing (that one must succeed), in two modes:
- * one-shot (only the Nth call fails) and persistent (the Nth and every
- * later call fail, so error paths that allocate fail too).
+ * parameters and with 4 threads.
  *
- * How: this program is linked with -Wl,--wrap=... (CMakeLists.txt) for
- * malloc, calloc, realloc, free, strdup, strndup, posix_memalign,
- * aligned_alloc, mmap, munmap and pthread_create, so every call to them
- * from libdesk.a's objects (and this program's) reaches the __wrap_*
- * functions below.  They count allocation calls while a sweep is armed and
- * fail the chosen one: NULL with errno ENOMEM (MAP_FAILED for mmap,
- * EAGAIN for pthread_create, a thread's stack being its allocation).
- * While tracking, each pointer they hand out is kept in a table until it
- * is freed (or unmapped); after every iteration the table must be empty,
- * which proves no leak without waiting for LeakSanitizer (which still
- * checks the whole run at exit in the sanitized build).
+ * Two levels of injection:
+ *  - system: this program is linked with -Wl,--wrap=... (CMakeLists.txt)
+ *    for malloc, calloc, realloc, free, strdup, strndup, posix_memalign,
+ *    aligned_alloc, mmap, munmap and pthread_create, so every call to them
+ *    from libdesk.a's objects (and this program's) reaches the __wrap_*
+ *    functions below.  They count allocation calls while a sweep is armed
+ *    and fail the chosen one: NULL and ENOMEM (MAP_FAILED for mmap, EAGAIN
+ *    for pthread_create: a thread's stack is its allocation).  N runs
+ *    1, 2, ... until an iteration injects nothing (that one must succeed):
+ *    every N, no stride.
+ *  - arena: desk_arena_alloc and desk_arena_strndup are wrapped the same
+ *    way (most of a load's memory is carved from arena chunks, which the
+ *    system sees once per chunk).  A load makes 10^5 of these calls (one
+ *    per token string), so the calls to fail are chosen by call site (the
+ *    caller's address, from a counting run): every call of a site with at
+ *    most 16 calls, and the first 16 and the last of a larger site.  No
+ *    arena failure may be survived: nothing works around one.
+ * Each runs one-shot (only the Nth call fails) and persistent (every call
+ * from the Nth on fails, so allocating error paths fail too); then both
+ * one-shot sweeps run again with a NULL desk_err, where the returned
+ * status alone must be DESK_E_NOMEM.
+ *
+ * Leaks: while tracking, each pointer the system-level wrappers hand out
+ * is kept in a table until it is freed (or unmapped); after every
+ * iteration the table must be empty.  That proves no leak without waiting
+ * for LeakSanitizer, which still checks the whole run at exit in the
+ * sanitized build.
  *
  * Not covered: --wrap renames only references in the objects linked
  * statically, so allocations made inside shared libraries (pcre2's
  * compiled patterns and JIT, json-c, libcrypto, libc internals such as
  * fopen's buffer or a thread's stack) are neither counted nor failed.
- * The sweeps also count allocations made on threads other than the
- * test's own (the load's placement workers): they allocate nothing, so no
- * failure can arise inside a worker; a failure to create one is injected
- * through pthread_create and must be survived (the load then places the
- * weights on the calling thread).
+ * Threads: the sweeps count allocation calls made on threads other than
+ * the test's (the load's weight-placing workers); there are none, so no
+ * failure can arise inside a worker.  A failure to create one (the pool's
+ * calloc, a worker's argument, pthread_create) is injected and survived:
+ * the load then places the weights on the calling thread, and the test
+ * checks the placed weights equal the reference's byte for byte.
  *
- * Run time: every N is tried (no stride).  DESK_ALLOC_QUICK=1 sweeps only
- * the small cases (smollm2 and the GPT-2 / llama-spm vocabularies).
+ * DESK_ALLOC_QUICK=1 sweeps only the small cases (smollm2, and the GPT-2
+ * and llama-spm vocabularies).
  */
 #define _GNU_SOURCE
 #include "util/testutil.h"
@@ -108,6 +123,7 @@ static atomic_long g_injected;   /* failures injected since arming */
 static atomic_long g_other_thread; /* allocation calls from threads other than the test's */
 static atomic_long g_foreign_frees; /* frees while tracking of pointers not handed out while tracking */
 static pthread_t g_main;
+static bool g_null_err; /* the operations get a NULL desk_err */
 
 /* Live pointers handed out while tracking: open addressing, 0 empty, 1 a
  * tombstone.  Cleared before every iteration. */
@@ -355,6 +371,7 @@ static void report_leaks(const char *label, long n) {
 }
 
 static const char *mode_name(level lv, bool persist) {
+    if (g_null_err) return lv == LEVEL_ARENA ? "arena, one-shot, err NULL" : "one-shot, err NULL";
     return lv == LEVEL_ARENA ? (persist ? "arena, persistent" : "arena, one-shot")
                              : (persist ? "persistent" : "one-shot");
 }
@@ -376,7 +393,8 @@ static desk_status iteration(const op *o, level lv, long n, bool persist, long *
     void *obj = NULL;
     desk_err err = {0};
     atomic_store(&g_armed, true);
-    const desk_status st = o->run(o->arg, &obj, &err);
+    const desk_status st = o->run(o->arg, &obj, g_null_err ? NULL : &err);
+    if (g_null_err) err = (desk_err){st, "(no desk_err given)"};
     atomic_store(&g_armed, false);
     *injected = atomic_load(&g_injected);
     *calls = atomic_load(&g_calls);
@@ -428,42 +446,47 @@ static int cmp_long(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Arena level: a counting run records each arena call's site; then every
- * call of a site with at most SITE_ALL calls fails in turn, and of a
+/* Arena level: a counting run records each arena call's site; the calls to
+ * fail are every call of a site with at most SITE_ALL calls, and of a
  * larger site (one per token string, say) its first SITE_ALL and its last.
- * Both modes. */
-static void sweep_arena(const op *o, sweep_result *one, sweep_result *pers, long *n_sites) {
-    long injected, calls, other = 0;
+ * Returns them (malloc'd, ascending; *K of them); *CALLS and *N_SITES
+ * get the calls and sites counted. */
+static long *arena_plan(const op *o, size_t *k, long *calls, long *n_sites) {
+    long injected, other = 0;
     g_n_sites = 0;
     g_sites_full = false;
     g_recording = true;
-    iteration(o, LEVEL_ARENA, 0, false, &injected, &calls, &other);
+    iteration(o, LEVEL_ARENA, 0, false, &injected, calls, &other);
     g_recording = false;
     if (g_sites_full) fail_msg("%s: more than %d arena call sites", o->label, MAX_SITES);
     long *ns = malloc(sizeof(long) * (size_t)(g_n_sites * (SITE_ALL + 1) + 1));
     assert_non_null(ns);
-    size_t k = 0;
+    *k = 0;
     for (int i = 0; i < g_n_sites; i++) {
         const site *st = &g_sites[i];
-        for (long j = 0; j < st->count && j < SITE_ALL; j++) ns[k++] = st->first[j];
-        if (st->count > SITE_ALL) ns[k++] = st->last;
+        for (long j = 0; j < st->count && j < SITE_ALL; j++) ns[(*k)++] = st->first[j];
+        if (st->count > SITE_ALL) ns[(*k)++] = st->last;
     }
-    qsort(ns, k, sizeof *ns, cmp_long);
+    qsort(ns, *k, sizeof *ns, cmp_long);
     *n_sites = g_n_sites;
-    for (int mode = 0; mode < 2; mode++) {
-        sweep_result *r = mode ? pers : one;
-        *r = (sweep_result){.calls = calls, .other_thread = other};
-        for (size_t i = 0; i < k; i++) {
-            const desk_status st = iteration(o, LEVEL_ARENA, ns[i], mode == 1, &injected, &calls, &r->other_thread);
-            if (injected == 0) fail_msg("%s: arena call %ld of %ld was not reached", o->label, ns[i], r->calls);
-            /* Nothing works around a failed arena allocation: surviving
-             * one means its result went unchecked. */
-            if (st == DESK_OK) fail_msg("%s N=%ld (%s): an arena allocation failed and the call still succeeded",
-                                        o->label, ns[i], mode_name(LEVEL_ARENA, mode == 1));
-            r->iterations++;
-        }
+    return ns;
+}
+
+/* Fails arena call NS[i] for each i. */
+static sweep_result sweep_arena(const op *o, const long *ns, size_t k, long calls, bool persist) {
+    sweep_result r = {.calls = calls};
+    for (size_t i = 0; i < k; i++) {
+        long injected, got;
+        const desk_status st = iteration(o, LEVEL_ARENA, ns[i], persist, &injected, &got, &r.other_thread);
+        if (injected == 0) fail_msg("%s: arena call %ld of %ld was not reached", o->label, ns[i], calls);
+        /* Nothing works around a failed arena allocation: surviving one
+         * means its result went unchecked. */
+        if (st == DESK_OK)
+            fail_msg("%s N=%ld (%s): an arena allocation failed and the call still succeeded", o->label,
+                     ns[i], mode_name(LEVEL_ARENA, persist));
+        r.iterations++;
     }
-    free(ns);
+    return r;
 }
 
 static bool quick(void) {
@@ -488,12 +511,20 @@ static void sweep_both(const op *o) {
                   o->label, a.calls, a.iterations, a.recovered, b.iterations, b.recovered,
                   a.other_thread + b.other_thread, now_s() - t0);
     t0 = now_s();
-    sweep_result c, d;
-    long n_sites;
-    sweep_arena(o, &c, &d, &n_sites);
-    print_message("%-30s arena:  %4ld calls from %ld sites; one-shot %4ld iterations (%ld survived), "
-                  "persistent %4ld (%ld survived); %.1f s\n",
-                  o->label, c.calls, n_sites, c.iterations, c.recovered, d.iterations, d.recovered, now_s() - t0);
+    size_t k;
+    long calls, n_sites;
+    long *ns = arena_plan(o, &k, &calls, &n_sites);
+    const sweep_result c = sweep_arena(o, ns, k, calls, false), d = sweep_arena(o, ns, k, calls, true);
+    print_message("%-30s arena:  %4ld calls from %ld sites; one-shot %4ld iterations, persistent %4ld; %.1f s\n",
+                  o->label, c.calls, n_sites, c.iterations, d.iterations, now_s() - t0);
+    /* The same with no desk_err to fill: the status alone must say NOMEM. */
+    t0 = now_s();
+    g_null_err = true;
+    const sweep_result e = sweep(o, false), f = sweep_arena(o, ns, k, calls, false);
+    g_null_err = false;
+    free(ns);
+    print_message("%-30s err NULL: one-shot system %4ld iterations (%ld survived), arena %4ld; %.1f s\n", o->label,
+                  e.iterations, e.recovered, f.iterations, now_s() - t0);
 }
 
 /* ---- (a) desk_gguf_open ------------------------------------------------ */
