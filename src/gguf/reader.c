@@ -472,6 +472,8 @@ static desk_status parse(desk_gguf *g, desk_err *err) {
 }
 
 desk_status desk_gguf_open_memory(const void *data, size_t size, desk_gguf **out, desk_err *err) {
+    desk_err no_err; /* desk_err_prefix returns the status it finds in an err */
+    if (!err) err = &no_err;
     if (!out) return desk_errf(err, DESK_E_ARG, "desk_gguf_open_memory: no output handle");
     *out = NULL;
     if (!data && size) return desk_errf(err, DESK_E_ARG, "desk_gguf_open_memory: no data");
@@ -490,6 +492,8 @@ desk_status desk_gguf_open_memory(const void *data, size_t size, desk_gguf **out
 }
 
 desk_status desk_gguf_open(const char *path, desk_gguf **out, desk_err *err) {
+    desk_err no_err; /* desk_err_prefix returns the status it finds in an err */
+    if (!err) err = &no_err;
     if (!out) return desk_errf(err, DESK_E_ARG, "desk_gguf_open: no output handle");
     *out = NULL;
     desk_mfile mf;

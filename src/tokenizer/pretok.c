@@ -155,6 +155,7 @@ desk_status tok_pretok_setup(tok_pretok *t, const char *pre, desk_arena *arena, 
         return desk_errf(err, DESK_E_UNSUPPORTED,
                          "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
     t->name = desk_arena_strndup(arena, pre, strlen(pre));
+    if (!t->name) return desk_errf(err, DESK_E_NOMEM, "tokenizer: no memory for the pre-tokenizer name");
     t->ignore_merges = d->ignore_merges;
     t->add_bos = d->add_bos;
     for (int i = 0; i < TOK_MAX_REGEX && d->regex[i]; i++) {

@@ -404,7 +404,7 @@ desk_status desk_tokenizer_load(const desk_gguf *g, desk_tokenizer **out, desk_e
         desk_err e3 = {0};
         if (desk_gguf_find_kv(g, "tokenizer.ggml.pre") &&
             (st = desk_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &e3)) != DESK_OK) {
-            *err = e3;
+            if (err) *err = e3;
             goto fail;
         }
         if ((st = tok_pretok_setup(&t->pre, pre, &t->arena, err)) != DESK_OK) goto fail;
