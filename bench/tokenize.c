@@ -20,8 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/paths.h"
-#include "tokenizer/tokenizer.h"
+#include "desk.h"
 
 static double now(void) {
     struct timespec ts;

@@ -200,6 +200,24 @@ typedef struct desk_bench_model_opts {
  * and must outlive every desk_bench_run with the result. */
 desk_bench_backend desk_bench_model_backend(const desk_bench_model_opts *opts);
 
+/* ---- the kernels alone (bench/matmul.c) ---- */
+
+typedef struct desk_kernel_bench {
+    uint32_t type;        /* the weights' type (desk_type) */
+    int64_t rows, cols;   /* the weight matrix */
+    int64_t n;            /* activation rows: 1 is decoding's matrix-vector product */
+    int threads;          /* >= 1 */
+    int copies;           /* 1..256 copies used in turn (1: cache-resident; more: streams from memory) */
+    bool repack;          /* repack Q4_0 / Q4_K as a model load does */
+    double min_s;         /* time calls for at least this long */
+} desk_kernel_bench;
+
+/* *SECONDS gets the median time of one matrix product with this process's
+ * kernels (random weights on huge pages, as a model's are).
+ * DESK_E_UNSUPPORTED for a type without a matrix kernel, DESK_E_ARG for a
+ * bad shape. */
+desk_status desk_bench_kernel(const desk_kernel_bench *p, double *seconds, desk_err *err);
+
 #ifdef __cplusplus
 }
 #endif

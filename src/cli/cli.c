@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/mfile.h"
+#include "desk/files.h"
 
 /* Writes S to F with every control byte (C0, DEL, and C1 as UTF-8 or as a
  * lone byte) and every byte of invalid UTF-8 escaped (\n, \t, \r, \xNN),

@@ -15,7 +15,6 @@
 #include <stdio.h>
 
 #include "desk.h"
-#include "model/model.h"
 
 #define DESK_EXIT_FAIL 1
 #define DESK_EXIT_USAGE 2

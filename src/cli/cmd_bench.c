@@ -13,13 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/env.h"
-#include "bench/report.h"
-#include "bench/run.h"
+#include "desk/bench.h"
 #include "cli.h"
-#include "core/mfile.h"
-#include "core/paths.h"
-#include "model/model.h"
+#include "desk/files.h"
+#include "desk.h"
 
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"

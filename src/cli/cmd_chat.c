@@ -21,7 +21,7 @@
 #include <editline/readline.h>
 
 #include "cli.h"
-#include "core/mfile.h"
+#include "desk/files.h"
 #include "gen.h"
 
 static const char USAGE[] =

@@ -13,9 +13,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "core/mfile.h"
-#include "core/paths.h"
-#include "model/model.h"
+#include "desk/files.h"
+#include "desk.h"
 
 static const char USAGE[] =
     "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [-ctk T] [-ctv T] [--json]\n"

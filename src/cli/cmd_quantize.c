@@ -10,9 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "convert/quantize.h"
-#include "core/error.h"
-#include "core/threadpool.h"
+#include "desk/convert.h"
+#include "desk.h"
 #include "progress.h"
 
 static const char USAGE[] =

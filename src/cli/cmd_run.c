@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/arena.h"
-#include "core/mfile.h"
+#include "desk/files.h"
 #include "gen.h"
 
 static const char USAGE[] =
@@ -31,13 +30,14 @@ static void write_out(void *user, const char *s, size_t n) {
     if (n) *last = s[n - 1];
 }
 
-/* Tokenizes the prompt into a fresh arena buffer sized for the context. */
+/* Tokenizes the prompt into *IDS, a malloc'd buffer sized for the context
+ * (the caller frees it, also on failure). */
 static int prompt_tokens(const char *cmd, const cli_gen_args *a, const cli_gen *g, bool chat,
-                         const char *text, size_t len, desk_arena *ar, desk_token **ids,
+                         const char *text, size_t len, desk_token **ids,
                          size_t *n) {
     const desk_tokenizer *t = desk_model_tokenizer(g->model);
     size_t cap = (size_t)desk_engine_n_ctx(g->engine);
-    *ids = desk_arena_alloc(ar, sizeof **ids * cap, 64);
+    *ids = malloc(sizeof **ids * cap);
     if (!*ids) return cli_fail(cmd, DESK_EXIT_FAIL, "out of memory for the prompt");
     desk_err err = {0};
     desk_status st;
@@ -108,11 +108,9 @@ int cmd_run(int argc, char **argv) {
     }
     if (chat && g.warning) fprintf(stderr, "desk run: warning: %s\n", g.warning);
 
-    desk_arena ar;
-    desk_arena_init(&ar, 1 << 16);
     desk_token *ids = NULL;
     size_t n = 0;
-    rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ar, &ids, &n);
+    rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ids, &n);
     free(buf);
     if (rc == 0) {
         char last = '\n';
@@ -135,7 +133,7 @@ int cmd_run(int argc, char **argv) {
             if (a.stats) cli_gen_print_stats(&a, &st);
         }
     }
-    desk_arena_free(&ar);
+    free(ids);
     cli_gen_close(&g);
     return rc;
 }

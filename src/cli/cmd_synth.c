@@ -11,9 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "convert/synth.h"
-#include "core/paths.h"
-#include "core/threadpool.h"
+#include "desk/convert.h"
+#include "desk.h"
 #include "progress.h"
 
 static const char USAGE[] =

@@ -9,10 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/error.h"
-#include "core/mfile.h"
-#include "core/paths.h"
-#include "tokenizer/tokenizer.h"
+#include "desk.h"
+#include "desk/files.h"
 
 static const char USAGE[] =
     "usage: desk tokenize -m MODEL [--no-bos] [--parse-special] [--json | --pieces]\n"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/paths.h"
+#include "desk.h"
 
 const char CLI_GEN_USAGE[] =
     "  -m, --model MODEL         a known model name (smollm2, gemma3-270m) or a GGUF path\n"

@@ -9,8 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "chat/chat.h"
-#include "engine/engine.h"
+#include "desk.h"
 
 #define CLI_GEN_MAX_STOPS 16
 

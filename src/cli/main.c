@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "desk_git.h" /* generated at build time (cmake/git-stamp.cmake) */
 
 typedef struct command {
     const char *name;
@@ -47,7 +46,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("desk %s (%s)\n", DESK_VERSION, DESK_GIT);
+        printf("desk %s (%s)\n", desk_version(), desk_build_commit());
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
