@@ -1,7 +1,7 @@
 /*
  * avx512.c - the AVX-512 kernel table (F/BW/VL/DQ/VNNI/BF16; compiled
  * with those flags only and chosen at run time when the CPU has them).
- * The kernels are in x86_body.h over 256-bit vectors; here the byte dot
+ * The kernels are in x86_body.inc over 256-bit vectors; here the byte dot
  * products are VNNI (vpdpbusd, vpdpwssd), which never saturate, and bit
  * expansion uses a mask register.  On CPUs that split 512-bit operations
  * in two (AMD Zen 4) 256-bit VNNI moves as many bytes per cycle.
@@ -22,4 +22,4 @@ static inline __m256i bits_to_bytes(uint32_t bits, char v) { return _mm256_maskz
 #define DESK_X86_VNNI 1
 #define DESK_X86_TABLE desk_kernels_avx512
 #define DESK_X86_NAME "avx512"
-#include "kernels/x86_body.h"
+#include "kernels/x86_body.inc"

@@ -273,7 +273,7 @@ static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
                             yc + r1 - 1);
             continue;
         }
-        /* A batch takes 8 weight rows x 4 activation rows (tile_entry.h:
+        /* A batch takes 8 weight rows x 4 activation rows (tile_entry.inc:
          * 2-row tiles for the types without a wider kernel). */
         for (int64_t r = r0; r < r1; r += 8) {
             const int nr = (int)(r1 - r < 8 ? r1 - r : 8);
