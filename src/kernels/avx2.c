@@ -20,9 +20,9 @@ static inline __m256i dot_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i
 /* bits_to_bytes: the AVX2 form, without mask registers. */
 #include "kernels/x86_bits.h"
 
-/* Whether dot_u8s8 takes any u8 (VNNI) or only u8 * s8 pairs that fit
- * int16 (maddubs saturates). */
+/* The macros x86_body.inc expects (simd_contract.h). */
 #define DESK_X86_VNNI 0
 #define DESK_X86_TABLE desk_kernels_avx2
 #define DESK_X86_NAME "avx2"
 #include "kernels/x86_body.inc"
+#include "kernels/x86_table.inc"
