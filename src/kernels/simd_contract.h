@@ -65,7 +65,7 @@
  * each for NR 1..4 weight rows (stride WS) times NC 1..4 activation rows
  * (stride AS), out[r * nc + c], in the order that makes them equal the
  * single-row dot output by output.  It defines kern, tile, the per-type
- * functions tile_<type> and vd_<type> (lower-case type names) and the
- * initialiser lists DESK_ENTRY_VEC_DOT and DESK_ENTRY_DOT_TILE for the
- * table.
+ * functions tile_<type> and vd_<type> (generated from its type list
+ * DESK_SIMD_TYPES; <type> is the lower-case name) and the initialiser
+ * lists DESK_ENTRY_VEC_DOT and DESK_ENTRY_DOT_TILE for the table.
  */
