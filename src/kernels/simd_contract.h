@@ -8,8 +8,8 @@
  *
  * An x86 table file, in this order:
  *
- *   1. defines the three primitives, the only code that differs between
- *      the x86 instruction sets (all on __m256i):
+ *   1. defines the three primitives, where the shared kernels differ
+ *      between the x86 instruction sets (all on __m256i):
  *        dot_u8s8(acc, u, s)            acc + sums of 4 adjacent u8*s8
  *                                       products per int32 lane
  *        dot_u8s8_scaled(acc, u, s, k)  acc + sums of 2 adjacent (u8*s8
