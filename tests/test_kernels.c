@@ -76,7 +76,7 @@ static int available_isas(const desk_kernel_table **out) {
 }
 
 /* The table whose results KT must give bit for bit, or NULL: the x86
- * tables compile one body (x86_body.h) and differ only in integer steps,
+ * tables compile one body (x86_body.inc) and differ only in integer steps,
  * which are exact, so AVX-VNNI and AVX-512 sum as AVX2 does. */
 static const desk_kernel_table *twin_of(const desk_kernel_table *kt) {
     const desk_kernel_table *avx2 = desk_kernels_get(DESK_ISA_AVX2);

@@ -1,7 +1,7 @@
 /*
  * avx2.c - the AVX2 + FMA + F16C kernel table (compiled with those flags
  * only; chosen at run time when the CPU has them).  The kernels are in
- * x86_body.h; this file gives its primitives their AVX2 form, where a
+ * x86_body.inc; this file gives its primitives their AVX2 form, where a
  * byte dot product is maddubs (u8 x s8 -> pairs in int16) then madd.
  * Every caller keeps u8 * s8 pair sums inside int16 (u <= 128 with
  * |s| <= 127, or u <= 63), so maddubs never saturates.
@@ -20,9 +20,9 @@ static inline __m256i dot_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i
 /* bits_to_bytes: the AVX2 form, without mask registers. */
 #include "kernels/x86_bits.h"
 
-/* Whether dot_u8s8 takes any u8 (VNNI) or only u8 * s8 pairs that fit
- * int16 (maddubs saturates). */
+/* The macros x86_body.inc expects (simd_contract.h). */
 #define DESK_X86_VNNI 0
 #define DESK_X86_TABLE desk_kernels_avx2
 #define DESK_X86_NAME "avx2"
-#include "kernels/x86_body.h"
+#include "kernels/x86_body.inc"
+#include "kernels/x86_table.inc"

@@ -253,14 +253,13 @@ static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
         if (nc == 1) {
             /* A matrix-vector product reads the chunk as two sequential
              * streams, its first and second halves, a row of each at a
-             * time: each row's sum is one chain of dependent fmas (4
-             * cycles a block, so one row at a time caps Q8_0 at ~35 GB/s
-             * per core), and two streams far apart keep the hardware
-             * prefetcher on where two adjacent rows at a time, or more
-             * streams, read DRAM at a fraction of the rate (bench_matmul
-             * --copies 16 8192x2048 on two threads: Q8_0 66 -> 83 GB/s,
-             * F16 39 -> 66, Q4_1 34 -> 37; Q6_K, whose chains end every
-             * super-block, unchanged). */
+             * time: each row's sum is one chain of dependent fmas, whose
+             * latency caps one row at a time below what a core can read,
+             * and two streams far apart keep the hardware prefetcher on
+             * where two adjacent rows at a time, or more streams, read
+             * DRAM at a fraction of the rate (Q6_K, whose chains end every
+             * super-block, gains nothing; the figures: docs/PERFORMANCE.md,
+             * "Kernel design notes"). */
             const int64_t half = (r1 - r0) / 2;
             for (int64_t r = r0; r < r0 + half; r++) {
                 j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, (size_t)half * w->row_bytes, 2, a, j->act_row, 1,
@@ -273,7 +272,7 @@ static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
                             yc + r1 - 1);
             continue;
         }
-        /* A batch takes 8 weight rows x 4 activation rows (tile_entry.h:
+        /* A batch takes 8 weight rows x 4 activation rows (tile_entry.inc:
          * 2-row tiles for the types without a wider kernel). */
         for (int64_t r = r0; r < r1; r += 8) {
             const int nr = (int)(r1 - r < 8 ? r1 - r : 8);
@@ -369,8 +368,8 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
  * load are 16 rows, taken two groups at a time (an odd last group on its
  * own); where it says rp_dot16_gemv, a matrix-vector product takes a group
  * from each half of its chunk at a time (two streams per core, as
- * dot_chunk reads rows; 1B Q4_0 decode +6 %; Q4_K's 16-row kernel lost
- * 9 % so, and reads one group at a time). */
+ * dot_chunk reads rows; Q4_K's 16-row kernel was slower so, and reads one
+ * group at a time: docs/PERFORMANCE.md, "Kernel design notes"). */
 static void packed_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
     (void)ith;
@@ -518,8 +517,9 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
             /* Two chunks per thread: a core slowed by another process
              * gives up its second, and chunks stay long (each is two
              * streams that take a few KiB to reach full rate, and the
-             * last chunk's thread finishes alone: 1B decode +2-4 % over
-             * four chunks per thread, +6-9 % over eight). */
+             * last chunk's thread finishes alone; four or eight chunks
+             * per thread decoded slower: docs/PERFORMANCE.md, "Kernel
+             * design notes"). */
             p->chunk = (p->w->rows + 2 * nth - 1) / (2 * nth);
             if (p->chunk < 8) p->chunk = 8;
             if (j.rp_dot) p->chunk = (p->chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;

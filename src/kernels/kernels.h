@@ -62,7 +62,7 @@ const char *desk_kernels_isa(void);
  * has wins); the other architecture's entries are never available.
  * AVX-VNNI ranks below AVX-512, whose CPUs (Sapphire Rapids, Zen 5) also
  * have it: the same kernels, and the AVX-512 table adds mask registers,
- * 32 vector registers and the 512-bit batch tiles (x86_tiles.h). */
+ * 32 vector registers and the 512-bit batch tiles (avx512.c). */
 typedef enum desk_isa {
     DESK_ISA_SCALAR = 0,
     DESK_ISA_AVX2,

@@ -2,7 +2,7 @@
  * neon.c - the aarch64 kernel table: Advanced SIMD with the ARMv8.2 dot
  * product (SDOT), compiled with -march=armv8.2-a+dotprod only and chosen at
  * run time when the kernel lists ASIMDDP in AT_HWCAP (src/core/cpu.c).
- * The same entry points as the x86 tables (x86_body.h): vec_dot and dot
+ * The same entry points as the x86 tables (x86_body.inc): vec_dot and dot
  * tiles for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and
  * Q6_K, and the Q8_0 / Q8_1 / Q8_K activation quantizers.  The interleaved
  * batch path is left out (NULL: batches take the 2 x 4 tiles): whether it
@@ -14,7 +14,7 @@
  * Q5_1, Q4_K and Q5_K levels are small and positive) and no offset
  * correction is needed.
  *
- * Numerics (the contract of x86_body.h, in its strictest form): every
+ * Numerics (the contract of x86_body.inc, in its strictest form): every
  * block's integer dot is exact, and the quantized types then follow the
  * scalar reference's float steps one for one - per block (per super-block
  * for the K quants, whose sub-block scales and mins are applied in
@@ -28,7 +28,7 @@
  * multiply-adds), then the lanes, then the tail (n % 8) in element order:
  * the reference sums in double, which no vector order reproduces.
  * The activation quantizers give the reference's bytes exactly.  (Summing
- * in lanes, as x86_body.h does, is as accurate, but 8-bit activations
+ * in lanes, as x86_body.inc does, is as accurate, but 8-bit activations
  * amplify any change of order over 30 layers: one lane order moved a
  * near-tie logit of SmolLM2 by 0.26; the reference's order makes the ARM
  * path give the scalar path's tokens.  The float chain costs one add per
@@ -487,7 +487,7 @@ static void act_q8_k(const float *src, void *dst, int64_t n) {
 
 /* ---- per-type entry points -------------------------------------------- */
 
-#include "kernels/tile_entry.h"
+#include "kernels/tile_entry.inc"
 
 const desk_kernel_table desk_kernels_neon = {
     .name = "neon",

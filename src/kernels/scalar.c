@@ -6,7 +6,7 @@
  * 256-bit vector holds (lane l: bytes 4l..4l+3 of the unpacked block),
  * each lane scaled into its own float sum with a fused multiply-add, and
  * the lanes added in the tree of a horizontal add.  Q4_K follows
- * llama.cpp's repacked kernels (see dot_q45k in x86_body.h).
+ * llama.cpp's repacked kernels (see dot_q45k in x86_body.inc).
  *
  * Types without an entry here use the scalar references of src/tensor
  * (the ground truth every table is tested against).  Only x86 builds take

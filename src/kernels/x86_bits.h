@@ -1,7 +1,7 @@
 /*
- * x86_bits.h - x86_body.h's bits_to_bytes primitive for the tables
+ * x86_bits.h - x86_body.inc's bits_to_bytes primitive for the tables
  * without AVX-512 mask registers (avx2.c, avxvnni.c).  Include before
- * x86_body.h, in a file compiled with AVX2.
+ * x86_body.inc, in a file compiled with AVX2 (simd_contract.h).
  */
 #include <immintrin.h>
 #include <stdint.h>
