@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/plan.h"
+#include "plan/plan.h"
 #include "core/paths.h"
 #include "gguf/gguf.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/cost.h"
+#include "plan/cost.h"
 #include "cli.h"
 
 #define DEFAULT_TPS 5.0

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/plan.h"
+#include "plan/plan.h"
 #include "cli.h"
 #include "core/paths.h"
 

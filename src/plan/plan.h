@@ -13,8 +13,8 @@
  *
  * Ownership: everything is caller-owned plain data; no call allocates.
  */
-#ifndef DESK_BENCH_PLAN_H
-#define DESK_BENCH_PLAN_H
+#ifndef DESK_PLAN_PLAN_H
+#define DESK_PLAN_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>

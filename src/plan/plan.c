@@ -6,7 +6,7 @@
  * count is then derived from the shape, and the model card's published
  * count is kept beside it so a test can check the derivation.
  */
-#include "bench/plan.h"
+#include "plan/plan.h"
 
 #include <ctype.h>
 #include <errno.h>
