@@ -135,8 +135,8 @@ static void test_sizes_and_quants(void **state) {
     assert_int_equal(desk_mem_total(&mt, &err), DESK_OK);
     assert_true(mt > (64ull << 20));
     /* q8_0 KV is 34/32 of a byte per element, f16 two. */
-    assert_int_equal(desk_plan_kv_bytes(64, 32, 1, DESK_KV_Q8_0), 64 * 34);
-    assert_int_equal(desk_plan_kv_bytes(64, 32, 3, DESK_KV_F16), 64 * 32 * 3 * 2);
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 1, DESK_CACHE_Q8_0), 64 * 34);
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 3, DESK_CACHE_F16), 64 * 32 * 3 * 2);
 }
 
 static void test_options_scale(void **state) {
