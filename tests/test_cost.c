@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/cost.h"
+#include "plan/cost.h"
 
 
 

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "bench/plan.h"
+#include "plan/plan.h"
 #include "core/paths.h"
 #include "gguf/gguf.h"
+#include "model/hparams.h"
 
 
 
@@ -135,8 +137,8 @@ static void test_sizes_and_quants(void **state) {
     assert_int_equal(desk_mem_total(&mt, &err), DESK_OK);
     assert_true(mt > (64ull << 20));
     /* q8_0 KV is 34/32 of a byte per element, f16 two. */
-    assert_int_equal(desk_plan_kv_bytes(64, 32, 1, DESK_KV_Q8_0), 64 * 34);
-    assert_int_equal(desk_plan_kv_bytes(64, 32, 3, DESK_KV_F16), 64 * 32 * 3 * 2);
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 1, DESK_CACHE_Q8_0), 64 * 34);
+    assert_int_equal(desk_plan_kv_bytes(64, 32, 3, DESK_CACHE_F16), 64 * 32 * 3 * 2);
 }
 
 static void test_options_scale(void **state) {
@@ -188,12 +190,78 @@ static void test_bad_input(void **state) {
     tu_expect_usage_error(a8, "needs a value");
 }
 
+
+/* Writes a header-only file of architecture "toy" to PATH: 3 layers, 64
+ * wide, 4 heads, per-layer KV heads {1, 2, 4} and FFN widths, key_length
+ * 32 and no value_length; BAD_BLOCKS writes block_count as a string. */
+static void write_toy(const char *path, bool bad_blocks) {
+    desk_gguf_writer *w = NULL;
+    desk_err err = {0};
+    assert_int_equal(desk_gguf_writer_new(&w, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_str(w, "general.architecture", "toy", &err), DESK_OK);
+    if (bad_blocks) assert_int_equal(desk_gguf_writer_set_str(w, "toy.block_count", "three", &err), DESK_OK);
+    else assert_int_equal(desk_gguf_writer_set_u32(w, "toy.block_count", 3, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "toy.embedding_length", 64, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "toy.attention.head_count", 4, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_set_u32(w, "toy.attention.key_length", 32, &err), DESK_OK);
+    int32_t kv[3] = {1, 2, 4}, ff[3] = {128, 256, 128};
+    desk_gguf_value v = {.type = DESK_GGUF_ARRAY};
+    v.v.arr.type = DESK_GGUF_INT32;
+    v.v.arr.n = 3;
+    v.v.arr.data = kv;
+    assert_int_equal(desk_gguf_writer_set(w, "toy.attention.head_count_kv", &v, &err), DESK_OK);
+    v.v.arr.data = ff;
+    assert_int_equal(desk_gguf_writer_set(w, "toy.feed_forward_length", &v, &err), DESK_OK);
+    assert_int_equal(desk_gguf_writer_write(w, path, &err), DESK_OK);
+    desk_gguf_writer_free(w);
+}
+
+/* desk_hparams_read: llama.cpp's defaults, per-layer arrays (largest and
+ * summed), and a count of the wrong type refused by name; the plan's KV
+ * cache follows the per-layer heads and each of K's and V's head sizes. */
+static void test_hparams_reader(void **state) {
+    (void)state;
+    char path[] = "/tmp/desk_test_fit_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_toy(path, false);
+    desk_err err = {0};
+    desk_gguf *g = NULL;
+    assert_int_equal(desk_gguf_open(path, &g, &err), DESK_OK);
+    desk_hparams hp;
+    assert_int_equal(desk_hparams_read(g, &hp, &err), DESK_OK);
+    assert_string_equal(hp.arch, "toy");
+    assert_int_equal(hp.n_layer, 3);
+    assert_int_equal(hp.n_head_kv, 4);
+    assert_int_equal(hp.n_head_kv_sum, 7);
+    assert_int_equal(hp.n_ff, 256);
+    assert_true(hp.per_layer);
+    assert_int_equal(hp.head_dim_k, 32);
+    assert_int_equal(hp.head_dim_v, 16); /* embedding_length / head_count, not key_length */
+    assert_int_equal(hp.n_rot, 32);
+    assert_int_equal(hp.n_ctx_train, 0);
+    assert_true(hp.rope_base == 10000.0f);
+    desk_plan_model pm;
+    desk_plan_file(g, &hp, &(desk_plan_params){.n_ctx = 32}, &pm);
+    assert_int_equal(pm.kv, 7 * 32 * 32 * 2 + 7 * 16 * 32 * 2);
+    desk_plan_file(g, &hp, &(desk_plan_params){.n_ctx = 32, .type_k = DESK_CACHE_Q8_0}, &pm);
+    assert_int_equal(pm.kv, 7 * 32 * 32 / 32 * 34 + 7 * 16 * 32 * 2);
+    desk_gguf_close(g);
+    write_toy(path, true);
+    assert_int_equal(desk_gguf_open(path, &g, &err), DESK_OK);
+    assert_int_equal(desk_hparams_read(g, &hp, &err), DESK_E_FORMAT);
+    assert_non_null(strstr(err.msg, "toy.block_count"));
+    desk_gguf_close(g);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_70b),         cmocka_unit_test(test_seed_mixtral_and_both),
         cmocka_unit_test(test_presets_match_published), cmocka_unit_test(test_gguf_vs_preset),
         cmocka_unit_test(test_sizes_and_quants), cmocka_unit_test(test_options_scale),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),        cmocka_unit_test(test_hparams_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

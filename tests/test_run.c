@@ -3,18 +3,26 @@
  * greedy output, seeding, chat formats, stop strings, statistics, and
  * every bad-input case giving one line on stderr and a non-zero exit.
  */
+#define _DEFAULT_SOURCE /* wait4: a child's own peak RSS */
 #include "util/testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "chat/chat.h"
 #include "engine/engine.h"
+#include "gguf/gguf.h"
+#include "model/hparams.h"
 #include "model/model.h"
+#include "plan/plan.h"
 
 #define RUN(r, ...) run_desk(r, NULL, (const char *[]){__VA_ARGS__, NULL})
 
@@ -310,6 +318,120 @@ static void test_peak_rss_gemma3(void **state) {
     tu_run_free(&r);
 }
 
+
+/* One `desk run` with DESK_MEM_AVAILABLE=MEM, its stderr in ERR: returns
+ * the exit status, and this child's own peak RSS (MiB) and wall time (s). */
+static int run_limited(const char *mem, const char *const *args, char *err, size_t cap, double *rss_mib,
+                       double *secs) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("DESK_MEM_AVAILABLE", mem, 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        const char *argv[32] = {getenv("DESK_BIN")};
+        for (int i = 0; args[i] && i < 30; i++) argv[i + 1] = args[i];
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t got;
+    while ((got = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)got;
+    err[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    struct rusage ru;
+    assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *rss_mib = ru.ru_maxrss / 1024.0; /* kB on Linux */
+    *secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* "NAME X MiB" in S: X. */
+static double mib_after(const char *s, const char *name) {
+    const char *p = strstr(s, name);
+    if (!p) fail_msg("'%s' not in '%s'", name, s);
+    return strtod(p + strlen(name), NULL);
+}
+
+/* Issue 15: the memory check runs before any weight is placed.  Gemma 3
+ * 270M (241 MiB of weights, whose load copies all but the embedding) against
+ * DESK_MEM_AVAILABLE=100MiB is refused with the plan's figures, while the
+ * process has read the header and the tokenizer only: its peak RSS stays
+ * well under the weights (the check used to come after the copy, at about
+ * the file's size), and it comes back in seconds.  A Q8_0 K and V cache
+ * lowers the needed figure by the KV cache's saving: 18 layers x 1 KV head
+ * x (256 + 256) per token, 2 bytes (F16) or 34/32 (Q8_0), at 2048 tokens:
+ * 36 MiB against 19.125 MiB. */
+static void test_memory_check_before_placement(void **state) {
+    (void)state;
+    char err[4096];
+    double rss, secs;
+    const char *f16[] = {"run", "-m", "gemma3-270m", "-t", "1", "-c", "2048", "-p", "Hi", "-n", "1", NULL};
+    int code = run_limited("100MiB", f16, err, sizeof err, &rss, &secs);
+    if (code == 0 || !strstr(err, "only 100.0 MiB are available")) fail_msg("exit %d, stderr '%s'", code, err);
+    const double need_f16 = mib_after(err, "needs "), kv_f16 = mib_after(err, "KV cache "),
+                 w = mib_after(err, "weights ");
+    print_message("refused at %.1f MiB needed in %.2f s, peak RSS %.1f MiB\n", need_f16, secs, rss);
+    assert_true(fabs(kv_f16 - 36.0) < 0.05);
+    assert_true(fabs(need_f16 - (w + kv_f16)) < 0.15); /* the weights once, not file + copy */
+    const char *san = getenv("DESK_SANITIZED");
+    if (!(san && *san && strcmp(san, "0") != 0)) {
+        /* Header, tokenizer (262k tokens) and the process itself; the
+         * weights alone are 241 MiB. */
+        if (rss > 160) fail_msg("peak RSS %.1f MiB before the refusal", rss);
+        if (secs > 10) fail_msg("the refusal took %.1f s", secs);
+    }
+    const char *q8[] = {"run", "-m", "gemma3-270m", "-t", "1", "-c", "2048", "-ctk", "q8_0", "-ctv", "q8_0",
+                        "-p", "Hi", "-n", "1", NULL};
+    code = run_limited("100MiB", q8, err, sizeof err, &rss, &secs);
+    if (code == 0 || !strstr(err, "K q8_0, V q8_0")) fail_msg("exit %d, stderr '%s'", code, err);
+    const double need_q8 = mib_after(err, "needs "), kv_q8 = mib_after(err, "KV cache ");
+    assert_true(fabs(kv_q8 - 19.1) < 0.05);
+    assert_true(fabs((need_f16 - need_q8) - (36.0 - 19.125)) < 0.15);
+    /* The same run with enough memory goes ahead. */
+    code = run_limited("64GiB", q8, err, sizeof err, &rss, &secs);
+    if (code != 0) fail_msg("exit %d with 64GiB, stderr '%s'", code, err);
+    /* A DESK_MEM_AVAILABLE that is not a size is an error, not ignored. */
+    code = run_limited("lots", q8, err, sizeof err, &rss, &secs);
+    if (code == 0 || !strstr(err, "DESK_MEM_AVAILABLE")) fail_msg("exit %d, stderr '%s'", code, err);
+}
+
+/* One memory model: the plan's KV cache for a file is what a context
+ * allocates, for each cache type. */
+static void test_plan_kv_matches_ctx(void **state) {
+    (void)state;
+    char *path = tu_model_path("smollm2");
+    desk_err err = {0};
+    desk_gguf *g = NULL;
+    assert_int_equal(desk_gguf_open(path, &g, &err), DESK_OK);
+    desk_hparams hp;
+    assert_int_equal(desk_hparams_read(g, &hp, &err), DESK_OK);
+    desk_model *m = NULL;
+    assert_int_equal(desk_model_load(path, &(desk_model_params){.no_repack = true}, &m, &err), DESK_OK);
+    const desk_cache_type types[][2] = {{DESK_CACHE_F16, DESK_CACHE_F16}, {DESK_CACHE_Q8_0, DESK_CACHE_Q8_0},
+                                        {DESK_CACHE_Q8_0, DESK_CACHE_F16}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        desk_ctx *c = NULL;
+        desk_ctx_params cp = {.n_ctx = 256, .n_threads = 1, .type_k = types[i][0], .type_v = types[i][1]};
+        assert_int_equal(desk_ctx_new(m, &cp, &c, &err), DESK_OK);
+        desk_plan_model pm;
+        desk_plan_file(g, &hp, &(desk_plan_params){.n_ctx = 256, .type_k = types[i][0], .type_v = types[i][1]}, &pm);
+        assert_int_equal(pm.kv, desk_ctx_kv_bytes(c));
+        desk_ctx_free(c);
+    }
+    desk_model_free(m);
+    desk_gguf_close(g);
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_paris),
@@ -324,6 +446,8 @@ int main(void) {
         cmocka_unit_test(test_chat_piped),
         cmocka_unit_test(test_chat_context_full),
         cmocka_unit_test(test_peak_rss_gemma3),
+        cmocka_unit_test(test_memory_check_before_placement),
+        cmocka_unit_test(test_plan_kv_matches_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

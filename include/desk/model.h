@@ -26,9 +26,19 @@ extern "C" {
 typedef struct desk_model desk_model;
 typedef struct desk_ctx desk_ctx;
 
+/* Element type of the K or V cache (llama.cpp's -ctk / -ctv, with flash
+ * attention): F16, or Q8_0 (34 bytes per 32 values, about half; head
+ * sizes must be multiples of 32).  Attention follows llama.cpp's numerics
+ * for each (src/model/ops.c). */
+typedef enum desk_cache_type { DESK_CACHE_F16 = 0, DESK_CACHE_Q8_0 = 1 } desk_cache_type;
+
 typedef struct desk_model_params {
-    bool check_memory; /* refuse a load that would not fit in available memory */
+    /* Refuse a load whose weights + KV cache (desk/plan.h's figures) are
+     * more than the memory available (MemAvailable, or DESK_MEM_AVAILABLE
+     * when set: desk_mem_available), before any weight is placed. */
+    bool check_memory;
     int n_ctx_hint;    /* context the caller plans (for the memory check); 0 = model max capped at 4096 */
+    desk_cache_type type_k, type_v; /* KV cache types the caller plans (for the memory check; zero: F16) */
     /* Keep every weight in the mapped file (zero copy).  Default (false):
      * Q4_0 and Q4_K matrices with rows a multiple of 8 are repacked once
      * into 8-row groups (kernels.h: desk_repack) when the process's
@@ -85,11 +95,6 @@ uint64_t desk_model_weight_bytes(const desk_model *m);
  * no_repack). */
 uint64_t desk_model_repacked_bytes(const desk_model *m);
 
-/* Element type of the K or V cache (llama.cpp's -ctk / -ctv, with flash
- * attention): F16, or Q8_0 (34 bytes per 32 values, about half; head
- * sizes must be multiples of 32).  Attention follows llama.cpp's numerics
- * for each (src/model/ops.c). */
-typedef enum desk_cache_type { DESK_CACHE_F16 = 0, DESK_CACHE_Q8_0 = 1 } desk_cache_type;
 
 /* "f16" / "q8_0". */
 const char *desk_cache_type_name(desk_cache_type t);

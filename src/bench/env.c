@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/plan.h"
+#include "plan/plan.h"
 #include "desk_git.h" /* generated at build time (cmake/git-stamp.cmake) */
 #include "core/error.h"
 #include "gguf/gguf.h"

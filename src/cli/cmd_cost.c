@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/cost.h"
+#include "plan/cost.h"
 #include "cli.h"
 #include "core/error.h"
 #include "core/mfile.h"

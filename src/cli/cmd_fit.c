@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/plan.h"
+#include "plan/plan.h"
 #include "cli.h"
 #include "core/paths.h"
 
@@ -71,7 +71,7 @@ static double gb(uint64_t b) { return (double)b / 1e9; }
 static void print_text(const desk_plan_model *m, size_t n, const desk_plan_params *pp, uint64_t total, uint64_t avail,
                        const char *mem_src) {
     printf("memory plan: n_ctx %u x %u sequence%s, KV %s, compute batch %u; GB = 10^9 bytes\n", m[0].n_ctx,
-           m[0].n_parallel, m[0].n_parallel == 1 ? "" : "s", pp->kv_type == DESK_KV_Q8_0 ? "Q8_0" : "F16",
+           m[0].n_parallel, m[0].n_parallel == 1 ? "" : "s", pp->type_k == DESK_CACHE_Q8_0 ? "Q8_0" : "F16",
            pp->n_batch);
     printf("%-28s %-7s %5s %10s %10s %10s %10s %10s\n", "model", "quant", "bpw", "params", "weights", "KV cache",
            "compute", "total");
@@ -112,7 +112,7 @@ static void print_json(const desk_plan_model *m, size_t n, const desk_plan_param
     json_object *as = json_object_new_object();
     json_object_object_add(as, "n_ctx", json_object_new_int64(m[0].n_ctx));
     json_object_object_add(as, "parallel", json_object_new_int64(m[0].n_parallel));
-    json_object_object_add(as, "kv_type", json_object_new_string(pp->kv_type == DESK_KV_Q8_0 ? "q8_0" : "f16"));
+    json_object_object_add(as, "kv_type", json_object_new_string(pp->type_k == DESK_CACHE_Q8_0 ? "q8_0" : "f16"));
     json_object_object_add(as, "compute_batch", json_object_new_int64(pp->n_batch));
     json_object_object_add(as, "gb", json_object_new_string("10^9 bytes"));
     json_object_object_add(root, "assumptions", as);
@@ -124,7 +124,7 @@ int cmd_fit(int argc, char **argv) {
     const char *names[MAX_MODELS], *quant = NULL, *mem = NULL;
     size_t n = 0;
     bool json = false;
-    desk_plan_params pp = {.n_ctx = 2048, .n_parallel = 1, .n_batch = 512, .kv_type = DESK_KV_F16};
+    desk_plan_params pp = {.n_ctx = 2048, .n_parallel = 1, .n_batch = 512, .type_k = DESK_CACHE_F16, .type_v = DESK_CACHE_F16};
     long long v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -157,9 +157,9 @@ int cmd_fit(int argc, char **argv) {
             if (!cli_parse_int("fit", "--parallel", val, 1, 4096, &v)) return DESK_EXIT_USAGE;
             pp.n_parallel = (uint32_t)v;
         } else if (strcmp(val, "f16") == 0) {
-            pp.kv_type = DESK_KV_F16;
+            pp.type_k = pp.type_v = DESK_CACHE_F16;
         } else if (strcmp(val, "q8_0") == 0) {
-            pp.kv_type = DESK_KV_Q8_0;
+            pp.type_k = pp.type_v = DESK_CACHE_Q8_0;
         } else {
             return cli_fail("fit", DESK_EXIT_USAGE, "--kv-type: '%s' is not f16 or q8_0", val);
         }

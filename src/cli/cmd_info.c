@@ -13,7 +13,9 @@
 #include "core/paths.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+#include "model/hparams.h"
 #include "model/model.h"
+#include "plan/plan.h"
 #include "tensor/types.h"
 
 #define KV_CTX_CAP 4096   /* the KV cache estimate caps the context here */
@@ -69,14 +71,6 @@ static const char *const FTYPES[] = {
     [37] = "TQ2_0", [38] = "MXFP4_MOE",
 };
 
-typedef struct hparams {
-    const char *arch;
-    uint64_t n_ctx_train, n_embd, n_head, n_layer, n_ff, n_vocab;
-    uint64_t head_kv_sum; /* head_count_kv summed over layers */
-    uint64_t key_len, val_len;
-    bool have; /* enough to estimate the KV cache and compute buffer */
-} hparams;
-
 typedef struct memory {
     uint64_t weights, kv, compute, n_ctx, batch;
 } memory;
@@ -99,55 +93,7 @@ static uint64_t int_of(const desk_gguf_value *v) {
     return v->v.u64;
 }
 
-/* "<arch>.SUFFIX" as an integer: the scalar, or for a per-layer array its
- * maximum (MAX) or sum (!MAX).  0 when absent. */
-static uint64_t arch_int(const desk_gguf *g, const char *arch, const char *suffix, bool max) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
-    if (!kv) return 0;
-    const desk_gguf_value *v = &kv->value;
-    if (is_int(v->type)) return int_of(v);
-    if (v->type != DESK_GGUF_ARRAY || !is_int(v->v.arr.type)) return 0;
-    uint64_t r = 0;
-    for (uint64_t i = 0; i < v->v.arr.n; i++) {
-        desk_gguf_value e = desk_gguf_arr_elem(v, i);
-        uint64_t x = int_of(&e);
-        r = max ? (x > r ? x : r) : r + x;
-    }
-    return r;
-}
-
-static void read_hparams(const desk_gguf *g, hparams *h) {
-    memset(h, 0, sizeof *h);
-    const char *arch = NULL;
-    if (desk_gguf_get_str(g, "general.architecture", &arch, NULL) != DESK_OK) return;
-    h->arch = arch;
-    h->n_ctx_train = arch_int(g, arch, "context_length", true);
-    h->n_embd = arch_int(g, arch, "embedding_length", true);
-    h->n_head = arch_int(g, arch, "attention.head_count", true);
-    h->n_layer = arch_int(g, arch, "block_count", true);
-    h->n_ff = arch_int(g, arch, "feed_forward_length", true);
-    char key[256];
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
-    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
-    if (kv && kv->value.type == DESK_GGUF_ARRAY) h->head_kv_sum = arch_int(g, arch, "attention.head_count_kv", false);
-    else h->head_kv_sum = h->n_layer * (kv ? arch_int(g, arch, "attention.head_count_kv", true) : h->n_head);
-    uint64_t head_dim = h->n_head ? h->n_embd / h->n_head : 0;
-    h->key_len = arch_int(g, arch, "attention.key_length", true);
-    h->val_len = arch_int(g, arch, "attention.value_length", true);
-    if (!h->key_len) h->key_len = head_dim;
-    if (!h->val_len) h->val_len = head_dim;
-    h->n_vocab = arch_int(g, arch, "vocab_size", true);
-    desk_gguf_vtype t;
-    uint64_t n;
-    if (!h->n_vocab && desk_gguf_get_arr(g, "tokenizer.ggml.tokens", &t, &n, NULL, NULL) == DESK_OK) h->n_vocab = n;
-    h->have = h->n_layer && h->n_embd && h->n_head;
-}
-
 /* ---- consistency: what metadata alone can show is wrong --------------- */
-
-#define INFO_MAX_CTX ((uint64_t)1 << 24) /* a context length past this is a lie */
 
 /* Length of the array KEY (0 and *TYPE untouched when absent or not an array). */
 static bool arr_len(const desk_gguf *g, const char *key, desk_gguf_vtype *type, uint64_t *n) {
@@ -197,57 +143,10 @@ static desk_status check_tokenizer(const desk_gguf *g, desk_err *err) {
     return DESK_OK;
 }
 
-/* "<arch>.SUFFIX", when present, must be a positive integer (or an array
- * of them, one per layer), or with AS_FLOAT a finite number > 0. */
-static desk_status check_positive(const desk_gguf *g, const char *arch, const char *suffix, bool as_float,
-                                  desk_err *err) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
-    if (!kv) return DESK_OK;
-    const desk_gguf_value *v = &kv->value;
-    bool bad;
-    if (as_float) {
-        float f = 0;
-        bad = desk_gguf_get_f32(g, key, &f, NULL) != DESK_OK || !isfinite(f) || f <= 0;
-    } else if (is_int(v->type)) {
-        bad = int_of(v) == 0;
-    } else {
-        bad = v->type != DESK_GGUF_ARRAY || !is_int(v->v.arr.type) || v->v.arr.n == 0;
-        for (uint64_t i = 0; !bad && i < v->v.arr.n; i++) {
-            desk_gguf_value e = desk_gguf_arr_elem(v, i);
-            bad = int_of(&e) == 0;
-        }
-    }
-    if (bad)
-        return desk_errf(err, DESK_E_FORMAT, "%s (key at offset %llu) must be a %s", key,
-                         (unsigned long long)kv->offset, as_float ? "finite number > 0" : "positive integer");
-    return DESK_OK;
-}
-
-static desk_status check_hparams(const desk_gguf *g, const hparams *h, desk_err *err) {
+/* What desk_hparams_read cannot see: blk.N.* tensors must exist for
+ * N < block_count and only for those. */
+static desk_status check_blocks(const desk_gguf *g, const desk_hparams *h, desk_err *err) {
     if (!h->arch) return DESK_OK;
-    static const char *const positive[] = {"context_length", "embedding_length", "block_count",
-                                           "attention.head_count", "attention.head_count_kv"};
-    for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
-        if (check_positive(g, h->arch, positive[i], false, err) != DESK_OK) return err->status;
-    static const char *const floats[] = {"rope.freq_base", "attention.layer_norm_rms_epsilon",
-                                         "attention.layer_norm_epsilon", "rope.freq_scale"};
-    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
-        if (check_positive(g, h->arch, floats[i], true, err) != DESK_OK) return err->status;
-    if (h->n_ctx_train > INFO_MAX_CTX)
-        return desk_errf(err, DESK_E_FORMAT, "%s.context_length = %llu is past the limit of %llu", h->arch,
-                         (unsigned long long)h->n_ctx_train, (unsigned long long)INFO_MAX_CTX);
-    uint64_t n_kv = h->n_layer ? h->head_kv_sum / h->n_layer : 0;
-    if (h->n_head && n_kv && (n_kv > h->n_head || h->n_head % n_kv != 0))
-        return desk_errf(err, DESK_E_FORMAT, "%s.attention.head_count_kv = %llu does not divide head_count = %llu",
-                         h->arch, (unsigned long long)n_kv, (unsigned long long)h->n_head);
-    char key[256];
-    snprintf(key, sizeof key, "%s.attention.key_length", h->arch);
-    if (h->n_head && h->n_embd && !desk_gguf_find_kv(g, key) && h->n_embd % h->n_head != 0)
-        return desk_errf(err, DESK_E_FORMAT, "%s.embedding_length = %llu is not a multiple of head_count = %llu",
-                         h->arch, (unsigned long long)h->n_embd, (unsigned long long)h->n_head);
-    /* blk.N.* tensors must exist for N < block_count and only for those. */
     uint64_t top = 0;
     bool any = false;
     for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
@@ -259,9 +158,9 @@ static desk_status check_hparams(const desk_gguf *g, const hparams *h, desk_err 
             if (b + 1 > top) top = b + 1;
         }
     }
-    if (any && top != h->n_layer)
-        return desk_errf(err, DESK_E_FORMAT, "%s.block_count = %llu but the tensors name blocks 0..%llu", h->arch,
-                         (unsigned long long)h->n_layer, (unsigned long long)(top - 1));
+    if (any && top != (uint64_t)h->n_layer)
+        return desk_errf(err, DESK_E_FORMAT, "%s.block_count = %d but the tensors name blocks 0..%llu", h->arch,
+                         h->n_layer, (unsigned long long)(top - 1));
     return DESK_OK;
 }
 
@@ -278,14 +177,21 @@ static void compute_totals(const desk_gguf *g, totals *t) {
     }
 }
 
-static void compute_memory(const hparams *h, const totals *t, memory *m) {
+/* Whether H has what the KV cache and compute estimates need. */
+static bool have_shape(const desk_hparams *h) { return h->n_layer > 0 && h->n_embd > 0 && h->n_head > 0; }
+
+/* The plan's memory model (plan.h) at n_ctx = min(context_length, 4096)
+ * and F16 K and V, as a load with defaults would take. */
+static void compute_memory(const desk_gguf *g, const desk_hparams *h, memory *m) {
     memset(m, 0, sizeof *m);
-    m->weights = t->bytes;
-    if (!h->have) return;
-    m->n_ctx = h->n_ctx_train && h->n_ctx_train < KV_CTX_CAP ? h->n_ctx_train : KV_CTX_CAP;
+    m->n_ctx = h->n_ctx_train > 0 && h->n_ctx_train < KV_CTX_CAP ? (uint64_t)h->n_ctx_train : KV_CTX_CAP;
     m->batch = m->n_ctx < COMPUTE_BATCH ? m->n_ctx : COMPUTE_BATCH;
-    m->kv = 2 * m->n_ctx * h->head_kv_sum * (h->key_len + h->val_len);
-    m->compute = 4 * (m->batch * (4 * h->n_embd + 2 * h->n_ff + h->n_vocab) + m->batch * m->n_ctx * h->n_head);
+    desk_plan_model pm;
+    desk_plan_file(g, h, &(desk_plan_params){.n_ctx = (uint32_t)m->n_ctx, .n_parallel = 1, .n_batch = COMPUTE_BATCH},
+                   &pm);
+    m->weights = pm.weights;
+    m->kv = pm.kv;
+    m->compute = pm.compute;
 }
 
 /* ---- text ------------------------------------------------------------- */
@@ -422,7 +328,7 @@ static void shape_str(char *buf, size_t cap, const desk_gguf_tensor *t) {
     if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, "]");
 }
 
-static void print_text(FILE *f, const char *path, const desk_gguf *g, const hparams *h, const totals *t,
+static void print_text(FILE *f, const char *path, const desk_gguf *g, const desk_hparams *h, const totals *t,
                        const memory *m) {
     char a[32], b[32], c[32], d[32];
     human(a, sizeof a, desk_gguf_file_size(g));
@@ -470,7 +376,7 @@ static void print_text(FILE *f, const char *path, const desk_gguf *g, const hpar
     }
     human(a, sizeof a, m->weights);
     fprintf(f, "memory to load:\n  weights (mapped)  %s\n", a);
-    if (!h->have) {
+    if (!have_shape(h)) {
         fprintf(f, "  KV cache and compute: unknown (no %s hyperparameters)\n", h->arch ? h->arch : "architecture");
         return;
     }
@@ -548,7 +454,7 @@ static void type_name(char *buf, size_t cap, const desk_gguf_value *v) {
 
 static void jadd_u64(json_object *o, const char *k, uint64_t v) { json_object_object_add(o, k, json_object_new_uint64(v)); }
 
-static void print_json(FILE *f, const char *path, const desk_gguf *g, const hparams *h, const totals *t,
+static void print_json(FILE *f, const char *path, const desk_gguf *g, const desk_hparams *h, const totals *t,
                        const memory *m, bool full) {
     json_object *root = json_object_new_object();
     json_object_object_add(root, "file", json_object_new_string(path));
@@ -597,7 +503,7 @@ static void print_json(FILE *f, const char *path, const desk_gguf *g, const hpar
     json_object_object_add(root, "totals", to);
     json_object *mem = json_object_new_object();
     jadd_u64(mem, "weights", m->weights);
-    if (h->have) {
+    if (have_shape(h)) {
         jadd_u64(mem, "kv_cache", m->kv);
         json_object_object_add(mem, "kv_type", json_object_new_string("F16"));
         jadd_u64(mem, "n_ctx", m->n_ctx);
@@ -641,11 +547,11 @@ int cmd_info(int argc, char **argv) {
     desk_gguf *g = NULL;
     if (desk_model_resolve(model, path, sizeof path, &err) != DESK_OK || desk_gguf_open(path, &g, &err) != DESK_OK)
         return cli_fail_err("info", &err);
-    hparams h;
+    desk_hparams h;
     totals t;
     memory m;
-    read_hparams(g, &h);
-    if (check_tokenizer(g, &err) != DESK_OK || check_hparams(g, &h, &err) != DESK_OK) {
+    if (desk_hparams_read(g, &h, &err) != DESK_OK || check_tokenizer(g, &err) != DESK_OK ||
+        check_blocks(g, &h, &err) != DESK_OK) {
         desk_gguf_close(g);
         return cli_fail("info", DESK_EXIT_USAGE, "%s: %s", path, err.msg);
     }
@@ -663,7 +569,7 @@ int cmd_info(int argc, char **argv) {
         desk_model_free(dm);
     }
     compute_totals(g, &t);
-    compute_memory(&h, &t, &m);
+    compute_memory(g, &h, &m);
     if (json) print_json(stdout, path, g, &h, &t, &m, full);
     else {
         print_text(stdout, path, g, &h, &t, &m);

@@ -90,7 +90,8 @@ int cmd_perplexity(int argc, char **argv) {
     size_t text_len = 0;
     desk_token *toks = NULL;
     int rc = 0;
-    desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx, .no_repack = no_repack};
+    desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx, .type_k = cache_k, .type_v = cache_v,
+                            .no_repack = no_repack};
     if (desk_model_resolve(model, path, sizeof path, &err) || desk_model_load(path, &mp, &m, &err) ||
         desk_file_read_all(file, DESK_TEXT_MAX, &text, &text_len, &err)) {
         rc = cli_fail_err("perplexity", &err);

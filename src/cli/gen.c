@@ -168,7 +168,8 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
     desk_err err = {0};
     if (desk_model_resolve(a->model, path, sizeof path, &err) != DESK_OK)
         return cli_fail_err(cmd, &err);
-    desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .no_repack = a->no_repack};
+    desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .type_k = a->cache_k, .type_v = a->cache_v,
+                            .no_repack = a->no_repack};
     if (desk_model_load(path, &mp, &g->model, &err) != DESK_OK) return cli_fail_err(cmd, &err);
     desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads, .type_k = a->cache_k, .type_v = a->cache_v},
                              .sampling = a->sp};

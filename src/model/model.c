@@ -26,43 +26,8 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "model/model_internal.h"
+#include "plan/plan.h"
 #include "tensor/types.h"
-
-#define KEY_MAX 128
-
-static const char *key(char *buf, const char *arch, const char *suffix) {
-    snprintf(buf, KEY_MAX, "%s.%s", arch, suffix);
-    return buf;
-}
-
-/* A u32 hyperparameter; DEF < 0 means required. */
-static desk_status hp_u32(const desk_gguf *g, const char *arch, const char *suffix, int64_t def,
-                          int32_t *out, desk_err *err) {
-    char k[KEY_MAX];
-    uint32_t v;
-    desk_status s = desk_gguf_get_u32(g, key(k, arch, suffix), &v, err);
-    if (s == DESK_E_NOTFOUND && def >= 0) {
-        *out = (int32_t)def;
-        return DESK_OK;
-    }
-    if (s) return s;
-    if (v > (1u << 30)) return desk_errf(err, DESK_E_RANGE, "%s = %u is out of range", k, v);
-    *out = (int32_t)v;
-    return DESK_OK;
-}
-
-static desk_status hp_f32(const desk_gguf *g, const char *arch, const char *suffix, double def,
-                          float *out, desk_err *err) {
-    char k[KEY_MAX];
-    desk_status s = desk_gguf_get_f32(g, key(k, arch, suffix), out, err);
-    if (s == DESK_E_NOTFOUND && !isnan(def)) {
-        *out = (float)def;
-        return DESK_OK;
-    }
-    if (s) return s;
-    if (!isfinite(*out)) return desk_errf(err, DESK_E_RANGE, "%s is not a finite number", k);
-    return DESK_OK;
-}
 
 /* Looks up tensor NAME and checks it is [cols, rows] (rows = 1 for 1-D). */
 static desk_status find_tensor(const desk_gguf *g, const char *name, int64_t cols, int64_t rows,
@@ -110,58 +75,35 @@ static desk_status get_vec(desk_model *m, const char *name, int64_t n, bool opti
     return DESK_OK;
 }
 
+/* The hyperparameters (desk_hparams_read) and what the forward pass needs
+ * of them beyond what any file must satisfy: the counts it sizes buffers
+ * with, the same heads in every layer, head sizes RoPE can rotate. */
 static desk_status load_hparams(desk_model *m, desk_err *err) {
-    const desk_gguf *g = m->g;
-    const char *a = m->arch_name;
     desk_hparams *hp = &m->hp;
-    desk_status s;
-    if ((s = hp_u32(g, a, "block_count", -1, &hp->n_layer, err)) ||
-        (s = hp_u32(g, a, "embedding_length", -1, &hp->n_embd, err)) ||
-        (s = hp_u32(g, a, "feed_forward_length", -1, &hp->n_ff, err)) ||
-        (s = hp_u32(g, a, "attention.head_count", -1, &hp->n_head, err)) ||
-        (s = hp_u32(g, a, "context_length", 4096, &hp->n_ctx_train, err)))
-        return s;
+    desk_status s = desk_hparams_read(m->g, hp, err);
+    if (s) return s;
+    const char *a = m->arch_name;
     if (hp->n_layer < 1 || hp->n_embd < 1 || hp->n_ff < 1 || hp->n_head < 1)
         return desk_errf(err, DESK_E_FORMAT,
                          "%s: block_count, embedding_length, feed_forward_length and head_count "
                          "must be positive (got %d, %d, %d, %d)",
                          a, hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head);
-    if ((s = hp_u32(g, a, "attention.head_count_kv", hp->n_head, &hp->n_head_kv, err)) ||
-        (s = hp_u32(g, a, "attention.key_length", hp->n_embd / hp->n_head, &hp->head_dim_k, err)) ||
-        (s = hp_u32(g, a, "attention.value_length", hp->head_dim_k, &hp->head_dim_v, err)))
-        return s;
-    if (hp->n_head_kv < 1 || hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv != 0)
-        return desk_errf(err, DESK_E_FORMAT, "%s.attention.head_count_kv = %d must divide head_count = %d",
-                         a, hp->n_head_kv, hp->n_head);
+    if (hp->per_layer)
+        return desk_errf(err, DESK_E_UNSUPPORTED,
+                         "%s: head_count, head_count_kv or feed_forward_length differ by layer, which desk does "
+                         "not run", a);
     if (hp->head_dim_k < 2 || hp->head_dim_v < 1 || hp->head_dim_k % 2)
         return desk_errf(err, DESK_E_FORMAT, "%s: bad head dimensions (key %d, value %d)", a,
                          hp->head_dim_k, hp->head_dim_v);
+    /* The context a file does not state: llama.cpp's common default. */
     if (hp->n_ctx_train < 1) hp->n_ctx_train = 4096;
-    if ((s = hp_u32(g, a, "rope.dimension_count", hp->head_dim_k, &hp->n_rot, err)) ||
-        (s = hp_f32(g, a, "attention.layer_norm_rms_epsilon", NAN, &hp->eps, err)) ||
-        (s = hp_f32(g, a, "rope.freq_base", 10000.0, &hp->rope_base, err)) ||
-        (s = hp_f32(g, a, "rope.freq_base_swa", 10000.0, &hp->rope_base_swa, err)) ||
-        (s = hp_f32(g, a, "final_logit_softcapping", 0.0, &hp->softcap, err)) ||
-        (s = hp_u32(g, a, "attention.sliding_window", 0, &hp->n_swa, err)))
-        return s;
     if (hp->n_rot < 2 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
         return desk_errf(err, DESK_E_FORMAT, "%s.rope.dimension_count = %d is invalid for head size %d", a,
                          hp->n_rot, hp->head_dim_k);
     if (!(hp->eps > 0 && hp->eps < 1))
-        return desk_errf(err, DESK_E_FORMAT, "%s.attention.layer_norm_rms_epsilon = %g is out of range", a,
-                         hp->eps);
-    if (!(hp->rope_base > 0) || !(hp->rope_base_swa > 0))
-        return desk_errf(err, DESK_E_FORMAT, "%s.rope.freq_base must be positive", a);
-    float factor = 1.0f;
-    if ((s = hp_f32(g, a, "rope.scaling.factor", 1.0, &factor, err))) return s;
-    if (!(factor > 0)) return desk_errf(err, DESK_E_FORMAT, "%s.rope.scaling.factor must be positive", a);
-    const char *stype = NULL;
-    char k[KEY_MAX];
-    if (desk_gguf_get_str(g, key(k, a, "rope.scaling.type"), &stype, NULL) == DESK_OK &&
-        strcmp(stype, "linear") == 0)
-        hp->rope_scale = 1.0f / factor;
-    else
-        hp->rope_scale = 1.0f;
+        return desk_errf(err, DESK_E_FORMAT,
+                         "%s.attention.layer_norm_rms_epsilon is %s (it must be a number in (0, 1))", a,
+                         hp->eps == 0 ? "missing" : "out of range");
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
     hp->rope_neox = false;
@@ -384,21 +326,33 @@ static desk_status place_weights(desk_model *m, desk_err *err) {
     return DESK_OK;
 }
 
-/* Bytes of memory the system says are available (MemAvailable), or 0. */
-static uint64_t mem_available(void) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
-static uint64_t kv_bytes(const desk_hparams *hp, int n_ctx) {
-    return (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)hp->n_head_kv *
-           (uint64_t)(hp->head_dim_k + hp->head_dim_v) * sizeof(desk_f16);
+/* Plan first, then place: refuses a load whose weights and KV cache (the
+ * plan's figures, plan.h, at the caller's context and cache types) are
+ * more than the memory available, before any weight is copied.  The
+ * weights count once: placement drops each file page it has copied
+ * (PLACE_SLICE), so the copy replaces the mapping rather than adding to it.
+ * The plan's compute estimate is left out: it sizes logits for every token
+ * of a 512-token batch (llama.cpp's buffers), where a context keeps one row
+ * unless logits_all, so it would refuse Gemma 3 270M (324 MiB resident
+ * when running) below 812 MiB.  Without a figure for available memory (no
+ * /proc/meminfo) the load goes on. */
+static desk_status check_memory(const desk_model *m, const desk_model_params *p, desk_err *err) {
+    const int n_ctx = p->n_ctx_hint > 0 ? p->n_ctx_hint : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+    desk_plan_model pm;
+    desk_plan_file(m->g, &m->hp,
+                   &(desk_plan_params){.n_ctx = (uint32_t)n_ctx, .n_parallel = 1, .type_k = p->type_k, .type_v = p->type_v},
+                   &pm);
+    const uint64_t need = pm.weights + pm.kv;
+    uint64_t have = 0;
+    desk_err why = {0};
+    const desk_status s = desk_mem_available(&have, &why);
+    if (s == DESK_E_ARG) return desk_errf(err, s, "%s", why.msg); /* a DESK_MEM_AVAILABLE that is not a size */
+    if (s || need <= have) return DESK_OK;
+    return desk_errf(err, DESK_E_NOMEM,
+                     "the model needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB for %d tokens, K %s, V %s) "
+                     "but only %.1f MiB are available",
+                     need / 1048576.0, pm.weights / 1048576.0, pm.kv / 1048576.0, n_ctx,
+                     desk_cache_type_name(p->type_k), desk_cache_type_name(p->type_v), have / 1048576.0);
 }
 
 desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
@@ -424,24 +378,15 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
         m->chat_template = NULL;
     if ((s = load_hparams(m, err)) || (s = load_tensors(m, err))) goto fail;
     if ((s = desk_tokenizer_load(m->g, &m->tok, err))) goto fail;
-    if (!(p && p->no_repack) && (s = place_weights(m, err))) goto fail;
     if (desk_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
         s = desk_errf(err, DESK_E_FORMAT, "the tokenizer has %d tokens but token_embd.weight has %d rows",
                       desk_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
         goto fail;
     }
-    if (p && p->check_memory) {
-        int n_ctx = p->n_ctx_hint > 0 ? p->n_ctx_hint : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
-        uint64_t need = m->weight_bytes + kv_bytes(&m->hp, n_ctx), have = mem_available();
-        if (have && need > have) {
-            s = desk_errf(err, DESK_E_NOMEM,
-                          "the model needs %.1f MiB (weights %.1f MiB + KV cache %.1f MiB for %d tokens) "
-                          "but only %.1f MiB are available",
-                          need / 1048576.0, m->weight_bytes / 1048576.0,
-                          kv_bytes(&m->hp, n_ctx) / 1048576.0, n_ctx, have / 1048576.0);
-            goto fail;
-        }
-    }
+    /* Nothing so far has read a weight (views only), so a refusal here
+     * costs the header's parse and the tokenizer, not a copy. */
+    if (p && p->check_memory && (s = check_memory(m, p, err))) goto fail;
+    if (!(p && p->no_repack) && (s = place_weights(m, err))) goto fail;
     *out = m;
     return DESK_OK;
 fail:

@@ -1,6 +1,7 @@
 /*
  * model_internal.h - what model.c (loading) and forward.c (the forward pass)
- * share: the hyperparameters, the per-layer weight views, and the context.
+ * share: the per-layer weight views, the model and the context (the
+ * hyperparameters are model/hparams.h's).
  * Not for use outside src/model.
  */
 #ifndef DESK_MODEL_INTERNAL_H
@@ -14,20 +15,11 @@
 #include "core/threadpool.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+#include "model/hparams.h"
 #include "model/model.h"
 
 typedef enum desk_arch { DESK_ARCH_LLAMA, DESK_ARCH_GEMMA3 } desk_arch;
 
-typedef struct desk_hparams {
-    int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff;
-    int32_t n_ctx_train, n_rot, n_swa;
-    float eps;
-    float rope_base, rope_base_swa, rope_scale;
-    float attn_scale;  /* applied to q before q.k */
-    float embd_scale;  /* applied to the token embeddings (gemma: sqrt(n_embd)) */
-    float softcap;     /* final logit soft-capping, 0 = none */
-    bool rope_neox;    /* rotate pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
-} desk_hparams;
 
 typedef struct desk_layer {
     desk_mat wq, wk, wv, wo, w_gate, w_up, w_down;

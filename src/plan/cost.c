@@ -1,7 +1,7 @@
 /*
  * cost.c - local against cloud cost, and payback periods (see cost.h).
  */
-#include "bench/cost.h"
+#include "plan/cost.h"
 
 #include <math.h>
 #include <stdio.h>

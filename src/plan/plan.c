@@ -6,7 +6,7 @@
  * count is then derived from the shape, and the model card's published
  * count is kept beside it so a test can check the derivation.
  */
-#include "bench/plan.h"
+#include "plan/plan.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,9 +148,27 @@ desk_status desk_mem_total(uint64_t *out, desk_err *err) {
     return DESK_OK;
 }
 
-uint64_t desk_plan_kv_bytes(uint64_t n_layer_kv_dims, uint32_t n_ctx, uint32_t n_parallel, desk_kv_type t) {
+desk_status desk_mem_available(uint64_t *out, desk_err *err) {
+    const char *env = getenv("DESK_MEM_AVAILABLE");
+    if (env && *env) {
+        desk_status s = desk_size_parse(env, out, err);
+        return s ? desk_err_prefix(err, "DESK_MEM_AVAILABLE") : DESK_OK;
+    }
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return desk_errf(err, DESK_E_IO, "cannot read /proc/meminfo: %s", strerror(errno));
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    if (!found) return desk_errf(err, DESK_E_FORMAT, "/proc/meminfo has no MemAvailable line");
+    *out = (uint64_t)kb * 1024;
+    return DESK_OK;
+}
+
+uint64_t desk_plan_kv_bytes(uint64_t n_layer_kv_dims, uint32_t n_ctx, uint32_t n_parallel, desk_cache_type t) {
     uint64_t elems = n_layer_kv_dims * n_ctx * n_parallel;
-    return t == DESK_KV_Q8_0 ? elems / 32 * 34 + (elems % 32 ? 34 : 0) : elems * 2;
+    return t == DESK_CACHE_Q8_0 ? elems / 32 * 34 + (elems % 32 ? 34 : 0) : elems * 2;
 }
 
 uint64_t desk_plan_compute_bytes(uint64_t n_embd, uint64_t n_ff_active, uint64_t n_vocab, uint64_t n_head,
@@ -179,8 +197,9 @@ desk_status desk_plan_preset(const desk_arch_shape *s, const char *quant, double
     out->bpw = bpw;
     out->params = desk_shape_params(s);
     out->weights = (uint64_t)llround((double)out->params * bpw / 8.0);
-    out->kv = desk_plan_kv_bytes((uint64_t)s->n_layer * s->n_head_kv * 2 * s->head_dim, ctx, par,
-                                 p ? p->kv_type : DESK_KV_F16);
+    const uint64_t dims = (uint64_t)s->n_layer * s->n_head_kv * s->head_dim;
+    out->kv = desk_plan_kv_bytes(dims, ctx, par, p ? p->type_k : DESK_CACHE_F16) +
+              desk_plan_kv_bytes(dims, ctx, par, p ? p->type_v : DESK_CACHE_F16);
     out->compute = desk_plan_compute_bytes(s->n_embd, (uint64_t)s->n_ff * s->n_expert_used, s->n_vocab, s->n_head,
                                            ctx, batch);
     out->total = out->weights + out->kv + out->compute;
@@ -189,30 +208,35 @@ desk_status desk_plan_preset(const desk_arch_shape *s, const char *quant, double
     return DESK_OK;
 }
 
-/* "<arch>.SUFFIX": a scalar, or a per-layer array's maximum (or sum). */
-static uint64_t arch_int(const desk_gguf *g, const char *arch, const char *suffix, bool sum, bool *is_array) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    const desk_gguf_kv *kv = desk_gguf_find_kv(g, key);
-    if (is_array) *is_array = false;
-    if (!kv) return 0;
-    if (kv->value.type != DESK_GGUF_ARRAY) {
-        int64_t v = 0;
-        return desk_gguf_get_i64(g, key, &v, NULL) == DESK_OK && v > 0 ? (uint64_t)v : 0;
+uint64_t desk_plan_weights_bytes(const desk_gguf *g) {
+    uint64_t n = 0;
+    for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) n += desk_gguf_tensor_at(g, i)->nbytes;
+    return n;
+}
+
+void desk_plan_file(const desk_gguf *g, const desk_hparams *hp, const desk_plan_params *p, desk_plan_model *out) {
+    uint32_t ctx, par, batch;
+    defaults(p, &ctx, &par, &batch);
+    memset(out, 0, sizeof *out);
+    copy_str(out->arch, sizeof out->arch, hp->arch);
+    copy_str(out->quant, sizeof out->quant, "file");
+    for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
+        const desk_gguf_tensor *t = desk_gguf_tensor_at(g, i);
+        out->params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]); /* bounded by the reader */
     }
-    if (is_array) *is_array = true;
-    uint64_t r = 0;
-    for (uint64_t i = 0; i < kv->value.v.arr.n; i++) {
-        desk_gguf_value e = desk_gguf_arr_elem(&kv->value, i);
-        uint64_t x = 0;
-        if (e.type <= DESK_GGUF_INT32 || e.type == DESK_GGUF_UINT64 || e.type == DESK_GGUF_INT64)
-            x = (e.type == DESK_GGUF_INT8 || e.type == DESK_GGUF_INT16 || e.type == DESK_GGUF_INT32 ||
-                 e.type == DESK_GGUF_INT64)
-                    ? (e.v.i64 > 0 ? (uint64_t)e.v.i64 : 0)
-                    : e.v.u64;
-        r = sum ? r + x : (x > r ? x : r);
+    out->weights = desk_plan_weights_bytes(g);
+    out->bpw = out->params ? out->weights * 8.0 / (double)out->params : 0;
+    if (hp->n_layer > 0 && hp->n_embd > 0 && hp->n_head > 0) {
+        const uint64_t heads = (uint64_t)hp->n_head_kv_sum;
+        out->kv = desk_plan_kv_bytes(heads * (uint64_t)hp->head_dim_k, ctx, par, p ? p->type_k : DESK_CACHE_F16) +
+                  desk_plan_kv_bytes(heads * (uint64_t)hp->head_dim_v, ctx, par, p ? p->type_v : DESK_CACHE_F16);
+        const uint64_t n_used = hp->n_expert_used > 0 ? (uint64_t)hp->n_expert_used : 1;
+        out->compute = desk_plan_compute_bytes((uint64_t)hp->n_embd, (uint64_t)hp->n_ff * n_used,
+                                               (uint64_t)hp->n_vocab, (uint64_t)hp->n_head, ctx, batch);
     }
-    return r;
+    out->total = out->weights + out->kv + out->compute;
+    out->n_ctx = ctx;
+    out->n_parallel = par;
 }
 
 desk_status desk_plan_gguf(const char *path, const char *quant, const desk_plan_params *p, desk_plan_model *out,
@@ -225,58 +249,25 @@ desk_status desk_plan_gguf(const char *path, const char *quant, const desk_plan_
     desk_gguf *g = NULL;
     desk_status st = desk_gguf_open(path, &g, err);
     if (st) return st;
-    uint32_t ctx, par, batch;
-    defaults(p, &ctx, &par, &batch);
-    memset(out, 0, sizeof *out);
-    copy_str(out->name, sizeof out->name, path);
-    const char *arch = NULL;
-    if (desk_gguf_get_str(g, "general.architecture", &arch, err) != DESK_OK) {
+    desk_hparams hp;
+    st = desk_hparams_read(g, &hp, err);
+    if (st == DESK_OK && !hp.arch)
+        st = desk_errf(err, DESK_E_FORMAT, "general.architecture is missing");
+    else if (st == DESK_OK && (!hp.n_layer || !hp.n_embd || !hp.n_head))
+        st = desk_errf(err, DESK_E_FORMAT, "%s.block_count, embedding_length or attention.head_count is missing",
+                       hp.arch);
+    if (st) {
         desk_gguf_close(g);
         return desk_err_prefix(err, "%s", path);
     }
-    copy_str(out->arch, sizeof out->arch, arch);
-    uint64_t stored = 0;
-    for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
-        const desk_gguf_tensor *t = desk_gguf_tensor_at(g, i);
-        out->params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]); /* bounded by the reader */
-        stored += t->nbytes;
-    }
-    uint64_t n_layer = arch_int(g, arch, "block_count", false, NULL);
-    uint64_t n_embd = arch_int(g, arch, "embedding_length", false, NULL);
-    uint64_t n_head = arch_int(g, arch, "attention.head_count", false, NULL);
-    uint64_t n_ff = arch_int(g, arch, "feed_forward_length", false, NULL);
-    uint64_t n_used = arch_int(g, arch, "expert_used_count", false, NULL);
-    uint64_t n_vocab = arch_int(g, arch, "vocab_size", false, NULL);
-    desk_gguf_vtype vt;
-    uint64_t n_tok = 0;
-    if (!n_vocab && desk_gguf_get_arr(g, "tokenizer.ggml.tokens", &vt, &n_tok, NULL, NULL) == DESK_OK)
-        n_vocab = n_tok;
-    if (!n_layer || !n_embd || !n_head) {
-        desk_gguf_close(g);
-        return desk_errf(err, DESK_E_FORMAT, "%s: %s.block_count, embedding_length or attention.head_count is missing",
-                         path, arch);
-    }
-    bool kv_arr = false;
-    uint64_t kv_heads = arch_int(g, arch, "attention.head_count_kv", true, &kv_arr);
-    if (!kv_arr) kv_heads = n_layer * (kv_heads ? kv_heads : n_head); /* summed over layers */
-    uint64_t klen = arch_int(g, arch, "attention.key_length", false, NULL);
-    uint64_t vlen = arch_int(g, arch, "attention.value_length", false, NULL);
-    if (!klen) klen = n_embd / n_head;
-    if (!vlen) vlen = n_embd / n_head;
+    desk_plan_file(g, &hp, p, out);
     desk_gguf_close(g);
+    copy_str(out->name, sizeof out->name, path);
     if (quant) {
         copy_str(out->quant, sizeof out->quant, quant);
         out->bpw = bpw;
         out->weights = (uint64_t)llround((double)out->params * bpw / 8.0);
-    } else {
-        copy_str(out->quant, sizeof out->quant, "file");
-        out->weights = stored;
-        out->bpw = out->params ? stored * 8.0 / (double)out->params : 0;
+        out->total = out->weights + out->kv + out->compute;
     }
-    out->kv = desk_plan_kv_bytes(kv_heads * (klen + vlen), ctx, par, p ? p->kv_type : DESK_KV_F16);
-    out->compute = desk_plan_compute_bytes(n_embd, n_ff * (n_used ? n_used : 1), n_vocab, n_head, ctx, batch);
-    out->total = out->weights + out->kv + out->compute;
-    out->n_ctx = ctx;
-    out->n_parallel = par;
     return DESK_OK;
 }

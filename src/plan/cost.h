@@ -11,8 +11,8 @@
  * Money is in one currency throughout (the caller's; desk prints "$").
  * Everything is plain caller-owned data; nothing allocates.
  */
-#ifndef DESK_BENCH_COST_H
-#define DESK_BENCH_COST_H
+#ifndef DESK_PLAN_COST_H
+#define DESK_PLAN_COST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,16 +11,20 @@
  * Units: every size here is in bytes.  "GB" in desk's output means 10^9
  * bytes and "GiB" 2^30; desk_size_parse reads both spellings.
  *
- * Ownership: everything is caller-owned plain data; no call allocates.
+ * Ownership: everything is caller-owned plain data; no call allocates
+ * (desk_plan_gguf maps the file's header while it reads it).
  */
-#ifndef DESK_BENCH_PLAN_H
-#define DESK_BENCH_PLAN_H
+#ifndef DESK_PLAN_PLAN_H
+#define DESK_PLAN_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "desk.h"
+#include "gguf/gguf.h"
+#include "model/hparams.h"
+#include "model/model.h" /* desk_cache_type */
 
 /* The shape of a transformer, enough to count its parameters and size its
  * KV cache.  n_expert is 1 for a dense model. */
@@ -57,14 +61,18 @@ desk_status desk_size_parse(const char *s, uint64_t *out, desk_err *err);
 
 /* MemTotal from /proc/meminfo. */
 desk_status desk_mem_total(uint64_t *out, desk_err *err);
-
-typedef enum desk_kv_type { DESK_KV_F16 = 0, DESK_KV_Q8_0 = 1 } desk_kv_type;
+/* Memory a new load may take: the environment variable DESK_MEM_AVAILABLE
+ * when set (a size as desk_size_parse reads it: tests and what-if runs
+ * use it to stand for a smaller machine), else MemAvailable from
+ * /proc/meminfo.  DESK_E_ARG for a DESK_MEM_AVAILABLE that is not a size,
+ * DESK_E_IO / DESK_E_FORMAT when /proc/meminfo cannot say. */
+desk_status desk_mem_available(uint64_t *out, desk_err *err);
 
 typedef struct desk_plan_params {
     uint32_t n_ctx;      /* tokens per sequence (0: 2048) */
     uint32_t n_parallel; /* sequences (0: 1) */
     uint32_t n_batch;    /* prompt tokens per compute batch (0: 512) */
-    desk_kv_type kv_type;
+    desk_cache_type type_k, type_v; /* KV cache element types (zero: F16) */
 } desk_plan_params;
 
 /* One model's share of a plan. */
@@ -88,10 +96,26 @@ desk_status desk_plan_preset(const desk_arch_shape *s, const char *quant, double
 desk_status desk_plan_gguf(const char *path, const char *quant, const desk_plan_params *p,
                            desk_plan_model *out, desk_err *err);
 
-/* KV cache bytes of a shape: 2 (K and V) * layers * kv heads * head_dim *
- * n_ctx * n_parallel * bytes per element (F16 2, Q8_0 34/32). */
+/* Sizes the open file G whose hyperparameters are HP (desk_hparams_read):
+ * desk_plan_gguf without a requantization, and what the loader's memory
+ * check and `desk info` count.  Weights are desk_plan_weights_bytes(G);
+ * the KV cache and compute are 0 when HP lacks layers, width or heads.
+ * NAME is left empty. */
+void desk_plan_file(const desk_gguf *g, const desk_hparams *hp, const desk_plan_params *p,
+                    desk_plan_model *out);
+
+/* Bytes of every tensor G stores.  What loading takes for the weights:
+ * used in place from the mapping, or placed into the model's own memory
+ * (repacked Q4_0/Q4_K are the same size) while the file pages they came
+ * from leave the resident set, so they are counted once either way. */
+uint64_t desk_plan_weights_bytes(const desk_gguf *g);
+
+/* Bytes of one of K or V: DIMS (layers * kv heads * head_dim, summed over
+ * the layers) * n_ctx * n_parallel values at the type's size (F16 2, Q8_0
+ * 34 per 32).  The whole cache is K's (dims with key_length) plus V's
+ * (value_length); with one type for both, DIMS may hold both. */
 uint64_t desk_plan_kv_bytes(uint64_t n_layer_kv_dims, uint32_t n_ctx, uint32_t n_parallel,
-                            desk_kv_type t);
+                            desk_cache_type t);
 /* Compute-buffer estimate for a prompt batch of B tokens (desk's scratch):
  * 4 bytes * (B * (4 * n_embd + 2 * n_ff_active + n_vocab) + B * n_ctx * n_head). */
 uint64_t desk_plan_compute_bytes(uint64_t n_embd, uint64_t n_ff_active, uint64_t n_vocab,
