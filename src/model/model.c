@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "model/model_internal.h"
+#include "model/validate.h"
 #include "tensor/types.h"
 
 #define KEY_MAX 128
@@ -423,6 +424,7 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
     if (desk_gguf_get_str(m->g, "tokenizer.chat_template", &m->chat_template, NULL) != DESK_OK)
         m->chat_template = NULL;
     if ((s = load_hparams(m, err)) || (s = load_tensors(m, err))) goto fail;
+    if ((s = desk_model_validate(m->g, err))) goto fail; /* values: src/model/validate.c */
     if ((s = desk_tokenizer_load(m->g, &m->tok, err))) goto fail;
     if (!(p && p->no_repack) && (s = place_weights(m, err))) goto fail;
     if (desk_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
