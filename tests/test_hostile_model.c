@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "convert/quantize.h"
 #include "core/fp16.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
@@ -196,12 +197,24 @@ static void add(desk_gguf_writer *w, const char *name, uint32_t type, int64_t ne
     add_data(w, name, type, ne0, ne1, NULL);
 }
 
+/* With PAD >= 0, build_with writes general.alignment = 1 and a string key
+ * of PAD bytes, which shifts where the (then unpadded) data starts. */
+static void build_with(const hostile *h, const char *path, int pad);
+
 /* Writes the tiny model with H applied (NULL: the valid one) to PATH. */
-static void build(const hostile *h, const char *path) {
+static void build(const hostile *h, const char *path) { build_with(h, path, -1); }
+
+static void build_with(const hostile *h, const char *path, int pad) {
     desk_gguf_writer *w = NULL;
     desk_err err = {0};
     assert_int_equal(desk_gguf_writer_new(&w, &err), DESK_OK);
     assert_int_equal(desk_gguf_writer_copy_kv(w, g_src, &err), DESK_OK);
+    if (pad >= 0) {
+        assert_int_equal(desk_gguf_writer_set_u32(w, "general.alignment", 1, &err), DESK_OK);
+        char p[8] = "xxxxxxx";
+        p[pad] = '\0';
+        assert_int_equal(desk_gguf_writer_set_str(w, "desk.test.pad", p, &err), DESK_OK);
+    }
     assert_int_equal(desk_gguf_writer_set_u32(w, "llama.block_count", 1, &err), DESK_OK);
     assert_int_equal(desk_gguf_writer_set_u32(w, "llama.embedding_length", EMBD, &err), DESK_OK);
     assert_int_equal(desk_gguf_writer_set_u32(w, "llama.feed_forward_length", FF, &err), DESK_OK);
@@ -318,10 +331,83 @@ static void test_hostile_cases(void **state) {
     }
 }
 
+/* Issue #15: with general.alignment = 1 the data section starts wherever
+ * the header ends, and every F32 tensor (all of this model's) was read in
+ * place at an address not a multiple of 4 (UBSan: misaligned load in
+ * desk_op_rmsnorm from run/perplexity/bench, in the reference quantizer
+ * from quantize).  The model is written with a padding key whose length
+ * puts the data at an odd offset; loading it and quantizing it through
+ * the library must fail cleanly naming a tensor, and the commands that
+ * read weights must exit 2 with one line. */
+static void test_misaligned_tensors(void **state) {
+    (void)state;
+    char path[256], out[256], text[256];
+    snprintf(path, sizeof path, "%s/misaligned.gguf", g_dir);
+    snprintf(out, sizeof out, "%s/misaligned-q8.gguf", g_dir);
+    snprintf(text, sizeof text, "%s/text.txt", g_dir);
+    /* All tensors are F32 and the writer packs them back to back at
+     * alignment 1, so the data starts at the file size less their bytes. */
+    uint64_t tensor_bytes = 0;
+    for (size_t i = 0; i < sizeof TENSORS / sizeof *TENSORS; i++)
+        tensor_bytes += (uint64_t)TENSORS[i].ne0 * (uint64_t)(TENSORS[i].ne1 ? TENSORS[i].ne1 : 1) * 4;
+    uint64_t data_at = 0;
+    for (int pad = 0; pad < 4; pad++) {
+        build_with(NULL, path, pad);
+        size_t len = 0;
+        char *bytes = tu_read_file(path, &len);
+        assert_non_null(bytes);
+        free(bytes);
+        data_at = len - tensor_bytes;
+        if (data_at % 2 == 1) break;
+    }
+    assert_int_equal(data_at % 2, 1);
+
+    desk_model *m = NULL;
+    desk_err err = {0};
+    if (desk_model_load(path, NULL, &m, &err) == DESK_OK) {
+        desk_model_free(m);
+        fail_msg("desk_model_load accepted F32 tensors at odd offsets");
+    }
+    char needle[96];
+    snprintf(needle, sizeof needle, "its F32 data at file offset %llu (data offset 0) is not aligned to 4 bytes",
+             (unsigned long long)data_at);
+    if (!strstr(err.msg, "tensor 'token_embd.weight'") || !strstr(err.msg, needle))
+        fail_msg("load: message '%s' should name token_embd.weight and '%s'", err.msg, needle);
+
+    memset(&err, 0, sizeof err);
+    const desk_qrecipe *r = desk_qrecipe_find("Q8_0");
+    assert_non_null(r);
+    desk_convert_opts o = {.n_threads = 1};
+    assert_int_not_equal(desk_quantize_file(path, out, r, &o, &err), DESK_OK);
+    if (!strstr(err.msg, needle) || strchr(err.msg, '\n')) fail_msg("quantize: message '%s'", err.msg);
+    assert_int_not_equal(access(out, F_OK), 0); /* nothing written */
+
+    FILE *f = fopen(text, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++) fputs("the quick brown fox jumps over the lazy dog ", f);
+    fclose(f);
+    const char *const run[] = {"run", "-m", path, "-p", "hello", "-n", "2", "-t", "1", NULL};
+    const char *const ppl[] = {"perplexity", "-m", path, "-f", text, "--ctx", "32", "--chunks", "1", "-t", "1", NULL};
+    const char *const bench[] = {"bench", "-m", path, "-p", "4", "-n", "2", "-r", "1", "-t", "1", NULL};
+    const char *const quant[] = {"quantize", path, out, "Q8_0", "--threads", "1", NULL};
+    const char *const *cmds[] = {run, ppl, bench, quant};
+    for (size_t i = 0; i < 4; i++) {
+        tu_run rr;
+        int code = tu_desk(&rr, NULL, 0, cmds[i]);
+        if (code != 2 || !one_line(rr.err) || !strstr(rr.err, "not aligned to 4 bytes"))
+            fail_msg("desk %s: exit %d, stderr '%s'", cmds[i][0], code, rr.err);
+        tu_run_free(&rr);
+    }
+    assert_int_not_equal(access(out, F_OK), 0);
+    unlink(text);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_tiny_model),
         cmocka_unit_test(test_hostile_cases),
+        cmocka_unit_test(test_misaligned_tensors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
