@@ -353,17 +353,50 @@ static void test_crafted_strings_arrays(void **state) {
     header(&b, 3, 0, 1);
     kv_u32(&b, "", 1);
     expect_refused(b.p, b.n, "empty");
-    /* A BOOL byte other than 0/1 reads as true. */
+    /* A BOOL byte other than 0/1 is refused, alone or in an array
+     * (issue #15: 2 used to read as true). */
     header(&b, 3, 0, 1);
     str(&b, "b");
     u32(&b, DESK_GGUF_BOOL);
-    put(&b, "\x05", 1);
+    put(&b, "\x02", 1);
+    expect_refused(b.p, b.n, "key 'b' (at offset 24): BOOL at offset 37 is 2, not 0 or 1");
+    header(&b, 3, 0, 1);
+    str(&b, "bs");
+    u32(&b, DESK_GGUF_ARRAY);
+    u32(&b, DESK_GGUF_BOOL);
+    u64(&b, 3);
+    put(&b, "\x01\x00\xff", 3);
+    expect_refused(b.p, b.n, "BOOL element 2 (at offset 52) is 255, not 0 or 1");
+    /* 0 and 1 still read as themselves. */
+    header(&b, 3, 0, 2);
+    str(&b, "t");
+    u32(&b, DESK_GGUF_BOOL);
+    put(&b, "\x01", 1);
+    str(&b, "f");
+    u32(&b, DESK_GGUF_BOOL);
+    put(&b, "\x00", 1);
     desk_gguf *g = NULL;
     desk_err e = {0};
     assert_int_equal(desk_gguf_open_memory(b.p, b.n, &g, &e), DESK_OK);
     bool v = false;
-    assert_int_equal(desk_gguf_get_bool(g, "b", &v, &e), DESK_OK);
+    assert_int_equal(desk_gguf_get_bool(g, "t", &v, &e), DESK_OK);
     assert_true(v);
+    assert_int_equal(desk_gguf_get_bool(g, "f", &v, &e), DESK_OK);
+    assert_false(v);
+    desk_gguf_close(g);
+    /* A string with a NUL inside opens (GGUF strings may hold any byte),
+     * but is refused where a C string is asked for: "llama\0x" must not
+     * read as "llama" (issue #15). */
+    header(&b, 3, 0, 1);
+    str(&b, "general.architecture");
+    u32(&b, DESK_GGUF_STRING);
+    u64(&b, 7);
+    put(&b, "llama\0x", 7);
+    assert_int_equal(desk_gguf_open_memory(b.p, b.n, &g, &e), DESK_OK);
+    const char *sv = NULL;
+    assert_int_equal(desk_gguf_get_str(g, "general.architecture", &sv, &e), DESK_E_FORMAT);
+    if (!strstr(e.msg, "key 'general.architecture' (at offset 24): the string has a NUL byte at position 5 of 7"))
+        fail_msg("message '%s'", e.msg);
     desk_gguf_close(g);
 }
 
@@ -447,6 +480,55 @@ static void test_crafted_alignment(void **state) {
     u32(&b, DESK_GGUF_STRING);
     str(&b, "32");
     expect_refused(b.p, b.n, "expected an unsigned integer");
+    /* general.alignment 1 lets the data section start anywhere: an F32
+     * tensor at an odd file offset would be read in place through a
+     * misaligned float pointer (issue #15, UBSan in desk_op_rmsnorm and
+     * the quantizer).  Refused, naming the tensor and its offset; with the
+     * data section padded to 4 the same tensor opens. */
+    for (int pad = 0; pad < 2; pad++) {
+        header(&b, 3, 1, 1);
+        kv_u32(&b, "general.alignment", 1);
+        tinfo(&b, "blk.0.attn_norm.weight", 1, (const uint64_t[]){4}, DESK_TYPE_F32, (uint64_t)pad);
+        /* the infos end, and with alignment 1 the data starts, at offset
+         * 111: the tensor is at 111 (odd), or at 112 one byte in */
+        assert_int_equal(b.n, 111);
+        data(&b, 1, 17);
+        if (pad) {
+            desk_err e;
+            assert_int_equal(try_open(b.p, b.n, &e), DESK_OK);
+        } else {
+            expect_refused(b.p, b.n,
+                           "tensor 'blk.0.attn_norm.weight' (info at offset 57): its F32 data at file offset 111 (data offset 0) is not aligned to 4 bytes");
+        }
+    }
+    /* Each type needs its own scalar's alignment: F16 and the f16-scaled
+     * blocks 2, so an even offset is fine for them and an odd one is not;
+     * I8 bytes may sit anywhere. */
+    const struct { uint32_t type; uint64_t ne; bool ok_at_odd; bool ok_at_2; } per_type[] = {
+        {DESK_TYPE_F16, 4, false, true},   {DESK_TYPE_BF16, 4, false, true},
+        {DESK_TYPE_Q8_0, 32, false, true}, {DESK_TYPE_Q4_K, 256, false, true},
+        {DESK_TYPE_I8, 4, true, true},     {DESK_TYPE_F32, 4, false, false},
+        {DESK_TYPE_I32, 4, false, false},  {DESK_TYPE_F64, 4, false, false},
+    };
+    for (size_t i = 0; i < sizeof per_type / sizeof *per_type; i++) {
+        for (int at = 1; at <= 2; at++) {
+            /* The data section starts where the infos end, at 125 (5 mod
+             * 8); T's data offset puts it at AT mod 8 in the file. */
+            const uint64_t off = (uint64_t)(at + 8 - 5) % 8 + 8;
+            header(&b, 3, 2, 1);
+            kv_u32(&b, "general.alignment", 1);
+            tinfo(&b, "pad", 1, (const uint64_t[]){1}, DESK_TYPE_I8, 0);
+            tinfo(&b, "t", 1, (const uint64_t[]){per_type[i].ne}, per_type[i].type, off);
+            assert_int_equal(b.n, 125);
+            data(&b, 1, 4096);
+            desk_err e;
+            desk_status st = try_open(b.p, b.n, &e);
+            bool ok = at == 1 ? per_type[i].ok_at_odd : per_type[i].ok_at_2;
+            if (ok && st != DESK_OK) fail_msg("%s at +%d refused: %s", desk_type_name(per_type[i].type), at, e.msg);
+            if (!ok && (st == DESK_OK || !strstr(e.msg, "tensor 't'") || !strstr(e.msg, "is not aligned")))
+                fail_msg("%s at +%d: status %d, message '%s'", desk_type_name(per_type[i].type), at, st, e.msg);
+        }
+    }
     /* alignment 16: an offset of 16 is fine, the data starts at 16k. */
     header(&b, 3, 1, 1);
     kv_u32(&b, "general.alignment", 16);

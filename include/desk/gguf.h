@@ -22,8 +22,13 @@
  *               in 1..DESK_GGUF_MAX_ALIGNMENT (1 << 24); default 32
  * Also refused: version 1 (and big-endian files), duplicate keys or tensor
  * names, unknown tensor types, tensor offsets not aligned, data past the end
- * of the file, and overlapping tensors.  BOOL values other than 0/1 read as
- * true.  A file with no tensors (a vocab-only file) is valid.
+ * of the file, overlapping tensors, BOOL values (alone or in arrays) other
+ * than 0 and 1, and tensor data not aligned for its type wherever it lands
+ * in the file: 8 bytes for F64/I64, 4 for F32/I32/Q8_K, 1 for I8/MXFP4 and
+ * 2 for every other type (F16, BF16, I16, blocks holding f16 scales or
+ * u16 fields), since desk reads tensors in place through pointers of those
+ * types (general.alignment = 1 would otherwise allow an F32 tensor at an
+ * odd offset).  A file with no tensors (a vocab-only file) is valid.
  */
 #ifndef DESK_GGUF_H
 #define DESK_GGUF_H
@@ -168,7 +173,9 @@ desk_status desk_gguf_open(const char *path, desk_gguf **out, desk_err *err);
 void desk_gguf_close(desk_gguf *g);
 
 /* Parses a GGUF image held in memory (not copied: DATA must outlive the
- * handle).  desk_gguf_open maps a file and calls this. */
+ * handle; it should be 8-byte aligned, as a mapping or malloc's memory is,
+ * else a tensor may land misaligned for its type and is refused).
+ * desk_gguf_open maps a file and calls this. */
 desk_status desk_gguf_open_memory(const void *data, size_t size, desk_gguf **out,
                                   desk_err *err);
 
@@ -190,7 +197,9 @@ const desk_gguf_tensor *desk_gguf_find_tensor(const desk_gguf *g, const char *na
 /* Typed getters.  Each returns DESK_E_NOTFOUND (with a message naming the
  * key) when KEY is absent, and DESK_E_FORMAT when its type does not fit:
  * integer getters accept any integer type whose value fits; get_f32 accepts
- * FLOAT32/FLOAT64 and integers; get_str returns a borrowed string. */
+ * FLOAT32/FLOAT64 and integers; get_str returns a borrowed string, and
+ * refuses (DESK_E_FORMAT) one with a NUL byte inside, which as a C string
+ * would silently read as its prefix. */
 desk_status desk_gguf_get_u32(const desk_gguf *g, const char *key, uint32_t *out, desk_err *err);
 desk_status desk_gguf_get_i64(const desk_gguf *g, const char *key, int64_t *out, desk_err *err);
 desk_status desk_gguf_get_f32(const desk_gguf *g, const char *key, float *out, desk_err *err);

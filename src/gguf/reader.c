@@ -193,13 +193,17 @@ static desk_status rd_array(cursor *c, desk_arena *a, int depth, desk_gguf_value
     out->v.arr.data = data;
     if (fsize) {
         /* Fixed-size elements are checked in one go and copied (the image
-         * need not be aligned for their C type).  BOOL bytes become 0/1. */
+         * need not be aligned for their C type).  A BOOL byte other than
+         * 0 or 1 is refused: the copy is read as C bool, for which any
+         * other byte is undefined, and a writer that puts one there is
+         * not writing what it means. */
+        if (et == DESK_GGUF_BOOL)
+            for (uint64_t i = 0; i < n; i++)
+                if (c->p[c->pos + i] > 1)
+                    return desk_errf(err, DESK_E_FORMAT, "array at offset %llu: BOOL element %llu (at offset %llu) is %u, not 0 or 1",
+                                     ull(at), ull(i), ull(c->pos + i), c->p[c->pos + i]);
         memcpy(data, c->p + c->pos, (size_t)n * fsize);
         c->pos += (size_t)n * fsize;
-        if (et == DESK_GGUF_BOOL) {
-            unsigned char *b = data;
-            for (uint64_t i = 0; i < n; i++) b[i] = b[i] != 0;
-        }
         return DESK_OK;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -222,6 +226,8 @@ static desk_status rd_value(cursor *c, desk_arena *a, desk_gguf_vtype type, int 
     size_t n = VTYPE_SIZES[type];
     desk_status st = need(c, n, VTYPE_NAMES[type], err);
     if (st != DESK_OK) return st;
+    if (type == DESK_GGUF_BOOL && c->p[c->pos] > 1) /* as for arrays of BOOL */
+        return desk_errf(err, DESK_E_FORMAT, "BOOL at offset %llu is %u, not 0 or 1", ull(c->pos), c->p[c->pos]);
     scalar_from_bytes(type, c->p + c->pos, out);
     c->pos += n;
     return DESK_OK;
@@ -381,6 +387,26 @@ fail:
     return desk_err_prefix(err, "tensor '%s' (info at offset %llu)", tn, ull(at));
 }
 
+/* The alignment a tensor's data needs so that desk can read it in place:
+ * its widest scalar.  Every byte of a tensor is read through a C pointer of
+ * that scalar's type (a norm as const float *, a Q4_K block's d as
+ * desk_f16), and a misaligned one is undefined behaviour, so a file that
+ * places one there is refused rather than copied.  A block's size is a
+ * multiple of its alignment, so every row and block stays aligned when
+ * the first is. */
+static uint64_t type_alignment(uint32_t type) {
+    switch (type) {
+    case DESK_TYPE_F64:
+    case DESK_TYPE_I64: return 8;
+    case DESK_TYPE_F32:
+    case DESK_TYPE_I32:
+    case DESK_TYPE_Q8_K: return 4; /* its d is a float */
+    case DESK_TYPE_I8:
+    case DESK_TYPE_MXFP4: return 1; /* bytes only */
+    default: return 2; /* F16, BF16, I16, and blocks of f16 scales and u16 fields */
+    }
+}
+
 static int cmp_by_offset(const void *a, const void *b) {
     const desk_gguf_tensor *x = *(desk_gguf_tensor *const *)a, *y = *(desk_gguf_tensor *const *)b;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
@@ -402,6 +428,14 @@ static desk_status place_tensors(desk_gguf *g, desk_err *err) {
                              printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->info_offset), ull(t->offset), ull(t->nbytes),
                              ull(g->data_offset), ull(g->size));
         t->data = g->data + g->data_offset + t->offset;
+        /* general.alignment may be 1, and then neither the data section
+         * nor a tensor's offset in it need be aligned for its type. */
+        const uint64_t need_al = type_alignment(t->type);
+        if ((g->data_offset + t->offset) % need_al != 0 || (uintptr_t)t->data % need_al != 0)
+            return desk_errf(err, DESK_E_FORMAT,
+                             "tensor '%s' (info at offset %llu): its %s data at file offset %llu (data offset %llu) is not aligned to %llu bytes",
+                             printable(t->name.s, t->name.len, nb, sizeof nb), ull(t->info_offset),
+                             desk_type_name(t->type), ull(g->data_offset + t->offset), ull(t->offset), ull(need_al));
     }
     desk_gguf_tensor **order = malloc((size_t)g->n_tensors * sizeof *order);
     if (!order) return desk_errf(err, DESK_E_NOMEM, "out of memory sorting %lld tensors", (long long)g->n_tensors);
@@ -610,6 +644,13 @@ desk_status desk_gguf_get_str(const desk_gguf *g, const char *key, const char **
     desk_status st = find(g, key, &v, err);
     if (st != DESK_OK) return st;
     if (v->type != DESK_GGUF_STRING) return wrong_type(g, key, "STRING", err);
+    /* The caller gets a C string: one with a NUL inside would be read as
+     * its prefix ("llama\0x" as "llama"), so it is refused here, for
+     * every key read this way.  desk_gguf_find_kv gives the whole value. */
+    const char *nul = memchr(v->v.str.s, '\0', (size_t)v->v.str.len);
+    if (nul)
+        return desk_errf(err, DESK_E_FORMAT, "key '%s' (at offset %llu): the string has a NUL byte at position %llu of %llu",
+                         key, ull(desk_gguf_find_kv(g, key)->offset), ull((uint64_t)(nul - v->v.str.s)), ull(v->v.str.len));
     *out = v->v.str.s;
     return DESK_OK;
 }

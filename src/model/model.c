@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "model/model_internal.h"
+#include "model/validate.h"
 #include "plan/plan.h"
 #include "tensor/types.h"
 
@@ -377,6 +378,7 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
     if (desk_gguf_get_str(m->g, "tokenizer.chat_template", &m->chat_template, NULL) != DESK_OK)
         m->chat_template = NULL;
     if ((s = load_hparams(m, err)) || (s = load_tensors(m, err))) goto fail;
+    if ((s = desk_model_validate_meta(m->g, err))) goto fail; /* values: src/model/validate.c */
     if ((s = desk_tokenizer_load(m->g, &m->tok, err))) goto fail;
     if (desk_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
         s = desk_errf(err, DESK_E_FORMAT, "the tokenizer has %d tokens but token_embd.weight has %d rows",
@@ -386,6 +388,7 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
     /* Nothing so far has read a weight (views only), so a refusal here
      * costs the header's parse and the tokenizer, not a copy. */
     if (p && p->check_memory && (s = check_memory(m, p, err))) goto fail;
+    if ((s = desk_model_validate_weights(m->g, err))) goto fail;
     if (!(p && p->no_repack) && (s = place_weights(m, err))) goto fail;
     *out = m;
     return DESK_OK;
