@@ -20,7 +20,10 @@
  *   desk/sample.h     samplers (seeded)
  *   desk/chat.h       chat templates
  *   desk/engine.h     the generation loop for one sequence
- *   desk/plan.h       the memory a load takes, before loading
+ *   desk/plan.h       a model's facts, memory plans, economics (before loading)
+ *   desk/files.h      regular files only, capped reads, atomic output
+ *   desk/convert.h    quantizing and synthesising models
+ *   desk/bench.h      benchmarks: the machine, the sweep, reports
  *
  * Conventions, for every header:
  * - Every handle is opaque: callers hold pointers and pass them back.
@@ -49,5 +52,9 @@
 #include "desk/sample.h"
 #include "desk/chat.h"
 #include "desk/engine.h"
+#include "desk/plan.h"
+#include "desk/files.h"
+#include "desk/convert.h"
+#include "desk/bench.h"
 
 #endif /* DESK_H */

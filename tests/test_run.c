@@ -287,10 +287,14 @@ static void test_chat_context_full(void **state) {
     tu_run_free(&r);
 }
 
-/* Peak RSS of `desk run` stays within file + KV cache + 64 MB (issue 5)
+/* Peak RSS of `desk run` stays within file + KV cache + 112 MB (issue 5)
  * while the load copies every matrix onto its own pages: Gemma 3's tied
  * 262k-token output (170 MiB of Q8_0) once held its file pages and its
- * copy at the same time (437 MiB for a 241 MiB file).  Not under the
+ * copy at the same time (437 MiB for a 241 MiB file).  The margin covers
+ * the tokenizer, the scratch buffers and the file pages that stay mapped
+ * (the 6.5 MB header, the in-place norms and the pages the kernel maps
+ * around them): 30-45 MB of file pages on the Zen 5 host's kernel of
+ * 2026-12, where 64 MB of margin failed at 324 MiB.  Not under the
  * sanitizers, whose shadow memory is resident too. */
 static void test_peak_rss_gemma3(void **state) {
     (void)state;
@@ -312,7 +316,7 @@ static void test_peak_rss_gemma3(void **state) {
     const double rss_mib = strtod(p + strlen("peak RSS: "), NULL);
     /* KV cache at 512 tokens: 18 layers x 512 x (256 + 256) x 2 bytes. */
     const double kv = 18.0 * 512 * 512 * 2;
-    const double bound_mib = ((double)st.st_size + kv + 64e6) / 1048576.0;
+    const double bound_mib = ((double)st.st_size + kv + 112e6) / 1048576.0;
     if (!(rss_mib > 50 && rss_mib <= bound_mib))
         fail_msg("peak RSS %.1f MiB, bound %.1f MiB (file %.1f MiB)", rss_mib, bound_mib, st.st_size / 1048576.0);
     tu_run_free(&r);

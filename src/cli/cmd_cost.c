@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan/cost.h"
+#include "desk.h"
+#include "desk/files.h"
+#include "desk/plan.h"
 #include "cli.h"
-#include "core/error.h"
-#include "core/mfile.h"
 
 #define DEFAULT_TPS 5.0
 

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan/plan.h"
+#include "desk.h"
+#include "desk/plan.h"
 #include "cli.h"
-#include "core/paths.h"
 
 #define MAX_MODELS 16
 #define DEFAULT_QUANT "Q4_0"

@@ -9,14 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "core/error.h"
-#include "core/paths.h"
-#include "gguf/gguf.h"
-#include "kernels/kernels.h"
-#include "model/hparams.h"
-#include "model/model.h"
-#include "plan/plan.h"
-#include "tensor/types.h"
+#include "desk.h"
+#include "desk/plan.h"
 
 #define KV_CTX_CAP 4096   /* the KV cache estimate caps the context here */
 #define COMPUTE_BATCH 512 /* tokens per prompt batch in the compute estimate */
@@ -392,17 +386,16 @@ static void print_text(FILE *f, const char *path, const desk_gguf *g, const desk
 /* The kernel tables: *ISA the one in use ("none" when DESK_ISA names one
  * this build or CPU cannot run; ERR says why), AVAIL[0..return) the
  * names of those this CPU runs. */
+#define MAX_ISA 16
+
 static int kernels_of(const char **isa, const char **avail, desk_err *err) {
-    desk_kernels_init(err);
-    *isa = desk_kernels_isa();
-    int n = 0;
-    for (int i = 0; i < DESK_ISA_COUNT; i++)
-        if (desk_kernels_get((desk_isa)i)) avail[n++] = desk_isa_name((desk_isa)i);
-    return n;
+    *isa = desk_isa_current(err);
+    const size_t n = desk_isa_available(avail, MAX_ISA);
+    return (int)(n < MAX_ISA ? n : MAX_ISA);
 }
 
 static void print_kernels_text(FILE *f) {
-    const char *isa, *avail[DESK_ISA_COUNT];
+    const char *isa, *avail[MAX_ISA];
     desk_err err = {0};
     const int n = kernels_of(&isa, avail, &err);
     fprintf(f, "kernels: %s", isa);
@@ -512,7 +505,7 @@ static void print_json(FILE *f, const char *path, const desk_gguf *g, const desk
         jadd_u64(mem, "total", m->weights + m->kv + m->compute);
     }
     json_object_object_add(root, "memory", mem);
-    const char *isa, *avail[DESK_ISA_COUNT];
+    const char *isa, *avail[MAX_ISA];
     desk_err err = {0};
     const int n = kernels_of(&isa, avail, &err);
     json_object *k = json_object_new_object(), *ka = json_object_new_array();
