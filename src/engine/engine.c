@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +24,7 @@ struct desk_engine {
     desk_ctx *ctx;
     desk_sampler *smp;
     int n_ctx, n_batch;
+    int32_t n_vocab;
     desk_token *cached; /* what the KV cache holds, n_ctx entries */
     int n_cached;
     char *text; /* the last generation's text */
@@ -65,7 +67,8 @@ desk_status desk_engine_new(desk_model *m, const desk_engine_params *p, desk_eng
     }
     e->n_ctx = desk_ctx_n_ctx(e->ctx);
     e->n_batch = p->ctx.n_batch > 0 ? p->ctx.n_batch : 512;
-    st = desk_sampler_new(&p->sampling, desk_model_n_vocab(m), &e->smp, err);
+    e->n_vocab = desk_model_n_vocab(m);
+    st = desk_sampler_new(&p->sampling, e->n_vocab, &e->smp, err);
     if (st != DESK_OK) {
         desk_ctx_free(e->ctx);
         desk_arena_free(&a);
@@ -203,7 +206,18 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
             st->stop = DESK_STOP_CANCELLED;
             break;
         }
-        desk_token id = desk_sampler_sample(e->smp, desk_ctx_logits(e->ctx, -1));
+        const float *logits = desk_ctx_logits(e->ctx, -1);
+        /* A model whose activations overflow yields NaN or inf logits; a
+         * sample from them would be an arbitrary token (the first), read
+         * as the model's choice.  One pass over the row costs far less
+         * than the decode that made it. */
+        for (int32_t k = 0; k < e->n_vocab; k++)
+            if (!isfinite(logits[k]))
+                return desk_errf(err, DESK_E_FORMAT,
+                                 "the model's logits are not finite (%s at token id %d, generated token %d): "
+                                 "its weights overflow",
+                                 isnan(logits[k]) ? "NaN" : "inf", k, st->n_gen);
+        desk_token id = desk_sampler_sample(e->smp, logits);
         if (st->n_gen == 0) st->t_first_s = now_s() - t0;
         if (desk_tokenizer_is_eog(e->tok, id) || is_stop_id(o, id)) {
             st->stop = DESK_STOP_EOG;

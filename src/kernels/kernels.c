@@ -259,7 +259,7 @@ static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
              * where two adjacent rows at a time, or more streams, read
              * DRAM at a fraction of the rate (Q6_K, whose chains end every
              * super-block, gains nothing; the figures: docs/PERFORMANCE.md,
-             * "Kernel design notes"). */
+             * "Design notes"). */
             const int64_t half = (r1 - r0) / 2;
             for (int64_t r = r0; r < r0 + half; r++) {
                 j->dot_tile(w->cols, wd + (size_t)r * w->row_bytes, (size_t)half * w->row_bytes, 2, a, j->act_row, 1,
@@ -369,7 +369,7 @@ desk_status desk_repack(const desk_mat *w, void *dst, desk_err *err) {
  * own); where it says rp_dot16_gemv, a matrix-vector product takes a group
  * from each half of its chunk at a time (two streams per core, as
  * dot_chunk reads rows; Q4_K's 16-row kernel was slower so, and reads one
- * group at a time: docs/PERFORMANCE.md, "Kernel design notes"). */
+ * group at a time: docs/PERFORMANCE.md, "Design notes"). */
 static void packed_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
     (void)ith;
@@ -518,8 +518,8 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
              * gives up its second, and chunks stay long (each is two
              * streams that take a few KiB to reach full rate, and the
              * last chunk's thread finishes alone; four or eight chunks
-             * per thread decoded slower: docs/PERFORMANCE.md, "Kernel
-             * design notes"). */
+             * per thread decoded slower: docs/PERFORMANCE.md, "Design
+             * notes"). */
             p->chunk = (p->w->rows + 2 * nth - 1) / (2 * nth);
             if (p->chunk < 8) p->chunk = 8;
             if (j.rp_dot) p->chunk = (p->chunk + DESK_PACK_ROWS - 1) / DESK_PACK_ROWS * DESK_PACK_ROWS;

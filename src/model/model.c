@@ -279,8 +279,8 @@ static void place_task(void *p, int ith, int nth) {
  * (desk_kernels_repacks, desk_repack_size) are written in that layout;
  * and where the kernel gives anonymous memory transparent huge pages, the
  * rest are copied as they are, because decode streams every weight once
- * per token and 4 KiB file pages cost it a TLB miss every 4 KiB (a 2-thread
- * llama-1b decode ran 8-28 % faster from 2 MiB pages).  The token
+ * per token and 4 KiB file pages cost it a TLB miss every 4 KiB (the
+ * measured gain is in docs/PERFORMANCE.md, "Design notes").  The token
  * embedding is only read a row at a time and stays in the file (with tied
  * embeddings the output matrix moves, the embedding view keeps the file's
  * rows).  One thread per core fills it: most of the time goes to the

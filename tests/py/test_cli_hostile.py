@@ -197,13 +197,15 @@ def test_output(d, tiny):
     check("info shows bos_token_id -2 as it is", c == 0 and bos and "-2" in bos[0], f"{bos}")
 
     # A model whose logits are NaN: perplexity --json prints null, not nan.
+    # (NaN weights are refused at load; finite ones this large overflow the
+    # final norm to inf, and the products of inf to NaN.)
     nan_model = os.path.join(d, "nan.gguf")
     shutil.copy(tiny, nan_model)
     import gguf
     rd = gguf.GGUFReader(nan_model, "r+")
     for t in rd.tensors:
         if t.name == "output_norm.weight":
-            t.data[:] = float("nan")
+            t.data[:] = 3e38
     del rd
     text = os.path.join(d, "text.txt")
     with open(text, "w") as f:
@@ -216,6 +218,10 @@ def test_output(d, tiny):
     except ValueError as e:
         ok, err = False, str(e).encode()
     check("perplexity --json: a NaN perplexity is null", ok, f"exit {c} out {out[:200]!r} err {err[-200:]!r}")
+    # run refuses to sample from non-finite logits (it once printed the
+    # first token's text, or nothing, as if the model had chosen it)
+    r = desk(["run", "-m", nan_model, "-p", "hi", "-n", "4", "--temp", "0", "--no-repack"])
+    one_line_error("run: non-finite logits are an error, not a token", r, 2, "run", "not finite")
 
     # Control bytes in a path are escaped: one line, no ESC.
     evil = os.path.join(d, "a\nb\x1b[31m.gguf")
@@ -250,6 +256,18 @@ def test_exit_codes(d, tiny):
     one_line_error("bench -o into a missing directory is refused first", r, 2, "bench", "does not exist")
     r = desk(["bench", "-m", junk, "-p", "0", "-n", "1", "-r", "1", "--html", d])
     one_line_error("bench --html onto a directory is refused first", r, 2, "bench", "is a directory")
+    # context_length 0 or 2^30: refused by run as by info (one reader of the
+    # hyperparameters), bad input
+    import gguf
+    for v in (0, 1 << 30):
+        bad = os.path.join(d, f"ctx{v}.gguf")
+        shutil.copy(tiny, bad)
+        rd = gguf.GGUFReader(bad, "r+")
+        rd.fields["llama.context_length"].parts[-1][0] = v
+        del rd
+        for cmd in (["run", "-m", bad, "-p", "hi", "-n", "1"], ["info", bad]):
+            r = desk(cmd)
+            one_line_error(f"{cmd[0]}: context_length {v} is refused", r, 2, cmd[0], "context_length")
 
 
 def main():
