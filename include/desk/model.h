@@ -1,13 +1,16 @@
 /*
- * model.h - loading a model and running its forward pass.
+ * desk/model.h - finding and loading a model, and running it: contexts,
+ * batches over several sequences, the per-sequence KV cache, logits.
  *
- * desk_model holds what a load produces: hyperparameters, weight views into
- * the mapped GGUF file, the weights the kernels read repacked (Q4_0 and
- * Q4_K) or from huge pages (the rest), copied once at load unless
- * no_repack (owned and freed by the model), and the tokenizer.  desk_ctx holds
- * what one sequence needs: the KV cache (F16 or Q8_0), scratch buffers (from an
- * arena, sized at creation so the token loop allocates nothing) and the
- * thread pool.  Data flow: tokens -> desk_decode -> logits.
+ * A desk_model holds what a load produces: hyperparameters, weight views
+ * into the mapped GGUF file, the weights the kernels read repacked (Q4_0
+ * and Q4_K) or from huge pages (the rest), copied once at load unless
+ * no_repack, and the tokenizer.  It is read-only once loaded, so any
+ * number of contexts (each used by one thread at a time) may share it; it
+ * must outlive them.  A desk_ctx holds what decoding needs: a KV cache of
+ * n_ctx positions for each of n_seq_max sequences (F16 or Q8_0), scratch
+ * buffers sized at creation (decoding allocates nothing) and a thread
+ * pool.  Data flow: tokens -> desk_decode_batch -> desk_ctx_logits.
  */
 #ifndef DESK_MODEL_H
 #define DESK_MODEL_H
@@ -77,7 +80,9 @@ desk_status desk_model_resolve(const char *arg, char *buf, size_t cap, desk_err 
 
 /* Opens PATH (a file path; resolve short names first with desk_model_resolve),
  * validates architecture, hyperparameters and every tensor (presence, shape,
- * type), and builds the tokenizer.  Owned by the caller: desk_model_free. */
+ * type, alignment, finite values), and builds the tokenizer.  P may be NULL
+ * (defaults).  Owned by the caller: desk_model_free, after every context
+ * and engine made from it is freed. */
 desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
                             desk_err *err);
 void desk_model_free(desk_model *m);
@@ -126,6 +131,10 @@ typedef struct desk_ctx_params {
     desk_cache_type type_k, type_v; /* KV cache element types (default F16) */
 } desk_ctx_params;
 
+/* A context on M (borrowed: M must outlive it) with P (NULL: defaults).
+ * Allocates everything decoding needs now: DESK_E_NOMEM names the sizes
+ * when it does not fit, DESK_E_RANGE/DESK_E_ARG name a bad parameter.
+ * Owned by the caller: desk_ctx_free. */
 desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err);
 void desk_ctx_free(desk_ctx *c);
 
