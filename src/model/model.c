@@ -393,7 +393,8 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
     *out = m;
     return DESK_OK;
 fail:
-    if (err) desk_err_prefix(err, "%s", path);
+    /* The file's own errors (desk_gguf_open, mfile) already name it. */
+    if (err && strncmp(err->msg, path, strlen(path)) != 0) desk_err_prefix(err, "%s", path);
     desk_model_free(m);
     return s;
 }
