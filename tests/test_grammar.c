@@ -335,6 +335,11 @@ static void test_invalid_utf8_and_partial(void **state) {
     assert_false(desk_grammar_matcher_accept(m, "a", 1));
     assert_int_equal(desk_grammar_matcher_status(m, &e), DESK_E_FORMAT);
     assert_non_null(strstr(e.msg, "U+0061 is not allowed at byte 1"));
+    assert_false(desk_grammar_matcher_accept(m, NULL, 0));
+    assert_int_equal(desk_grammar_matcher_reset(m, &e), DESK_OK);
+    assert_true(desk_grammar_matcher_accept(m, NULL, 0));
+    assert_false(desk_grammar_matcher_accept(m, NULL, 2));
+    assert_int_equal(desk_grammar_matcher_status(m, NULL), DESK_E_ARG);
     desk_grammar_matcher_free(m);
     desk_grammar_free(g);
 }
@@ -436,6 +441,55 @@ static void test_limits(void **state) {
     desk_grammar_free(g);
 }
 
+/* Mutated grammars: each parses or is refused with a located message,
+ * never crashes; those that parse run text without trouble. */
+static void test_mutated_grammars(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/data/grammar/json.gbnf", tu_source_dir());
+    size_t len;
+    char *base = tu_read_file(path, &len);
+    static const char alphabet[] = "()[]{}|*+?.\"\\\n #:=^-,0123456789axu\xe3\x81";
+    char *text = malloc(len + 64);
+    uint32_t seed = 99;
+    int parsed = 0;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(text, base, len);
+        size_t n = len;
+        for (int k = 1 + (int)(rng_next(&seed) % 3); k > 0; k--) {
+            size_t at = rng_next(&seed) % n;
+            char c = alphabet[rng_next(&seed) % (sizeof alphabet - 1)];
+            switch (rng_next(&seed) % 3) {
+            case 0: text[at] = c; break;
+            case 1: memmove(text + at + 1, text + at, n - at); text[at] = c; n++; break;
+            default: memmove(text + at, text + at + 1, n - at - 1); n--; break;
+            }
+        }
+        desk_grammar *g = NULL;
+        desk_err e = {0};
+        if (desk_grammar_parse(text, n, NULL, &g, &e) != DESK_OK) {
+            assert_null(g);
+            if (strncmp(e.msg, "grammar:", 8) != 0)
+                fail_msg("an error without its place: %s", e.msg);
+            continue;
+        }
+        parsed++;
+        desk_grammar_matcher *m = NULL;
+        if (desk_grammar_matcher_new(g, &m, &e) == DESK_OK) {
+            const char *doc = "{\"a\": [1, -2.5e3, \"x\\u00e9\"], \"b\": null}";
+            for (size_t i = 0; doc[i]; i++)
+                desk_grammar_matcher_accept(m, doc + i, 1);
+            desk_grammar_matcher_can_end(m);
+            desk_grammar_matcher_free(m);
+        }
+        desk_grammar_free(g);
+    }
+    /* both outcomes were exercised */
+    assert_true(parsed > 100 && parsed < 2900);
+    free(text);
+    free(base);
+}
+
 /* The mask agrees with clone + accept for every token of a synthetic
  * vocabulary, at several points of a JSON document. */
 static void test_mask(void **state) {
@@ -482,6 +536,7 @@ static void test_mask(void **state) {
         }
         desk_grammar_matcher_free(m);
     }
+    assert_int_equal(desk_grammar_mask(NULL, v, allowed, &e), DESK_E_ARG);
     /* the comparison meant something: some tokens in, most out */
     assert_true(total_allowed > 50 && total_allowed < 11 * N / 2);
     free(allowed);
@@ -515,6 +570,7 @@ int main(void) {
         cmocka_unit_test(test_chunking),
         cmocka_unit_test(test_clone_copy_reset),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_mutated_grammars),
         cmocka_unit_test(test_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,7 +88,8 @@ void desk_grammar_matcher_set_limits(desk_grammar_matcher *m, uint32_t max_stack
  * into a match of the root rule.  A character split across calls is held
  * until its last byte arrives; a held prefix counts as viable when some
  * character it can begin is allowed next.  False on text the grammar
- * refuses, invalid UTF-8, or a limit reached: the matcher is then dead
+ * refuses, invalid UTF-8, a limit reached, or NULL bytes with a nonzero
+ * LEN (DESK_E_ARG): the matcher is then dead
  * (every later accept is false, can_end is false) until a reset, and
  * desk_grammar_matcher_status tells which. */
 bool desk_grammar_matcher_accept(desk_grammar_matcher *m, const char *utf8, size_t len);
@@ -97,7 +98,7 @@ bool desk_grammar_matcher_accept(desk_grammar_matcher *m, const char *utf8, size
 bool desk_grammar_matcher_can_end(const desk_grammar_matcher *m);
 /* DESK_OK while alive; else why it died: DESK_E_FORMAT for text outside
  * the grammar or invalid UTF-8 (with the byte offset), DESK_E_RANGE for a
- * limit, DESK_E_NOMEM.  ERR may be NULL. */
+ * limit, DESK_E_ARG for NULL bytes, DESK_E_NOMEM.  ERR may be NULL. */
 desk_status desk_grammar_matcher_status(const desk_grammar_matcher *m, desk_err *err);
 /* The live stacks (for tests and diagnostics). */
 uint32_t desk_grammar_matcher_stack_count(const desk_grammar_matcher *m);
@@ -114,7 +115,7 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v);
  * i next keeps M's text inside the grammar, exactly as clone + accept
  * would say: a token that would pass M's limits is not allowed, an empty
  * token is allowed while M is alive, a dead M allows nothing.  M is not
- * changed.  Fails only when memory runs out. */
+ * changed.  Fails only on a NULL argument or when memory runs out. */
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err);
 

@@ -142,6 +142,8 @@ static bool step_byte(desk_grammar_vocab *v, const desk_grammar *g, const level 
 
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err) {
+    if (!m || !v || (!allowed && v->n_tokens))
+        return desk_errf(err, DESK_E_ARG, "grammar: a mask without a matcher, vocabulary or output");
     if (v->n_tokens)
         memset(allowed, 0, (size_t)v->n_tokens * sizeof *allowed);
     desk_gutf8 utf8;

@@ -123,6 +123,10 @@ static bool die(desk_grammar_matcher *m, const char *what) {
 bool desk_grammar_matcher_accept(desk_grammar_matcher *m, const char *utf8, size_t len) {
     if (m->why.status != DESK_OK)
         return false;
+    if (!utf8 && len) {
+        desk_errf(&m->why, DESK_E_ARG, "grammar: accept of %zu bytes at NULL", len);
+        return false;
+    }
     for (size_t i = 0; i < len; i++) {
         int r = desk_gutf8_push(&m->utf8, (uint8_t)utf8[i]);
         if (r == GU_BAD)
