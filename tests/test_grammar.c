@@ -429,6 +429,23 @@ static void test_limits(void **state) {
     assert_false(desk_grammar_matcher_accept(m, "yyy", 3));
     desk_grammar_matcher_free(m);
     desk_grammar_free(g);
+    /* 5000 ways to start: past the default limit, within a raised one */
+    size_t cap = 5000 * 12 + 16, n = 0;
+    char *words = malloc(cap);
+    n += (size_t)snprintf(words, cap, "root ::= ");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)snprintf(words + n, cap - n, "%s\"k%d\"", i ? "|" : "", i);
+    g = gparse(words);
+    free(words);
+    assert_int_equal(desk_grammar_matcher_new(g, &m, &e), DESK_E_RANGE);
+    assert_null(m);
+    assert_non_null(strstr(e.msg, "more than 4096 live stacks"));
+    assert_int_equal(desk_grammar_matcher_new_limits(g, 8192, 0, &m, &e), DESK_OK);
+    assert_true(desk_grammar_matcher_accept(m, "k4999", 5));
+    assert_true(desk_grammar_matcher_can_end(m));
+    assert_false(desk_grammar_matcher_accept(m, "9", 1));
+    desk_grammar_matcher_free(m);
+    desk_grammar_free(g);
     /* merged stacks: an ambiguous but finite-state grammar stays small */
     g = gparse("root ::= (\"a\" | \"a\" \"a\" | [a-z])* \"a\"* [a-z]*");
     assert_int_equal(desk_grammar_matcher_new(g, &m, &e), DESK_OK);

@@ -65,9 +65,15 @@ void desk_grammar_free(desk_grammar *g);
  * repetitions become. */
 uint32_t desk_grammar_rule_count(const desk_grammar *g);
 
-/* A matcher at the start of the text. */
+/* A matcher at the start of the text, with the default limits. */
 desk_status desk_grammar_matcher_new(const desk_grammar *g, desk_grammar_matcher **out,
                                      desk_err *err);
+/* The same with other limits (0: the default), for a grammar that can
+ * start in more than 4096 ways (a list of that many keywords), which the
+ * defaults refuse at once with DESK_E_RANGE. */
+desk_status desk_grammar_matcher_new_limits(const desk_grammar *g, uint32_t max_stacks,
+                                            uint32_t max_depth, desk_grammar_matcher **out,
+                                            desk_err *err);
 void desk_grammar_matcher_free(desk_grammar_matcher *m);
 /* Back to the start of the text (and alive again). */
 desk_status desk_grammar_matcher_reset(desk_grammar_matcher *m, desk_err *err);

@@ -28,6 +28,12 @@ struct desk_grammar_matcher {
 
 desk_status desk_grammar_matcher_new(const desk_grammar *g, desk_grammar_matcher **out,
                                      desk_err *err) {
+    return desk_grammar_matcher_new_limits(g, 0, 0, out, err);
+}
+
+desk_status desk_grammar_matcher_new_limits(const desk_grammar *g, uint32_t max_stacks,
+                                            uint32_t max_depth, desk_grammar_matcher **out,
+                                            desk_err *err) {
     *out = NULL;
     if (!g)
         return desk_errf(err, DESK_E_ARG, "grammar: matcher of a NULL grammar");
@@ -36,6 +42,7 @@ desk_status desk_grammar_matcher_new(const desk_grammar *g, desk_grammar_matcher
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a matcher");
     m->g = g;
     desk_gwork_init(&m->work, g);
+    desk_grammar_matcher_set_limits(m, max_stacks, max_depth);
     desk_status s = desk_grammar_matcher_reset(m, err);
     if (s != DESK_OK) {
         desk_grammar_matcher_free(m);
