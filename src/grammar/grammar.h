@@ -10,7 +10,9 @@
  * \uHHHH \UHHHHHHHH, `.` for any character, `#` comments to the end of the
  * line.  A rule ends at the end of its line unless the line ends inside
  * parentheses or right after `::=` or `|`.  A rule defined twice is
- * refused (llama.cpp keeps the last one silently).
+ * refused (llama.cpp keeps the last one silently), and so (DESK_E_RANGE)
+ * are repetition counts past 100000 and grammars whose repetitions
+ * expand past 2^20 elements.
  *
  * Design: why a set of stacks.  A grammar with nesting (JSON, a toy
  * language) needs a pushdown automaton; an ambiguous one needs several of
@@ -32,10 +34,13 @@
  * pass either fails, and desk_grammar_matcher_status says why, instead of
  * memory growing without end on an ambiguous grammar or hostile text.
  *
- * Memory: the matcher's stack sets live in buffers that grow
- * geometrically and are reused, so once they have reached the size a
- * grammar needs, accepting text allocates nothing.  _clone allocates a
- * new matcher; _copy reuses the destination's buffers.
+ * Memory: a matcher allocates only when a step needs more room than any
+ * step before it (its two stack sets, the table that merges stacks, the
+ * list of stacks still to expand; all grow geometrically and are
+ * reused), so once they fit the grammar and the text's nesting, accepting
+ * text allocates nothing.  _clone allocates a new matcher; _copy reuses
+ * the destination's buffers.  A mask works in its vocabulary's buffers
+ * the same way.
  *
  * Ownership: desk_grammar_parse gives the caller a grammar, released with
  * desk_grammar_free after every matcher made from it (a matcher borrows
