@@ -254,11 +254,18 @@ desk_status desk_kv_seq_cp(desk_ctx *c, int src, int dst, int n, desk_err *err) 
 
 /* Rows of one attention run: the vector tiled kernel takes this many
  * positions' query heads of one KV head together (DESK_ATTN_GROUP rows). */
+/* Whether a batch of N rows takes the tiled attention: llama.cpp tiles
+ * only F16 (or F32) caches with K and V of one type, from a batch size on;
+ * a Q8_0 cache takes the per-row path at every batch size. */
+static bool attn_tiled(const desk_ctx *c, int n) {
+    return n >= DESK_ATTN_TILED_MIN && c->m->hp.head_dim_v % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
+           c->type_v == DESK_TYPE_F16;
+}
+
 static int attn_run_len(const desk_ctx *c, int n) {
     const desk_hparams *hp = &c->m->hp;
     const int group = hp->n_head / hp->n_head_kv;
-    const bool vec_tiled = n >= DESK_ATTN_TILED_MIN && hp->head_dim_v % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
-                           c->type_v == DESK_TYPE_F16 && c->kt && c->kt->attn_tiled;
+    const bool vec_tiled = attn_tiled(c, n) && c->kt && c->kt->attn_tiled;
     return vec_tiled && group <= DESK_ATTN_GROUP ? DESK_ATTN_GROUP / group : 1;
 }
 
@@ -403,10 +410,7 @@ static void attn_task(void *p, int ith, int nth) {
     float *acc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
     /* Gemma scales q before attention (ops on q), llama scales q.k. */
     const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
-    /* llama.cpp tiles only F16 (or F32) caches with K and V of one type;
-     * a Q8_0 cache takes the per-row path at every batch size. */
-    const bool tiled = j->n >= DESK_ATTN_TILED_MIN && hv % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
-                       c->type_v == DESK_TYPE_F16;
+    const bool tiled = attn_tiled(c, j->n);
     /* Units of a run of positions (c->chunk0: one sequence's rows, as many
      * as fill DESK_ATTN_GROUP query rows) and one KV head: its query heads
      * share K and V, which the vector tiled kernel reads once for all of
