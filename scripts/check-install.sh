@@ -49,8 +49,11 @@ for bin in "$tmp/generate" "$tmp/generate-static"; do
   if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "$(basename "$bin") prints desk run's greedy text"
   else bad "$(basename "$bin"): got '$got', desk run gave '$want'"; cat "$tmp/run.log"; fi
 done
-if LD_LIBRARY_PATH=$libdir ldd "$tmp/generate" | grep -q "=> $libdir/libdesk.so.0 "; then ok "generate loads the installed libdesk.so"
-else bad "generate does not load $libdir/libdesk.so"; LD_LIBRARY_PATH=$libdir ldd "$tmp/generate"; fi
+# ldd's output is taken whole first: with pipefail, `ldd | grep -q` fails
+# whenever grep exits before ldd has written everything (SIGPIPE).
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/generate" 2>&1)
+if grep -q "=> $libdir/libdesk.so.0 " <<<"$deps"; then ok "generate loads the installed libdesk.so"
+else bad "generate does not load $libdir/libdesk.so"; printf '%s\n' "$deps"; fi
 
 so=$(readlink -f "$libdir/libdesk.so")
 others=$(nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | grep -v '^desk_')
