@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # setup.sh - installs what desk needs on Debian 12, then nothing else.
 # System packages come from apt-get (through sudo when not root); Python
-# tools for the tests (the gguf reference reader, numpy) go into .venv.
+# tools for the tests (the gguf reference reader, numpy, the openai client,
+# jsonschema) go into .venv.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config git clang llvm
       libcmocka-dev libpcre2-dev libedit-dev libjson-c-dev libssl-dev
+      libmicrohttpd-dev libcurl4-openssl-dev
       python3 python3-venv python3-pip valgrind tmux unzip ca-certificates)
 
 # The ARM build (`make arm`): Debian's aarch64 cross compiler and C
@@ -41,7 +43,8 @@ if [ ! -x .venv/bin/python3 ]; then
   echo "setup: creating .venv" >&2
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python3 -c 'import gguf, numpy' 2>/dev/null; then
-  echo "setup: installing gguf and numpy into .venv" >&2
-  .venv/bin/python3 -m pip install -q --disable-pip-version-check gguf numpy >&2
+# openai and jsonschema: the real client and validator the server tests use.
+if ! .venv/bin/python3 -c 'import gguf, numpy, openai, jsonschema' 2>/dev/null; then
+  echo "setup: installing gguf, numpy, openai and jsonschema into .venv" >&2
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check gguf numpy openai jsonschema >&2
 fi
