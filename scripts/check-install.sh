@@ -65,7 +65,7 @@ if [ "$exported" = "$declared" ]; then ok "libdesk.so exports each of the $(echo
 else bad "exports differ from include/: $(diff <(echo "$declared") <(echo "$exported") | grep '^[<>]' | tr '\n' ' ')"; fi
 
 leaks=""
-for f in $(find src/cli bench examples -name '*.c' -o -name '*.h'); do
+for f in $(find src/cli src/server bench examples -name '*.c' -o -name '*.h'); do
   dir=$(dirname "$f")
   while read -r inc; do
     case "$inc" in desk.h|desk/*) continue ;; esac
@@ -73,7 +73,7 @@ for f in $(find src/cli bench examples -name '*.c' -o -name '*.h'); do
     leaks="$leaks $f:$inc"
   done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 done
-if [ -z "$leaks" ]; then ok "src/cli, bench/ and examples/ include only the public headers"
+if [ -z "$leaks" ]; then ok "src/cli, src/server, bench/ and examples/ include only the public headers"
 else bad "private headers included:$leaks"; fi
 
 echo "install: $pass passed, $fail failed"

@@ -1,0 +1,50 @@
+/*
+ * server/api.h - OpenAI's request and response shapes (api.c): reading a
+ * body into a srv_req and writing what goes back.  Every writer appends to
+ * a malloc'd buffer the caller owns (srv_buf_append's convention).
+ */
+#ifndef DESK_SERVER_API_H
+#define DESK_SERVER_API_H
+
+#include <json-c/json.h>
+
+#include "server.h"
+
+/* A request error: HTTP status and OpenAI's error fields. */
+typedef struct api_error {
+    int status;
+    const char *type; /* "invalid_request_error", ... */
+    const char *code; /* NULL or "model_not_found", ... */
+    char param[64];   /* empty: none */
+    char msg[512];
+} api_error;
+
+/* What a request is checked against: its model's facts and the server's caps. */
+typedef struct api_limits {
+    const desk_tokenizer *tok;
+    desk_chat_fmt fmt;
+    desk_token eot;
+    int n_ctx;      /* per stream */
+    int n_parallel; /* most choices (n) */
+    int max_tokens; /* cap on max_tokens */
+} api_limits;
+
+/* Parses BODY as one JSON object (nesting at most MAX_DEPTH); NULL with E
+ * filled otherwise.  The caller releases the result with json_object_put. */
+json_object *api_parse(const char *body, size_t len, int max_depth, api_error *e);
+/* The body's "model" (borrowed from O), NULL when absent, "" (E filled)
+ * when not a string. */
+const char *api_model_name(json_object *o, api_error *e);
+/* Fill R from a chat or completions body; -1 with E filled on a bad field. */
+int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, srv_req *r, api_error *e);
+int api_read_embeddings(json_object *o, const api_limits *lim, srv_req *r, api_error *e);
+void api_new_id(srv_req *r, const char *prefix, uint64_t counter);
+
+void api_write_generation(const srv_req *r, char **b, size_t *len, size_t *cap);
+void api_write_embeddings(const srv_req *r, char **b, size_t *len, size_t *cap);
+void api_error_body(char **b, size_t *len, size_t *cap, const char *msg, const char *type,
+                    const char *param, const char *code);
+/* S (N bytes) as a JSON string literal. */
+bool api_json_str(char **b, size_t *len, size_t *cap, const char *s, size_t n);
+
+#endif
