@@ -432,8 +432,12 @@ int api_read_embeddings(json_object *o, const api_limits *lim, srv_req *r, api_e
     r->n_inputs = (int)n;
     r->n_prompt = (int)len;
     json_object *f = field(o, "encoding_format");
-    if (f && (!json_object_is_type(f, json_type_string) || strcmp(json_object_get_string(f), "float") != 0))
-        return bad(e, "encoding_format", "'encoding_format' must be \"float\" (base64 is not supported)");
+    if (f) {
+        const char *v = json_object_is_type(f, json_type_string) ? json_object_get_string(f) : "";
+        if (strcmp(v, "base64") == 0) r->emb_base64 = true;
+        else if (strcmp(v, "float") != 0)
+            return bad(e, "encoding_format", "'encoding_format' must be \"float\" or \"base64\"");
+    }
     return 0;
 }
 
@@ -545,11 +549,30 @@ void api_write_generation(const srv_req *r, char **b, size_t *len, size_t *cap) 
     srv_buf_puts(b, len, cap, "}");
 }
 
+/* OpenAI's base64 embeddings: the float32 values' bytes (little-endian,
+ * as this machine stores them) in standard base64, as one JSON string. */
+static void put_base64(char **b, size_t *len, size_t *cap, const unsigned char *p, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    srv_buf_puts(b, len, cap, "\"");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        srv_buf_append(b, len, cap, q, 4);
+    }
+    srv_buf_puts(b, len, cap, "\"");
+}
+
 void api_write_embeddings(const srv_req *r, char **b, size_t *len, size_t *cap) {
     srv_buf_puts(b, len, cap, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < r->n_inputs; i++) {
-        srv_buf_printf(b, len, cap, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[", i ? "," : "", i);
+        srv_buf_printf(b, len, cap, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
         const float *v = r->emb + (size_t)i * (size_t)r->n_embd;
+        if (r->emb_base64) {
+            put_base64(b, len, cap, (const unsigned char *)v, (size_t)r->n_embd * sizeof *v);
+            srv_buf_puts(b, len, cap, "}");
+            continue;
+        }
+        srv_buf_puts(b, len, cap, "[");
         for (int k = 0; k < r->n_embd; k++) srv_buf_printf(b, len, cap, "%s%.8g", k ? "," : "", (double)v[k]);
         srv_buf_puts(b, len, cap, "]}");
     }

@@ -473,10 +473,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *mc, const char 
         if (strcmp(url, "/health") != 0 && !key_ok(s, mc))
             return send_error(cs, 401, "invalid_request_error", NULL, "invalid_api_key", 0,
                               "missing or wrong API key (Authorization: Bearer KEY or X-Api-Key)");
+        /* A body over the limit is read and dropped, then refused: a client
+         * still sending would not see a 413 sent before it finished.  Past
+         * 16 times the limit it is refused at once (the connection closes). */
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->c.max_body)
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (declared > 16 * (unsigned long long)s->c.max_body)
             return send_error(cs, 413, "invalid_request_error", NULL, "request_too_large", 0,
                               "the request body is larger than %zu bytes", s->c.max_body);
+        cs->too_big = declared > s->c.max_body;
         return MHD_YES;
     }
     if (*upload_size) {

@@ -172,6 +172,15 @@ static void release(srv_model *m, slot *s) {
     pthread_mutex_unlock(&m->mu);
 }
 
+/* Fails the request running in S and frees S (first, as finish() does). */
+static void fail_slot(srv_model *m, slot *s, const char *msg) {
+    srv_req *r = s->r;
+    srv_req_ref(r);
+    release(m, s);
+    fail_req(m, r, msg);
+    srv_req_unref(r);
+}
+
 static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
     if (!by_string) {
         char tail[16];
@@ -196,8 +205,12 @@ static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
     }
     bool w = take_suspended(r);
     pthread_mutex_unlock(&r->mu);
-    wake(r, w);
+    /* The slot is free before the client hears the end, so a client that
+     * sends its next request at once finds it free. */
+    srv_req_ref(r);
     release(m, s);
+    wake(r, w);
+    srv_req_unref(r);
 }
 
 /* ---- one sampled token ---- */
@@ -232,8 +245,7 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
     srv_req *r = s->r;
     for (int32_t k = 0; k < m->n_vocab; k++) {
         if (!isfinite(logits[k])) {
-            fail_req(m, r, "the model's logits are not finite: its weights overflow");
-            release(m, s);
+            fail_slot(m, s, "the model's logits are not finite: its weights overflow");
             return;
         }
     }
@@ -277,8 +289,7 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
         size_t cap = s->cap * 2 > need ? s->cap * 2 : need;
         char *t = realloc(s->text, cap);
         if (!t) {
-            fail_req(m, r, "out of memory for the generated text");
-            release(m, s);
+            fail_slot(m, s, "out of memory for the generated text");
             return;
         }
         s->text = t;
@@ -453,8 +464,7 @@ static void fail_all(srv_model *m, const char *msg) {
         if (!s->r) continue;
         if (s->gen) finish(m, s, "length", false);
         else {
-            fail_req(m, s->r, msg);
-            release(m, s);
+            fail_slot(m, s, msg);
         }
     }
     pthread_mutex_lock(&m->mu);
@@ -507,8 +517,7 @@ static void step(srv_model *m) {
         for (int i = 0; i < m->o.n_parallel; i++) {
             slot *s = &m->slots[i];
             if (!s->r) continue;
-            fail_req(m, s->r, err.msg);
-            release(m, s);
+            fail_slot(m, s, err.msg);
             desk_kv_seq_rm(m->ctx, i, 0, &err);
             s->n_cache = 0;
         }

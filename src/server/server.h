@@ -90,6 +90,7 @@ typedef struct srv_req {
     int n_prompt;
     int n_inputs;      /* embeddings: inputs; input i is prompt[input_off[i] .. input_off[i+1]) */
     int *input_off;    /* malloc'd, n_inputs + 1 */
+    bool emb_base64;   /* encoding_format "base64" */
     char id[48];
     long long created;
     double t_submit;
