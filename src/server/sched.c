@@ -66,6 +66,7 @@ struct srv_model {
     pthread_cond_t cv;
     job *head, *tail;
     int n_queued, n_active;
+    int64_t kv_used; /* tokens the slots' sequences hold, after the last step */
     bool stop, shutdown;
     pthread_t th;
     bool started;
@@ -530,6 +531,11 @@ static void step(srv_model *m) {
         s->used = m->step;
         if (!s->gen) s->next_prompt++;
     }
+    int64_t used = 0;
+    for (int i = 0; i < m->o.n_parallel; i++) used += m->slots[i].n_cache;
+    pthread_mutex_lock(&m->mu);
+    m->kv_used = used;
+    pthread_mutex_unlock(&m->mu);
     for (int row = 0; row < n; row++) {
         if (m->b_slot[row] < 0) continue;
         slot *s = &m->slots[m->b_slot[row]];
@@ -730,6 +736,7 @@ void srv_model_metrics(srv_model *m, char **buf, size_t *len, size_t *cap) {
     pthread_mutex_lock(&m->mu);
     srv_metrics t = m->met;
     int queued = m->n_queued, active = m->n_active;
+    long long kv_used = (long long)m->kv_used;
     pthread_mutex_unlock(&m->mu);
     const char *n = m->name;
     srv_buf_printf(buf, len, cap,
@@ -742,11 +749,14 @@ void srv_model_metrics(srv_model *m, char **buf, size_t *len, size_t *cap) {
                    "desk_queue_depth{model=\"%s\"} %d\n"
                    "desk_active_streams{model=\"%s\"} %d\n"
                    "desk_slots{model=\"%s\"} %d\n"
-                   "desk_kv_cache_bytes{model=\"%s\"} %llu\n",
+                   "desk_kv_cache_bytes{model=\"%s\"} %llu\n"
+                   "desk_kv_cache_tokens_used{model=\"%s\"} %lld\n"
+                   "desk_kv_cache_tokens{model=\"%s\"} %lld\n",
                    n, (unsigned long long)t.requests, n, (unsigned long long)t.requests_failed, n,
                    (unsigned long long)t.requests_rejected, n, (unsigned long long)t.tokens_in, n,
                    (unsigned long long)t.tokens_cached, n, (unsigned long long)t.tokens_out, n, queued,
-                   n, active, n, m->o.n_parallel, n, (unsigned long long)desk_ctx_kv_bytes(m->ctx));
+                   n, active, n, m->o.n_parallel, n, (unsigned long long)desk_ctx_kv_bytes(m->ctx), n, kv_used, n,
+                   (long long)m->o.n_ctx * m->o.n_parallel);
     hist_lines(buf, len, cap, "desk_time_to_first_token_seconds", n, &t.ttft);
     hist_lines(buf, len, cap, "desk_inter_token_seconds", n, &t.itl);
 }

@@ -33,6 +33,12 @@ ROOT = os.environ.get("DESK_SOURCE_DIR",
                       os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DESK = os.path.abspath(os.environ.get("DESK_BIN", os.path.join(ROOT, "build", "desk")))
 SANITIZED = os.environ.get("DESK_SANITIZED") == "1"
+# Under ASan+UBSan (a Debug build, many times slower) the same checks run
+# on SmolLM2 alone with fewer and shorter generations; the leak check is
+# ASan's own at exit instead of RSS.
+MODELS = ["smollm2"] if SANITIZED else ["smollm2", "gemma3-270m"]
+N_TOK = 8 if SANITIZED else 24
+N_STREAMS = 6 if SANITIZED else 16
 failures = []
 
 
@@ -135,18 +141,18 @@ def stream_text(stream):
 
 
 def main():
-    s = Server(["-m", "smollm2", "-m", "gemma3-270m", "-t", "2", "--parallel", "4", "--ctx", "1024"])
+    s = Server(sum((["-m", m] for m in MODELS), []) + ["-t", "2", "--parallel", "4", "--ctx", "1024"])
     cl = s.client()
     try:
         models = sorted(m.id for m in cl.models.list().data)
-        check("models lists both", models == ["gemma3-270m", "smollm2"], models)
+        check("models lists every model", models == sorted(MODELS), models)
         st, _, body = raw(s.port, "GET", "/health")
         check("health ok", st == 200 and b"ok" in body, (st, body))
 
         # greedy through the server equals desk run, chat and completion, both models
-        n = 24
-        for model in ["smollm2", "gemma3-270m"]:
-            for prompt in ["Name three colours of the rainbow.", "Why is the sea salty?"]:
+        n = N_TOK
+        for model in MODELS:
+            for prompt in ["Name three colours of the rainbow.", "Why is the sea salty?"][:1 if SANITIZED else 2]:
                 r = cl.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
                                                max_tokens=n, temperature=0)
                 want = desk_run(model, prompt, n, True)
@@ -182,7 +188,7 @@ def main():
         check("embeddings: different input, different vector", cos < 0.999, cos)
 
         # sampling options
-        kw = dict(model="smollm2", messages=[{"role": "user", "content": "Tell me a story."}], max_tokens=16)
+        kw = dict(model="smollm2", messages=[{"role": "user", "content": "Tell me a story."}], max_tokens=N_TOK)
         a = cl.chat.completions.create(seed=42, temperature=1.0, **kw).choices[0].message.content
         b = cl.chat.completions.create(seed=42, temperature=1.0, **kw).choices[0].message.content
         c = cl.chat.completions.create(seed=43, temperature=1.0, **kw).choices[0].message.content
@@ -211,14 +217,14 @@ def main():
         def concurrent(model, k):
             prompts = [f"Write one sentence about the number {i}." for i in range(k)]
             alone = [cl.chat.completions.create(model=model, messages=[{"role": "user", "content": p}],
-                                                max_tokens=20, temperature=0).choices[0].message.content
+                                                max_tokens=N_TOK, temperature=0).choices[0].message.content
                      for p in prompts]
             got = {}
 
             def worker(i):
                 try:
                     got[i] = stream_text(s.client().chat.completions.create(
-                        model=model, messages=[{"role": "user", "content": prompts[i]}], max_tokens=20,
+                        model=model, messages=[{"role": "user", "content": prompts[i]}], max_tokens=N_TOK,
                         temperature=0, stream=True))
                 except Exception as ex:  # noqa: BLE001 - recorded as a failure below
                     got[i] = (f"error {ex}", None, None)
@@ -232,13 +238,16 @@ def main():
             same = [i for i in range(k) if i in got and got[i][0] == alone[i]]
             return prompts, alone, got, done, same
 
-        _, alone, got, done, same = concurrent("smollm2", 16)
-        check("16 concurrent streams all complete", len(done) == 16, [got.get(i) for i in range(16) if i not in done])
-        check("16 concurrent streams each equal the request alone", len(same) == 16,
-              [(i, got.get(i), alone[i]) for i in range(16) if i not in same][:3])
-        _, alone, got, done, same = concurrent("gemma3-270m", 8)
-        check("gemma3: 8 concurrent streams all complete", len(done) == 8, [got.get(i) for i in range(8) if i not in done])
-        print(f"info gemma3: {len(same)} of 8 concurrent streams equal the request alone", flush=True)
+        k = N_STREAMS
+        _, alone, got, done, same = concurrent("smollm2", k)
+        check(f"{k} concurrent streams all complete", len(done) == k, [got.get(i) for i in range(k) if i not in done])
+        check(f"{k} concurrent streams each equal the request alone", len(same) == k,
+              [(i, got.get(i), alone[i]) for i in range(k) if i not in same][:3])
+        if "gemma3-270m" in MODELS:
+            _, alone, got, done, same = concurrent("gemma3-270m", 8)
+            check("gemma3: 8 concurrent streams all complete", len(done) == 8,
+                  [got.get(i) for i in range(8) if i not in done])
+            print(f"info gemma3: {len(same)} of 8 concurrent streams equal the request alone", flush=True)
 
         # multi-turn: the second turn reuses the first's cached tokens
         msgs = [{"role": "user", "content": "What is the capital of Italy?"}]
@@ -249,7 +258,7 @@ def main():
         cached = r2.usage.prompt_tokens_details.cached_tokens
         check("multi-turn prefix reused", cached >= r1.usage.prompt_tokens - 1, (cached, r1.usage.prompt_tokens))
         # the reuse must not change the answer (nor another model's)
-        r3 = cl.chat.completions.create(model="gemma3-270m", messages=msgs, max_tokens=12, temperature=0)
+        r3 = cl.chat.completions.create(model=MODELS[-1], messages=msgs, max_tokens=12, temperature=0)
         r2b = cl.chat.completions.create(model="smollm2", messages=msgs, max_tokens=12, temperature=0)
         check("cached and uncached answers equal", r2.choices[0].message.content == r2b.choices[0].message.content
               and r3.choices[0].message.content != "", (r2.choices[0].message.content, r2b.choices[0].message.content))
@@ -260,7 +269,7 @@ def main():
         st, _, body = raw(s.port, "GET", "/metrics")
         text = body.decode()
         check("metrics: counters per model", st == 200 and 'desk_requests_total{model="smollm2"}' in text and
-              'desk_generated_tokens_total{model="gemma3-270m"}' in text and
+              f'desk_generated_tokens_total{{model="{MODELS[-1]}"}}' in text and
               "desk_time_to_first_token_seconds_bucket" in text, text[:300])
         m = re.search(r'desk_active_streams\{model="smollm2"\} (\d+)', text)
         check("metrics: no stream left active", m and m.group(1) == "0", m and m.group(0))
@@ -362,7 +371,7 @@ def hostile(s):
 
 
 def leaks(s):
-    n = 60 if SANITIZED else 200
+    n = 20 if SANITIZED else 200
     cl = s.client()
     for _ in range(20):
         cl.completions.create(model="smollm2", prompt="Hello there", max_tokens=8, temperature=0)
@@ -371,10 +380,13 @@ def leaks(s):
         if i % 2:
             cl.completions.create(model="smollm2", prompt=f"Count to {i}", max_tokens=8, temperature=0)
         else:
-            stream_text(cl.chat.completions.create(model="gemma3-270m", messages=[{"role": "user", "content": f"Hi {i}"}],
+            stream_text(cl.chat.completions.create(model=MODELS[-1], messages=[{"role": "user", "content": f"Hi {i}"}],
                                                    max_tokens=8, temperature=0.7, stream=True))
     after = s.rss_kb()
-    check(f"RSS stable over {n} requests (< 8 MiB growth)", after - before < 8192, (before, after))
+    if SANITIZED:  # ASan's allocator keeps freed memory in quarantine; its leak check at exit counts
+        check(f"{n} requests served", after > 0)
+    else:
+        check(f"RSS stable over {n} requests (< 8 MiB growth)", after - before < 8192, (before, after))
 
 
 def keyed():
@@ -404,7 +416,8 @@ def keyed():
 
         def long_one():
             res["a"] = raw(s.port, "POST", "/v1/completions", headers={"Authorization": "Bearer sekrit-key"},
-                           body=json.dumps({"prompt": "Once upon a time", "max_tokens": 300, "temperature": 0}))
+                           body=json.dumps({"prompt": "Once upon a time", "max_tokens": 60 if SANITIZED else 300,
+                                            "temperature": 0}))
 
         t = threading.Thread(target=long_one)
         t.start()
