@@ -22,7 +22,8 @@ tokens of tests/data/model/ppl.txt:
   below what a q8_0 KV cache costs (max 0.020 SmolLM2, 0.033 Gemma 3) --
   a kernel with a real error cannot pass;
 * the measure sees a real difference: q8_0 K and V caches against the f16
-  base give mean KLD > 3e-4 (measured 0.0035 and 0.0069);
+  base give mean KLD > 3e-4 (measured 0.0037 and 0.0079; 0.0044 for
+  SmolLM2 at the ASan build's windows of 32);
 * a base file saved by llama-perplexity (llama.cpp c392e509, SmolLM2, one
   window of 16: tests/data/model/kld-llamacpp-smollm2.kld.gz, see
   tests/data/model/README.md) is read: its tokens match desk's tokenization
@@ -119,8 +120,11 @@ def check_model(model, tmp, ctx, chunks):
           self_["same_top"] == 1.0 and self_["kld_max"] <= QUANT_BOUND and self_["kld_min"] >= -QUANT_BOUND and
           abs(self_["ppl_ratio"] - 1) < 1e-4 and
           abs(self_["ppl"] / json.loads(plain.stdout)["ppl"] - 1) < 1e-5, r.stdout + r.stderr)
-    check(f"{model} self, text form", "Same top p" in run("-m", model, "--kl-divergence-base", base,
-                                                          "--kl-divergence").stdout)
+    if model == "smollm2":
+        text = run("-m", model, "--kl-divergence-base", base, "--kl-divergence").stdout
+        check(f"{model} self, text form", all(k in text for k in (
+            "Mean PPL(Q)", "Mean ln(PPL(Q)/PPL(base))", "Mean PPL(Q)/PPL(base)", "Mean    KLD", "Maximum KLD",
+            "99.9%   KLD", "90.0%   KLD", "Median  KLD", " 1.0%   KLD", "Minimum KLD", "RMS Δp", "Same top p:")), text)
 
     # Instruction sets.  The scalar table is slow: one window.
     lacking = []
@@ -143,7 +147,7 @@ def check_model(model, tmp, ctx, chunks):
 
     r, q8 = compare(model, base, "-ctk", "q8_0", "-ctv", "q8_0")
     print(f"{model} q8_0 KV vs the f16 base: {q8}")
-    check(f"{model} q8_0 KV differs measurably", q8 is not None and q8["kld_mean"] > 3e-4 and q8["same_top"] < 1.0,
+    check(f"{model} q8_0 KV differs measurably", q8 is not None and q8["kld_mean"] > 3e-4,
           r.stdout + r.stderr)
     return base, n_vocab
 
