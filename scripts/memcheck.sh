@@ -8,8 +8,8 @@
 # ASan/LeakSanitizer does the checking (detect_leaks=1, exit code 99).
 # --quick keeps to the cases that finish in about a minute under valgrind
 # (the CTest entry uses it); without it every command runs: the real models'
-# generation, chat and perplexity, synth and quantize of a tiny model, and a
-# tiny bench whose report goes through show, compare and cost.
+# generation, chat and perplexity (with a KL-divergence base saved, compared
+# and truncated), synth and quantize of a tiny model, and a tiny bench whose report goes through show, compare and cost.
 # Prints one line per case and a closing "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +90,10 @@ if [ $quick = 0 ]; then
     for i in 1 2 3 4 5 6 7 8; do cat "$tmp/text.txt"; done > "$tmp/long.txt"
     check 0 /dev/null perplexity -m smollm2 -f "$tmp/long.txt" --ctx 32 -t 2
     check 2 /dev/null perplexity -m smollm2 -f "$tmp/text.txt"
+    check 0 /dev/null perplexity -m smollm2 -f "$tmp/long.txt" --ctx 32 --chunks 1 -t 2 --kl-divergence-base "$tmp/base.kld"
+    check 0 /dev/null perplexity -m smollm2 --kl-divergence-base "$tmp/base.kld" --kl-divergence -t 2
+    head -c 5000 "$tmp/base.kld" > "$tmp/short.kld"
+    check 2 /dev/null perplexity -m smollm2 --kl-divergence-base "$tmp/short.kld" --kl-divergence -t 2
   fi
   if has run; then
     check 0 /dev/null run -m gemma3-270m -n 4 -p "Hello" -t 1
