@@ -87,6 +87,16 @@ typedef struct desk_gen_stats {
 desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_t n,
                                  const desk_gen_opts *o, desk_gen_stats *st, desk_err *err);
 
+/* Stop strings on growing text, for a caller that runs its own token loop
+ * (the server).  TEXT holds LEN bytes, of which [0, EMITTED) were already
+ * released and [0, OLD_LEN) were scanned before this call.  Returns true
+ * when one of STOPS (N_STOPS strings; empty ones are skipped) now occurs:
+ * *END is where it starts (cut the text there).  Otherwise false, and *END
+ * is how far the text can be released: LEN less the longest tail that
+ * could still begin a stop string.  Pure: reads TEXT, allocates nothing. */
+bool desk_stop_scan(const char *text, size_t len, size_t old_len, size_t emitted,
+                    const char *const *stops, size_t n_stops, size_t *end);
+
 /* The text the last generate call emitted, without any stop string
  * (borrowed until the next call; NUL-terminated). */
 const char *desk_engine_text(const desk_engine *e, size_t *len);

@@ -115,36 +115,46 @@ static void emit_to(desk_engine *e, const desk_gen_opts *o, size_t end) {
     if (end > e->emitted) e->emitted = end;
 }
 
-/* After appending bytes from OLD_LEN on: true (and the text cut before it)
- * when a stop string now appears; else releases what cannot start one. */
-static bool settle_text(desk_engine *e, const desk_gen_opts *o, size_t old_len) {
+bool desk_stop_scan(const char *text, size_t len, size_t old_len, size_t emitted,
+                    const char *const *stops, size_t n_stops, size_t *end) {
     size_t hold = 0;
-    for (size_t i = 0; i < o->n_stops; i++) {
-        const char *s = o->stops[i];
+    for (size_t i = 0; i < n_stops; i++) {
+        const char *s = stops[i];
         size_t sl = strlen(s);
         if (sl == 0) continue;
         size_t from = old_len >= sl - 1 ? old_len - (sl - 1) : 0;
-        if (from < e->emitted) from = e->emitted;
-        for (size_t p = from; p + sl <= e->len; p++) {
-            if (memcmp(e->text + p, s, sl) == 0) {
-                e->len = p;
-                e->text[p] = '\0';
-                emit_to(e, o, p);
+        if (from < emitted) from = emitted;
+        for (size_t p = from; p + sl <= len; p++) {
+            if (memcmp(text + p, s, sl) == 0) {
+                *end = p;
                 return true;
             }
         }
         /* the longest tail of the pending text that starts S */
-        size_t pending = e->len - e->emitted;
+        size_t pending = len - emitted;
         size_t max = sl - 1 < pending ? sl - 1 : pending;
         for (size_t k = max; k > hold; k--) {
-            if (memcmp(e->text + e->len - k, s, k) == 0) {
+            if (memcmp(text + len - k, s, k) == 0) {
                 hold = k;
                 break;
             }
         }
     }
-    emit_to(e, o, e->len - hold);
+    *end = len - hold;
     return false;
+}
+
+/* After appending bytes from OLD_LEN on: true (and the text cut before it)
+ * when a stop string now appears; else releases what cannot start one. */
+static bool settle_text(desk_engine *e, const desk_gen_opts *o, size_t old_len) {
+    size_t end;
+    bool hit = desk_stop_scan(e->text, e->len, old_len, e->emitted, o->stops, o->n_stops, &end);
+    if (hit) {
+        e->len = end;
+        e->text[end] = '\0';
+    }
+    emit_to(e, o, end);
+    return hit;
 }
 
 static bool is_stop_id(const desk_gen_opts *o, desk_token id) {

@@ -283,6 +283,27 @@ static int tokenize_into(const api_limits *lim, const char *s, size_t n, bool sp
     return 0;
 }
 
+desk_token *api_token_ids(json_object *v, const desk_tokenizer *t, size_t *n, size_t *bad) {
+    *n = 0;
+    *bad = SIZE_MAX;
+    if (!v || !json_object_is_type(v, json_type_array)) return NULL;
+    size_t len = json_object_array_length(v);
+    desk_token *ids = malloc((len ? len : 1) * sizeof *ids);
+    if (!ids) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        json_object *x = json_object_array_get_idx(v, i);
+        int64_t id = json_object_is_type(x, json_type_int) ? json_object_get_int64(x) : -1;
+        if (id < 0 || id >= desk_tokenizer_n_vocab(t)) {
+            free(ids);
+            *bad = i;
+            return NULL;
+        }
+        ids[i] = (desk_token)id;
+    }
+    *n = len;
+    return ids;
+}
+
 static int read_prompt(json_object *o, srv_req *r, const api_limits *lim, api_error *e) {
     json_object *p = field(o, "prompt");
     if (!p) return bad(e, "prompt", "'prompt' is required");
@@ -293,18 +314,13 @@ static int read_prompt(json_object *o, srv_req *r, const api_limits *lim, api_er
         return tokenize_into(lim, json_object_get_string(p), (size_t)json_object_get_string_len(p), true,
                              &r->prompt, &r->n_prompt, "prompt", e);
     if (json_object_is_type(p, json_type_array)) { /* token ids */
-        size_t n = json_object_array_length(p);
+        size_t n = json_object_array_length(p), at;
         if (n > (size_t)lim->n_ctx) return bad(e, "prompt", "'prompt' has %zu tokens but the context holds %d", n, lim->n_ctx);
-        r->prompt = malloc((n ? n : 1) * sizeof *r->prompt);
-        if (!r->prompt) return bad(e, "prompt", "out of memory");
-        for (size_t i = 0; i < n; i++) {
-            json_object *t = json_object_array_get_idx(p, i);
-            int64_t id = json_object_is_type(t, json_type_int) ? json_object_get_int64(t) : -1;
-            if (id < 0 || id >= desk_tokenizer_n_vocab(lim->tok))
-                return bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids "
-                           "in [0, %d); element %zu is not", desk_tokenizer_n_vocab(lim->tok), i);
-            r->prompt[i] = (desk_token)id;
-        }
+        r->prompt = api_token_ids(p, lim->tok, &n, &at);
+        if (!r->prompt && at == SIZE_MAX) return bad(e, "prompt", "out of memory");
+        if (!r->prompt)
+            return bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids "
+                       "in [0, %d); element %zu is not", desk_tokenizer_n_vocab(lim->tok), at);
         r->n_prompt = (int)n;
         return 0;
     }

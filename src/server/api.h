@@ -35,6 +35,11 @@ json_object *api_parse(const char *body, size_t len, int max_depth, api_error *e
 /* The body's "model" (borrowed from O), NULL when absent, "" (E filled)
  * when not a string. */
 const char *api_model_name(json_object *o, api_error *e);
+/* V as token ids of T's vocabulary: a malloc'd array of *N ids (the
+ * caller frees it; one element even for an empty V).  NULL when V is not
+ * an array (*BAD = SIZE_MAX), an element is not an id in range (*BAD = its
+ * index) or memory runs out (*BAD = SIZE_MAX, *N = 0 too). */
+desk_token *api_token_ids(json_object *v, const desk_tokenizer *t, size_t *n, size_t *bad);
 /* Fill R from a chat or completions body; -1 with E filled on a bad field. */
 int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, srv_req *r, api_error *e);
 int api_read_embeddings(json_object *o, const api_limits *lim, srv_req *r, api_error *e);

@@ -374,21 +374,12 @@ static enum MHD_Result post_tokenize(conn *cs, bool detok) {
         return send_json(cs, 200, b, len);
     }
     json_object_object_get_ex(o, "tokens", &v);
-    size_t n = v && json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
-    desk_token *ids = malloc((n ? n : 1) * sizeof *ids);
-    bool ok = v && json_object_is_type(v, json_type_array) && ids;
-    for (size_t i = 0; ok && i < n; i++) {
-        json_object *x = json_object_array_get_idx(v, i);
-        int64_t id = json_object_is_type(x, json_type_int) ? json_object_get_int64(x) : -1;
-        ok = id >= 0 && id < desk_tokenizer_n_vocab(t);
-        if (ok) ids[i] = (desk_token)id;
-    }
+    size_t n, at;
+    desk_token *ids = api_token_ids(v, t, &n, &at);
     json_object_put(o);
-    if (!ok) {
-        free(ids);
+    if (!ids)
         return send_error(cs, 400, "invalid_request_error", "tokens", NULL, 0,
                           "'tokens' must be an array of token ids in [0, %d)", desk_tokenizer_n_vocab(t));
-    }
     size_t need = desk_detokenize(t, ids, n, false, NULL, 0);
     char *text = malloc(need + 1);
     if (text) desk_detokenize(t, ids, n, false, text, need + 1);

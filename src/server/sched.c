@@ -137,30 +137,12 @@ static void emit(slot *s, size_t end, const srv_logprob *lp) {
  * appears; otherwise releases what cannot be the start of one. */
 static bool settle(slot *s, size_t old, const srv_logprob *lp) {
     const srv_req *r = s->r;
-    size_t hold = 0;
-    for (size_t i = 0; i < r->n_stops; i++) {
-        const char *st = r->stops[i];
-        size_t sl = strlen(st);
-        size_t from = old >= sl - 1 ? old - (sl - 1) : 0;
-        if (from < s->emitted) from = s->emitted;
-        for (size_t p = from; p + sl <= s->len; p++) {
-            if (memcmp(s->text + p, st, sl) == 0) {
-                s->len = p;
-                emit(s, p, lp);
-                return true;
-            }
-        }
-        size_t pending = s->len - s->emitted;
-        size_t max = sl - 1 < pending ? sl - 1 : pending;
-        for (size_t k = max; k > hold; k--) {
-            if (memcmp(s->text + s->len - k, st, k) == 0) {
-                hold = k;
-                break;
-            }
-        }
-    }
-    emit(s, s->len - hold, lp);
-    return false;
+    size_t end;
+    bool hit = desk_stop_scan(s->text, s->len, old, s->emitted, (const char *const *)r->stops,
+                              r->n_stops, &end);
+    if (hit) s->len = end;
+    emit(s, end, lp);
+    return hit;
 }
 
 static void release(srv_model *m, slot *s) {
