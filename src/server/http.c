@@ -189,10 +189,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 /* ---- routes ---- */
 
-static srv_model *find_model(conn *cs, json_object *o, api_error *e, bool *sent) {
+static srv_model *find_model(conn *cs, json_object *o, api_error *e) {
     srv *s = cs->s;
     const char *name = api_model_name(o, e);
-    *sent = false;
     if (name && !name[0]) return NULL;
     if (!name) {
         if (s->n_models == 1) return s->models[0];
@@ -211,6 +210,20 @@ static srv_model *find_model(conn *cs, json_object *o, api_error *e, bool *sent)
     snprintf(e->msg, sizeof e->msg, "The model '%.200s' does not exist on this server (GET /v1/models lists them)",
              name);
     return NULL;
+}
+
+/* The body as JSON and the model it names; NULL (the error answered, its
+ * result in *RES) when either is wrong.  The caller puts *O. */
+static srv_model *open_body(conn *cs, json_object **o, enum MHD_Result *res) {
+    api_error e = {0};
+    *o = api_parse(cs->body, cs->len, cs->s->c.max_json_depth, &e);
+    srv_model *m = *o ? find_model(cs, *o, &e) : NULL;
+    if (!m) {
+        if (*o) json_object_put(*o);
+        *o = NULL;
+        *res = send_api_error(cs, &e);
+    }
+    return m;
 }
 
 static api_limits limits_of(const srv *s, srv_model *m) {
@@ -250,15 +263,11 @@ static enum MHD_Result answer_done(conn *cs) {
 
 static enum MHD_Result post_generation(conn *cs, srv_kind kind) {
     srv *s = cs->s;
+    json_object *o;
+    enum MHD_Result res;
+    srv_model *m = open_body(cs, &o, &res);
+    if (!m) return res;
     api_error e = {0};
-    json_object *o = api_parse(cs->body, cs->len, s->c.max_json_depth, &e);
-    if (!o) return send_api_error(cs, &e);
-    bool sent;
-    srv_model *m = find_model(cs, o, &e, &sent);
-    if (!m) {
-        json_object_put(o);
-        return send_api_error(cs, &e);
-    }
     srv_req *r = srv_req_new();
     if (!r) {
         json_object_put(o);
@@ -333,16 +342,10 @@ static enum MHD_Result get_metrics(conn *cs) {
 }
 
 static enum MHD_Result post_tokenize(conn *cs, bool detok) {
-    srv *s = cs->s;
-    api_error e = {0};
-    json_object *o = api_parse(cs->body, cs->len, s->c.max_json_depth, &e);
-    if (!o) return send_api_error(cs, &e);
-    bool sent;
-    srv_model *m = find_model(cs, o, &e, &sent);
-    if (!m) {
-        json_object_put(o);
-        return send_api_error(cs, &e);
-    }
+    json_object *o;
+    enum MHD_Result res;
+    srv_model *m = open_body(cs, &o, &res);
+    if (!m) return res;
     const desk_tokenizer *t = desk_model_tokenizer(srv_model_desk(m));
     char *b = NULL;
     size_t len = 0, cap = 0;
