@@ -5,7 +5,10 @@
  * F16 KV cache and with a Q8_0 K and V cache (greedy-*-q8kv.txt, llama.cpp
  * run with -ctk q8_0 -ctv q8_0 -fa on), the scalar
  * kernels stay within 1e-2 of the default path, the plain reference path
- * agrees, and bad input is refused with a message.
+ * agrees, and bad input is refused with a message.  On x86 each step's
+ * top-2 logit gap also equals llama.cpp's (to the 4 decimals recorded).
+ * The qwen2 architecture runs on random-weight files desk synth writes
+ * (tiny shape, F16 and Q4_0), against llama.cpp's greedy ids for them.
  */
 #include "util/testutil.h"
 
@@ -14,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "desk/convert.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
 
@@ -114,6 +120,8 @@ static desk_token argmax(const float *l, int nv) {
  * ends that prompt's comparison there; a larger disagreement still fails.
  * Under emulation every third prompt runs. */
 #define NEAR_TIE 0.5f
+/* Gaps are recorded to 4 decimals: equal logits agree within rounding. */
+#define EXACT_GAP 6e-5
 static bool x86_order(void) {
 #if defined(__x86_64__)
     return true;
@@ -137,10 +145,10 @@ static bool runs(bool all, int k, const char *kind) {
 
 /* The cases of FILE on MODEL with the kernels ISA (NULL = default):
  * desk's tokens of the prompt, then each greedy token, equal llama.cpp's. */
-static void check_greedy(const char *model, const char *file, const char *isa, desk_cache_type cache) {
+static void check_greedy(const char *model, const char *file, const char *isa, desk_cache_type cache, double gap_tol) {
     static greedy_case cs[MAX_CASES];
     const int n_cases = load_cases(file, cs);
-    assert_true(n_cases >= 10);
+    assert_true(n_cases >= 5);
     char *path = tu_model_path(model);
     desk_err err = {0};
     desk_model *m = NULL;
@@ -150,6 +158,7 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
     if (desk_ctx_new(m, &p, &c, &err) != DESK_OK) fail_msg("%s", err.msg);
     const int nv = desk_model_n_vocab(m);
     int cases = 0, tokens = 0;
+    double worst = 0;
     for (int k = 0; k < n_cases; k++) {
         const greedy_case *g = &cs[k];
         if (!runs(isa == NULL, k, g->kind)) continue;
@@ -167,8 +176,11 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
         for (int i = 0; i < want; i++) {
             const float *l = desk_ctx_logits(c, -1);
             const desk_token got = argmax(l, nv);
-            const float tie = fmaxf(NEAR_TIE, 0.01f * fabsf(l[g->want[i]]));
-            if (got != g->want[i] && !x86_order() && g->gap[i] < tie && l[got] - l[g->want[i]] < tie) {
+            /* x86: no tie is near for an exact file; one recorded from another
+             * order (GAP_TOL above rounding) allows ties within it */
+            const float tie = !x86_order() ? fmaxf(NEAR_TIE, 0.01f * fabsf(l[g->want[i]]))
+                              : gap_tol > EXACT_GAP ? (float)gap_tol : 0.0f;
+            if (got != g->want[i] && g->gap[i] < tie && l[got] - l[g->want[i]] < tie) {
                 /* the reference's own near tie, broken the other way by a
                  * different summation order: the continuations part here */
                 print_message("%s %s: token %d is a near tie (llama.cpp's gap %.4f), continuations part\n", model,
@@ -180,12 +192,22 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
                          model, g->kind, isa ? isa : "default", desk_cache_type_name(cache), i, got, (double)l[got],
                          g->want[i],
                          (double)l[g->want[i]]);
+            if (x86_order()) {
+                float second = -INFINITY;
+                for (desk_token v = 0; v < nv; v++)
+                    if (v != got && l[v] > second) second = l[v];
+                const double gap = (double)l[got] - second;
+                if (fabs(gap - g->gap[i]) > worst) worst = fabs(gap - g->gap[i]);
+                if (fabs(gap - g->gap[i]) > gap_tol + 1e-6 * fabs(gap))
+                    fail_msg("%s %s (%s kernels): token %d's top-2 gap is %.6f, llama.cpp's %.4f", model, g->kind,
+                             isa ? isa : "default", i, gap, (double)g->gap[i]);
+            }
             tokens++;
             if (i + 1 < want) assert_int_equal(desk_decode(c, &got, 1, &err), DESK_OK);
         }
     }
-    print_message("%s (%s kernels, %s cache): %d prompts, %d tokens equal llama.cpp's\n", model,
-                  isa ? isa : "default", desk_cache_type_name(cache), cases, tokens);
+    print_message("%s (%s kernels, %s cache): %d prompts, %d tokens equal llama.cpp's (top-2 gaps within %.2g)\n",
+                  model, isa ? isa : "default", desk_cache_type_name(cache), cases, tokens, worst);
     free_cases(cs, n_cases);
     desk_ctx_free(c);
     desk_model_free(m);
@@ -194,26 +216,58 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
 
 /* The vector tables this CPU runs besides the default (under the
  * sanitizers, the default only; the scalar one is test_scalar_agrees'). */
-static void check_greedy_all(const char *model, const char *file, desk_cache_type cache) {
-    check_greedy(model, file, NULL, cache);
+static void check_greedy_all(const char *model, const char *file, desk_cache_type cache, double gap_tol) {
+    check_greedy(model, file, NULL, cache, gap_tol);
     if (sanitized()) return;
     for (int i = DESK_ISA_SCALAR + 1; i < DESK_ISA_COUNT; i++) {
         const char *isa = desk_isa_name((desk_isa)i);
         if (desk_kernels_get((desk_isa)i) && strcmp(desk_kernels_isa(), isa) != 0)
-            check_greedy(model, file, isa, cache);
+            check_greedy(model, file, isa, cache, gap_tol);
         else if (!desk_kernels_get((desk_isa)i))
             print_message("%s kernels: not on this CPU\n", isa);
     }
 }
 
+/* llama.cpp c392e509 (the build these were recorded with) accumulates
+ * attention's V sum in F16 and converts F16 products' inputs its own way;
+ * desk keeps the newer build's order (tests/data/model/README.md), so
+ * logits differ a little: top-2 gaps agree within this (measured 0.012). */
+#define QWEN2_GAP 0.02
+
+/* A random-weight qwen2 file of TYPE (desk_synth_file, tiny shape, seed 1,
+ * SmolLM2's tokenizer) against llama.cpp's greedy ids for that file. */
+static void check_qwen2_synth(const char *type) {
+    char dir[64], out[128], file[64];
+    snprintf(dir, sizeof dir, "/tmp/desk_tq2_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/q.gguf", dir);
+    desk_synth_shape s = *desk_synth_shape_find("tiny");
+    s.arch = "qwen2";
+    char *vocab = tu_model_path("smollm2");
+    desk_err err = {0};
+    desk_convert_opts o = {.n_threads = 2};
+    if (desk_synth_file(&s, vocab, out, desk_qrecipe_find(type), 1, &o, &err) != DESK_OK) fail_msg("%s", err.msg);
+    free(vocab);
+    snprintf(file, sizeof file, "greedy-qwen2-tiny-%s.txt", type);
+    check_greedy_all(out, file, DESK_CACHE_F16, QWEN2_GAP);
+    unlink(out);
+    rmdir(dir);
+}
+
+static void test_qwen2_greedy(void **state) {
+    (void)state;
+    check_qwen2_synth("q4_0");
+    check_qwen2_synth("f16");
+}
+
 static void test_smollm2_greedy(void **state) {
     (void)state;
-    check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16);
+    check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16, EXACT_GAP);
 }
 
 static void test_gemma3_greedy(void **state) {
     (void)state;
-    check_greedy_all("gemma3-270m", "greedy-gemma3.txt", DESK_CACHE_F16);
+    check_greedy_all("gemma3-270m", "greedy-gemma3.txt", DESK_CACHE_F16, EXACT_GAP);
 }
 
 /* The same with a Q8_0 K and V cache, against llama.cpp's run with
@@ -221,12 +275,12 @@ static void test_gemma3_greedy(void **state) {
  * per-row attention there, the long prompt included. */
 static void test_smollm2_greedy_q8kv(void **state) {
     (void)state;
-    check_greedy_all("smollm2", "greedy-smollm2-q8kv.txt", DESK_CACHE_Q8_0);
+    check_greedy_all("smollm2", "greedy-smollm2-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP);
 }
 
 static void test_gemma3_greedy_q8kv(void **state) {
     (void)state;
-    check_greedy_all("gemma3-270m", "greedy-gemma3-q8kv.txt", DESK_CACHE_Q8_0);
+    check_greedy_all("gemma3-270m", "greedy-gemma3-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP);
 }
 
 /* The scalar kernels (portable C) and the default SIMD ones: over two
@@ -412,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_gemma3_greedy),
         cmocka_unit_test(test_smollm2_greedy_q8kv),
         cmocka_unit_test(test_gemma3_greedy_q8kv),
+        cmocka_unit_test(test_qwen2_greedy),
         cmocka_unit_test(test_scalar_agrees),
         cmocka_unit_test(test_reference_agrees),
         cmocka_unit_test(test_trace),

@@ -75,11 +75,16 @@ typedef struct desk_synth_shape {
     uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
     float rope_base;
     bool tied; /* no output.weight: token_embd is the output matrix */
+    const char *arch; /* general.architecture: "llama" (NULL) or "qwen2" (q, k, v biases) */
 } desk_synth_shape;
 
-/* The shape called NAME, or NULL; desk_synth_shape_list names them all. */
+/* The shape called NAME, or NULL; desk_synth_shape_list names them all.
+ * Copy one and set its arch to write that architecture with its size. */
 const desk_synth_shape *desk_synth_shape_find(const char *name);
 const char *desk_synth_shape_list(void);
+/* Whether desk synth writes architecture ARCH; desk_synth_arch_list names them. */
+bool desk_synth_arch_known(const char *arch);
+const char *desk_synth_arch_list(void);
 
 /* Writes OUT (atomically) with shape S, the tokenizer of the GGUF at VOCAB,
  * weights from SEED and tensor types from recipe R (F16 when NULL).

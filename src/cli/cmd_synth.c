@@ -17,14 +17,20 @@
 
 static const char USAGE[] =
     "usage: desk synth --shape SHAPE --vocab-from MODEL OUT.gguf [--type f16]\n"
-    "                  [--seed 1] [--threads N]\n"
+    "                  [--arch llama|qwen2] [--seed 1] [--threads N]\n"
     "\n"
-    "Writes a \"llama\" model with random weights and the shape of a real one:\n"
+    "Writes a model with random weights and the shape of a real one:\n"
     "  tiny      2 layers, 256 embd, 4 heads, 2 kv heads, 768 ffn (for tests)\n"
     "  llama-1b  Llama 3.2 1B: 16 layers, 2048 embd, 32 heads, 8 kv, 8192 ffn\n"
     "  llama-3b  Llama 3.2 3B: 28 layers, 3072 embd, 24 heads, 8 kv, 8192 ffn\n"
     "  llama-8b  Llama 3.1 8B: 32 layers, 4096 embd, 32 heads, 8 kv, 14336 ffn\n"
-    "(1b and 3b tie the output to token_embd, as the real models do.)\n"
+    "  qwen2-0.5b  Qwen2.5 0.5B (qwen2): 24 layers, 896 embd, 14 heads, 2 kv, 4864 ffn\n"
+    "  qwen2-7b  Qwen2.5 7B (qwen2): 28 layers, 3584 embd, 28 heads, 4 kv, 18944 ffn\n"
+    "(1b, 3b and 0.5b tie the output to token_embd, as the real models do.)\n"
+    "\n"
+    "--arch A    write architecture A with the shape's sizes: llama (the\n"
+    "            llama-* shapes and tiny) or qwen2 (adds q, k, v biases,\n"
+    "            drawn like the weights; NEOX RoPE)\n"
     "\n"
     "--vocab-from MODEL  a GGUF (path or known name, e.g. smollm2) whose\n"
     "            tokenizer.* keys are copied; n_vocab is its token count\n"
@@ -38,7 +44,7 @@ static const char USAGE[] =
     "OUT is written atomically.\n";
 
 int cmd_synth(int argc, char **argv) {
-    const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL;
+    const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL, *arch = NULL;
     long long seed = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -46,7 +52,7 @@ int cmd_synth(int argc, char **argv) {
             fputs(USAGE, stdout);
             return 0;
         }
-        static const char *const VALUED[] = {"--shape", "--vocab-from", "--type", "--seed", "--threads", "-t"};
+        static const char *const VALUED[] = {"--shape", "--vocab-from", "--type", "--seed", "--threads", "-t", "--arch"};
         bool valued = false;
         for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) valued |= strcmp(a, VALUED[k]) == 0;
         if (valued) {
@@ -55,6 +61,7 @@ int cmd_synth(int argc, char **argv) {
             if (strcmp(a, "--shape") == 0) shape = v;
             else if (strcmp(a, "--vocab-from") == 0) vocab = v;
             else if (strcmp(a, "--type") == 0) type = v;
+            else if (strcmp(a, "--arch") == 0) arch = v;
             else if (strcmp(a, "--seed") == 0) {
                 if (!cli_parse_int("synth", a, v, 0, INT64_MAX, &seed)) return DESK_EXIT_USAGE;
             } else if (!cli_parse_int("synth", a, v, 1, 1024, &threads)) {
@@ -72,6 +79,11 @@ int cmd_synth(int argc, char **argv) {
         return cli_fail("synth", DESK_EXIT_USAGE, "usage: desk synth --shape SHAPE --vocab-from MODEL OUT.gguf");
     const desk_synth_shape *s = desk_synth_shape_find(shape);
     if (!s) return cli_fail("synth", DESK_EXIT_USAGE, "unknown shape %s (one of %s)", shape, desk_synth_shape_list());
+    if (arch && !desk_synth_arch_known(arch))
+        return cli_fail("synth", DESK_EXIT_USAGE, "unknown architecture %s (one of %s)", arch, desk_synth_arch_list());
+    desk_synth_shape with_arch = *s;
+    if (arch) with_arch.arch = arch;
+    s = &with_arch;
     const desk_qrecipe *r = desk_qrecipe_find(type);
     if (!r) return cli_fail("synth", DESK_EXIT_USAGE, "unknown type %s (one of %s)", type, desk_qrecipe_list());
     desk_err err = {0};

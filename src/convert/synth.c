@@ -15,14 +15,16 @@
 #include "tensor/types.h"
 
 #define WEIGHT_STD 0.02f
-#define MAX_TENSORS_PER_LAYER 9
+#define MAX_TENSORS_PER_LAYER 12
 #define NAME_LEN 64
 
 static const desk_synth_shape SHAPES[] = {
-    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true},
-    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true},
-    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true},
-    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false},
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL},
+    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2"},
+    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2"},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -32,7 +34,15 @@ const desk_synth_shape *desk_synth_shape_find(const char *name) {
     return NULL;
 }
 
-const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b"; }
+const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b"; }
+
+const char *desk_synth_arch_list(void) { return "llama, qwen2"; }
+
+bool desk_synth_arch_known(const char *arch) {
+    return arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0);
+}
+
+static const char *arch_of(const desk_synth_shape *s) { return s->arch ? s->arch : "llama"; }
 
 uint64_t desk_synth_mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
@@ -87,7 +97,8 @@ static void gen_task(void *ctx, int ith, int nth) {
     }
 }
 
-/* The tensor list of a llama model of shape S. */
+/* The tensor list of a model of shape S (qwen2: with q, k, v biases, drawn
+ * like the weights). */
 static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor *t) {
     int64_t n = 0;
     int64_t e = s->n_embd, kv = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
@@ -99,20 +110,29 @@ static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor
         int rows; /* 0 embd, 1 kv width, 2 ffn; ne0 from `cols` alike */
         int cols;
         bool norm;
-    } L[MAX_TENSORS_PER_LAYER] = {
+    } L[9] = {
         {"attn_norm", 0, 0, true},    {"attn_q", 0, 0, false},  {"attn_k", 1, 0, false},
         {"attn_v", 1, 0, false},      {"attn_output", 0, 0, false}, {"ffn_norm", 0, 0, true},
         {"ffn_gate", 2, 0, false},    {"ffn_up", 2, 0, false},  {"ffn_down", 0, 2, false},
     };
     int64_t dim[3] = {e, kv, s->n_ff};
+    const bool bias = strcmp(arch_of(s), "qwen2") == 0;
     for (uint32_t l = 0; l < s->n_layer; l++) {
-        for (int k = 0; k < MAX_TENSORS_PER_LAYER; k++) {
+        for (int k = 0; k < 9; k++) {
             stensor *x = &t[n++];
             snprintf(x->name, sizeof x->name, "blk.%u.%s.weight", l, L[k].name);
             x->norm = L[k].norm;
             x->n_dims = L[k].norm ? 1 : 2;
             x->ne[0] = dim[L[k].cols];
             x->ne[1] = L[k].norm ? 1 : dim[L[k].rows];
+        }
+        for (int k = 1; bias && k <= 3; k++) {
+            stensor *x = &t[n++];
+            snprintf(x->name, sizeof x->name, "blk.%u.%s.bias", l, L[k].name);
+            x->norm = false;
+            x->n_dims = 1;
+            x->ne[0] = dim[L[k].rows];
+            x->ne[1] = 1;
         }
     }
     return n;
@@ -122,22 +142,30 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
                             uint32_t n_vocab, const desk_qrecipe *r, desk_err *err) {
     char name[128];
     snprintf(name, sizeof name, "desk synth %s (%s shape, random weights)", s->name, s->what);
+    const char *a = arch_of(s);
     desk_status st;
-    if ((st = desk_gguf_writer_set_str(w, "general.architecture", "llama", err)) != DESK_OK ||
+    if ((st = desk_gguf_writer_set_str(w, "general.architecture", a, err)) != DESK_OK ||
         (st = desk_gguf_writer_set_str(w, "general.name", name, err)) != DESK_OK ||
         (st = desk_gguf_writer_set_u32(w, "general.file_type", r->ftype, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "general.quantization_version", 2, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.block_count", s->n_layer, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.context_length", s->n_ctx, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.embedding_length", s->n_embd, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.feed_forward_length", s->n_ff, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.attention.head_count", s->n_head, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.attention.head_count_kv", s->n_head_kv, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_f32(w, "llama.rope.freq_base", s->rope_base, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.rope.dimension_count", s->n_embd / s->n_head, err)) != DESK_OK ||
-        (st = desk_gguf_writer_set_u32(w, "llama.vocab_size", n_vocab, err)) != DESK_OK)
+        (st = desk_gguf_writer_set_u32(w, "general.quantization_version", 2, err)) != DESK_OK)
         return st;
+    const struct {
+        const char *key;
+        uint32_t u;
+        float f;
+    } K[] = {
+        {"block_count", s->n_layer, 0},          {"context_length", s->n_ctx, 0},
+        {"embedding_length", s->n_embd, 0},      {"feed_forward_length", s->n_ff, 0},
+        {"attention.head_count", s->n_head, 0},  {"attention.head_count_kv", s->n_head_kv, 0},
+        {"rope.freq_base", 0, s->rope_base},     {"attention.layer_norm_rms_epsilon", 0, strcmp(a, "qwen2") == 0 ? 1e-6f : 1e-5f},
+        {"rope.dimension_count", s->n_embd / s->n_head, 0}, {"vocab_size", n_vocab, 0},
+    };
+    for (size_t k = 0; k < sizeof K / sizeof K[0]; k++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.%s", a, K[k].key);
+        st = K[k].f != 0 ? desk_gguf_writer_set_f32(w, key, K[k].f, err) : desk_gguf_writer_set_u32(w, key, K[k].u, err);
+        if (st != DESK_OK) return st;
+    }
     for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
         const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
         if (strncmp(kv->key.s, "tokenizer.", 10) == 0 &&

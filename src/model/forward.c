@@ -6,8 +6,8 @@
  *
  *   x  = embed(ids) * embd_scale
  *   per layer:  h = rmsnorm(x) * attn_norm
- *               q, k, v = h Wq, h Wk, h Wv      (gemma3: q, k per-head rmsnorm)
- *               q, k = rope(q, k)               (llama: adjacent pairs; gemma3: halves)
+ *               q, k, v = h Wq, h Wk, h Wv      (qwen2: + biases; gemma3: q, k per-head rmsnorm)
+ *               q, k = rope(q, k)               (llama: adjacent pairs; gemma3, qwen2: halves)
  *               a = attention(q * attn_scale, K cache, V cache)   (F16 or Q8_0 cache)
  *               o = a Wo                        (gemma3: rmsnorm(o) * post_attn_norm)
  *               x = x + o
@@ -504,6 +504,12 @@ typedef struct rows_job {
 /* Batches of this many rows or more split their per-row steps over the pool. */
 #define ROWS_PAR_MIN 8
 
+/* X += B (N values), as llama.cpp adds a bias after the product; B NULL: none. */
+static void add_bias(float *x, const float *b, size_t n) {
+    if (b)
+        for (size_t d = 0; d < n; d++) x[d] += b[d];
+}
+
 static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_err *err) {
     const desk_model *m = c->m;
     const desk_hparams *hp = &m->hp;
@@ -511,6 +517,9 @@ static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_
     const size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk,
                  kvv = (size_t)hp->n_head_kv * hp->head_dim_v;
     const int pos = c->b_pos[i], seq = c->b_seq[i];
+    add_bias(c->q + (size_t)i * qd, L->bq, qd);
+    add_bias(c->k + (size_t)i * kvk, L->bk, kvk);
+    add_bias(c->v + (size_t)i * kvv, L->bv, kvv);
     for (int h = 0; h < hp->n_head; h++) {
         float *q = c->q + (size_t)i * qd + (size_t)h * hk;
         if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);

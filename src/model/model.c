@@ -107,7 +107,8 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
                          hp->eps == 0 ? "missing" : "out of range");
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
-    hp->rope_neox = false;
+    /* llama.cpp's rope types: NORM (adjacent pairs) for llama, NEOX (halves) for the rest. */
+    hp->rope_neox = m->arch != DESK_ARCH_LLAMA;
     if (m->arch == DESK_ARCH_GEMMA3) {
         hp->rope_neox = true;
         hp->embd_scale = sqrtf((float)hp->n_embd);
@@ -157,6 +158,12 @@ static desk_status load_tensors(desk_model *m, desk_err *err) {
             (s = get_mat(m, T("ffn_down.weight"), hp->n_ff, hp->n_embd, &L->w_down, err)) ||
             (s = get_vec(m, T("attn_norm.weight"), hp->n_embd, false, &L->attn_norm, err)) ||
             (s = get_vec(m, T("ffn_norm.weight"), hp->n_embd, false, &L->ffn_norm, err)))
+            return s;
+        /* Biases of q, k and v: qwen2 has them; llama.cpp reads them in llama files when present. */
+        const bool need_bias = m->arch == DESK_ARCH_QWEN2, may_bias = need_bias || m->arch == DESK_ARCH_LLAMA;
+        if (may_bias && ((s = get_vec(m, T("attn_q.bias"), qd, !need_bias, &L->bq, err)) ||
+                         (s = get_vec(m, T("attn_k.bias"), kd, !need_bias, &L->bk, err)) ||
+                         (s = get_vec(m, T("attn_v.bias"), vd, !need_bias, &L->bv, err))))
             return s;
         L->swa = false;
         L->rope_base = hp->rope_base;
@@ -369,9 +376,11 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
         m->arch = DESK_ARCH_LLAMA;
     } else if (strcmp(m->arch_name, "gemma3") == 0) {
         m->arch = DESK_ARCH_GEMMA3;
+    } else if (strcmp(m->arch_name, "qwen2") == 0) {
+        m->arch = DESK_ARCH_QWEN2;
     } else {
         s = desk_errf(err, DESK_E_UNSUPPORTED,
-                      "architecture '%s' is not supported (desk runs: llama, gemma3)", m->arch_name);
+                      "architecture '%s' is not supported (desk runs: llama, gemma3, qwen2)", m->arch_name);
         goto fail;
     }
     if (desk_gguf_get_str(m->g, "general.name", &m->name, NULL) != DESK_OK) m->name = path;
