@@ -149,7 +149,11 @@ typedef struct desk_bench_load {
     uint64_t errors[DESK_LOAD_ERR_N]; /* failed requests by kind, all repetitions */
     double client_cpu_s;  /* the load generator's CPU time (user + system), all repetitions */
     double wall_s;        /* the repetitions' wall time */
+    char first_error[200]; /* what the first failed request said ("" when none failed) */
 } desk_bench_load;
+
+/* The failed requests of L, all kinds. */
+uint64_t desk_load_errors(const desk_bench_load *l);
 
 /* ---- results and reports ---- */
 

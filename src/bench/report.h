@@ -14,7 +14,6 @@ struct json_object;
 
 /* report_load.c: load tests of a server (`desk bench --url`). */
 bool desk_report_is_load(const desk_bench_report *r);
-uint64_t desk_load_errors(const desk_bench_load *l);
 /* A new JSON object (the caller puts it) for L. */
 struct json_object *desk_load_json(const desk_bench_load *l);
 /* Fills L from a result's "load" object; false when a count is not one. */

@@ -66,6 +66,7 @@ json_object *desk_load_json(const desk_bench_load *l) {
     json_object *e = json_object_new_object();
     for (int k = 0; k < DESK_LOAD_ERR_N; k++) json_object_object_add(e, ERR_NAMES[k], json_object_new_int64((int64_t)l->errors[k]));
     json_object_object_add(o, "errors", e);
+    if (l->first_error[0]) json_object_object_add(o, "first_error", json_object_new_string(l->first_error));
     json_object_object_add(o, "client_cpu_s", num(l->client_cpu_s));
     json_object_object_add(o, "wall_s", num(l->wall_s));
     json_object_object_add(o, "client_cpu_share", num(l->wall_s > 0 ? l->client_cpu_s / l->wall_s : 0));
@@ -127,6 +128,8 @@ bool desk_load_read(json_object *o, desk_bench_load *l) {
     get_num(o, "client_cpu_s", &l->client_cpu_s);
     get_num(o, "wall_s", &l->wall_s);
     if (!get_count(o, "ok", &l->ok)) return false;
+    if (json_object_object_get_ex(o, "first_error", &v) && json_object_is_type(v, json_type_string))
+        snprintf(l->first_error, sizeof l->first_error, "%s", json_object_get_string(v));
     json_object *e = NULL;
     if (json_object_object_get_ex(o, "errors", &e) && json_object_is_type(e, json_type_object))
         for (int k = 0; k < DESK_LOAD_ERR_N; k++)
@@ -203,6 +206,9 @@ void desk_load_write_md(const desk_bench_report *r, FILE *f) {
     if (slo && first)
         fprintf(f, "; goodput: share of requests with TTFT <= %g ms and mean ITL <= %g ms", first->load.slo_ttft_ms,
                 first->load.slo_itl_ms);
+    for (size_t i = 0; i < r->n_results; i++)
+        if (r->results[i].load.first_error[0])
+            fprintf(f, ".\n%s: the first failed request: %s", r->results[i].test, r->results[i].load.first_error);
     fprintf(f, ".\nClient: %s (%s), %d CPUs, %.1f GB RAM, %s; desk %s (%s); %s\n", e->cpu, e->isa, e->n_cpus,
             (double)e->mem_total / 1e9, e->kernel, e->version, e->git, e->date);
 }

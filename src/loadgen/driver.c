@@ -22,9 +22,9 @@
 
 bool lg_run_init(lg_run *r, size_t n, int max_tokens) {
     memset(r, 0, sizeof *r);
-    r->cap_itl = n * (size_t)(max_tokens > 0 ? max_tokens : 1);
+    r->per_request = (size_t)(max_tokens > 0 ? max_tokens : 1);
     r->recs = calloc(n ? n : 1, sizeof *r->recs);
-    r->itl = malloc((r->cap_itl ? r->cap_itl : 1) * sizeof *r->itl);
+    r->itl = malloc((n ? n : 1) * r->per_request * sizeof *r->itl);
     r->n_recs = n;
     if (!r->recs || !r->itl) {
         lg_run_free(r);
@@ -112,7 +112,7 @@ bool lg_drive(lg_driver *d, const char *const *bodies, size_t n_bodies, size_t n
         double now = lg_now() - t0;
         while (next < n && n_free > 0 && (!arrival || arrival[next] <= now)) {
             lg_stream *s = d->free_slots[--n_free];
-            lg_stream_begin(s, next, bodies[next % n_bodies], run->itl, &run->n_itl, run->cap_itl);
+            lg_stream_begin(s, next, bodies[next % n_bodies], run->itl + next * run->per_request, run->per_request);
             if (curl_multi_add_handle(multi, s->easy) != CURLM_OK) {
                 snprintf(msg, cap, "libcurl refused a request");
                 ok = false;

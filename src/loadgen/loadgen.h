@@ -50,6 +50,8 @@ typedef struct lg_record {
     double mean_itl_ms;   /* (last - first chunk) / (chunks - 1); 0 under 2 chunks */
     int chunks;           /* content chunks */
     int prompt_tokens, completion_tokens; /* from usage, else -1 */
+    size_t n_itl;         /* inter-token latencies at the run's itl + index * per_request */
+    char detail[200];     /* a failure's particulars (status, libcurl's words, the server's message) */
 } lg_record;
 
 /* One streaming request slot, reused from request to request. */
@@ -67,9 +69,9 @@ typedef struct lg_stream {
     int error;            /* set by the callbacks (-1 none) */
     lg_record rec;
     size_t index;         /* of the request in the run */
-    /* every inter-token latency goes here (the run's array) */
+    /* this request's inter-token latencies go here (its part of the run's array) */
     double *itl;
-    size_t *n_itl, cap_itl;
+    size_t cap_itl;
 } lg_stream;
 
 /* Seconds on CLOCK_MONOTONIC. */
@@ -80,8 +82,8 @@ double lg_now(void);
 bool lg_stream_init(lg_stream *s, const lg_config *cfg, char *msg, size_t cap);
 void lg_stream_free(lg_stream *s);
 /* Prepares the slot for request INDEX with BODY (borrowed until it ends),
- * recording its latencies into ITL[*N_ITL..CAP). */
-void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t *n_itl, size_t cap);
+ * recording its inter-token latencies into ITL[0..CAP). */
+void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t cap);
 /* Classifies the finished transfer (libcurl's RESULT) into s->rec. */
 void lg_stream_end(lg_stream *s, CURLcode result);
 
@@ -89,8 +91,8 @@ void lg_stream_end(lg_stream *s, CURLcode result);
 typedef struct lg_run {
     lg_record *recs;      /* one per request, in request order */
     size_t n_recs;
-    double *itl;          /* every inter-token latency, ms */
-    size_t n_itl, cap_itl;
+    double *itl;          /* request i's inter-token latencies (ms) from itl + i * per_request */
+    size_t per_request;
     double wall_s;        /* first request's start to last request's end */
     double cpu_s;         /* this process's user + system CPU time meanwhile */
 } lg_run;

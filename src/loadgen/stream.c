@@ -42,11 +42,17 @@ static int on_event(void *user, const char *data, size_t len) {
     json_object *o = json_tokener_parse_ex(s->tok, data, (int)len);
     if (!o || json_tokener_get_error(s->tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
+        snprintf(s->rec.detail, sizeof s->rec.detail, "event %zu is not a JSON object: %.60s", s->sse.events, data);
         s->error = DESK_LOAD_ERR_MALFORMED;
         return 1;
     }
     json_object *v = NULL;
     if (json_object_object_get_ex(o, "error", &v)) { /* an error reported inside the stream */
+        json_object *m = NULL;
+        const char *what = json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "message", &m)
+                               ? json_object_get_string(m)
+                               : json_object_get_string(v);
+        snprintf(s->rec.detail, sizeof s->rec.detail, "error event in the stream: %.160s", what ? what : "?");
         json_object_put(o);
         s->error = DESK_LOAD_ERR_OTHER;
         return 1;
@@ -67,7 +73,7 @@ static int on_event(void *user, const char *data, size_t len) {
             if (!text || !*text) text = member_str(c, "text");
             if (text && *text) {
                 if (s->chunks == 0) s->t_first = s->t_now;
-                else if (*s->n_itl < s->cap_itl) s->itl[(*s->n_itl)++] = (s->t_now - s->t_last) * 1e3;
+                else if (s->rec.n_itl < s->cap_itl) s->itl[s->rec.n_itl++] = (s->t_now - s->t_last) * 1e3;
                 s->t_last = s->t_now;
                 s->chunks++;
             }
@@ -92,6 +98,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user) {
             char *ct = NULL;
             curl_easy_getinfo(s->easy, CURLINFO_CONTENT_TYPE, &ct);
             if (!ct || !strstr(ct, "text/event-stream")) {
+                snprintf(s->rec.detail, sizeof s->rec.detail, "not a stream: Content-Type %.60s", ct ? ct : "(none)");
                 s->error = DESK_LOAD_ERR_MALFORMED;
                 return 0;
             }
@@ -99,7 +106,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *user) {
     }
     if (s->rec.http_status != 200) return n; /* an error body: the status says it all */
     if (sse_feed(&s->sse, p, n) != SSE_OK) {
-        if (s->error < 0) s->error = DESK_LOAD_ERR_MALFORMED;
+        if (s->error < 0) {
+            s->error = DESK_LOAD_ERR_MALFORMED;
+            snprintf(s->rec.detail, sizeof s->rec.detail, "SSE: %.160s", s->sse.msg);
+        }
         return 0; /* aborts the transfer */
     }
     return n;
@@ -157,11 +167,10 @@ void lg_stream_free(lg_stream *s) {
     memset(s, 0, sizeof *s);
 }
 
-void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t *n_itl, size_t cap) {
+void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t cap) {
     sse_reset(&s->sse);
     s->index = index;
     s->itl = itl;
-    s->n_itl = n_itl;
     s->cap_itl = cap;
     s->chunks = 0;
     s->finished = s->checked = false;
@@ -197,4 +206,11 @@ void lg_stream_end(lg_stream *s, CURLcode result) {
         /* A stream counts as whole once [DONE] or a finish_reason came. */
         r->error = s->sse.done || s->finished ? -1 : DESK_LOAD_ERR_CLOSED;
     else r->error = DESK_LOAD_ERR_OTHER;
+    if (r->error >= 0 && !r->detail[0]) {
+        if (r->error == DESK_LOAD_ERR_CLOSED)
+            snprintf(r->detail, sizeof r->detail, "the stream ended after %d content chunks, before [DONE] or a "
+                     "finish_reason (%s)", s->chunks, curl_easy_strerror(result));
+        else if (r->http_status != 200 && r->http_status != 0) snprintf(r->detail, sizeof r->detail, "HTTP %d", r->http_status);
+        else snprintf(r->detail, sizeof r->detail, "%s", curl_easy_strerror(result));
+    }
 }

@@ -39,6 +39,7 @@ static void figures(const lg_sweep *sw, lg_run *run, double *scratch, rep_figure
     for (size_t i = 0; i < run->n_recs; i++) {
         const lg_record *r = &run->recs[i];
         if (r->error >= 0) {
+            if (!desk_load_errors(l)) snprintf(l->first_error, sizeof l->first_error, "%s", r->detail);
             l->errors[r->error]++;
             continue;
         }
@@ -65,7 +66,15 @@ static void figures(const lg_sweep *sw, lg_run *run, double *scratch, rep_figure
     for (size_t i = 0; i < run->n_recs; i++)
         if (run->recs[i].error < 0) scratch[k++] = run->recs[i].e2e_ms;
     pcts(scratch, k, f->e2e);
-    pcts(run->itl, run->n_itl, f->itl); /* sorts in place: the run is done with them */
+    /* The successful requests' latencies, packed to the front (the run is
+     * done with them). */
+    size_t n_itl = 0;
+    for (size_t i = 0; i < run->n_recs; i++) {
+        if (run->recs[i].error >= 0) continue;
+        memmove(run->itl + n_itl, run->itl + i * run->per_request, run->recs[i].n_itl * sizeof *run->itl);
+        n_itl += run->recs[i].n_itl;
+    }
+    pcts(run->itl, n_itl, f->itl);
 }
 
 /* Mean and sd over N repetitions of the double at byte OFFSET of each. */
