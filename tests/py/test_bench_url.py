@@ -131,10 +131,122 @@ def test_timing(stub):
     check("the env names the target and the client", rep["env"]["target"] == stub.url and rep["env"]["cpu"], rep["env"])
 
 
+FAULTS = [("malformed", "malformed"), ("garbage", "malformed"), ("json", "malformed"), ("close", "closed"),
+          ("http429", "http_429"), ("http503", "http_503")]
+
+
+def expect_failed(name, rc, err, rep, kind, n):
+    lines = [x for x in err.splitlines() if x.strip()]
+    load = rep["results"][0]["load"] if rep else {}
+    check(name + ": exit status 1 and one line saying so",
+          rc == 1 and len(lines) == 1 and "%d of %d requests failed (%s %d)" % (n, n, kind, n) in lines[0], (rc, err))
+    check(name + ": counted as %s" % kind,
+          load.get("errors", {}).get(kind) == n and load.get("ok") == 0 and
+          sum(load.get("errors", {}).values()) == n and load.get("first_error"), load)
+
+
+def test_faults(stub):
+    common = ["--concurrency", "2", "--requests", "4", "--max-tokens", "5", "-r", "1", "--warmup", "0"]
+    for mode, kind in FAULTS:
+        rc, err, rep = bench(stub.url, "--model", mode, *common)
+        expect_failed(mode, rc, err, rep, kind, 4)
+    # A closed port: bound, then released, so nothing listens there.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rc, err, rep = bench("http://127.0.0.1:%d/v1" % port, *common)
+    expect_failed("refused connection", rc, err, rep, "connect", 4)
+    # 8 tokens take 145 ms; 80 ms is not enough.
+    rc, err, rep = bench(stub.url, "--timeout", "0.08", "--concurrency", "2", "--requests", "4", "--max-tokens", "8",
+                         "-r", "1", "--warmup", "0")
+    expect_failed("timeout", rc, err, rep, "timeout", 4)
+    # The server still answers well afterwards.
+    rc, err, rep = bench(stub.url, "--model", "nousage", *common)
+    load = rep["results"][0]["load"] if rep else {}
+    check("without usage, tokens are counted chunks", rc == 0 and load.get("token_counts") == "chunks" and
+          load.get("completion_tokens") == 5 and load.get("ok") == 4, (rc, err, load))
+
+
+def test_rate_dataset_slo(stub):
+    rc, err, rep = bench(stub.url, "--rate", "40", "--requests", "20", "-r", "2", "--max-tokens", "8", "--seed", "7")
+    r = rep["results"][0] if rep else {}
+    load = r.get("load", {})
+    check("--rate: one open-loop row", rc == 0 and r.get("test") == "rate40" and load.get("concurrency") == 0 and
+          load.get("rate") == 40 and load.get("ok") == 40, (rc, err, r))
+    # 20 arrivals at 40/s span ~0.5 s, each request 145 ms: about 30/s done.
+    check("--rate: requests/s follows the arrival rate", 15 < load.get("requests_per_s", 0) < 45, load)
+    ds = os.path.join(tmp, "prompts.jsonl")
+    with open(ds, "w") as f:
+        f.write('{"prompt": "one two three four"}\n\n')
+        f.write('{"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "x y"}]}\n')
+        f.write('{"prompt": "a b c d e f"}\n')
+    rc, err, rep = bench(stub.url, "--dataset", ds, "--concurrency", "1", "--requests", "6", "-r", "1", "--warmup", "0",
+                         "--max-tokens", "3")
+    load = rep["results"][0]["load"] if rep else {}
+    check("--dataset: prompts and messages lines, cycled", rc == 0 and load.get("ok") == 6 and
+          load.get("prompt_tokens") == 4, (rc, err, load))
+    with open(ds, "a") as f:
+        f.write('{"text": "no"}\n')
+    p = subprocess.run([DESK, "bench", "--url", stub.url, "--dataset", ds], capture_output=True, text=True)
+    check("--dataset: a bad line is named", p.returncode == 1 and "line 5" in p.stderr, (p.returncode, p.stderr))
+    for slo, want in ((["--slo-ttft", "1000", "--slo-itl", "1000"], 1.0), (["--slo-ttft", "20"], 0.0),
+                      (["--slo-itl", "10"], 0.0), (["--slo-ttft", "100", "--slo-itl", "25"], 1.0)):
+        rc, err, rep = bench(stub.url, "--concurrency", "1", "--requests", "3", "-r", "1", "--max-tokens", "4", *slo)
+        load = rep["results"][0]["load"] if rep else {}
+        check("goodput %s = %.0f%%" % (" ".join(slo), want * 100), rc == 0 and load.get("goodput") == want, load)
+
+
+def test_outputs(stub):
+    a, b = os.path.join(tmp, "a.json"), os.path.join(tmp, "b.json")
+    args = ["--concurrency", "1,2", "--requests", "4", "-r", "2", "--max-tokens", "4"]
+    ra = bench(stub.url, *args, out=a)
+    rb = bench(stub.url, *args, out=b)
+    check("two reports", ra[0] == 0 and rb[0] == 0, (ra[1], rb[1]))
+    show = lambda *fmt: subprocess.run([DESK, "bench", "show", a] + list(fmt), capture_output=True, text=True)
+    csv = show("--csv").stdout.splitlines()
+    check("CSV: a header and a row per level", len(csv) == 3 and "ttft_p50_ms" in csv[0] and
+          "errors_http_429" in csv[0] and csv[1].split(",")[2] == "c1", csv[:2])
+    md = show("--md").stdout
+    check("Markdown: the load table", "| c1 |" in md and "| c2 |" in md and "TTFT p50/p90/p99" in md, md[:300])
+    html = os.path.join(tmp, "a.html")
+    p = show("--html", html)
+    page = open(html).read() if os.path.exists(html) else ""
+    check("HTML: latency and throughput charts against load", p.returncode == 0 and page.count("<svg") == 2 and
+          "Latency vs load" in page and "Throughput vs load" in page, p.stderr)
+    p = subprocess.run([DESK, "bench", "compare", a, b], capture_output=True, text=True)
+    rows = [x for x in p.stdout.splitlines() if x.startswith("stub ")]
+    check("compare: Welch's t-test per level", p.returncode == 0 and len(rows) == 2 and
+          all("significant" in x for x in rows), p.stdout)
+    p = subprocess.run([DESK, "cost", "--bench", a, "--json"], capture_output=True, text=True)
+    best = max(r["tokens_per_s"] for r in json.load(open(a))["results"])
+    try:
+        tps = json.loads(p.stdout)["assumptions"]["tokens_per_s"]
+    except (ValueError, KeyError):
+        tps = None
+    check("cost --bench takes the best aggregate tokens/s", p.returncode == 0 and tps is not None and
+          abs(tps - best) < 1e-6 * best, (p.stdout[:300], p.stderr, best))
+
+
+def test_usage():
+    for args, what in ((["--url"], "--url needs a value"), (["--url", "ftp://x"], "base URL"),
+                       (["--url", "http://x/v1", "--rate", "2", "--concurrency", "2"], "not both"),
+                       (["--url", "http://x/v1", "--frob"], "--frob"),
+                       (["--url", "http://x/v1", "--concurrency", "0"], "--concurrency")):
+        p = subprocess.run([DESK, "bench"] + args, capture_output=True, text=True)
+        check("usage error: %s" % " ".join(args), p.returncode == 2 and what in p.stderr, (p.returncode, p.stderr))
+    p = subprocess.run([DESK, "bench", "--help"], capture_output=True, text=True)
+    check("--help documents --url", p.returncode == 0 and "--url" in p.stdout and "--slo-ttft" in p.stdout)
+
+
 def main():
     stub = Stub()
     try:
         test_timing(stub)
+        test_faults(stub)
+        test_rate_dataset_slo(stub)
+        test_outputs(stub)
+        test_usage()
     finally:
         stub.stop()
     if failures:
