@@ -125,6 +125,10 @@ static void test_malformed(void **state) {
     expect_error("data: a\0b\n\n", 11, SSE_ERR_NUL, "NUL byte at byte 7", 1024);
     /* Line bound 16: a 17-byte line fails wherever the chunks fall. */
     expect_error("data: 0123456789ab\n\n", 20, SSE_ERR_LINE_TOO_LONG, "exceeds 16 bytes at byte 16", 16);
+    /* The first bad byte decides, however the stream is split: a NUL
+     * past the line bound is never reached, one within it is. */
+    expect_error("data: 0123456789abcdef\0\n\n", 25, SSE_ERR_LINE_TOO_LONG, "at byte 16", 16);
+    expect_error("data: 012345678\0abcdef\n\n", 25, SSE_ERR_NUL, "NUL byte at byte 15", 16);
     /* Event bound 64: four 20-byte data lines overflow it. */
     char big[256] = "";
     for (int i = 0; i < 4; i++) strcat(big, "data: 0123456789abcdefghij\n");

@@ -139,11 +139,14 @@ sse_status sse_feed(sse_parser *p, const char *buf, size_t n) {
         size_t j = i;
         while (j < n && buf[j] != '\n' && buf[j] != '\r') j++;
         size_t run = j - i;
+        /* The first bad byte decides, wherever the chunks fall: a NUL at or
+         * before the byte that overflows the line, else the overflow. */
+        size_t room = p->max_line - p->line_len;
         const char *nul = memchr(buf + i, 0, run);
-        if (nul) return fail(p, SSE_ERR_NUL, "NUL byte at byte %zu", p->offset + (size_t)(nul - (buf + i)));
-        if (p->line_len + run > p->max_line)
-            return fail(p, SSE_ERR_LINE_TOO_LONG, "a line exceeds %zu bytes at byte %zu", p->max_line,
-                        p->offset + (p->max_line - p->line_len));
+        size_t nul_at = nul ? (size_t)(nul - (buf + i)) : run;
+        if (nul && nul_at <= room) return fail(p, SSE_ERR_NUL, "NUL byte at byte %zu", p->offset + nul_at);
+        if (run > room)
+            return fail(p, SSE_ERR_LINE_TOO_LONG, "a line exceeds %zu bytes at byte %zu", p->max_line, p->offset + room);
         memcpy(p->line + p->line_len, buf + i, run);
         p->line_len += run;
         p->offset += run;
