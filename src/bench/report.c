@@ -354,7 +354,7 @@ done:
 
 /* ---- CSV and Markdown ------------------------------------------------- */
 
-static void csv_str(FILE *f, const char *s) {
+void desk_csv_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"') fputc('"', f);
@@ -372,7 +372,7 @@ void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
           "weight_bytes_per_token,roofline,joules_per_token,cache_type_k,cache_type_v,kv_bytes,cpu,git,date\n", f);
     for (size_t i = 0; i < r->n_results; i++) {
         const desk_bench_result *x = &r->results[i];
-        csv_str(f, x->model);
+        desk_csv_str(f, x->model);
         fprintf(f, ",%s,%d,%d,%.4f,%.4f,", x->test, x->threads, x->reps, x->tokens_per_s, x->sd);
         if (x->n_prompt > 0) fprintf(f, "%.4f", x->ttft_ms);
         fputc(',', f);
@@ -385,9 +385,9 @@ void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
         fprintf(f, ",%s,%s,", x->cache_k[0] ? x->cache_k : "f16", x->cache_v[0] ? x->cache_v : "f16");
         if (x->kv_bytes) fprintf(f, "%llu", (unsigned long long)x->kv_bytes);
         fputc(',', f);
-        csv_str(f, r->env.cpu);
+        desk_csv_str(f, r->env.cpu);
         fputc(',', f);
-        csv_str(f, r->env.git);
+        desk_csv_str(f, r->env.git);
         fprintf(f, ",%s\n", r->env.date);
     }
 }

@@ -12,6 +12,9 @@
 
 struct json_object;
 
+/* S as one CSV field: quoted, quotes doubled. */
+void desk_csv_str(FILE *f, const char *s);
+
 /* report_load.c: load tests of a server (`desk bench --url`). */
 bool desk_report_is_load(const desk_bench_report *r);
 /* A new JSON object (the caller puts it) for L. */

@@ -139,15 +139,6 @@ bool desk_load_read(json_object *o, desk_bench_load *l) {
 
 /* ---- CSV and Markdown ------------------------------------------------- */
 
-static void csv_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void csv_pct(FILE *f, const desk_bench_pct *p) {
     fprintf(f, ",%.3f,%.3f,%.3f,%.3f,%.3f,%.3f", p->p50, p->p90, p->p99, p->p50_sd, p->p90_sd, p->p99_sd);
 }
@@ -164,9 +155,9 @@ void desk_load_write_csv(const desk_bench_report *r, FILE *f) {
         const desk_bench_result *x = &r->results[i];
         const desk_bench_load *l = &x->load;
         if (!l->on) continue;
-        csv_str(f, r->env.target);
+        desk_csv_str(f, r->env.target);
         fputc(',', f);
-        csv_str(f, x->model);
+        desk_csv_str(f, x->model);
         fprintf(f, ",%s,%d,%g,%d,%d,%.4f,%.4f,%.4f,%.4f", x->test, l->concurrency, l->rate, l->requests, x->reps,
                 l->req_per_s, l->req_per_s_sd, x->tokens_per_s, x->sd);
         csv_pct(f, &l->ttft);
@@ -177,9 +168,9 @@ void desk_load_write_csv(const desk_bench_report *r, FILE *f) {
                 (unsigned long long)l->ok);
         for (int k = 0; k < DESK_LOAD_ERR_N; k++) fprintf(f, ",%llu", (unsigned long long)l->errors[k]);
         fprintf(f, ",%.4f,%.4f,", l->client_cpu_s, l->wall_s);
-        csv_str(f, r->env.cpu);
+        desk_csv_str(f, r->env.cpu);
         fputc(',', f);
-        csv_str(f, r->env.git);
+        desk_csv_str(f, r->env.git);
         fprintf(f, ",%s\n", r->env.date);
     }
 }

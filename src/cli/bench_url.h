@@ -26,6 +26,10 @@ int bench_check_outputs(const output *o, const char *const *inputs, size_t n);
 /* Writes the report as O asks; 0 or the exit status after an error. */
 int bench_emit(const desk_bench_report *r, const output *o);
 
+/* "1,2,4" into V[0..*N) (at most DESK_BENCH_MAX_SWEEP, each in [LO, HI]);
+ * false after a one-line usage error naming FLAG. */
+bool bench_parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi);
+
 /* `desk bench --url ...`: the load test of a server.  USAGE is bench's
  * help text. */
 int bench_url(int argc, char **argv, const char *usage);

@@ -88,8 +88,7 @@ static const char USAGE[] =
     "available\".  Progress goes to stderr (when it is a terminal); data to stdout.\n"
     "See docs/BENCHMARKING.md.\n";
 
-/* "1,2,4" into V (each in [LO, HI]). */
-static bool parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
+bool bench_parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
     char buf[256];
     if (!s || !*s || strlen(s) >= sizeof buf) {
         cli_fail("bench", DESK_EXIT_USAGE, "%s needs a comma-separated list", flag);
@@ -285,10 +284,10 @@ int cmd_bench(int argc, char **argv) {
             const char *val = argv[++i];
             bool ok = true;
             if (strcmp(a, "-m") == 0) models = val;
-            else if (strcmp(a, "-p") == 0) ok = parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
-            else if (strcmp(a, "-n") == 0) ok = parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
-            else if (strcmp(a, "-d") == 0) ok = parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
-            else if (strcmp(a, "-t") == 0) ok = parse_ints(a, val, p.threads, &p.n_threads, 1, 1024);
+            else if (strcmp(a, "-p") == 0) ok = bench_parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
+            else if (strcmp(a, "-n") == 0) ok = bench_parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
+            else if (strcmp(a, "-d") == 0) ok = bench_parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
+            else if (strcmp(a, "-t") == 0) ok = bench_parse_ints(a, val, p.threads, &p.n_threads, 1, 1024);
             else if (strcmp(a, "-r") == 0) {
                 ok = cli_parse_int("bench", a, val, 1, DESK_BENCH_MAX_REPS, &v);
                 p.reps = (int)v;

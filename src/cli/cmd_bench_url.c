@@ -17,28 +17,6 @@
 #include "bench_url.h"
 #include "cli.h"
 
-static bool parse_list(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
-    char buf[256];
-    if (!s || !*s || strlen(s) >= sizeof buf) {
-        cli_fail("bench", DESK_EXIT_USAGE, "%s needs a comma-separated list", flag);
-        return false;
-    }
-    snprintf(buf, sizeof buf, "%s", s);
-    *n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        long long x;
-        if (*n == DESK_BENCH_MAX_SWEEP) {
-            cli_fail("bench", DESK_EXIT_USAGE, "%s: at most %d values", flag, DESK_BENCH_MAX_SWEEP);
-            return false;
-        }
-        if (!cli_parse_int("bench", flag, tok, lo, hi, &x)) return false;
-        v[(*n)++] = (int)x;
-    }
-    if (!*n) cli_fail("bench", DESK_EXIT_USAGE, "%s needs at least one value", flag);
-    return *n > 0;
-}
-
 static void progress(void *user, const char *what) {
     fprintf(stderr, "\r\033[Kdesk bench: %s: %s", (const char *)user, what);
     fflush(stderr);
@@ -75,8 +53,8 @@ int bench_url(int argc, char **argv, const char *usage) {
         else if (strcmp(a, "--model") == 0) cfg.model = val;
         else if (strcmp(a, "--api-key") == 0) cfg.api_key = val;
         else if (strcmp(a, "--dataset") == 0) dataset = val;
-        else if (strcmp(a, "--concurrency") == 0) ok = parse_list(a, val, sw.levels, &sw.n_levels, 1, 4096), levels_given = true;
-        else if (strcmp(a, "--prompt-tokens") == 0) ok = parse_list(a, val, prompts, &n_prompts, 1, 1 << 20);
+        else if (strcmp(a, "--concurrency") == 0) ok = bench_parse_ints(a, val, sw.levels, &sw.n_levels, 1, 4096), levels_given = true;
+        else if (strcmp(a, "--prompt-tokens") == 0) ok = bench_parse_ints(a, val, prompts, &n_prompts, 1, 1 << 20);
         else if (strcmp(a, "--rate") == 0) ok = cli_parse_float("bench", a, val, 1e-6, 1e6, &sw.rate);
         else if (strcmp(a, "--timeout") == 0) ok = cli_parse_float("bench", a, val, 0.001, 86400, &cfg.timeout_s);
         else if (strcmp(a, "--slo-ttft") == 0) ok = cli_parse_float("bench", a, val, 1e-3, 1e9, &sw.slo_ttft_ms);

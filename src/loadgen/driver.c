@@ -46,8 +46,7 @@ static double cpu_seconds(void) {
            (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
-/* splitmix64: the arrival process's generator (state in the caller). */
-static uint64_t next_u64(uint64_t *s) {
+uint64_t lg_splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -99,7 +98,7 @@ bool lg_drive(lg_driver *d, const char *const *bodies, size_t n_bodies, size_t n
         double t = 0;
         for (size_t i = 0; i < n; i++) {
             /* u in (0, 1]: -log(u) / rate is an exponential gap. */
-            double u = ((double)(next_u64(&state) >> 11) + 1.0) / 9007199254740992.0;
+            double u = ((double)(lg_splitmix64(&state) >> 11) + 1.0) / 9007199254740992.0;
             t += -log(u) / rate;
             arrival[i] = t;
         }

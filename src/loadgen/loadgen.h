@@ -74,6 +74,10 @@ typedef struct lg_stream {
     size_t cap_itl;
 } lg_stream;
 
+/* splitmix64: the next number of the generator whose state is *S (the
+ * arrival times' and the synthetic prompts' words). */
+uint64_t lg_splitmix64(uint64_t *s);
+
 /* Seconds on CLOCK_MONOTONIC. */
 double lg_now(void);
 

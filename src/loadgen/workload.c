@@ -28,13 +28,6 @@ static const char *const WORDS[] = {
 };
 #define N_WORDS (sizeof WORDS / sizeof WORDS[0])
 
-static uint64_t mix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* WORDS words into a new string (caller frees). */
 static char *words_text(size_t index, size_t n_words, uint64_t seed) {
     size_t cap = 32 + n_words * 9;
@@ -43,7 +36,7 @@ static char *words_text(size_t index, size_t n_words, uint64_t seed) {
     size_t len = (size_t)snprintf(t, cap, "%zu:", index);
     uint64_t s = seed ^ (0x51afd7ed558ccd1dull * (index + 1));
     for (size_t i = 0; i < n_words; i++) {
-        const char *w = WORDS[mix(&s) % N_WORDS];
+        const char *w = WORDS[lg_splitmix64(&s) % N_WORDS];
         len += (size_t)snprintf(t + len, cap - len, " %s", w);
     }
     return t;
