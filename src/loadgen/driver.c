@@ -134,6 +134,14 @@ bool lg_drive(lg_driver *d, const char *const *bodies, size_t n_bodies, size_t n
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             CURLcode res = m->data.result;
             curl_multi_remove_handle(multi, m->easy_handle);
+            if (lg_stream_retryable(s, res)) {
+                lg_stream_begin(s, s->index, s->body, s->itl, s->cap_itl);
+                s->retried = true;
+                if (curl_multi_add_handle(multi, s->easy) == CURLM_OK) continue;
+                snprintf(msg, cap, "libcurl refused a request");
+                ok = false;
+                break;
+            }
             in_flight--;
             lg_stream_end(s, res);
             run->recs[s->index] = s->rec;

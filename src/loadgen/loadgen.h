@@ -69,6 +69,8 @@ typedef struct lg_stream {
     int error;            /* set by the callbacks (-1 none) */
     lg_record rec;
     size_t index;         /* of the request in the run */
+    const char *body;     /* borrowed */
+    bool retried;         /* sent again once after a kept-alive connection died */
     /* this request's inter-token latencies go here (its part of the run's array) */
     double *itl;
     size_t cap_itl;
@@ -88,6 +90,11 @@ void lg_stream_free(lg_stream *s);
 /* Prepares the slot for request INDEX with BODY (borrowed until it ends),
  * recording its inter-token latencies into ITL[0..CAP). */
 void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t cap);
+/* Whether a request that ended with RESULT died on a reused connection
+ * the server had already closed (llama-server closes a connection after a
+ * few requests) before anything came back: it is then sent again, once,
+ * on a new connection, since the server never saw it. */
+bool lg_stream_retryable(lg_stream *s, CURLcode result);
 /* Classifies the finished transfer (libcurl's RESULT) into s->rec. */
 void lg_stream_end(lg_stream *s, CURLcode result);
 

@@ -170,6 +170,8 @@ void lg_stream_free(lg_stream *s) {
 void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, size_t cap) {
     sse_reset(&s->sse);
     s->index = index;
+    s->body = body;
+    s->retried = false;
     s->itl = itl;
     s->cap_itl = cap;
     s->chunks = 0;
@@ -181,6 +183,13 @@ void lg_stream_begin(lg_stream *s, size_t index, const char *body, double *itl, 
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     s->t_start = s->t_now = s->t_first = s->t_last = lg_now();
+}
+
+bool lg_stream_retryable(lg_stream *s, CURLcode result) {
+    long connects = 1;
+    curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &connects);
+    return !s->retried && !s->checked && connects == 0 && s->error < 0 &&
+           (result == CURLE_SEND_ERROR || result == CURLE_RECV_ERROR || result == CURLE_GOT_NOTHING);
 }
 
 void lg_stream_end(lg_stream *s, CURLcode result) {

@@ -2,9 +2,9 @@
 """sse_stub.py - a tiny OpenAI-compatible server for `desk bench --url` tests.
 
 POST /v1/chat/completions streams chat-completion chunks (SSE over chunked
-HTTP/1.1) on a fixed schedule: the first token D1 ms after the request was
-read, then one every D2 ms (each sent at its absolute time, so sleeping late
-once does not shift the rest).  The request's "model" picks a behaviour:
+HTTP/1.1) with known delays: the first token D1 ms after the request came,
+then each D2 ms after the one before (so no gap is ever shorter than D2,
+however late a busy machine wakes the stub).  The request's "model" picks a behaviour:
 
   stub        the normal stream: max_tokens content chunks, a finish_reason,
               a usage chunk when stream_options.include_usage, then [DONE]
@@ -14,6 +14,9 @@ once does not shift the rest).  The request's "model" picks a behaviour:
   close       two good chunks, then the connection closes mid-stream
   http429 / http503   that status with a JSON error body
   json        200 with one non-streamed JSON body (a server ignoring "stream")
+  drop        the normal stream, but a connection's second request is met
+              by closing it unanswered (a server that closes kept-alive
+              connections, caught in the race: the client must send again)
 
 GET /v1/models lists "stub"; POST /tokenize {"content"} returns one token per
 whitespace-separated word (as llama.cpp's /tokenize answers).  GET /stats
@@ -73,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.served = 0  # requests answered on this connection
         # Each write goes out at once, as a real server's tokens do.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -93,6 +97,11 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": {"message": "not found"}})
             return
         mode = req.get("model", "stub")
+        if mode == "drop" and self.served:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.served += 1
         if mode in ("http429", "http503"):
             self.reply(int(mode[4:]), {"error": {"message": "busy", "code": int(mode[4:])}})
             return
@@ -114,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         event(dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]))
         sent = []
         for k in range(max_tokens):
-            sleep_until(t0 + D1 + k * D2)
+            sleep_until(t0 + D1 if k == 0 else sent[-1] + D2)
             if k == 2 and mode == "malformed":
                 self.chunk(b"data: {\"choices\": [\n\n")
                 return
@@ -127,8 +136,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             fin = "length" if k == max_tokens - 1 else None
-            event(dict(base, choices=[{"index": 0, "delta": {"content": " w%d" % k}, "finish_reason": fin}]))
+            data = dict(base, choices=[{"index": 0, "delta": {"content": " w%d" % k}, "finish_reason": fin}])
+            # Stamped just before the write: a busy machine may hold this
+            # thread after it, and the token has left by then.
             sent.append(time.monotonic())
+            event(data)
         if req.get("stream_options", {}).get("include_usage") and mode != "nousage":
             event(dict(base, choices=[], usage={"prompt_tokens": words, "completion_tokens": max_tokens,
                                                 "total_tokens": words + max_tokens}))
