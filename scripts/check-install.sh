@@ -6,7 +6,8 @@
 #   - the example's greedy text equals `desk run --temp 0` on the same prompt;
 #   - libdesk.so exports only desk_ symbols (nm -D --defined-only), exactly
 #     the functions include/ declares;
-#   - no file under src/cli, bench/ or examples/ includes a library header
+#   - no file under src/cli, src/server, src/loadgen, bench/ or examples/
+#     includes a library header
 #     from src/ (only desk.h, desk/*.h, system headers and files beside it).
 # Prints one line per check and a closing "N passed, N failed" line.
 set -uo pipefail
@@ -65,7 +66,7 @@ if [ "$exported" = "$declared" ]; then ok "libdesk.so exports each of the $(echo
 else bad "exports differ from include/: $(diff <(echo "$declared") <(echo "$exported") | grep '^[<>]' | tr '\n' ' ')"; fi
 
 leaks=""
-for f in $(find src/cli src/server bench examples -name '*.c' -o -name '*.h'); do
+for f in $(find src/cli src/server src/loadgen bench examples -name '*.c' -o -name '*.h'); do
   dir=$(dirname "$f")
   while read -r inc; do
     case "$inc" in desk.h|desk/*) continue ;; esac
@@ -73,7 +74,7 @@ for f in $(find src/cli src/server bench examples -name '*.c' -o -name '*.h'); d
     leaks="$leaks $f:$inc"
   done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 done
-if [ -z "$leaks" ]; then ok "src/cli, src/server, bench/ and examples/ include only the public headers"
+if [ -z "$leaks" ]; then ok "src/cli, src/server, src/loadgen, bench/ and examples/ include only the public headers"
 else bad "private headers included:$leaks"; fi
 
 echo "install: $pass passed, $fail failed"

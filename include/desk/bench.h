@@ -68,6 +68,7 @@ typedef struct desk_env {
     bool rapl;            /* energy counters readable */
     desk_env_model models[DESK_BENCH_MAX_MODELS];
     size_t n_models;
+    char target[512];     /* load tests: the server's base URL ("" otherwise) */
 } desk_env;
 
 /* Fills everything but the models and the bandwidth. */
@@ -86,6 +87,73 @@ desk_status desk_measure_bandwidth(int n_threads, size_t bytes, int reps, double
 
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
 uint64_t desk_peak_rss(void);
+
+/* ---- statistics ---- */
+
+typedef struct desk_summary {
+    size_t n;
+    double mean, sd; /* sd: sample standard deviation (n - 1), 0 when n < 2 */
+    double min, max;
+    double p50, p90, p99;
+} desk_summary;
+
+/* Summarizes N values of X; sorts X in place (ascending).  N = 0 gives an
+ * all-zero summary.  Allocates nothing. */
+void desk_summarize(double *x, size_t n, desk_summary *out);
+
+/* The Q-quantile (0..1) of N ascending values by linear interpolation
+ * between closest ranks (numpy's default); 0 when N = 0. */
+double desk_quantile_sorted(const double *x, size_t n, double q);
+
+/* ---- load tests of a server (`desk bench --url`) ---- */
+
+/* Why a request failed. */
+typedef enum desk_load_error {
+    DESK_LOAD_ERR_CONNECT,    /* connection refused or unreachable */
+    DESK_LOAD_ERR_HTTP_429,   /* HTTP 429 Too Many Requests */
+    DESK_LOAD_ERR_HTTP_503,   /* HTTP 503 Service Unavailable */
+    DESK_LOAD_ERR_HTTP_OTHER, /* any other status but 200 */
+    DESK_LOAD_ERR_MALFORMED,  /* not an SSE stream of completion chunks */
+    DESK_LOAD_ERR_CLOSED,     /* the stream ended before [DONE] or a finish_reason */
+    DESK_LOAD_ERR_TIMEOUT,    /* the request ran past its time limit */
+    DESK_LOAD_ERR_OTHER,      /* any other transfer failure */
+    DESK_LOAD_ERR_N
+} desk_load_error;
+
+/* The report's key of an error kind ("connect", "http_429", ...), or "?". */
+const char *desk_load_error_name(int kind);
+
+/* Percentiles of one latency: each the mean over repetitions of that
+ * repetition's percentile, with the sample sd across repetitions. */
+typedef struct desk_bench_pct {
+    double p50, p90, p99;
+    double p50_sd, p90_sd, p99_sd;
+} desk_bench_pct;
+
+/* A result of a load test: one level (a concurrency, or a Poisson arrival
+ * rate) measured `reps` times.  The result's tokens_per_s and samples are
+ * the aggregate output tokens/s of the repetitions, its threads the
+ * concurrency (1 under a rate), its test "c4" or "rate2.5". */
+typedef struct desk_bench_load {
+    bool on;              /* this result is a load test */
+    int concurrency;      /* closed loop: requests kept in flight; 0 under a rate */
+    double rate;          /* open loop: arrivals per second; 0 in a closed loop */
+    int requests;         /* per repetition */
+    double req_per_s, req_per_s_sd; /* completed requests per second */
+    desk_bench_pct ttft, itl, e2e;  /* ms */
+    double prompt_tokens, completion_tokens; /* mean per successful request */
+    bool usage;           /* token counts came from the server's usage */
+    double slo_ttft_ms, slo_itl_ms; /* 0: no objective */
+    double goodput, goodput_sd; /* share of requests (failed ones included) meeting both objectives */
+    uint64_t ok;          /* successful requests, all repetitions */
+    uint64_t errors[DESK_LOAD_ERR_N]; /* failed requests by kind, all repetitions */
+    double client_cpu_s;  /* the load generator's CPU time (user + system), all repetitions */
+    double wall_s;        /* the repetitions' wall time */
+    char first_error[200]; /* what the first failed request said ("" when none failed) */
+} desk_bench_load;
+
+/* The failed requests of L, all kinds. */
+uint64_t desk_load_errors(const desk_bench_load *l);
 
 /* ---- results and reports ---- */
 
@@ -114,6 +182,7 @@ typedef struct desk_bench_result {
     double roofline;      /* tg: tokens/s * weight_bytes / bandwidth (0..1); 0 = unknown */
     double joules;        /* energy per repetition (mean); < 0 = not available */
     double joules_per_token;
+    desk_bench_load load; /* load tests of a server only (load.on) */
 } desk_bench_result;
 
 typedef struct desk_bench_report {

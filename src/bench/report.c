@@ -109,6 +109,7 @@ static json_object *env_json(const desk_env *e) {
         json_object_array_add(ms, mo);
     }
     json_object_object_add(o, "models", ms);
+    if (e->target[0]) jstr(o, "target", e->target);
     return o;
 }
 
@@ -126,6 +127,12 @@ static json_object *result_json(const desk_bench_result *r) {
     json_object *s = json_object_new_array();
     for (int i = 0; i < r->reps && i < DESK_BENCH_MAX_REPS; i++) json_object_array_add(s, jnum(r->samples[i]));
     json_object_object_add(o, "samples", s);
+    if (r->load.on) {
+        /* A server's load test: no model file, cache or energy of ours. */
+        jstr(o, "kind", "url");
+        json_object_object_add(o, "load", desk_load_json(&r->load));
+        return o;
+    }
     if (r->n_prompt > 0) jdbl(o, "ttft_ms", r->ttft_ms);
     if (r->n_gen > 0) {
         jdbl(o, "itl_p50_ms", r->itl_p50_ms);
@@ -209,6 +216,7 @@ static void read_env(json_object *env, desk_env *e) {
     x = 0;
     if (get_u(env, "bandwidth_threads", 1 << 20, &x)) e->bandwidth_threads = (int)x;
     get_d(env, "bandwidth_gbps", &e->bandwidth_gbps);
+    copy_s(e->target, sizeof e->target, get_s(env, "target"));
     const char *energy = get_s(env, "energy");
     e->rapl = energy && strcmp(energy, "powercap/RAPL") == 0;
     json_object *ms = NULL;
@@ -256,6 +264,15 @@ static desk_status read_result(desk_bench_report *r, json_object *o, const char 
     if (get_u(o, "kv_bytes", INT64_MAX, &kvb)) res->kv_bytes = (uint64_t)kvb;
     if (get_u(o, "kv_ctx", 1 << 30, &kvb)) res->kv_ctx = (int)kvb;
     get_d(o, "ttft_ms", &res->ttft_ms);
+    json_object *load = NULL;
+    if (json_object_object_get_ex(o, "load", &load)) {
+        if (!json_object_is_type(load, json_type_object) || !desk_load_read(load, &res->load))
+            return desk_errf(err, DESK_E_FORMAT, "%s: result %zu: \"load\" has a count that is not one", path, i);
+        res->ttft_ms = res->load.ttft.p50;
+        res->itl_p50_ms = res->load.itl.p50;
+        res->itl_p90_ms = res->load.itl.p90;
+        res->itl_p99_ms = res->load.itl.p99;
+    }
     get_d(o, "roofline", &res->roofline);
     get_d(o, "load_ms", &res->load_ms);
     if (get_d(o, "joules", &res->joules)) get_d(o, "joules_per_token", &res->joules_per_token);
@@ -337,7 +354,7 @@ done:
 
 /* ---- CSV and Markdown ------------------------------------------------- */
 
-static void csv_str(FILE *f, const char *s) {
+void desk_csv_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '"') fputc('"', f);
@@ -347,11 +364,15 @@ static void csv_str(FILE *f, const char *s) {
 }
 
 void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
+    if (desk_report_is_load(r)) {
+        desk_load_write_csv(r, f);
+        return;
+    }
     fputs("model,test,threads,reps,tokens_per_s,sd,ttft_ms,itl_p50_ms,itl_p90_ms,itl_p99_ms,load_ms,peak_rss,"
           "weight_bytes_per_token,roofline,joules_per_token,cache_type_k,cache_type_v,kv_bytes,cpu,git,date\n", f);
     for (size_t i = 0; i < r->n_results; i++) {
         const desk_bench_result *x = &r->results[i];
-        csv_str(f, x->model);
+        desk_csv_str(f, x->model);
         fprintf(f, ",%s,%d,%d,%.4f,%.4f,", x->test, x->threads, x->reps, x->tokens_per_s, x->sd);
         if (x->n_prompt > 0) fprintf(f, "%.4f", x->ttft_ms);
         fputc(',', f);
@@ -364,9 +385,9 @@ void desk_bench_write_csv(const desk_bench_report *r, FILE *f) {
         fprintf(f, ",%s,%s,", x->cache_k[0] ? x->cache_k : "f16", x->cache_v[0] ? x->cache_v : "f16");
         if (x->kv_bytes) fprintf(f, "%llu", (unsigned long long)x->kv_bytes);
         fputc(',', f);
-        csv_str(f, r->env.cpu);
+        desk_csv_str(f, r->env.cpu);
         fputc(',', f);
-        csv_str(f, r->env.git);
+        desk_csv_str(f, r->env.git);
         fprintf(f, ",%s\n", r->env.date);
     }
 }
@@ -377,6 +398,10 @@ static const char *base_name(const char *p) {
 }
 
 void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
+    if (desk_report_is_load(r)) {
+        desk_load_write_md(r, f);
+        return;
+    }
     const desk_env *e = &r->env;
     fprintf(f, "| model | test | threads | tokens/s | ttft ms | itl p50/p90/p99 ms | roofline |\n");
     fprintf(f, "|---|---|--:|--:|--:|--:|--:|\n");

@@ -3,8 +3,9 @@
  * environment, a results table, and inline SVG charts (throughput per
  * configuration with +-sd whiskers, one chart per test kind since prompt
  * and generation speeds differ by orders of magnitude; and the inter-token
- * latency distribution of every generation test).  No scripts, no external
- * files: it reads offline and prints.
+ * latency distribution of every generation test; for a server's load
+ * test, latency and throughput against the load level).  No scripts, no
+ * external files: it reads offline and prints.
  */
 #include <math.h>
 #include <stdio.h>
@@ -127,7 +128,156 @@ static void latency_chart(const desk_bench_report *r, FILE *f) {
     fputs("</svg>\n", f);
 }
 
+/* ---- load tests of a server ---- */
+
+#define PLOT_H 240
+
+/* A line chart over the load rows (x: each row's level, evenly spaced):
+ * N_SERIES series, series k's value of row i from GET(row, k), with an
+ * optional +-sd band from SD (may be NULL).  The y axis starts at 0. */
+static void level_chart(const desk_bench_report *r, FILE *f, const char *title, const char *unit, int n_series,
+                        const char *const *names, const char *const *colors,
+                        double (*get)(const desk_bench_result *, int), double (*sd)(const desk_bench_result *, int)) {
+    size_t n = 0;
+    double max = 0;
+    for (size_t i = 0; i < r->n_results; i++) {
+        const desk_bench_result *x = &r->results[i];
+        if (!x->load.on) continue;
+        n++;
+        for (int k = 0; k < n_series; k++) max = fmax(max, get(x, k) + (sd ? sd(x, k) : 0));
+    }
+    if (!n) return;
+    max = nice_max(max);
+    const double x0 = 70, w = CHART_W - x0 - 150, top = 20, h = PLOT_H;
+    fprintf(f, "<h2>%s</h2>\n<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%.0f' role='img' "
+               "font-family='sans-serif'>", title, CHART_W, top + h + 50);
+    for (int i = 0; i <= 5; i++) {
+        double y = top + h - h * i / 5;
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#ddd'/>", x0, y, x0 + w, y);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='end'>%g</text>", x0 - 4, y + 4, max * i / 5);
+    }
+    fprintf(f, "<text x='14' y='%.1f' font-size='11' transform='rotate(-90 14 %.1f)' text-anchor='middle'>%s</text>",
+            top + h / 2, top + h / 2, unit);
+    size_t col = 0;
+    for (size_t i = 0; i < r->n_results; i++) {
+        const desk_bench_result *x = &r->results[i];
+        if (!x->load.on) continue;
+        double px = x0 + (n > 1 ? w * (double)col / (double)(n - 1) : w / 2);
+        col++;
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>", px, top + h + 16);
+        esc(f, x->test);
+        fputs("</text>", f);
+    }
+    fprintf(f, "<text x='%.1f' y='%.1f' font-size='11' text-anchor='middle'>level (c: requests in flight; rate: "
+               "arrivals/s)</text>", x0 + w / 2, top + h + 34);
+    for (int k = 0; k < n_series; k++) {
+        fprintf(f, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colors[k]);
+        col = 0;
+        for (size_t i = 0; i < r->n_results; i++) {
+            const desk_bench_result *x = &r->results[i];
+            if (!x->load.on) continue;
+            double px = x0 + (n > 1 ? w * (double)col / (double)(n - 1) : w / 2);
+            col++;
+            fprintf(f, "%.1f,%.1f ", px, top + h - h * get(x, k) / max);
+        }
+        fputs("'/>", f);
+        col = 0;
+        for (size_t i = 0; i < r->n_results; i++) {
+            const desk_bench_result *x = &r->results[i];
+            if (!x->load.on) continue;
+            double px = x0 + (n > 1 ? w * (double)col / (double)(n - 1) : w / 2), v = get(x, k);
+            double d = sd ? sd(x, k) : 0;
+            col++;
+            if (d > 0)
+                fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s'/>", px, top + h - h * (v + d) / max,
+                        px, top + h - h * fmax(0, v - d) / max, colors[k]);
+            fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3.5' fill='%s'><title>", px, top + h - h * v / max, colors[k]);
+            esc(f, x->test);
+            fprintf(f, " %s: %.2f", names[k], v);
+            if (sd) fprintf(f, " ± %.2f", d);
+            fprintf(f, " %s</title></circle>", unit);
+        }
+        fprintf(f, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>", x0 + w + 14,
+                top + 10 + 18.0 * k, x0 + w + 34, top + 10 + 18.0 * k, colors[k]);
+        fprintf(f, "<text x='%.1f' y='%.1f' font-size='12'>%s</text>", x0 + w + 40, top + 14 + 18.0 * k, names[k]);
+    }
+    fputs("</svg>\n", f);
+}
+
+static double lat_get(const desk_bench_result *x, int k) {
+    const desk_bench_load *l = &x->load;
+    const double v[5] = {l->ttft.p50, l->ttft.p99, l->itl.p50, l->itl.p99, l->e2e.p50};
+    return v[k];
+}
+
+static double lat_sd(const desk_bench_result *x, int k) {
+    const desk_bench_load *l = &x->load;
+    const double v[5] = {l->ttft.p50_sd, l->ttft.p99_sd, l->itl.p50_sd, l->itl.p99_sd, l->e2e.p50_sd};
+    return v[k];
+}
+
+static double tput_get(const desk_bench_result *x, int k) { return (void)k, x->tokens_per_s; }
+static double tput_sd(const desk_bench_result *x, int k) { return (void)k, x->sd; }
+
+static void load_html(const desk_bench_report *r, FILE *f) {
+    const desk_env *e = &r->env;
+    fputs("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>desk bench --url report</title>\n"
+          "<style>body{font-family:sans-serif;margin:2em;max-width:60em;color:#222}"
+          "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px}"
+          "td.n{text-align:right}th{background:#f3f3f3}</style></head><body>\n"
+          "<h1>desk bench --url report</h1>\n<h2>Environment</h2>\n<table>\n<tr><th>server</th><td>", f);
+    esc(f, e->target);
+    fputs("</td></tr>\n<tr><th>model</th><td>", f);
+    esc(f, r->n_results ? r->results[0].model : "");
+    fputs("</td></tr>\n", f);
+    const char *keys[] = {"client CPU", "ISA", "kernel", "desk", "date"};
+    const char *vals[] = {e->cpu, e->isa, e->kernel, e->git, e->date};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        fprintf(f, "<tr><th>%s</th><td>", keys[i]);
+        esc(f, vals[i]);
+        fputs("</td></tr>\n", f);
+    }
+    fprintf(f, "<tr><th>CPUs, memory</th><td>%d logical CPUs, %.1f GB</td></tr>\n</table>\n", e->n_cpus,
+            (double)e->mem_total / 1e9);
+    fputs("<h2>Results</h2>\n<table>\n<tr><th>level</th><th>reps &times; requests</th><th>req/s</th>"
+          "<th>output tok/s</th><th>TTFT p50 / p90 / p99 ms</th><th>ITL p50 / p90 / p99 ms</th>"
+          "<th>E2E p50 / p90 / p99 ms</th><th>tokens in / out</th><th>goodput</th><th>failed</th>"
+          "<th>client CPU</th></tr>\n", f);
+    for (size_t i = 0; i < r->n_results; i++) {
+        const desk_bench_result *x = &r->results[i];
+        const desk_bench_load *l = &x->load;
+        if (!l->on) continue;
+        fputs("<tr><td>", f);
+        esc(f, x->test);
+        fprintf(f, "</td><td class='n'>%d &times; %d</td><td class='n'>%.2f ± %.2f</td><td class='n'>%.1f ± %.1f</td>"
+                   "<td class='n'>%.1f / %.1f / %.1f</td><td class='n'>%.2f / %.2f / %.2f</td>"
+                   "<td class='n'>%.0f / %.0f / %.0f</td><td class='n'>%.0f / %.0f</td>",
+                x->reps, l->requests, l->req_per_s, l->req_per_s_sd, x->tokens_per_s, x->sd, l->ttft.p50, l->ttft.p90,
+                l->ttft.p99, l->itl.p50, l->itl.p90, l->itl.p99, l->e2e.p50, l->e2e.p90, l->e2e.p99, l->prompt_tokens,
+                l->completion_tokens);
+        if (l->slo_ttft_ms > 0 || l->slo_itl_ms > 0) fprintf(f, "<td class='n'>%.0f%%</td>", l->goodput * 100);
+        else fputs("<td>-</td>", f);
+        fprintf(f, "<td class='n'>%llu</td><td class='n'>%.2f s (%.1f%%)</td></tr>\n",
+                (unsigned long long)desk_load_errors(l), l->client_cpu_s,
+                l->wall_s > 0 ? 100 * l->client_cpu_s / l->wall_s : 0.0);
+    }
+    fputs("</table>\n", f);
+    static const char *const LAT[] = {"TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "E2E p50"};
+    static const char *const LATC[] = {"#4a7fb5", "#9bbbe0", "#d9822b", "#f0b57a", "#5a9e5a"};
+    level_chart(r, f, "Latency vs load", "milliseconds (mean of repetitions ± sd)", 5, LAT, LATC, lat_get, lat_sd);
+    static const char *const TP[] = {"output tok/s"};
+    static const char *const TPC[] = {"#d9822b"};
+    level_chart(r, f, "Throughput vs load", "output tokens per second (mean ± sd)", 1, TP, TPC, tput_get, tput_sd);
+    fputs("<p>Written by <code>desk bench --url --html</code>.  TTFT: time to the first content chunk; ITL: time "
+          "between content chunks; E2E: the whole request.  Each figure is the mean over repetitions of that "
+          "repetition's percentile.</p>\n</body></html>\n", f);
+}
+
 void desk_bench_write_html(const desk_bench_report *r, FILE *f) {
+    if (desk_report_is_load(r)) {
+        load_html(r, f);
+        return;
+    }
     const desk_env *e = &r->env;
     fputs("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>desk bench report</title>\n"
           "<style>body{font-family:sans-serif;margin:2em;max-width:60em;color:#222}"

@@ -11,20 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct desk_summary {
-    size_t n;
-    double mean, sd; /* sd: sample standard deviation (n - 1), 0 when n < 2 */
-    double min, max;
-    double p50, p90, p99;
-} desk_summary;
-
-/* Summarizes N values of X; sorts X in place (ascending).  N = 0 gives an
- * all-zero summary. */
-void desk_summarize(double *x, size_t n, desk_summary *out);
-
-/* The Q-quantile (0..1) of N ascending values by linear interpolation
- * between closest ranks (numpy's default); 0 when N = 0. */
-double desk_quantile_sorted(const double *x, size_t n, double q);
+#include "desk/bench.h" /* desk_summary, desk_summarize, desk_quantile_sorted */
 
 /* Welch's unequal-variances t-test of mean A against mean B.  T is
  * (mean_a - mean_b) / sqrt(sd_a^2/n_a + sd_b^2/n_b), DF the Welch-

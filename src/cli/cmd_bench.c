@@ -17,11 +17,16 @@
 #include "cli.h"
 #include "desk/files.h"
 #include "desk.h"
+#include "bench_url.h"
 
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
     "                  [-ctk f16|q8_0] [-ctv f16|q8_0] [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "                  [--bandwidth-mb 512] [--no-repack]\n"
+    "       desk bench --url http://HOST:PORT/v1 [--model NAME] [--api-key K]\n"
+    "                  [--concurrency 1,2,4,8 | --rate R] [--requests 32] [-r 3]\n"
+    "                  [--prompt-tokens 128[,P2...] | --dataset FILE.jsonl] [--max-tokens 64]\n"
+    "                  [--slo-ttft MS] [--slo-itl MS] [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "       desk bench compare A.json B.json [--alpha 0.05]\n"
     "       desk bench show REPORT.json [--json | --csv | --md] [-o FILE] [--html FILE]\n"
     "\n"
@@ -55,12 +60,35 @@ static const char USAGE[] =
     "deviation.  ttft (pp rows): time from submitting the prompt to the first\n"
     "token's logits.  itl (tg rows): p50/p90/p99 of every step's time.  roofline:\n"
     "tg tokens/s x weight bytes read per token / measured streaming bandwidth.\n"
+    "\n"
+    "--url: a load test of any OpenAI-compatible server (desk serve, llama-server,\n"
+    "vLLM, ollama): streamed chat completions from one thread (libcurl multi).\n"
+    "--concurrency N,...  closed loop: N requests kept in flight, one row per N\n"
+    "--rate R      open loop instead: Poisson arrivals, R requests/s (--seed S;\n"
+    "              --max-in-flight 256)\n"
+    "--requests N  requests per repetition (default 32); -r N repetitions (default 3)\n"
+    "              after --warmup N unmeasured requests (default: the widest\n"
+    "              level, which also opens every connection the levels reuse)\n"
+    "--prompt-tokens P,...  synthetic prompts of P tokens, sized by the server's\n"
+    "              /tokenize when it has one (default 128; a list adds rows)\n"
+    "--dataset F   prompts from JSONL lines {\"prompt\": \"...\"} or {\"messages\": [...]}\n"
+    "--max-tokens G  tokens per answer (default 64; ignore_eos is sent so servers\n"
+    "              that honour it generate all G; --no-ignore-eos omits it)\n"
+    "--slo-ttft MS, --slo-itl MS  goodput: share of requests with TTFT and mean ITL\n"
+    "              within both\n"
+    "--timeout S   per request (default 300); --model NAME (default: the first of\n"
+    "              /v1/models); --api-key K (sent as a Bearer token)\n"
+    "Per row: requests/s and output tokens/s (aggregate), TTFT / ITL / E2E\n"
+    "p50/p90/p99 (mean of the repetitions' percentiles, with their sd), goodput,\n"
+    "errors by kind (connect, http_429, http_503, http_other, malformed, closed,\n"
+    "timeout, other) and the client's own CPU time.  Exit status 1 when any\n"
+    "request failed (the report is still written), 2 for bad usage.\n"
+    "\n"
     "Energy from /sys/class/powercap RAPL counters where readable, else \"not\n"
     "available\".  Progress goes to stderr (when it is a terminal); data to stdout.\n"
     "See docs/BENCHMARKING.md.\n";
 
-/* "1,2,4" into V (each in [LO, HI]). */
-static bool parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
+bool bench_parse_ints(const char *flag, const char *s, int *v, size_t *n, long long lo, long long hi) {
     char buf[256];
     if (!s || !*s || strlen(s) >= sizeof buf) {
         cli_fail("bench", DESK_EXIT_USAGE, "%s needs a comma-separated list", flag);
@@ -129,19 +157,7 @@ static void show_progress(void *user, size_t done, size_t total, const char *wha
     fflush(stderr);
 }
 
-typedef enum fmt { FMT_MD, FMT_JSON, FMT_CSV } fmt;
-
-/* Where and how a report goes: bench and bench show take the same flags
- * (--json | --csv | --md, -o FILE, --html FILE). */
-typedef struct output {
-    fmt f;
-    const char *path; /* NULL: stdout */
-    const char *html; /* also an HTML page there, or NULL */
-} output;
-
-/* Parses argv[*I] when it is an output flag (moving *I past a value):
- * 1 when it was one, 0 when not, -1 after reporting a missing value. */
-static int output_flag(int argc, char **argv, int *i, output *o) {
+int bench_output_flag(int argc, char **argv, int *i, output *o) {
     static const struct {
         const char *flag;
         fmt f;
@@ -185,7 +201,7 @@ static int emit_one(const desk_bench_report *r, fmt f, const char *path, bool ht
 /* Refuses unusable output paths before any work: each must be writable
  * and none may be an input (the report shown, a model measured) or the
  * other output. */
-static int check_outputs(const output *o, const char *const *inputs, size_t n) {
+int bench_check_outputs(const output *o, const char *const *inputs, size_t n) {
     const char *in[DESK_BENCH_MAX_MODELS + 2];
     size_t k = 0;
     for (size_t i = 0; i < n && k < DESK_BENCH_MAX_MODELS + 1; i++) in[k++] = inputs[i];
@@ -200,7 +216,7 @@ static int check_outputs(const output *o, const char *const *inputs, size_t n) {
 }
 
 /* The report as O asks: in its format, then the HTML page if asked for. */
-static int emit(const desk_bench_report *r, const output *o) {
+int bench_emit(const desk_bench_report *r, const output *o) {
     int rc = emit_one(r, o->f, o->path, false);
     if (!rc && o->html) rc = emit_one(r, o->f, o->html, true);
     return rc;
@@ -213,7 +229,7 @@ static int show(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
-        const int used = output_flag(argc, argv, &i, &o);
+        const int used = bench_output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (used) continue;
         if (a[0] == '-' && a[1]) {
@@ -225,13 +241,13 @@ static int show(int argc, char **argv) {
         }
     }
     if (!file) return cli_fail("bench", DESK_EXIT_USAGE, "show needs a report: REPORT.json");
-    int bad = check_outputs(&o, &file, 1);
+    int bad = bench_check_outputs(&o, &file, 1);
     if (bad) return bad;
     desk_bench_report r;
     desk_err err = {0};
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);
     int rc = desk_bench_read_json(file, &r, &err) != DESK_OK ? cli_fail_err("bench", &err) : 0;
-    if (!rc) rc = emit(&r, &o);
+    if (!rc) rc = bench_emit(&r, &o);
     desk_bench_report_free(&r);
     return rc;
 }
@@ -239,6 +255,8 @@ static int show(int argc, char **argv) {
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "compare") == 0) return compare(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "show") == 0) return show(argc - 1, argv + 1);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--url") == 0) return bench_url(argc, argv, USAGE);
     desk_bench_params p = {.prompt = {512}, .n_prompt = 1, .gen = {128}, .n_gen = 1, .depth = {0}, .n_depth = 1,
                            .reps = 5, .hash_models = true};
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -255,7 +273,7 @@ int cmd_bench(int argc, char **argv) {
         const int cache = cli_parse_cache_flag("bench", argc, argv, &i, &opts.type_k, &opts.type_v);
         if (cache < 0) return DESK_EXIT_USAGE;
         if (cache > 0) continue;
-        const int used = output_flag(argc, argv, &i, &o);
+        const int used = bench_output_flag(argc, argv, &i, &o);
         if (used < 0) return DESK_EXIT_USAGE;
         if (!used) {
             static const char *const VALUED[] = {"-m", "-p", "-n", "-r", "-t", "-d", "--bandwidth-mb"};
@@ -266,10 +284,10 @@ int cmd_bench(int argc, char **argv) {
             const char *val = argv[++i];
             bool ok = true;
             if (strcmp(a, "-m") == 0) models = val;
-            else if (strcmp(a, "-p") == 0) ok = parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
-            else if (strcmp(a, "-n") == 0) ok = parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
-            else if (strcmp(a, "-d") == 0) ok = parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
-            else if (strcmp(a, "-t") == 0) ok = parse_ints(a, val, p.threads, &p.n_threads, 1, 1024);
+            else if (strcmp(a, "-p") == 0) ok = bench_parse_ints(a, val, p.prompt, &p.n_prompt, 0, 1 << 20);
+            else if (strcmp(a, "-n") == 0) ok = bench_parse_ints(a, val, p.gen, &p.n_gen, 0, 1 << 20);
+            else if (strcmp(a, "-d") == 0) ok = bench_parse_ints(a, val, p.depth, &p.n_depth, 0, 1 << 24);
+            else if (strcmp(a, "-t") == 0) ok = bench_parse_ints(a, val, p.threads, &p.n_threads, 1, 1024);
             else if (strcmp(a, "-r") == 0) {
                 ok = cli_parse_int("bench", a, val, 1, DESK_BENCH_MAX_REPS, &v);
                 p.reps = (int)v;
@@ -296,7 +314,7 @@ int cmd_bench(int argc, char **argv) {
         p.n_models++;
     }
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
-    int bad = check_outputs(&o, p.paths, p.n_models);
+    int bad = bench_check_outputs(&o, p.paths, p.n_models);
     if (bad) return bad;
     const desk_bench_backend be = desk_bench_model_backend(&opts);
     p.cache_k = desk_cache_type_name(opts.type_k);
@@ -320,7 +338,7 @@ int cmd_bench(int argc, char **argv) {
     if (tty) fputs("\r\033[K", stderr);
     int rc = 0;
     if (st != DESK_OK) rc = cli_fail_err("bench", &err);
-    if (!rc) rc = emit(&r, &o);
+    if (!rc) rc = bench_emit(&r, &o);
     desk_bench_report_free(&r);
     return rc;
 }

@@ -5,6 +5,7 @@
  * documented default; every assumption is printed beside the result.
  */
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ static const char USAGE[] =
     "\n"
     "--bench FILE            a `desk bench --json` report (a regular file, at most\n"
     "                        64 MiB): its first tg result's tokens_per_s is the\n"
-    "                        local speed\n"
+    "                        local speed; of a `desk bench --url` report, the\n"
+    "                        highest aggregate output tokens/s of its levels\n"
     "--tokens-per-s X        the local generation speed (default 5: Llama 3 70B at\n"
     "                        Q4_0, ~40 GB read per token, on ~256 GB/s memory\n"
     "                        peaks at 6.4 tokens/s)\n"
@@ -76,7 +78,9 @@ static bool parse_list(const char *flag, const char *s, double *out, size_t cap,
     return *n > 0;
 }
 
-/* The first tg result's tokens_per_s of a bench report. */
+/* The first tg result's tokens_per_s of a bench report; in a load test of
+ * a server (`desk bench --url`), the highest aggregate output tokens/s of
+ * its levels (what the server delivers at the load that suits it best). */
 static int read_bench(const char *path, double *tps, char *test, size_t cap) {
     /* A regular file of at most DESK_REPORT_MAX bytes: a FIFO, a device or
      * an endless file is refused, not read forever. */
@@ -100,21 +104,39 @@ static int read_bench(const char *path, double *tps, char *test, size_t cap) {
     }
     json_object *results = NULL;
     bool ok = false;
+    double best = -1;
     if (json_object_object_get_ex(root, "results", &results) && json_object_is_type(results, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(results) && !ok; i++) {
             json_object *r = json_object_array_get_idx(results, i), *t = NULL, *v = NULL;
             if (!json_object_object_get_ex(r, "test", &t) || !json_object_object_get_ex(r, "tokens_per_s", &v)) continue;
             const char *name = json_object_get_string(t);
+            json_object *kind = NULL, *m = NULL;
+            if (json_object_object_get_ex(r, "kind", &kind) && json_object_is_type(kind, json_type_string) &&
+                strcmp(json_object_get_string(kind), "url") == 0) {
+                double x = json_object_get_double(v);
+                if (name && x > best && isfinite(x)) {
+                    best = x;
+                    json_object_object_get_ex(r, "model", &m);
+                    snprintf(test, cap, "%s %s, aggregate output of the server under load", m ? json_object_get_string(m) : "?",
+                             name);
+                }
+                continue;
+            }
             if (!name || strncmp(name, "tg", 2) != 0) continue;
             *tps = json_object_get_double(v);
-            json_object *m = NULL;
             json_object_object_get_ex(r, "model", &m);
             snprintf(test, cap, "%s %s", m ? json_object_get_string(m) : "?", name);
             ok = true;
         }
     }
     json_object_put(root);
-    if (!ok) return cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: no result with a tg test and tokens_per_s", path);
+    if (!ok && best > 0) {
+        *tps = best;
+        ok = true;
+    }
+    if (!ok)
+        return cli_fail("cost", DESK_EXIT_USAGE, "--bench %s: no result with a tg test (or a --url level) and tokens_per_s",
+                        path);
     return 0;
 }
 
