@@ -235,7 +235,7 @@ int cmd_serve(int argc, char **argv) {
      * connections to take their last bytes (a suspended connection must
      * be resumed before the daemon stops). */
     for (int waited = 0; waited < 1000; waited++) {
-        int busy = srv_suspended(s);
+        int busy = srv_busy(s);
         for (int i = 0; i < n_models; i++)
             if (models[i]) busy += srv_model_busy(models[i]);
         if (!busy) break;

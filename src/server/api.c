@@ -384,6 +384,7 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
                    lim->n_parallel);
     if (read_stops(o, r, e)) return -1;
     if (get_bool(o, "stream", &r->stream, e)) return -1;
+    if (get_bool(o, "ignore_eos", &r->ignore_eos, e)) return -1;
     json_object *so = field(o, "stream_options");
     if (so) {
         if (!json_object_is_type(so, json_type_object)) return bad(e, "stream_options", "'stream_options' must be an object");

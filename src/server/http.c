@@ -40,6 +40,7 @@ struct srv {
     atomic_bool ready;
     atomic_uint_fast64_t ids;
     atomic_int suspended;
+    atomic_int open_reqs; /* requests handed to a scheduler, until MHD completes them */
     bool wildcard;
     char host[256]; /* the listen host as given, for the Host check */
 };
@@ -298,6 +299,7 @@ static enum MHD_Result post_generation(conn *cs, srv_kind kind) {
                           "the server is busy: every stream of '%s' is in use and its queue is full; retry later",
                           srv_model_name(m));
     }
+    atomic_fetch_add(&s->open_reqs, 1);
     if (r->stream) {
         struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, cs, NULL);
         if (!resp) return MHD_NO;
@@ -503,6 +505,7 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     if (!cs) return;
     if (cs->r) {
         srv_req *r = cs->r;
+        atomic_fetch_sub(&cs->s->open_reqs, 1);
         pthread_mutex_lock(&r->mu);
         if (!r->finished) r->cancelled = true;
         r->wake = NULL;
@@ -578,7 +581,10 @@ void srv_quiesce(srv *s) {
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
 
-int srv_suspended(const srv *s) { return atomic_load(&((srv *)s)->suspended); }
+int srv_busy(const srv *s) {
+    srv *w = (srv *)s;
+    return atomic_load(&w->suspended) + atomic_load(&w->open_reqs);
+}
 
 void srv_stop(srv *s) {
     if (!s) return;

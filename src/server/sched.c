@@ -57,6 +57,10 @@ struct srv_model {
     desk_chat_fmt fmt;
     desk_token eot;
     int n_vocab, n_embd;
+    /* ignore_eos: the end-of-generation ids, and logits with them at -inf */
+    desk_token *eog;
+    int n_eog;
+    float *banned;
     srv_model_opts o;
     long long created;
     slot *slots;
@@ -231,6 +235,11 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
             fail_slot(m, s, "the model's logits are not finite: its weights overflow");
             return;
         }
+    }
+    if (r->ignore_eos) { /* llama-server's extension: end-of-generation ids are never sampled */
+        memcpy(m->banned, logits, (size_t)m->n_vocab * sizeof *logits);
+        for (int k = 0; k < m->n_eog; k++) m->banned[m->eog[k]] = -INFINITY;
+        logits = m->banned;
     }
     desk_token id = desk_sampler_sample(s->smp, logits);
     double now = srv_now();
@@ -647,7 +656,14 @@ desk_status srv_model_new(const char *name, const char *path, const srv_model_op
     m->b_seq = malloc(nb * sizeof *m->b_seq);
     m->b_logits = malloc(nb);
     m->b_slot = malloc(nb * sizeof *m->b_slot);
-    if (!m->slots || !m->b_tok || !m->b_pos || !m->b_seq || !m->b_logits || !m->b_slot) goto nomem;
+    m->banned = malloc((size_t)m->n_vocab * sizeof *m->banned);
+    for (desk_token t = 0; t < m->n_vocab; t++) m->n_eog += desk_tokenizer_is_eog(m->tok, t) || t == m->eot;
+    m->eog = malloc((size_t)(m->n_eog ? m->n_eog : 1) * sizeof *m->eog);
+    if (!m->slots || !m->b_tok || !m->b_pos || !m->b_seq || !m->b_logits || !m->b_slot || !m->banned || !m->eog)
+        goto nomem;
+    m->n_eog = 0;
+    for (desk_token t = 0; t < m->n_vocab; t++)
+        if (desk_tokenizer_is_eog(m->tok, t) || t == m->eot) m->eog[m->n_eog++] = t;
     for (int i = 0; i < o->n_parallel; i++) {
         slot *s = &m->slots[i];
         s->cache = malloc((size_t)m->o.n_ctx * sizeof *s->cache);
@@ -687,6 +703,8 @@ void srv_model_free(srv_model *m) {
     free(m->b_pos);
     free(m->b_seq);
     free(m->b_logits);
+    free(m->banned);
+    free(m->eog);
     free(m->b_slot);
     desk_ctx_free(m->ectx);
     desk_ctx_free(m->ctx);

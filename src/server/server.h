@@ -81,6 +81,7 @@ typedef struct srv_req {
     int max_tokens;
     desk_sampler_params sp;
     bool seed_given;
+    bool ignore_eos; /* llama-server's extension: never end on an end-of-generation token */
     char *stops[SRV_MAX_STOPS];
     size_t n_stops;
     desk_token stop_id; /* the chat format's end of turn, or -1 */
@@ -187,8 +188,9 @@ void srv_set_models(srv *s, srv_model **models, int n_models);
 void srv_set_ready(srv *s, bool ready);
 /* Stops listening (connections already open go on) and reports not ready. */
 void srv_quiesce(srv *s);
-/* Connections suspended waiting for a scheduler. */
-int srv_suspended(const srv *s);
+/* Generation and embedding requests not yet fully answered: suspended
+ * waiting for a scheduler, or still sending (a stream's last chunks). */
+int srv_busy(const srv *s);
 /* Stops accepting, lets streams end, frees the HTTP side (not the models). */
 void srv_stop(srv *s);
 int srv_port(const srv *s);

@@ -189,6 +189,17 @@ def main():
         cos = sum(a * b for a, b in zip(v[0], v[2]))
         check("embeddings: different input, different vector", cos < 0.999, cos)
 
+        # ignore_eos (llama-server's extension): a short answer runs on to max_tokens
+        q = dict(model="smollm2", messages=[{"role": "user", "content": "Say yes."}], temperature=0)
+        short = cl.chat.completions.create(max_tokens=64, **q)
+        longer = cl.chat.completions.create(max_tokens=short.usage.completion_tokens + 6,
+                                            extra_body={"ignore_eos": True}, **q)
+        check("ignore_eos: runs to max_tokens past the end of turn", short.choices[0].finish_reason == "stop" and
+              longer.choices[0].finish_reason == "length" and
+              longer.usage.completion_tokens == short.usage.completion_tokens + 6 and
+              longer.choices[0].message.content.startswith(short.choices[0].message.content),
+              (short.choices[0], short.usage, longer.choices[0], longer.usage))
+
         # sampling options
         kw = dict(model="smollm2", messages=[{"role": "user", "content": "Tell me a story."}], max_tokens=N_TOK)
         a = cl.chat.completions.create(seed=42, temperature=1.0, **kw).choices[0].message.content
