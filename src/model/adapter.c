@@ -135,7 +135,7 @@ static desk_status to_f32(desk_lora *l, const desk_gguf_tensor *t, int64_t cols,
     for (int64_t r = 0; r < rows; r++) {
         float *row = dst + (size_t)r * (size_t)cols;
         desk_status s = desk_dequantize_row(t->type, (const unsigned char *)t->data + (size_t)r * row_bytes, row, cols, err);
-        if (s) return desk_err_prefix(err, "tensor '%s': ", printable(&t->name, nm, sizeof nm));
+        if (s) return desk_err_prefix(err, "tensor '%s'", printable(&t->name, nm, sizeof nm));
         for (int64_t c = 0; c < cols; c++)
             if (!isfinite(row[c]))
                 return desk_errf(err, DESK_E_FORMAT, "tensor '%s' (info at offset %llu): element (row %lld, column %lld) is %s",
@@ -268,10 +268,13 @@ desk_status desk_lora_load(const desk_model *m, const char *path, desk_lora **ou
     if (!m || !path) return desk_errf(err, DESK_E_ARG, "desk_lora_load needs a model and a path");
     desk_gguf *g = NULL;
     desk_status s = desk_gguf_open(path, &g, err);
-    if (s) return s;
-    s = desk_lora_from_gguf(m, g, out, err);
-    desk_gguf_close(g);
-    if (s) desk_err_prefix(err, "adapter %s: ", path);
+    if (!s) {
+        s = desk_lora_from_gguf(m, g, out, err);
+        desk_gguf_close(g);
+    }
+    /* The reader's messages start with the path already. */
+    if (s && err && strncmp(err->msg, path, strlen(path)) != 0) desk_err_prefix(err, "%s", path);
+    if (s) desk_err_prefix(err, "adapter");
     return s;
 }
 
