@@ -49,6 +49,7 @@
 #include "desk/gguf.h"
 #include "desk/tokenizer.h"
 #include "desk/model.h"
+#include "desk/lora.h"
 #include "desk/sample.h"
 #include "desk/chat.h"
 #include "desk/engine.h"

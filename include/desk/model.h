@@ -28,6 +28,7 @@ extern "C" {
 
 typedef struct desk_model desk_model;
 typedef struct desk_ctx desk_ctx;
+typedef struct desk_lora_use desk_lora_use; /* desk/lora.h */
 
 /* Element type of the K or V cache (llama.cpp's -ctk / -ctv, with flash
  * attention): F16, or Q8_0 (34 bytes per 32 values, about half; head
@@ -129,7 +130,14 @@ typedef struct desk_ctx_params {
                         has); "scalar", "avx2", "avxvnni", "avx512" force one (DESK_E_UNSUPPORTED when
                         this CPU or build lacks it) */
     desk_cache_type type_k, type_v; /* KV cache element types (default F16) */
+    /* LoRA adapters (desk/lora.h) applied to every decode, each with its
+     * scale: N_LORAS entries, copied by desk_ctx_new; each adapter must
+     * have been loaded for this model and must outlive the context. */
+    const desk_lora_use *loras;
+    int n_loras; /* 0..DESK_CTX_MAX_LORAS */
 } desk_ctx_params;
+
+#define DESK_CTX_MAX_LORAS 64
 
 /* A context on M (borrowed: M must outlive it) with P (NULL: defaults).
  * Allocates everything decoding needs now: DESK_E_NOMEM names the sizes

@@ -21,10 +21,11 @@
 #include "desk/files.h"
 #include "desk.h"
 #include "kld.h"
+#include "lora_opts.h"
 
 static const char USAGE[] =
     "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [-ctk T] [-ctv T] [--json]\n"
-    "                       [--no-repack] [--kl-divergence-base BASE]\n"
+    "                       [--no-repack] [--lora ADAPTER.gguf[:S]] [--kl-divergence-base BASE]\n"
     "       desk perplexity -m MODEL --kl-divergence-base BASE --kl-divergence [-f FILE] [--chunks N] ...\n"
     "\n"
     "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
@@ -41,7 +42,7 @@ static const char USAGE[] =
     "  --no-repack  use the weights in place from the file (zero copy) instead of\n"
     "               repacking Q4_0/Q4_K and copying the rest onto huge pages at load\n"
     "               (slower; the same perplexity)\n"
-    "\n"
+    CLI_LORA_HELP    "\n"
     "KL divergence (llama-perplexity's base file format, so either program reads\n"
     "the other's files):\n"
     "  --kl-divergence-base BASE  alone: also save the log-probabilities of every\n"
@@ -101,6 +102,7 @@ int cmd_perplexity(int argc, char **argv) {
     long long n_ctx = 512, n_threads = 0, n_chunks = -1;
     bool json = false, no_repack = false, compare = false, ctx_given = false;
     desk_cache_type cache_k = DESK_CACHE_F16, cache_v = DESK_CACHE_F16;
+    cli_loras loras = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
@@ -110,6 +112,9 @@ int cmd_perplexity(int argc, char **argv) {
         const int cache = cli_parse_cache_flag("perplexity", argc, argv, &i, &cache_k, &cache_v);
         if (cache < 0) return DESK_EXIT_USAGE;
         if (cache > 0) continue;
+        const int lora = cli_lora_parse("perplexity", &loras, argc, argv, &i);
+        if (lora < 0) return DESK_EXIT_USAGE;
+        if (lora > 0) continue;
         if (i + 1 >= argc) return cli_fail("perplexity", DESK_EXIT_USAGE, "unknown or incomplete argument '%s' (see --help)", a);
         const char *v = argv[++i];
         if (strcmp(a, "-m") == 0) model = v;
@@ -157,6 +162,7 @@ int cmd_perplexity(int argc, char **argv) {
         rc = cli_fail_err("perplexity", &err);
         goto done;
     }
+    if ((rc = cli_loras_load("perplexity", &loras, m)) != 0) goto done;
     const int n_vocab = desk_model_n_vocab(m);
     const desk_tokenizer *tk = desk_model_tokenizer(m);
     if (mode == PPL_COMPARE) {
@@ -210,7 +216,7 @@ int cmd_perplexity(int argc, char **argv) {
     if (n_batch < 1) n_batch = 1;
     if (n_batch > n_ctx) n_batch = (int)n_ctx;
     desk_ctx_params cp = {.n_ctx = (int)n_ctx, .n_batch = n_batch, .n_threads = (int)n_threads, .logits_all = true,
-                          .type_k = cache_k, .type_v = cache_v};
+                          .type_k = cache_k, .type_v = cache_v, .loras = loras.use, .n_loras = loras.n};
     if (desk_ctx_new(m, &cp, &c, &err)) {
         rc = cli_fail_err("perplexity", &err);
         goto done;
@@ -314,6 +320,7 @@ done:
     kld_base_close(&base);
     free(toks);
     desk_ctx_free(c);
+    cli_loras_free(&loras);
     desk_model_free(m);
     free(text);
     return rc;

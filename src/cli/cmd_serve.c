@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lora_opts.h"
 #include "../server/server.h"
 
 static const char USAGE[] =
@@ -36,6 +37,8 @@ static const char USAGE[] =
     "  -c, --ctx N            context per stream in tokens (default 4096, capped by the model)\n"
     "  -b, --batch N          most tokens per decode step (default 512)\n"
     "  -t, --threads N        threads per model (default: physical cores)\n"
+    "  --lora ADAPTER.gguf[:S]  a LoRA adapter (llama.cpp's adapter GGUF) at scale S (default\n"
+    "                         1) for the -m before it, applied to every request (repeatable)\n"
     "  --api-key KEY          require Authorization: Bearer KEY (or X-Api-Key: KEY)\n"
     "  --api-key-file F       the same, the key read from F's first line\n"
     "  --cors-origin ORIGIN   send CORS headers allowing ORIGIN (default: no CORS)\n"
@@ -53,6 +56,7 @@ static const char USAGE[] =
 typedef struct model_arg {
     char name[128];
     char path[4096];
+    cli_loras loras; /* --lora after this -m: parsed only (the server loads them) */
 } model_arg;
 
 static int read_key_file(const char *cmd, const char *path, char *key, size_t cap) {
@@ -128,6 +132,11 @@ int cmd_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (cli_is_help(f)) return cli_usage(USAGE);
+        if (!strcmp(f, "--lora") && n_models == 0)
+            return cli_fail(cmd, DESK_EXIT_USAGE, "--lora applies to the -m before it: give -m MODEL first");
+        const int lora = n_models ? cli_lora_parse(cmd, &ms[n_models - 1].loras, argc, argv, &i) : 0;
+        if (lora < 0) return DESK_EXIT_USAGE;
+        if (lora > 0) continue;
         if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "unknown argument or missing value: '%s' (see desk serve --help)", f);
         const char *v = argv[++i];
         long long x = 0;
@@ -213,7 +222,13 @@ int cmd_serve(int argc, char **argv) {
     int rc = 0;
     for (int i = 0; i < n_models; i++) {
         double t0 = srv_now();
-        if (srv_model_new(ms[i].name, ms[i].path, &o, &models[i], &err) != DESK_OK) {
+        srv_model_opts mo = o;
+        mo.n_loras = ms[i].loras.n;
+        for (int k = 0; k < mo.n_loras; k++) {
+            mo.lora_path[k] = ms[i].loras.path[k];
+            mo.lora_scale[k] = ms[i].loras.use[k].scale;
+        }
+        if (srv_model_new(ms[i].name, ms[i].path, &mo, &models[i], &err) != DESK_OK) {
             rc = cli_fail_err(cmd, &err);
             break;
         }

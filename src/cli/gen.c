@@ -35,6 +35,7 @@ const char CLI_GEN_USAGE[] =
     "  -ctk, --cache-type-k T    KV cache type of K: f16 (default) or q8_0 (half the memory)\n"
     "  -ctv, --cache-type-v T    KV cache type of V: f16 (default) or q8_0\n"
     "  --stats                   timings, speeds and peak memory on stderr\n"
+    CLI_LORA_HELP
     "  --no-repack               use the weights in place from the file (zero copy)\n"
     "                            instead of repacking Q4_0/Q4_K and copying the rest\n"
     "                            onto huge pages at load (slower; Q4_0 decode then\n"
@@ -75,6 +76,8 @@ int cli_gen_parse(const char *cmd, cli_gen_args *a, int argc, char **argv, int *
     };
     const int cache = cli_parse_cache_flag(cmd, argc, argv, i, &a->cache_k, &a->cache_v);
     if (cache != 0) return cache;
+    const int lora = cli_lora_parse(cmd, &a->loras, argc, argv, i);
+    if (lora != 0) return lora;
     if (strcmp(f, "--stats") == 0) {
         a->stats = true;
         return 1;
@@ -171,9 +174,18 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .type_k = a->cache_k, .type_v = a->cache_v,
                             .no_repack = a->no_repack};
     if (desk_model_load(path, &mp, &g->model, &err) != DESK_OK) return cli_fail_err(cmd, &err);
-    desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads, .type_k = a->cache_k, .type_v = a->cache_v},
+    g->loras = a->loras;
+    const int rc = cli_loras_load(cmd, &g->loras, g->model);
+    if (rc) {
+        desk_model_free(g->model);
+        g->model = NULL;
+        return rc;
+    }
+    desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads, .type_k = a->cache_k, .type_v = a->cache_v,
+                                     .loras = g->loras.use, .n_loras = g->loras.n},
                              .sampling = a->sp};
     if (desk_engine_new(g->model, &ep, &g->engine, &err) != DESK_OK) {
+        cli_loras_free(&g->loras);
         desk_model_free(g->model);
         g->model = NULL;
         return cli_fail_err(cmd, &err);
@@ -189,6 +201,7 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
 
 void cli_gen_close(cli_gen *g) {
     desk_engine_free(g->engine);
+    cli_loras_free(&g->loras);
     desk_model_free(g->model);
     memset(g, 0, sizeof *g);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lora_opts.h"
 #include "desk.h"
 
 #define CLI_GEN_MAX_STOPS 16
@@ -27,6 +28,7 @@ typedef struct cli_gen_args {
     desk_sampler_params sp;
     const char *stops[CLI_GEN_MAX_STOPS];
     size_t n_stops;
+    cli_loras loras;  /* --lora: parsed here, loaded by cli_gen_open */
 } cli_gen_args;
 
 /* Defaults: llama.cpp's sampling, N_PREDICT tokens. */
@@ -47,6 +49,7 @@ typedef struct cli_gen {
     desk_chat_fmt fmt;
     desk_token eot;      /* the chat format's end-of-turn control token, or -1 */
     const char *warning; /* set when the chat format was guessed (static) */
+    cli_loras loras;     /* the --lora adapters, loaded (freed by cli_gen_close) */
 } cli_gen;
 
 /* Resolves and loads a->model, creates the engine and picks the chat

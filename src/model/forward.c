@@ -32,6 +32,10 @@
  * kqv_out, attn_out, ffn_inp, ffn_norm, ffn_gate, ffn_up, ffn_act, ffn_out,
  * l_out, result_norm).
  *
+ * LoRA adapters attached to the context (desk_ctx_params.loras) add
+ * s * B (A h) to the output of each matrix they adapt, right after its
+ * product (lora_add), as llama.cpp's llm_build_lora_mm does.
+ *
  * Memory: every buffer is allocated in desk_ctx_new; desk_decode allocates
  * nothing.
  */
@@ -41,6 +45,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/adapter.h"
 #include "model/model_internal.h"
 #include "tensor/types.h"
 
@@ -87,6 +92,23 @@ static desk_status kernels_for(const char *isa, const desk_kernel_table **out, d
     return desk_errf(err, DESK_E_UNSUPPORTED, "instruction set '%.40s' is unknown or this CPU cannot run it", isa);
 }
 
+/* The adapters P attaches: each loaded for M, with a finite scale; the
+ * largest rank into *MAX_RANK (the scratch's width). */
+static desk_status check_loras(const desk_model *m, const desk_ctx_params *p, int *max_rank, desk_err *err) {
+    if (p->n_loras < 0 || p->n_loras > DESK_CTX_MAX_LORAS || (p->n_loras > 0 && !p->loras))
+        return desk_errf(err, DESK_E_ARG, "n_loras %d: need 0..%d adapters and their array", p->n_loras,
+                         DESK_CTX_MAX_LORAS);
+    for (int i = 0; i < p->n_loras; i++) {
+        const desk_lora *l = p->loras[i].lora;
+        if (!l || l->m != m)
+            return desk_errf(err, DESK_E_ARG, "adapter %d was %s", i, l ? "loaded for another model" : "not given");
+        if (!isfinite(p->loras[i].scale))
+            return desk_errf(err, DESK_E_ARG, "adapter %d: scale %g is not finite", i, (double)p->loras[i].scale);
+        if (l->max_rank > *max_rank) *max_rank = l->max_rank;
+    }
+    return DESK_OK;
+}
+
 desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out, desk_err *err) {
     *out = NULL;
     desk_ctx_params def = {0};
@@ -112,6 +134,8 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     const desk_kernel_table *kt = NULL;
     desk_status s = kernels_for(p->isa, &kt, err);
     if (s) return s;
+    int max_rank = 0;
+    if ((s = check_loras(m, p, &max_rank, err))) return s;
     desk_ctx *c = calloc(1, sizeof *c);
     if (!c) return desk_errf(err, DESK_E_NOMEM, "out of memory creating a context");
     desk_arena_init(&c->arena, 1 << 20);
@@ -186,6 +210,12 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
         }
     }
     c->scratch = ctx_alloc(c, scratch, 1, &ok);
+    if (p->n_loras > 0) {
+        c->loras = ctx_alloc(c, (size_t)p->n_loras, sizeof *c->loras, &ok);
+        c->lora_t = ctx_alloc(c, nb * (size_t)max_rank, sizeof(float), &ok);
+        if (ok) memcpy(c->loras, p->loras, (size_t)p->n_loras * sizeof *c->loras);
+        c->n_loras = p->n_loras;
+    }
     if (!ok) {
         desk_ctx_free(c);
         return desk_errf(err, DESK_E_NOMEM, "out of memory for a context of %d x %d tokens", n_seq, n_ctx);
@@ -391,6 +421,102 @@ static desk_status matmuls(desk_ctx *c, const desk_mat *const *w, float *const *
         if (s) return s;
     }
     return DESK_OK;
+}
+
+/* ---- LoRA: Y += s * B (A X) for each attached adapter ------------------ */
+
+/* The products sum as llama.cpp's CPU backend sums an F32 x F32 ggml_mul_mat
+ * on x86 with AVX-512 (c392e509), so an adapter's output matches its bit
+ * for bit where the base model's does:
+ *  - with 2 or more input rows, K a multiple of 16 and M (the product's
+ *    output rows) a multiple of 4, llamafile's tinyBLAS: 16 lanes, each a
+ *    chain of fused multiply-adds over every 16th term, then the lanes
+ *    added as _mm512_reduce_add_ps adds them (halves: 8, 4, 2, 1);
+ *  - otherwise ggml_vec_dot_f32: 64 terms at a time into 4 x 16 lanes,
+ *    the 4 vectors added pairwise, the lanes reduced as above, then the
+ *    terms past the last multiple of 64 chained with fused multiply-adds
+ *    (gcc contracts `sumf += x[i]*y[i]` in that gnu11 build). */
+static float lanes_reduce(float *v) {
+    for (int w = 8; w >= 1; w /= 2)
+        for (int q = 0; q < w; q++) v[q] = v[q + w] + v[q];
+    return v[0];
+}
+
+static float dot_ll(const float *a, const float *x, int64_t k, bool tiled) {
+    float acc[4][16] = {{0}};
+    if (tiled) {
+        for (int64_t l = 0; l < k; l += 16)
+            for (int q = 0; q < 16; q++) acc[0][q] = fmaf(a[l + q], x[l + q], acc[0][q]);
+        return lanes_reduce(acc[0]);
+    }
+    const int64_t np = k & ~(int64_t)63;
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int q = 0; q < 16; q++) acc[j][q] = fmaf(x[i + j * 16 + q], a[i + j * 16 + q], acc[j][q]);
+    for (int q = 0; q < 16; q++) {
+        acc[0][q] = acc[0][q] + acc[2][q];
+        acc[1][q] = acc[1][q] + acc[3][q];
+    }
+    for (int q = 0; q < 16; q++) acc[0][q] = acc[0][q] + acc[1][q];
+    float s = lanes_reduce(acc[0]);
+    for (int64_t i = np; i < k; i++) s = fmaf(x[i], a[i], s);
+    return s;
+}
+
+/* Whether llama.cpp takes tinyBLAS for an M x K product of N rows. */
+static bool ll_tiled(int64_t m, int64_t k, int n) { return n >= 2 && k % 16 == 0 && m % 4 == 0; }
+
+typedef struct lora_job {
+    const desk_lora_pair *p;
+    const float *x;
+    float *t, *y;
+    int n;
+    bool tiled_a, tiled_b; /* the summation orders of the two products */
+    float scale;
+} lora_job;
+
+/* T[i] = A X[i]: one (row, rank) dot product per unit. */
+static void lora_down_task(void *arg, int ith, int nth) {
+    const lora_job *j = arg;
+    const int64_t rank = j->p->rank, n_in = j->p->n_in;
+    for (int64_t u = ith; u < (int64_t)j->n * rank; u += nth)
+        j->t[u] = dot_ll(j->p->a + (u % rank) * n_in, j->x + (u / rank) * n_in, n_in, j->tiled_a);
+}
+
+/* Y[i][o] += scale * (B[o] . T[i]): threads split the outputs.  The scale
+ * multiplies the product before the add, as ggml_scale then ggml_add do
+ * (two statements, so no compiler fuses them). */
+static void lora_up_task(void *arg, int ith, int nth) {
+    const lora_job *j = arg;
+    const int64_t rank = j->p->rank, n_out = j->p->n_out;
+    const int64_t o0 = n_out * ith / nth, o1 = n_out * (ith + 1) / nth;
+    for (int i = 0; i < j->n; i++) {
+        const float *t = j->t + (int64_t)i * rank;
+        float *y = j->y + (int64_t)i * n_out;
+        for (int64_t o = o0; o < o1; o++) {
+            const float d = j->scale * dot_ll(j->p->b + o * rank, t, rank, j->tiled_b);
+            y[o] = y[o] + d;
+        }
+    }
+}
+
+/* Adds every attached adapter's term to Y (N rows), the output of matrix
+ * KIND of layer IL (IL -1: output.weight) for input X, in attach order.
+ * N_LL is the row count llama.cpp multiplies there (it picks the
+ * summation order): N, except where its graph has cut the batch to the
+ * rows that keep logits (the last layer's feed-forward, the output). */
+static void lora_add(desk_ctx *c, int il, int kind, const float *x, int n, int n_ll, float *y) {
+    for (int i = 0; i < c->n_loras; i++) {
+        const desk_lora *l = c->loras[i].lora;
+        const desk_lora_pair *p = l->slot[desk_lora_slot(l, il, kind)];
+        if (!p) continue;
+        /* llama.cpp's llama_adapter_lora_weight::get_scale */
+        const float scale = l->alpha != 0.0f ? c->loras[i].scale * l->alpha / (float)p->rank : c->loras[i].scale;
+        lora_job j = {.p = p, .x = x, .t = c->lora_t, .y = y, .n = n, .scale = scale,
+                      .tiled_a = ll_tiled(p->rank, p->n_in, n_ll), .tiled_b = ll_tiled(p->n_out, p->rank, n_ll)};
+        desk_threadpool_run(c->tp, lora_down_task, &j);
+        desk_threadpool_run(c->tp, lora_up_task, &j);
+    }
 }
 
 /* ---- attention -------------------------------------------------------- */
@@ -620,6 +746,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
         const desk_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *const qkv_out[3] = {c->q, c->k, c->v};
         if ((s = matmuls(c, qkv, qkv_out, 3, c->xb, n, err))) return s;
+        for (int k = 0; k < 3; k++) lora_add(c, il, DESK_LORA_Q + k, c->xb, n, n, qkv_out[k]);
         trace(c, "q", il, c->q, n, qd);
         trace(c, "k", il, c->k, n, kvk);
         trace(c, "v", il, c->v, n, kvv);
@@ -631,6 +758,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
         trace(c, "kqv_out", il, c->att, n, (size_t)hp->n_head * hv);
         if (c->rot_v) rotate(c->att, (size_t)n * hp->n_head * hv, c->rot_v);
         if ((s = matmul(c, &L->wo, c->att, n, c->xo, err))) return s;
+        lora_add(c, il, DESK_LORA_O, c->att, n, n, c->xo);
         trace(c, "attn_out", il, c->xo, n, E);
         if ((s = rows(c, L, il, ROW_FFN_IN, n, err))) return s;
         trace(c, "ffn_inp", il, c->x, n, E);
@@ -638,11 +766,16 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
         const desk_mat *gate_up[2] = {&L->w_gate, &L->w_up};
         float *const gate_up_out[2] = {c->ffa, c->ffb};
         if ((s = matmuls(c, gate_up, gate_up_out, 2, c->xb, n, err))) return s;
+        /* llama.cpp's last layer runs its feed-forward on the output rows only. */
+        const int n_ff_ll = il == hp->n_layer - 1 ? n_out : n;
+        lora_add(c, il, DESK_LORA_GATE, c->xb, n, n_ff_ll, c->ffa);
+        lora_add(c, il, DESK_LORA_UP, c->xb, n, n_ff_ll, c->ffb);
         trace(c, "ffn_gate", il, c->ffa, n, F);
         trace(c, "ffn_up", il, c->ffb, n, F);
         if ((s = rows(c, L, il, ROW_GLU, n, err))) return s;
         trace(c, "ffn_act", il, c->ffa, n, F);
         if ((s = matmul(c, &L->w_down, c->ffa, n, c->xo, err))) return s;
+        lora_add(c, il, DESK_LORA_DOWN, c->ffa, n, n_ff_ll, c->xo);
         trace(c, "ffn_out", il, c->xo, n, E);
         if ((s = rows(c, L, il, ROW_OUT, n, err))) return s;
         trace(c, "l_out", il, c->x, n, E);
@@ -658,6 +791,7 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
     trace(c, "result_norm", -1, c->xb, n_out, E);
     if (n_out == 0) return DESK_OK;
     if ((s = matmul(c, &m->output, c->xb, n_out, c->logits, err))) return s;
+    lora_add(c, -1, 0, c->xb, n_out, n_out, c->logits);
     if (hp->softcap > 0) {
         size_t nl = (size_t)n_out * hp->n_vocab;
         for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] / hp->softcap) * hp->softcap;

@@ -15,6 +15,7 @@
 #include "core/threadpool.h"
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+#include "desk/lora.h"
 #include "model/hparams.h"
 #include "model/model.h"
 
@@ -95,6 +96,11 @@ struct desk_ctx {
     int n_chunks;
     int32_t *seq_next; /* n_seq: scratch for checking a batch's positions */
     void *scratch;    /* for desk_matmul */
+    /* LoRA adapters (desk_ctx_params.loras, copied; the adapters are
+     * borrowed) and their scratch: n_batch rows of the largest rank. */
+    desk_lora_use *loras;
+    int n_loras;
+    float *lora_t;
     desk_trace_fn trace; /* optional observer (desk_ctx_set_trace) */
     void *trace_user;
     desk_arena arena;

@@ -53,6 +53,8 @@ struct srv_model {
     char name[128];
     desk_model *m;
     desk_ctx *ctx, *ectx;
+    desk_lora *lora[SRV_MAX_LORAS]; /* o.n_loras adapters, freed after the contexts */
+    desk_lora_use lora_use[SRV_MAX_LORAS];
     const desk_tokenizer *tok;
     desk_chat_fmt fmt;
     desk_token eot;
@@ -361,7 +363,7 @@ static void run_embed(srv_model *m, srv_req *r) {
     desk_err err = {0};
     if (!m->ectx) {
         desk_ctx_params cp = {.n_ctx = m->o.n_ctx, .n_batch = m->o.n_batch, .n_threads = m->o.n_threads,
-                              .embeddings = true};
+                              .embeddings = true, .loras = m->lora_use, .n_loras = m->o.n_loras};
         if (desk_ctx_new(m->m, &cp, &m->ectx, &err) != DESK_OK) {
             fail_req(m, r, err.msg);
             return;
@@ -637,8 +639,12 @@ desk_status srv_model_new(const char *name, const char *path, const srv_model_op
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = o->n_ctx * o->n_parallel};
     desk_status st = desk_model_load(path, &mp, &m->m, err);
     if (st != DESK_OK) goto fail;
+    for (int i = 0; i < o->n_loras && i < SRV_MAX_LORAS; i++) {
+        if ((st = desk_lora_load(m->m, o->lora_path[i], &m->lora[i], err)) != DESK_OK) goto fail;
+        m->lora_use[i] = (desk_lora_use){m->lora[i], o->lora_scale[i]};
+    }
     desk_ctx_params cp = {.n_ctx = m->o.n_ctx, .n_batch = m->o.n_batch, .n_threads = o->n_threads,
-                          .n_seq_max = o->n_parallel};
+                          .n_seq_max = o->n_parallel, .loras = m->lora_use, .n_loras = o->n_loras};
     st = desk_ctx_new(m->m, &cp, &m->ctx, err);
     if (st != DESK_OK) goto fail;
     m->o.n_ctx = desk_ctx_n_ctx(m->ctx);
@@ -708,6 +714,7 @@ void srv_model_free(srv_model *m) {
     free(m->b_slot);
     desk_ctx_free(m->ectx);
     desk_ctx_free(m->ctx);
+    for (int i = 0; i < SRV_MAX_LORAS; i++) desk_lora_free(m->lora[i]);
     desk_model_free(m->m);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);

@@ -26,6 +26,7 @@
 
 #include "desk.h"
 
+#define SRV_MAX_LORAS 8 /* adapters per model */
 #define SRV_MAX_MODELS 8
 #define SRV_MAX_STOPS 4
 #define SRV_MAX_TOP_LOGPROBS 20
@@ -130,6 +131,11 @@ typedef struct srv_model_opts {
     int n_threads;
     int queue_max;  /* waiting requests beyond the slots */
     int n_batch;
+    /* LoRA adapters (--lora) loaded with the model and applied to every
+     * request: paths borrowed for srv_model_new, their scales. */
+    const char *lora_path[SRV_MAX_LORAS];
+    float lora_scale[SRV_MAX_LORAS];
+    int n_loras;
 } srv_model_opts;
 
 /* Loads PATH (already resolved) as NAME and starts its scheduler.  The
