@@ -15,6 +15,7 @@
 
 #include "desk/bench.h"
 #include "cli.h"
+#include "sandbox.h"
 #include "desk/files.h"
 #include "desk.h"
 
@@ -101,6 +102,9 @@ static int compare(int argc, char **argv) {
         }
     }
     if (n != 2) return cli_fail("bench", DESK_EXIT_USAGE, "compare needs two reports: A.json B.json");
+    const char *reads[] = {files[0], files[1]};
+    int bad = cli_sandbox_apply("bench", &(cli_sandbox_spec){.read = reads, .n_read = 2});
+    if (bad) return bad;
     desk_bench_report a, b;
     desk_err err = {0};
     if (desk_bench_report_init(&a, &err) != DESK_OK) return cli_fail_err("bench", &err);
@@ -196,6 +200,9 @@ static int check_outputs(const output *o, const char *const *inputs, size_t n) {
     }
     if (!rc && o->path && o->html && strcmp(o->path, o->html) == 0)
         rc = cli_fail("bench", DESK_EXIT_USAGE, "-o and --html name the same file %s", o->path);
+    /* Inputs and outputs known: bench confines itself here. */
+    const char *writes[] = {o->path, o->html};
+    if (!rc) rc = cli_sandbox_apply("bench", &(cli_sandbox_spec){.read = inputs, .n_read = n, .write = writes, .n_write = 2});
     return rc;
 }
 
