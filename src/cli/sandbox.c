@@ -284,6 +284,12 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n) 
     return 0;
 }
 
+/* One argument comparison, every field given (libseccomp's SCMP_An
+ * macros leave datum_b out, which clang's -Wextra refuses). */
+static struct scmp_arg_cmp arg_is(unsigned arg, enum scmp_compare op, scmp_datum_t a, scmp_datum_t b) {
+    return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+}
+
 static int apply_seccomp(const char *mode, const mode_policy *mp) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (!ctx) return fail(mode, "cannot start a seccomp filter", ENOMEM);
@@ -297,19 +303,19 @@ static int apply_seccomp(const char *mode, const mode_policy *mp) {
     if (!e)
         e = DESK_SANITIZED_BUILD ? -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0)
                                  : -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                                                     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+                                                     arg_is(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
     /* clone3's flags lie in memory a filter cannot read: ENOSYS makes the
      * C library fall back to clone, which is checked above. */
     if (!e) e = -seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     /* Signals to this process only. */
     if (!e)
-        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, arg_is(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     /* send and sendto without an address (a connected socket) only. */
-    if (!e && mp->serve) e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_EQ, 0));
+    if (!e && mp->serve) e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, arg_is(4, SCMP_CMP_EQ, 0, 0));
     for (size_t i = 0; !e && i < sizeof IOCTL_ANY / sizeof IOCTL_ANY[0]; i++)
-        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, IOCTL_ANY[i]));
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_is(1, SCMP_CMP_EQ, IOCTL_ANY[i], 0));
     for (size_t i = 0; !e && mp->tty && i < sizeof IOCTL_TTY / sizeof IOCTL_TTY[0]; i++)
-        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, IOCTL_TTY[i]));
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_is(1, SCMP_CMP_EQ, IOCTL_TTY[i], 0));
     if (!e) e = -seccomp_load(ctx);
     seccomp_release(ctx);
     return e ? fail(mode, "cannot install the seccomp filter", e) : 0;
