@@ -124,8 +124,9 @@ static const char *const SERVE_CALLS[] = {
 };
 
 /* The sanitizer build's leak check stops the world at exit: a helper
- * (a clone without CLONE_THREAD) ptrace-attaches to every thread. */
-static const char *const SANITIZER_CALLS[] = {"ptrace", "wait4"};
+ * (a clone without CLONE_THREAD) lists /proc/PID/task with the old
+ * getdents and ptrace-attaches to every thread. */
+static const char *const SANITIZER_CALLS[] = {"ptrace", "wait4", "getdents"};
 
 /* Terminal requests every mode may make (isatty, window size); chat adds
  * setting the terminal for line editing.  TIOCSTI (typing into the
