@@ -201,7 +201,31 @@ static void test_every_mode_refuses(void **state) {
     const fixture *f = *state;
     assert_true(cli_sandbox_seccomp_available());
     if (cli_sandbox_landlock_abi() == 0) fprintf(stderr, "note: no Landlock here: file checks left out\n");
-    for (size_t i = 0; i < CLI_SANDBOX_N_MODES; i++) check_mode(f, CLI_SANDBOX_MODES[i]);
+    for (size_t i = 0; i < cli_sandbox_n_modes(); i++) check_mode(f, cli_sandbox_mode(i));
+}
+
+/* The probes are real: with --no-sandbox the same connect and send reach
+ * the listener and the receiver (so the refusals above are the sandbox's). */
+static void test_probes_reach_without_sandbox(void **state) {
+    const fixture *f = *state;
+    pid_t pid = fork();
+    if (pid == 0) {
+        cli_sandbox_disable();
+        int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
+        bool ok = cli_sandbox_apply("run", NULL) == 0 &&
+                  connect(tcp, (const struct sockaddr *)&f->tcp_addr, sizeof f->tcp_addr) == 0 &&
+                  sendto(udp, "x", 1, 0, (const struct sockaddr *)&f->udp_addr, sizeof f->udp_addr) == 1;
+        _exit(ok ? 0 : 4);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int c = accept(f->tcp_listener, NULL, NULL);
+    assert_true(c >= 0);
+    close(c);
+    char b = 0;
+    assert_int_equal(recv(f->udp_receiver, &b, 1, MSG_DONTWAIT), 1);
+    assert_int_equal(b, 'x');
 }
 
 /* An unknown mode is an error, not an unconfined run. */
@@ -254,9 +278,9 @@ static void test_sandbox_report(void **state) {
     tu_run r;
     tu_desk(&r, NULL, 0, (const char *[]){"sandbox", NULL});
     assert_int_equal(r.code, 0);
-    for (size_t i = 0; i < CLI_SANDBOX_N_MODES; i++) {
+    for (size_t i = 0; i < cli_sandbox_n_modes(); i++) {
         char line[64];
-        snprintf(line, sizeof line, "\n%s\n", CLI_SANDBOX_MODES[i]);
+        snprintf(line, sizeof line, "\n%s\n", cli_sandbox_mode(i));
         assert_non_null(strstr(r.out, line));
     }
     assert_non_null(strstr(r.out, "seccomp filters: yes"));
@@ -266,6 +290,7 @@ static void test_sandbox_report(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_mode_refuses),
+        cmocka_unit_test(test_probes_reach_without_sandbox),
         cmocka_unit_test(test_unknown_mode),
         cmocka_unit_test(test_run_unchanged),
         cmocka_unit_test(test_perplexity_unchanged),

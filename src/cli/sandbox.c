@@ -74,21 +74,30 @@ typedef struct __attribute__((packed)) ll_net_port_attr {
 
 typedef struct mode_policy {
     const char *name;
-    bool serve; /* accepted connections: receive, send, epoll, eventfd */
-    bool tty;   /* line editing: terminal settings and terminfo */
+    bool serve;         /* accepted connections: receive, send, epoll, eventfd */
+    bool tty;           /* line editing: terminal settings and terminfo */
+    const char *reads;  /* for `desk sandbox`: what the command names to read */
+    const char *writes; /* and to write */
 } mode_policy;
 
 static const mode_policy MODES[] = {
-    {"run", false, false},      {"chat", false, true},   {"perplexity", false, false},
-    {"bench", false, false},    {"serve", true, false},  {"tokenize", false, false},
-    {"info", false, false},     {"quantize", false, false}, {"synth", false, false},
-    {"fit", false, false},      {"cost", false, false},
+    {"run", false, false, "the model", "nothing (standard output)"},
+    {"chat", false, true, "the model, terminfo", "nothing (standard output)"},
+    {"perplexity", false, false, "the model, the text, a KL-divergence base", "a KL-divergence base being saved"},
+    {"bench", false, false, "the models, the reports shown or compared", "the -o and --html reports"},
+    {"serve", true, false, "the models", "nothing"},
+    {"tokenize", false, false, "the model", "nothing (standard output)"},
+    {"info", false, false, "the model", "nothing (standard output)"},
+    {"quantize", false, false, "the input model", "the output model"},
+    {"synth", false, false, "the vocabulary model", "the output model"},
+    {"fit", false, false, "the models", "nothing (standard output)"},
+    {"cost", false, false, "the --bench report", "nothing (standard output)"},
 };
 #define N_MODES (sizeof MODES / sizeof MODES[0])
 
-const char *const CLI_SANDBOX_MODES[] = {"run", "chat", "perplexity", "bench", "serve", "tokenize",
-                                         "info", "quantize", "synth", "fit", "cost"};
-const size_t CLI_SANDBOX_N_MODES = sizeof CLI_SANDBOX_MODES / sizeof CLI_SANDBOX_MODES[0];
+size_t cli_sandbox_n_modes(void) { return N_MODES; }
+
+const char *cli_sandbox_mode(size_t i) { return i < N_MODES ? MODES[i].name : NULL; }
 
 /* What computing on local files needs: file I/O on descriptors and on
  * paths (Landlock decides which paths), memory, threads and their
@@ -362,41 +371,33 @@ static const char SANDBOX_USAGE[] =
     "among CMD's arguments) runs it unconfined, with a warning.\n";
 
 /* One mode's paragraph: what it may read, write and do on the network,
- * with what this kernel's ABI makes of it. */
+ * with what this kernel's seccomp and Landlock ABI make of it. */
 static void report_mode(const mode_policy *mp, bool sc, int abi) {
     printf("%s\n", mp->name);
-    if (sc)
-        printf("  seccomp: allow-list (other calls fail with EPERM): no exec, ptrace, io_uring, fork;%s%s\n",
-               mp->serve ? " sockets: accept on the listening socket, send/receive on accepted\n"
-                           "           connections; no socket, connect, bind, listen, sendto with an address"
-                         : " no socket at all",
-               mp->tty ? ";\n           terminal settings for line editing" : "");
-    else
-        printf("  seccomp: not available on this kernel\n");
+    if (sc) {
+        printf("  seccomp  allow-list (anything else fails with EPERM): no exec, fork, ptrace, io_uring\n");
+        if (mp->serve)
+            printf("           sockets: accept on its listening socket, send and receive on accepted connections;\n"
+                   "           no socket, connect, bind, listen, or sendto with an address\n");
+        else
+            printf("           sockets: none\n");
+        if (mp->tty) printf("           terminal settings for line editing\n");
+    } else {
+        printf("  seccomp  not available on this kernel\n");
+    }
     if (abi == 0) {
-        printf("  Landlock: not available on this kernel (files and TCP not confined)\n");
+        printf("  files    not confined (no Landlock on this kernel)\n");
         return;
     }
-    printf("  Landlock ABI %d: read: %s, system files (/proc/self, CPU and memory figures)%s;\n"
-           "           write: %s; no exec, no device ioctl%s\n",
-           abi,
-           !strcmp(mp->name, "cost")   ? "the reports given"
-           : !strcmp(mp->name, "fit")  ? "the models named"
-           : !strcmp(mp->name, "bench") ? "the models and reports named"
-           : !strcmp(mp->name, "synth") ? "the vocabulary model"
-           : !strcmp(mp->name, "quantize") ? "the input model"
-                                          : "the model files and inputs named",
-           mp->tty ? ", terminfo" : "",
-           !strcmp(mp->name, "quantize") || !strcmp(mp->name, "synth") || !strcmp(mp->name, "bench") ||
-                   !strcmp(mp->name, "perplexity")
-               ? "the output files' directories (temporary file, then rename)"
-               : "nothing",
-           abi >= 5 ? "" : " (ioctl rules need ABI 5)");
+    printf("  files    read: %s, system files (/proc/self, CPU and memory figures)\n", mp->reads);
+    printf("           write: %s%s\n", mp->writes,
+           strncmp(mp->writes, "nothing", 7) ? " (their directories: temporary file, then rename)" : "");
+    printf("           no exec%s (Landlock ABI %d)\n", abi >= 5 ? ", no ioctl on devices" : "", abi);
     if (abi >= 4)
-        printf("  Landlock net: TCP connect: none; TCP bind: %s\n", mp->serve ? "serve's port only" : "none");
+        printf("  network  TCP connect: none; TCP bind: %s (Landlock)\n", mp->serve ? "its own port only" : "none");
     else
-        printf("  Landlock net: needs ABI 4 (TCP left to seccomp)\n");
-    if (abi >= 6) printf("  Landlock scope: no signals to other processes, no abstract unix sockets\n");
+        printf("  network  TCP rules need Landlock ABI 4: seccomp alone denies sockets\n");
+    if (abi >= 6) printf("  scope    no signals to other processes, no abstract unix sockets (Landlock)\n");
 }
 
 int cmd_sandbox(int argc, char **argv) {

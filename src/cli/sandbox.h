@@ -31,9 +31,10 @@ typedef struct cli_sandbox_spec {
     int port; /* serve: the TCP port it listens on (0: none) */
 } cli_sandbox_spec;
 
-/* The modes, in `desk sandbox`'s order; a mode is a command's name. */
-extern const char *const CLI_SANDBOX_MODES[];
-extern const size_t CLI_SANDBOX_N_MODES;
+/* The modes, in `desk sandbox`'s order; a mode is a command's name
+ * (static strings; NULL past the last). */
+size_t cli_sandbox_n_modes(void);
+const char *cli_sandbox_mode(size_t i);
 
 /* --no-sandbox: later calls to cli_sandbox_apply do nothing (main calls it
  * once, before the command runs, and prints the warning). */
