@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config git clang llvm
       libcmocka-dev libpcre2-dev libedit-dev libjson-c-dev libssl-dev
-      libmicrohttpd-dev libcurl4-openssl-dev
+      libmicrohttpd-dev libcurl4-openssl-dev libseccomp-dev
       python3 python3-venv python3-pip valgrind tmux unzip ca-certificates)
 
 # The ARM build (`make arm`): Debian's aarch64 cross compiler and C

@@ -22,7 +22,9 @@ typedef struct output {
 int bench_output_flag(int argc, char **argv, int *i, output *o);
 /* Refuses unusable output paths before any work (0, or the exit status
  * after a one-line error): each writable, none an input nor the other. */
-int bench_check_outputs(const output *o, const char *const *inputs, size_t n);
+/* Then confines the process (mode "bench", or "bench-url" with PORT the
+ * server's port). */
+int bench_check_outputs(const output *o, const char *const *inputs, size_t n, const char *mode, int port);
 /* Writes the report as O asks; 0 or the exit status after an error. */
 int bench_emit(const desk_bench_report *r, const output *o);
 

@@ -15,6 +15,7 @@
 
 #include "desk/bench.h"
 #include "cli.h"
+#include "sandbox.h"
 #include "desk/files.h"
 #include "desk.h"
 #include "bench_url.h"
@@ -129,6 +130,9 @@ static int compare(int argc, char **argv) {
         }
     }
     if (n != 2) return cli_fail("bench", DESK_EXIT_USAGE, "compare needs two reports: A.json B.json");
+    const char *reads[] = {files[0], files[1]};
+    int bad = cli_sandbox_apply("bench", &(cli_sandbox_spec){.read = reads, .n_read = 2});
+    if (bad) return bad;
     desk_bench_report a, b;
     desk_err err = {0};
     if (desk_bench_report_init(&a, &err) != DESK_OK) return cli_fail_err("bench", &err);
@@ -201,7 +205,7 @@ static int emit_one(const desk_bench_report *r, fmt f, const char *path, bool ht
 /* Refuses unusable output paths before any work: each must be writable
  * and none may be an input (the report shown, a model measured) or the
  * other output. */
-int bench_check_outputs(const output *o, const char *const *inputs, size_t n) {
+int bench_check_outputs(const output *o, const char *const *inputs, size_t n, const char *mode, int port) {
     const char *in[DESK_BENCH_MAX_MODELS + 2];
     size_t k = 0;
     for (size_t i = 0; i < n && k < DESK_BENCH_MAX_MODELS + 1; i++) in[k++] = inputs[i];
@@ -212,6 +216,11 @@ int bench_check_outputs(const output *o, const char *const *inputs, size_t n) {
     }
     if (!rc && o->path && o->html && strcmp(o->path, o->html) == 0)
         rc = cli_fail("bench", DESK_EXIT_USAGE, "-o and --html name the same file %s", o->path);
+    /* Inputs and outputs known: bench confines itself here. */
+    const char *writes[] = {o->path, o->html};
+    if (!rc)
+        rc = cli_sandbox_apply(mode, &(cli_sandbox_spec){.read = inputs, .n_read = n, .write = writes, .n_write = 2,
+                                                         .port = port});
     return rc;
 }
 
@@ -241,7 +250,7 @@ static int show(int argc, char **argv) {
         }
     }
     if (!file) return cli_fail("bench", DESK_EXIT_USAGE, "show needs a report: REPORT.json");
-    int bad = bench_check_outputs(&o, &file, 1);
+    int bad = bench_check_outputs(&o, &file, 1, "bench", 0);
     if (bad) return bad;
     desk_bench_report r;
     desk_err err = {0};
@@ -314,7 +323,7 @@ int cmd_bench(int argc, char **argv) {
         p.n_models++;
     }
     if (!p.n_models) return cli_fail("bench", DESK_EXIT_USAGE, "no model given (use -m MODEL[,MODEL...])");
-    int bad = bench_check_outputs(&o, p.paths, p.n_models);
+    int bad = bench_check_outputs(&o, p.paths, p.n_models, "bench", 0);
     if (bad) return bad;
     const desk_bench_backend be = desk_bench_model_backend(&opts);
     p.cache_k = desk_cache_type_name(opts.type_k);

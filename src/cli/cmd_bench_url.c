@@ -22,6 +22,19 @@ static void progress(void *user, const char *what) {
     fflush(stderr);
 }
 
+/* The TCP port URL names (its scheme's default when it names none), or 0. */
+static int url_port(const char *url) {
+    CURLU *u = curl_url();
+    char *port = NULL;
+    int p = 0;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port)
+        p = atoi(port);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return p > 0 && p < 65536 ? p : 0;
+}
+
 int bench_url(int argc, char **argv, const char *usage) {
     lg_config cfg = {.max_tokens = 64, .ignore_eos = true, .timeout_s = 300};
     lg_sweep sw = {.levels = {1}, .n_levels = 1, .requests = 32, .reps = 3, .warmup = -1, .max_in_flight = 256,
@@ -85,10 +98,13 @@ int bench_url(int argc, char **argv, const char *usage) {
         for (size_t i = 0; sw.rate <= 0 && i < sw.n_levels; i++) sw.warmup = sw.levels[i] > sw.warmup ? sw.levels[i] : sw.warmup;
     }
     if (sw.rate > 0 && sw.max_in_flight > sw.requests) sw.max_in_flight = sw.requests;
-    int bad = bench_check_outputs(&o, dataset ? &dataset : NULL, dataset ? 1 : 0);
-    if (bad) return bad;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return cli_fail("bench", DESK_EXIT_FAIL, "cannot initialise libcurl");
+    int bad = bench_check_outputs(&o, dataset ? &dataset : NULL, dataset ? 1 : 0, "bench-url", url_port(cfg.url));
+    if (bad) {
+        curl_global_cleanup();
+        return bad;
+    }
     char model[256] = "";
     if (cfg.model) snprintf(model, sizeof model, "%s", cfg.model);
     else if (lg_fetch_model(&cfg, model, sizeof model)) cfg.model = model; /* vLLM insists on one */

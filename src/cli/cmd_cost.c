@@ -14,6 +14,7 @@
 #include "desk/files.h"
 #include "desk/plan.h"
 #include "cli.h"
+#include "sandbox.h"
 
 #define DEFAULT_TPS 5.0
 
@@ -248,6 +249,8 @@ int cmd_cost(int argc, char **argv) {
     }
     char speed_src[300] = "default: see --help";
     if (bench && tps_given) return cli_fail("cost", DESK_EXIT_USAGE, "give --bench or --tokens-per-s, not both");
+    int confined = cli_sandbox_apply("cost", &(cli_sandbox_spec){.read = &bench, .n_read = bench ? 1 : 0});
+    if (confined) return confined;
     if (bench) {
         char test[200];
         int bad = read_bench(bench, &p.tokens_per_s, test, sizeof test);

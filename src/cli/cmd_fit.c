@@ -12,6 +12,7 @@
 #include "desk.h"
 #include "desk/plan.h"
 #include "cli.h"
+#include "sandbox.h"
 
 #define MAX_MODELS 16
 #define DEFAULT_QUANT "Q4_0"
@@ -180,6 +181,27 @@ int cmd_fit(int argc, char **argv) {
         return cli_fail("fit", DESK_EXIT_USAGE, "--quant: %s", err.msg);
     desk_plan_model *plans = calloc(n, sizeof *plans);
     if (!plans) return cli_fail("fit", DESK_EXIT_FAIL, "out of memory");
+    /* Every model resolved first: fit confines itself to reading them
+     * before it parses any. */
+    char (*paths)[4096] = calloc(n, sizeof *paths);
+    const char **reads = calloc(n, sizeof *reads);
+    desk_status *resolved = calloc(n, sizeof *resolved);
+    desk_err *rerr = calloc(n, sizeof *rerr);
+    int confined = !paths || !reads || !resolved || !rerr ? cli_fail("fit", DESK_EXIT_FAIL, "out of memory") : 0;
+    for (size_t i = 0; !confined && i < n; i++) {
+        if (desk_preset_find(names[i])) continue;
+        resolved[i] = desk_model_resolve(names[i], paths[i], sizeof paths[i], &rerr[i]);
+        if (resolved[i] == DESK_OK) reads[i] = paths[i];
+    }
+    if (!confined) confined = cli_sandbox_apply("fit", &(cli_sandbox_spec){.read = reads, .n_read = n});
+    free(reads);
+    if (confined) {
+        free(paths);
+        free(resolved);
+        free(rerr);
+        free(plans);
+        return confined;
+    }
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         const desk_arch_shape *s = desk_preset_find(names[i]);
@@ -187,24 +209,25 @@ int cmd_fit(int argc, char **argv) {
         if (s) {
             st = desk_plan_preset(s, quant ? quant : DEFAULT_QUANT, bpw, &pp, &plans[i], &err);
         } else {
-            char path[4096];
-            st = desk_model_resolve(names[i], path, sizeof path, &err);
+            const char *path = paths[i];
+            st = resolved[i];
+            if (st != DESK_OK) err = rerr[i];
             if (st == DESK_E_NOTFOUND && !strchr(names[i], '/') && !strstr(names[i], ".gguf")) {
-                free(plans);
+                free(plans), free(paths), free(resolved), free(rerr);
                 return cli_fail("fit", DESK_EXIT_USAGE,
                                 "unknown model or preset '%s' (presets: see `desk fit --help`)", names[i]);
             }
             if (st == DESK_OK) st = desk_plan_gguf(path, quant, &pp, &plans[i], &err);
         }
         if (st != DESK_OK) {
-            free(plans);
+            free(plans), free(paths), free(resolved), free(rerr);
             return cli_fail_err("fit", &err);
         }
         total += plans[i].total;
     }
     if (json) print_json(plans, n, &pp, total, avail);
     else print_text(plans, n, &pp, total, avail, mem_src);
-    free(plans);
+    free(plans), free(paths), free(resolved), free(rerr);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail("fit", DESK_EXIT_FAIL, "error writing the output");
     return 0;
 }

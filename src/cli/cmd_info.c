@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sandbox.h"
 #include "desk.h"
 #include "desk/plan.h"
 
@@ -538,8 +539,13 @@ int cmd_info(int argc, char **argv) {
     char path[4096];
     desk_err err = {0};
     desk_gguf *g = NULL;
-    if (desk_model_resolve(model, path, sizeof path, &err) != DESK_OK || desk_gguf_open(path, &g, &err) != DESK_OK)
-        return cli_fail_err("info", &err);
+    if (desk_model_resolve(model, path, sizeof path, &err) != DESK_OK) return cli_fail_err("info", &err);
+    {
+        const char *reads[] = {path};
+        int bad = cli_sandbox_apply("info", &(cli_sandbox_spec){.read = reads, .n_read = 1});
+        if (bad) return bad;
+    }
+    if (desk_gguf_open(path, &g, &err) != DESK_OK) return cli_fail_err("info", &err);
     desk_hparams h;
     totals t;
     memory m;

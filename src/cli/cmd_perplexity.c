@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "sandbox.h"
 #include "desk/files.h"
 #include "desk.h"
 #include "kld.h"
@@ -155,6 +156,14 @@ int cmd_perplexity(int argc, char **argv) {
     if (mode == PPL_SAVE) {
         const char *inputs[2] = {path, file};
         if ((rc = cli_check_output("perplexity", base_path, inputs, 2)) != 0) goto done;
+    }
+    {
+        const char *reads[3 + CLI_LORA_MAX] = {path, file, mode == PPL_COMPARE ? base_path : NULL};
+        for (int k = 0; k < loras.n; k++) reads[3 + k] = loras.path[k];
+        const char *writes[] = {mode == PPL_SAVE ? base_path : NULL};
+        rc = cli_sandbox_apply("perplexity", &(cli_sandbox_spec){.read = reads, .n_read = 3 + (size_t)loras.n,
+                                                                  .write = writes, .n_write = 1});
+        if (rc) goto done;
     }
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = (int)n_ctx, .type_k = cache_k, .type_v = cache_v,
                             .no_repack = no_repack};

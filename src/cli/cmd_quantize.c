@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sandbox.h"
 #include "desk/convert.h"
 #include "desk.h"
 #include "progress.h"
@@ -70,6 +71,8 @@ int cmd_quantize(int argc, char **argv) {
     if (access(pos[0], R_OK) != 0)
         return cli_fail("quantize", DESK_EXIT_USAGE, "%s: %s", pos[0], strerror(errno));
     int bad = cli_check_output("quantize", pos[1], &pos[0], 1);
+    if (!bad) bad = cli_sandbox_apply("quantize", &(cli_sandbox_spec){.read = &pos[0], .n_read = 1, .write = &pos[1],
+                                                                     .n_write = 1});
     if (bad) return bad;
 
     cli_progress pr;

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "lora_opts.h"
+#include "sandbox.h"
 #include "../server/server.h"
 
 static const char USAGE[] =
@@ -215,7 +216,23 @@ int cmd_serve(int argc, char **argv) {
     static srv_model *models[MAX_MODELS];
     desk_err err = {0};
     srv *s = NULL;
-    if (srv_start(&c, models, 0, &s, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+    int fd = -1;
+    if (srv_listen(&c, &fd, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+    /* Confined before the HTTP thread and the models' threads start: the
+     * models may be read, the bound socket accepted on, nothing else. */
+    const char *reads[MAX_MODELS * (1 + CLI_LORA_MAX)];
+    size_t n_reads = 0;
+    for (int i = 0; i < n_models; i++) {
+        reads[n_reads++] = ms[i].path;
+        for (int k = 0; k < ms[i].loras.n; k++) reads[n_reads++] = ms[i].loras.path[k];
+    }
+    int bad = cli_sandbox_apply(cmd, &(cli_sandbox_spec){.read = reads, .n_read = n_reads,
+                                                         .port = srv_fd_port(fd)});
+    if (bad) {
+        close(fd);
+        return bad;
+    }
+    if (srv_start(&c, fd, models, 0, &s, &err) != DESK_OK) return cli_fail_err(cmd, &err);
     fprintf(stderr, "desk serve: listening on http://%s%s%s:%d/v1 (loading %d model%s)\n",
             strchr(c.host, ':') ? "[" : "", c.host, strchr(c.host, ':') ? "]" : "", srv_port(s), n_models,
             n_models == 1 ? "" : "s");

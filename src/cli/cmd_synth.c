@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sandbox.h"
 #include "desk/convert.h"
 #include "desk.h"
 #include "progress.h"
@@ -91,6 +92,7 @@ int cmd_synth(int argc, char **argv) {
     if (desk_model_resolve(vocab, vpath, sizeof vpath, &err) != DESK_OK) return cli_fail_err("synth", &err);
     const char *in[1] = {vpath};
     int bad = cli_check_output("synth", out, in, 1);
+    if (!bad) bad = cli_sandbox_apply("synth", &(cli_sandbox_spec){.read = in, .n_read = 1, .write = &out, .n_write = 1});
     if (bad) return bad;
     cli_progress pr;
     cli_progress_init(&pr, "synth");

@@ -3,6 +3,7 @@
  * (see gen.h).
  */
 #include "gen.h"
+#include "sandbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,12 +172,17 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
     desk_err err = {0};
     if (desk_model_resolve(a->model, path, sizeof path, &err) != DESK_OK)
         return cli_fail_err(cmd, &err);
+    /* Before the load: its placement threads, and the engine's, start
+     * confined.  The prompt file, if any, is already read. */
+    const char *reads[1 + CLI_LORA_MAX] = {path};
+    for (int k = 0; k < a->loras.n; k++) reads[1 + k] = a->loras.path[k];
+    int rc = cli_sandbox_apply(cmd, &(cli_sandbox_spec){.read = reads, .n_read = 1 + (size_t)a->loras.n});
+    if (rc) return rc;
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .type_k = a->cache_k, .type_v = a->cache_v,
                             .no_repack = a->no_repack};
     if (desk_model_load(path, &mp, &g->model, &err) != DESK_OK) return cli_fail_err(cmd, &err);
     g->loras = a->loras;
-    const int rc = cli_loras_load(cmd, &g->loras, g->model);
-    if (rc) {
+    if ((rc = cli_loras_load(cmd, &g->loras, g->model)) != 0) {
         desk_model_free(g->model);
         g->model = NULL;
         return rc;

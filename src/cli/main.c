@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sandbox.h"
 
 typedef struct command {
     const char *name;
@@ -26,6 +27,7 @@ static const command COMMANDS[] = {
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (Q4_0 .. Q4_K_M)"},
     {"synth", cmd_synth, "make a random-weight model of a real architecture's shape"},
     {"serve", cmd_serve, "serve models over HTTP with OpenAI's API (many streams, several models)"},
+    {"sandbox", cmd_sandbox, "show what the kernel enforces on each command (seccomp, Landlock)"},
 };
 
 static void usage(FILE *f) {
@@ -33,11 +35,33 @@ static void usage(FILE *f) {
             DESK_VERSION);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\n`desk COMMAND --help` describes each command.\n");
+    fprintf(f, "\noptions for every command:\n"
+               "  --no-sandbox  run without seccomp and Landlock (see `desk sandbox`)\n"
+               "\n`desk COMMAND --help` describes each command.\n");
+}
+
+/* Takes --no-sandbox out of ARGV wherever it stands (before the command
+ * or among its arguments); returns the new count. */
+static int take_no_sandbox(int argc, char **argv, bool *found) {
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-sandbox") == 0)
+            *found = true;
+        else
+            argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int main(int argc, char **argv) {
     cli_signals_init();
+    bool unconfined = false;
+    argc = take_no_sandbox(argc, argv, &unconfined);
+    if (unconfined) {
+        cli_sandbox_disable();
+        fputs("desk: warning: --no-sandbox: this command runs without seccomp and Landlock\n", stderr);
+    }
     if (argc < 2) {
         usage(stderr);
         return DESK_EXIT_USAGE;

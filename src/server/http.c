@@ -42,6 +42,7 @@ struct srv {
     atomic_int suspended;
     atomic_int open_reqs; /* requests handed to a scheduler, until MHD completes them */
     bool wildcard;
+    int fd;         /* the listening socket (srv_listen's) */
     char host[256]; /* the listen host as given, for the Host check */
 };
 
@@ -527,40 +528,74 @@ static bool is_wildcard(const struct sockaddr *sa) {
     return false;
 }
 
-desk_status srv_start(const srv_config *c, srv_model **models, int n_models, srv **out, desk_err *err) {
+desk_status srv_listen(const srv_config *c, int *fd, desk_err *err) {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
     int gai = getaddrinfo(c->host, port, &hints, &ai);
     if (gai != 0 || !ai)
         return desk_errf(err, DESK_E_ARG, "serve: cannot use --host %s: %s", c->host, gai_strerror(gai));
+    int s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    bool ok = s >= 0 && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0;
+    /* An IPv6 address serves IPv6 only, as libmicrohttpd's own socket did. */
+    if (ok && ai->ai_family == AF_INET6) ok = setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0;
+    ok = ok && bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, SOMAXCONN) == 0;
+    freeaddrinfo(ai);
+    if (!ok) {
+        if (s >= 0) close(s);
+        return desk_errf(err, DESK_E_IO, "serve: cannot listen on %s:%d (in use, or not an address of this machine)",
+                         c->host, c->port);
+    }
+    *fd = s;
+    return DESK_OK;
+}
+
+static bool is_wildcard_fd(int fd, bool *v6) {
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0) return false;
+    *v6 = ss.ss_family == AF_INET6;
+    return is_wildcard((const struct sockaddr *)&ss);
+}
+
+desk_status srv_start(const srv_config *c, int fd, srv_model **models, int n_models, srv **out, desk_err *err) {
     srv *s = calloc(1, sizeof *s);
     if (!s) {
-        freeaddrinfo(ai);
+        close(fd);
         return desk_errf(err, DESK_E_NOMEM, "serve: out of memory");
     }
     s->c = *c;
     s->models = models;
     s->n_models = n_models;
     snprintf(s->host, sizeof s->host, "%s", c->host);
-    s->wildcard = is_wildcard(ai->ai_addr);
+    bool v6 = false;
+    s->wildcard = is_wildcard_fd(fd, &v6);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (v6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, handler, s,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout_s,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s,
                             MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (!s->d) {
+        close(fd);
         free(s);
-        return desk_errf(err, DESK_E_IO, "serve: cannot listen on %s:%d (in use, or not an address of this machine)",
-                         c->host, c->port);
+        return desk_errf(err, DESK_E_IO, "serve: cannot start the HTTP server on %s:%d", c->host, c->port);
     }
+    s->fd = fd;
     *out = s;
     return DESK_OK;
+}
+
+int srv_fd_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0) return 0;
+    if (ss.ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&ss)->sin_port);
 }
 
 void srv_set_models(srv *s, srv_model **models, int n_models) {
@@ -571,8 +606,7 @@ void srv_set_models(srv *s, srv_model **models, int n_models) {
 void srv_set_ready(srv *s, bool ready) { atomic_store(&s->ready, ready); }
 
 int srv_port(const srv *s) {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    return i ? i->port : s->c.port;
+    return srv_fd_port(s->fd);
 }
 
 void srv_quiesce(srv *s) {

@@ -187,7 +187,15 @@ typedef struct srv_config {
 } srv_config;
 
 typedef struct srv srv;
-desk_status srv_start(const srv_config *c, srv_model **models, int n_models, srv **out,
+/* Resolves c->host and listens on c->port: *FD receives the socket.  The
+ * name lookup and the socket come before the sandbox, which allows neither
+ * (cmd_serve confines itself between the two calls). */
+desk_status srv_listen(const srv_config *c, int *fd, desk_err *err);
+/* The TCP port socket FD is bound to (0 if unknown). */
+int srv_fd_port(int fd);
+/* Starts the HTTP server's thread on FD (srv_listen's), which it takes
+ * over (closed on failure too). */
+desk_status srv_start(const srv_config *c, int fd, srv_model **models, int n_models, srv **out,
                       desk_err *err);
 /* The models to route to, once loaded (before srv_set_ready(true)). */
 void srv_set_models(srv *s, srv_model **models, int n_models);
