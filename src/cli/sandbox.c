@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -134,13 +135,14 @@ static const char *const SERVE_CALLS[] = {
     "epoll_pwait2", "eventfd", "eventfd2",
 };
 
-/* bench --url, on top: libcurl's connections (TCP sockets, its wake-up
- * socket pair, poll or epoll) and name resolution.  Landlock (ABI 4)
- * narrows connect to the one port of the URL. */
+/* bench --url, on top: libcurl's connections (poll or epoll, its wake-up
+ * pipe or socket pair).  Sockets are TCP streams only (apply_seccomp checks
+ * socket's arguments; socketpair is AF_UNIX): no UDP, so no DNS query
+ * either, and names resolve from /etc/hosts.  send without an address only.
+ * Landlock (ABI 4) narrows connect to the one port of the URL. */
 static const char *const CLIENT_CALLS[] = {
-    "socket", "socketpair", "connect", "getsockopt", "setsockopt", "getsockname", "getpeername", "sendto",
-    "sendmsg", "sendmmsg", "recvfrom", "recvmsg", "shutdown", "epoll_create", "epoll_create1", "epoll_ctl",
-    "epoll_wait", "epoll_pwait", "eventfd", "eventfd2", "pipe", "pipe2",
+    "connect", "getsockopt", "setsockopt", "getsockname", "getpeername", "recvfrom", "recvmsg", "shutdown",
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "eventfd", "eventfd2", "pipe", "pipe2",
 };
 /* What resolving a name and checking a certificate read. */
 static const char *const CLIENT_READ[] = {
@@ -341,7 +343,15 @@ static int apply_seccomp(const char *mode, const mode_policy *mp) {
     if (!e)
         e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, arg_is(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
     /* send and sendto without an address (a connected socket) only. */
-    if (!e && mp->serve) e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, arg_is(4, SCMP_CMP_EQ, 0, 0));
+    if (!e && (mp->serve || mp->client))
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1, arg_is(4, SCMP_CMP_EQ, 0, 0));
+    /* bench --url: TCP stream sockets (IPv4 or IPv6), and AF_UNIX pairs. */
+    const scmp_datum_t stream_mask = 0xf; /* the type without SOCK_NONBLOCK / SOCK_CLOEXEC */
+    for (int d = 0; !e && mp->client && d < 2; d++)
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, arg_is(0, SCMP_CMP_EQ, d ? AF_INET6 : AF_INET, 0),
+                              arg_is(1, SCMP_CMP_MASKED_EQ, stream_mask, SOCK_STREAM));
+    if (!e && mp->client)
+        e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, arg_is(0, SCMP_CMP_EQ, AF_UNIX, 0));
     for (size_t i = 0; !e && i < sizeof IOCTL_ANY / sizeof IOCTL_ANY[0]; i++)
         e = -seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_is(1, SCMP_CMP_EQ, IOCTL_ANY[i], 0));
     for (size_t i = 0; !e && mp->tty && i < sizeof IOCTL_TTY / sizeof IOCTL_TTY[0]; i++)
@@ -407,7 +417,7 @@ static void report_mode(const mode_policy *mp, bool sc, int abi) {
             printf("           sockets: accept on its listening socket, send and receive on accepted connections;\n"
                    "           no socket, connect, bind, listen, or sendto with an address\n");
         else if (mp->client)
-            printf("           sockets: TCP connections out (libcurl), no bind or listen\n");
+            printf("           sockets: TCP streams out (libcurl); no UDP (names resolve from /etc/hosts), bind or listen\n");
         else
             printf("           sockets: none\n");
         if (mp->tty) printf("           terminal settings for line editing\n");
