@@ -50,6 +50,9 @@ desk_status desk_engine_new(desk_model *m, const desk_engine_params *p, desk_eng
 void desk_engine_free(desk_engine *e);
 
 int desk_engine_n_ctx(const desk_engine *e);
+/* Restarts the sampler's random stream from SEED (several samples of one
+ * prompt, each reproducible alone). */
+void desk_engine_seed(desk_engine *e, uint64_t seed);
 /* Forgets the cache (the next prompt is decoded in full). */
 void desk_engine_reset(desk_engine *e);
 

@@ -48,7 +48,8 @@ void desk_grammar_free(desk_grammar *g);
 
 /* Converts a JSON Schema (LEN bytes of JSON text) into GBNF whose root
  * rule matches exactly the JSON documents the schema accepts, with
- * optional whitespace (at most one run) between tokens.  *GBNF is
+ * optional whitespace between tokens (one run: a space, or a newline and
+ * up to 20 spaces or tabs; none before or after the document).  *GBNF is
  * NUL-terminated, *GBNF_LEN bytes long (may be NULL), and the caller's
  * (free()).
  *

@@ -27,7 +27,10 @@ static const char USAGE[] =
     "  --json-schema FILE        output one JSON document valid under the JSON Schema\n"
     "                            in FILE (the supported keywords: README, Structured output)\n"
     "  --json                    output one JSON value (any)\n"
-    "                            Generation stops when the document is complete.\n";
+    "                            Generation stops when the document is complete.\n"
+    "  --samples N               N completions, from seeds SEED, SEED+1, ... (the prompt\n"
+    "                            decoded once); each is written as a JSON text sequence\n"
+    "                            record (RFC 7464): RS (0x1E) before, a newline after\n";
 
 /* The grammar that --grammar, --json-schema or --json asks for, parsed;
  * NULL when none did.  Errors name the file, line and column. */
@@ -103,6 +106,7 @@ int cmd_run(int argc, char **argv) {
     cli_gen_defaults(&a, 256);
     const char *prompt = NULL, *file = NULL, *grammar_file = NULL, *schema_file = NULL;
     bool chat = false, json = false;
+    int samples = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (cli_is_help(f)) {
@@ -116,6 +120,11 @@ int cmd_run(int argc, char **argv) {
             chat = true;
         } else if (strcmp(f, "--json") == 0) {
             json = true;
+        } else if (strcmp(f, "--samples") == 0) {
+            long long v;
+            if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
+            if (!cli_parse_int(cmd, f, argv[++i], 1, 100000, &v)) return DESK_EXIT_USAGE;
+            samples = (int)v;
         } else if (strcmp(f, "--grammar") == 0 || strcmp(f, "--json-schema") == 0) {
             if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
             if (f[2] == 'g')
@@ -169,7 +178,7 @@ int cmd_run(int argc, char **argv) {
     size_t n = 0;
     rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ids, &n);
     free(buf);
-    if (rc == 0) {
+    for (int k = 0; rc == 0 && k < (samples ? samples : 1); k++) {
         char last = '\n';
         desk_gen_opts o = {
             .n_predict = a.n_predict,
@@ -181,14 +190,20 @@ int cmd_run(int argc, char **argv) {
             .user = &last,
             .constraint = constraint,
         };
+        if (samples) {
+            desk_engine_seed(g.engine, a.sp.seed + (uint64_t)k);
+            putchar('\x1e');
+        }
         desk_gen_stats st;
         if (desk_engine_generate(g.engine, ids, n, &o, &st, &err) != DESK_OK) {
-            if (last != '\n') putchar('\n');
+            if (last != '\n' || samples) putchar('\n');
             rc = cli_fail_err(cmd, &err);
         } else {
-            if (last != '\n') putchar('\n');
+            if (last != '\n' || samples) putchar('\n');
             fflush(stdout);
-            if (a.stats) cli_gen_print_stats(&a, &st);
+            cli_gen_args shown = a;
+            shown.sp.seed = a.sp.seed + (uint64_t)k;
+            if (a.stats) cli_gen_print_stats(&shown, &st);
         }
     }
     free(ids);

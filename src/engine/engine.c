@@ -103,6 +103,8 @@ void desk_engine_free(desk_engine *e) {
 
 int desk_engine_n_ctx(const desk_engine *e) { return e->n_ctx; }
 
+void desk_engine_seed(desk_engine *e, uint64_t seed) { desk_sampler_seed(e->smp, seed); }
+
 void desk_engine_reset(desk_engine *e) {
     desk_ctx_truncate(e->ctx, 0);
     e->n_cached = 0;

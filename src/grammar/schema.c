@@ -3,10 +3,12 @@
  * the schema that turns each subschema into a GBNF expression, with rules
  * for the pieces that recur (objects, arrays, $ref targets).
  *
- * Whitespace: one optional run (ws, at most 20 characters) between any
- * two tokens and never before the first or after the last, as llguidance
- * does with the same whitespace pattern; an empty object or array has
- * exactly one run inside its brackets, so "[  ]" has one reading, not two.
+ * Whitespace: between any two tokens, and never before the first or after
+ * the last, one optional run: a space, or a newline and up to 20 spaces or
+ * tabs (llama.cpp's choice: a model cannot run away in blank lines), as
+ * llguidance does given the same whitespace pattern.  An empty object or
+ * array has exactly one run inside its brackets, so "[ ]" has one
+ * reading and "[  ]" none, as in llguidance.
  *
  * Objects: the declared properties come first, in the schema's order
  * (required ones always, optional ones may be left out), then any others
@@ -109,7 +111,7 @@ bool cv_rule(conv *c, const char *hint, const char *body, char *out) {
 }
 
 static const char *const FIXED[][2] = {
-    {"ws", "[ \\t\\n\\r]{0,20}"},
+    {"ws", "(\" \" | \"\\n\" [ \\t]{0,20})?"},
     {"char", "[^\"\\\\\\x00-\\x1F\\x7F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})"},
     {"string", "\"\\\"\" char* \"\\\"\""},
     {"number", "\"-\"? (\"0\" | [1-9] [0-9]*) (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?"},
@@ -686,7 +688,10 @@ static bool gen_all_of(walk *w, json_object *s, json_object *list, sbuf *out, in
     json_object *merged = json_object_new_object(), *props = json_object_new_object(),
                 *req = json_object_new_array();
     bool ok = merged && props && req ? true : oom(c);
-    bool closed = false;
+    /* a part closed by additionalProperties: false allows only its own
+     * properties, so the merge is exact only when it declares them all */
+    json_object *closed_part[64];
+    size_t n_closed = 0;
     for (size_t i = 0; ok && i <= n; i++) {
         json_object *part = i == n ? s : json_object_array_get_idx(list, i);
         char seg[32];
@@ -709,9 +714,12 @@ static bool gen_all_of(walk *w, json_object *s, json_object *list, sbuf *out, in
                 continue;
             if (!strcmp(k, "properties") && json_object_is_type(v, json_type_object)) {
                 json_object_object_foreach(v, pk, pv) {
-                    if (json_object_object_get_ex(props, pk, NULL)) {
+                    json_object *had;
+                    if (json_object_object_get_ex(props, pk, &had)) {
+                        if (json_object_equal(had, pv))
+                            continue;
                         ok = cv_fail(c, DESK_E_UNSUPPORTED,
-                                     "allOf: property \"%.64s\" described twice", pk);
+                                     "allOf: property \"%.64s\" described twice, differently", pk);
                         break;
                     }
                     json_object_object_add(props, pk, json_object_get(pv));
@@ -720,7 +728,8 @@ static bool gen_all_of(walk *w, json_object *s, json_object *list, sbuf *out, in
                 for (size_t r = 0; r < json_object_array_length(v); r++)
                     json_object_array_add(req, json_object_get(json_object_array_get_idx(v, r)));
             } else if (!strcmp(k, "additionalProperties") && json_object_is_type(v, json_type_boolean)) {
-                closed = closed || !json_object_get_boolean(v);
+                if (!json_object_get_boolean(v))
+                    closed_part[n_closed++ < 64 ? n_closed - 1 : 63] = part;
             } else {
                 ok = cv_fail(c, DESK_E_UNSUPPORTED,
                              "allOf: \"%.64s\" (only object schemas with properties, required "
@@ -729,6 +738,18 @@ static bool gen_all_of(walk *w, json_object *s, json_object *list, sbuf *out, in
         }
         pop(c, at);
     }
+    for (size_t i = 0; ok && i < n_closed && i < 64; i++) {
+        json_object *own = NULL;
+        json_object_object_get_ex(closed_part[i], "properties", &own);
+        json_object_object_foreach(props, pk, pv) {
+            (void)pv;
+            if (ok && (!own || !json_object_object_get_ex(own, pk, NULL)))
+                ok = cv_fail(c, DESK_E_UNSUPPORTED,
+                             "allOf: a part with additionalProperties false does not declare "
+                             "\"%.64s\" (it would refuse it)", pk);
+        }
+    }
+    bool closed = n_closed > 0;
     if (ok) {
         json_object_object_add(merged, "type", json_object_new_string("object"));
         json_object_object_add(merged, "properties", props);
