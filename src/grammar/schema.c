@@ -160,22 +160,26 @@ typedef struct walk {
 
 static bool gen(walk *w, json_object *s, sbuf *out, int depth);
 
-/* Appends "/SEG" to the pointer (escaped as RFC 6901 says); returns the
- * length to restore. */
+/* Appends "/SEG" to the pointer (SEG already escaped as RFC 6901 says,
+ * "a/0" being two levels); returns the length to restore. */
 static size_t push(conv *c, const char *seg) {
-    size_t n = strlen(c->ptr), at = n;
-    if (at + 2 < sizeof c->ptr)
-        c->ptr[at++] = '/';
-    for (const char *p = seg; *p && at + 3 < sizeof c->ptr; p++) {
+    size_t n = strlen(c->ptr);
+    snprintf(c->ptr + n, sizeof c->ptr - n, "/%s", seg);
+    return n;
+}
+
+/* NAME escaped as one pointer segment (~0, ~1). */
+static void escape_seg(const char *name, char *out, size_t cap) {
+    size_t at = 0;
+    for (const char *p = name; *p && at + 3 < cap; p++) {
         if (*p == '~' || *p == '/') {
-            c->ptr[at++] = '~';
-            c->ptr[at++] = *p == '~' ? '0' : '1';
+            out[at++] = '~';
+            out[at++] = *p == '~' ? '0' : '1';
         } else {
-            c->ptr[at++] = *p;
+            out[at++] = *p;
         }
     }
-    c->ptr[at] = '\0';
-    return n;
+    out[at] = '\0';
 }
 
 static void pop(conv *c, size_t n) {
@@ -621,8 +625,10 @@ static bool gen_object(walk *w, json_object *s, sbuf *out, int depth) {
     if (ok && props) {
         json_object_object_foreach(props, k, v) {
             size_t at = push(c, "properties");
+            char seg[200];
+            escape_seg(k, seg, sizeof seg);
             sbuf e = {0};
-            ok = gen_sub(w, v, k, &e, depth) && (!e.oom || oom(c));
+            ok = gen_sub(w, v, seg, &e, depth) && (!e.oom || oom(c));
             pop(c, at);
             keys[n] = k;
             vals[n++] = e.p;
@@ -901,13 +907,26 @@ static desk_status parse_json(const char *text, size_t len, json_object **out, d
     if (!tok)
         return desk_errf(err, DESK_E_NOMEM, "schema: out of memory");
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *v = len > (size_t)INT32_MAX ? NULL : json_tokener_parse_ex(tok, text, (int)len);
+    /* a space after the text ends a bare number or literal ("true"), which
+     * the tokener would otherwise wait on */
+    char *padded = len < (size_t)INT32_MAX ? malloc(len + 2) : NULL;
+    if (!padded) {
+        json_tokener_free(tok);
+        return desk_errf(err, DESK_E_NOMEM, "schema: out of memory for %zu bytes", len);
+    }
+    memcpy(padded, text, len);
+    padded[len] = ' ';
+    padded[len + 1] = '\0';
+    json_object *v = json_tokener_parse_ex(tok, padded, (int)len + 1);
+    free(padded);
     enum json_tokener_error je = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     if (v && je == json_tokener_success)
         while (end < len && strchr(" \t\r\n", text[end]))
             end++;
     json_tokener_free(tok);
+    if (end > len)
+        end = len;
     if (!v || je != json_tokener_success || end != len) {
         size_t at = v ? end : (je == json_tokener_continue ? len : end);
         unsigned line = 1, col = 1;

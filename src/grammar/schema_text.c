@@ -50,10 +50,24 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof tmp)
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof tmp) {
         sb_put(b, tmp, (size_t)n);
-    else
-        b->oom = true; /* callers format only short pieces */
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_put(b, big, (size_t)n);
+    free(big);
 }
 
 void sb_lit(sbuf *b, const char *s, size_t n) {
@@ -605,7 +619,8 @@ bool cv_format(conv *c, const char *format, sbuf *out) {
                        "format \"%.64s\" is not supported (date, time, date-time, uuid are)", format);
     }
     sb_puts(&body, " \"\\\"\"");
-    bool ok = !body.oom && cv_rule(c, format, body.p, name);
+    bool ok = (!body.oom || cv_fail(c, DESK_E_NOMEM, "out of memory")) &&
+              cv_rule(c, format, body.p, name);
     free(body.p);
     if (ok)
         sb_puts(out, name);
