@@ -25,7 +25,7 @@ static const char SCHEMA[] =
     "{\"type\": \"object\", \"properties\": {"
     "\"name\": {\"type\": \"string\"},"
     "\"age\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 150},"
-    "\"bio\": {\"type\": \"string\", \"maxLength\": 400},"
+    "\"bio\": {\"type\": \"string\"},"
     "\"tags\": {\"type\": \"array\", \"items\": {\"enum\": [\"admin\", \"user\", \"guest\"]}},"
     "\"address\": {\"type\": \"object\", \"properties\": {\"street\": {\"type\": \"string\"},"
     "\"zip\": {\"type\": \"string\", \"pattern\": \"^[0-9]{5}$\"}}, \"required\": [\"street\"]},"
