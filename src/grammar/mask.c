@@ -26,8 +26,19 @@ typedef struct level {
     bool high;               /* all non-ASCII characters leave ANCHOR as it is */
     uint64_t lp[2];          /* the ASCII bytes that leave ANCHOR as it is */
     const desk_gstacks *anchor;
+    uint8_t ok;              /* the byte classes (C_*) that all leave ANCHOR as it is */
     desk_gstacks own;
 } level;
+
+/* Classes of bytes, for a per-node record of what occurs below it: what a
+ * JSON string's body loops on ('"', '\\' and controls aside) is a union
+ * of whole classes, so one byte per node decides most subtrees. */
+enum { C_QUOTE = 1, C_BSL = 2, C_CTL = 4, C_OTHER = 8, C_HIGH = 16, C_BAD = 32 };
+
+static uint8_t byte_class(uint8_t b) {
+    return b == '"' ? C_QUOTE : b == '\\' ? C_BSL : b < 0x20 || b == 0x7F ? C_CTL
+           : b < 0x80 ? C_OTHER : C_HIGH;
+}
 
 /* A summary of a big subtree: which ASCII bytes occur below the node,
  * whether other bytes do, whether some token below is invalid UTF-8, and
@@ -55,6 +66,8 @@ struct desk_grammar_vocab {
     uint32_t *sum_of;   /* per node: its summary, or NONE */
     summary *sums;
     uint32_t *dfs_tok;  /* the tokens in depth-first order */
+    uint32_t *lo, *hi;  /* per node: its subtree's tokens in dfs_tok */
+    uint8_t *cls;       /* per node: the classes (C_*) of the bytes below it */
     desk_gstacks probe; /* the start state stepped once, for the loop test */
     desk_gwork work;
 };
@@ -74,6 +87,9 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v) {
     free(v->sum_of);
     free(v->sums);
     free(v->dfs_tok);
+    free(v->lo);
+    free(v->hi);
+    free(v->cls);
     desk_gstacks_free(&v->probe);
     desk_gwork_free(&v->work);
     free(v);
@@ -85,12 +101,13 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v) {
 static bool summarise(desk_grammar_vocab *v) {
     uint32_t nn = v->n_nodes;
     uint32_t *parent = malloc((size_t)nn * sizeof *parent), *count = calloc(nn, sizeof *count);
-    uint32_t *lo = malloc((size_t)nn * sizeof *lo), *hi = malloc((size_t)nn * sizeof *hi);
+    uint32_t *lo = v->lo = malloc((size_t)nn * sizeof *lo), *hi = v->hi = malloc((size_t)nn * sizeof *hi);
+    v->cls = calloc(nn, 1);
     uint8_t *bad = calloc(nn, 1);
     desk_gutf8 *dec = calloc(nn, sizeof *dec);
     v->sum_of = malloc((size_t)nn * sizeof *v->sum_of);
     v->dfs_tok = malloc((v->n_tokens ? (size_t)v->n_tokens : 1) * sizeof *v->dfs_tok);
-    bool ok = parent && count && lo && hi && bad && dec && v->sum_of && v->dfs_tok;
+    bool ok = parent && count && lo && hi && v->cls && bad && dec && v->sum_of && v->dfs_tok;
     if (ok) {
         parent[0] = NONE;
         for (uint32_t x = 0; x < nn; x++) {
@@ -105,8 +122,10 @@ static bool summarise(desk_grammar_vocab *v) {
             for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
                 count[x]++;
         }
-        for (uint32_t x = nn; x-- > 1;)
+        for (uint32_t x = nn; x-- > 1;) {
             count[parent[x]] += count[x];
+            v->cls[parent[x]] |= v->cls[x] | byte_class(v->byte[x]) | (bad[x] ? C_BAD : 0);
+        }
         /* depth-first token order: a node's tokens, then its children's */
         uint32_t pos = 0;
         size_t top = 0;
@@ -156,8 +175,6 @@ static bool summarise(desk_grammar_vocab *v) {
     }
     free(parent);
     free(count);
-    free(lo);
-    free(hi);
     free(bad);
     free(dec);
     return ok;
@@ -293,18 +310,19 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
     const desk_grammar *g = v->work.g;
     loop[0] = loop[1] = 0;
     *high = false;
-    if (s->n == 0 || s->n > 16)
+    if (s->n == 0 || s->n > 64)
         return false;
-    uint32_t sigs[129], done[129];
+    uint64_t sigs[129];
+    bool done[129];
     int n_sig = 0;
     for (uint32_t cp = 0; cp <= 0x80; cp++) {
-        uint32_t sig = 0;
+        uint64_t sig = 0;
         for (uint32_t i = 0; i < s->n; i++) {
             if (s->len[i] == 0)
                 continue;
             const desk_gelem *e = &g->elems[s->data[s->off[i] + s->len[i] - 1]];
             if (cp < 0x80 ? desk_gelem_match(g, e, cp) : all_in(g, e, 0x80, 0x10FFFF))
-                sig |= 1u << i;
+                sig |= 1ull << i;
             else if (cp == 0x80 && desk_gelem_match_any_in(g, e, 0x80, 0x10FFFF))
                 return true; /* not uniform over non-ASCII: *HIGH stays false */
         }
@@ -328,6 +346,25 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
     return true;
 }
 
+/* The classes whose every byte is in LP (and non-ASCII when HIGH). */
+static uint8_t ok_classes(const uint64_t lp[2], bool high) {
+    const uint64_t ctl0 = 0xFFFFFFFFull, ctl1 = 1ull << 63;
+    const uint64_t quote = 1ull << '"', bsl = 1ull << ('\\' - 64);
+    const uint64_t other0 = ~ctl0 & ~quote, other1 = ~ctl1 & ~bsl;
+    uint8_t ok = 0;
+    if (lp[0] & quote)
+        ok |= C_QUOTE;
+    if (lp[1] & bsl)
+        ok |= C_BSL;
+    if ((lp[0] & ctl0) == ctl0 && (lp[1] & ctl1) == ctl1)
+        ok |= C_CTL;
+    if ((lp[0] & other0) == other0 && (lp[1] & other1) == other1)
+        ok |= C_OTHER;
+    if (high)
+        ok |= C_HIGH;
+    return ok;
+}
+
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err) {
     if (!m || !v || (!allowed && v->n_tokens))
@@ -348,6 +385,7 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
     level *l0 = &v->levels[0];
     l0->anchor = start;
     l0->loop = utf8.need == 0 && start_loops(v, start, l0->lp, &l0->high);
+    l0->ok = ok_classes(l0->lp, l0->high);
     for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
         allowed[t] = true;
     size_t n_todo = 0;
@@ -371,16 +409,23 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
             lv->high = up->high;
             lv->lp[0] = up->lp[0];
             lv->lp[1] = up->lp[1];
+            lv->ok = up->ok;
         } else {
             lv->loop = false;
             if (!step_byte(v, g, up, lv, b, &st, err))
                 continue;
-            /* near the root the subtrees are big: worth finding this
+            /* near the root, or above a big subtree: worth finding this
              * state's own loops */
-            if (d <= 2 && lv->utf8.need == 0) {
+            if (lv->utf8.need == 0 && (d <= 2 || v->sum_of[x] != NONE)) {
                 lv->anchor = lv->set;
                 lv->loop = start_loops(v, lv->set, lv->lp, &lv->high);
+                lv->ok = ok_classes(lv->lp, lv->high);
             }
+        }
+        if (lv->loop && lv->utf8.need == 0 && !(v->cls[x] & ~lv->ok)) {
+            for (uint32_t k = v->lo[x]; k < v->hi[x]; k++)
+                allowed[v->dfs_tok[k]] = true;
+            continue;
         }
         uint32_t si = v->sum_of[x];
         if (lv->loop && lv->utf8.need == 0 && si != NONE) {

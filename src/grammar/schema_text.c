@@ -637,8 +637,9 @@ typedef struct knode {
 
 /* The rule for the text after a prefix that reached node X: the empty
  * text unless a name ends there, each child's character then its rule,
- * or any other character (raw or escaped) and then anything. */
-static bool key_rule(conv *c, const knode *t, int x, const char *ch, char *name) {
+ * or any other character (raw or escaped) and then anything.  PLAIN: no
+ * name holds a character JSON escapes. */
+static bool key_rule(conv *c, const knode *t, int x, const char *ch, bool plain, char *name) {
     sbuf b = {0};
     bool first = true;
     if (!t[x].end) {
@@ -647,7 +648,7 @@ static bool key_rule(conv *c, const knode *t, int x, const char *ch, char *name)
     }
     for (int k = t[x].child; k >= 0; k = t[k].sibling) {
         char sub[64];
-        if (!key_rule(c, t, k, ch, sub)) {
+        if (!key_rule(c, t, k, ch, plain, sub)) {
             free(b.p);
             return false;
         }
@@ -661,10 +662,20 @@ static bool key_rule(conv *c, const knode *t, int x, const char *ch, char *name)
     cset other = {.n = 0};
     for (int k = t[x].child; k >= 0; k = t[k].sibling)
         cs_add(&other, t[k].cp, t[k].cp);
-    cs_negate(&other);
     sb_puts(&b, first ? "" : " | ");
-    cs_emit(&b, &other);
-    sb_printf(&b, " %s*", ch);
+    if (plain) {
+        /* no name holds an escape, so any escape differs from them all:
+         * one alternative for all escapes keeps the matcher's stacks few */
+        sb_puts(&b, "([^");
+        for (int k = t[x].child; k >= 0; k = t[k].sibling)
+            sb_class_cp(&b, t[k].cp);
+        sb_printf(&b, "\"\\\\\\x00-\\x1F\\x7F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "
+                      "[0-9a-fA-F]{4})) %s*", ch);
+    } else {
+        cs_negate(&other);
+        cs_emit(&b, &other);
+        sb_printf(&b, " %s*", ch);
+    }
     bool ok = !b.oom && cv_rule(c, "key", b.p, name);
     free(b.p);
     return ok;
@@ -699,8 +710,11 @@ bool cv_not_names(conv *c, const char *const *names, size_t n, sbuf *out) {
         }
         t[x].end = true;
     }
+    bool plain = true;
+    for (int i = 1; i < nn; i++) /* node 0 is the root, no character */
+        plain = plain && !must_escape(t[i].cp);
     char name[64];
-    bool ok = key_rule(c, t, 0, ch, name);
+    bool ok = key_rule(c, t, 0, ch, plain, name);
     free(t);
     if (ok)
         sb_printf(out, "\"\\\"\" %s \"\\\"\"", name);
