@@ -938,7 +938,8 @@ static desk_status parse_json(const char *text, size_t len, json_object **out, d
                 col++;
             }
         }
-        const char *why = !v && je == json_tokener_continue ? "the JSON ends early"
+        const char *why = !v && je == json_tokener_success ? "null is not a schema"
+                          : !v && je == json_tokener_continue ? "the JSON ends early"
                           : v                               ? "text after the JSON value"
                                                             : json_tokener_error_desc(je);
         json_object_put(v);
