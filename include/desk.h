@@ -18,6 +18,7 @@
  *   desk/tokenizer.h  text <-> token ids, streaming decode
  *   desk/model.h      model load, contexts, batches, KV cache, logits
  *   desk/sample.h     samplers (seeded)
+ *   desk/grammar.h    structured output: GBNF, JSON Schema, constraints
  *   desk/chat.h       chat templates
  *   desk/engine.h     the generation loop for one sequence
  *   desk/plan.h       a model's facts, memory plans, economics (before loading)
@@ -51,6 +52,7 @@
 #include "desk/model.h"
 #include "desk/lora.h"
 #include "desk/sample.h"
+#include "desk/grammar.h"
 #include "desk/chat.h"
 #include "desk/engine.h"
 #include "desk/plan.h"

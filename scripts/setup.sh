@@ -43,8 +43,10 @@ if [ ! -x .venv/bin/python3 ]; then
   echo "setup: creating .venv" >&2
   "$PY" -m venv .venv
 fi
-# openai and jsonschema: the real client and validator the server tests use.
-if ! .venv/bin/python3 -c 'import gguf, numpy, openai, jsonschema' 2>/dev/null; then
-  echo "setup: installing gguf, numpy, openai and jsonschema into .venv" >&2
-  .venv/bin/python3 -m pip install -q --disable-pip-version-check gguf numpy openai jsonschema >&2
+# openai and jsonschema: the real client and validator the server tests use;
+# llguidance: the reference the JSON Schema grammars are cross-checked with.
+if ! .venv/bin/python3 -c 'import gguf, numpy, openai, jsonschema, llguidance' 2>/dev/null; then
+  echo "setup: installing gguf, numpy, openai, jsonschema and llguidance into .venv" >&2
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check gguf numpy openai jsonschema \
+    llguidance >&2
 fi

@@ -13,6 +13,10 @@
  * start of a stop string is held back until the next token settles it, so
  * a stop string never reaches the caller, not even in part.
  *
+ * With a constraint (desk/grammar.h) the text stays inside its grammar:
+ * the sampled token is checked first and the logits masked only when it is
+ * refused, and generation stops once the grammar is complete.
+ *
  * Memory: everything is sized at desk_engine_new (token list and text
  * buffer for a full context); the token loop allocates nothing.
  */
@@ -24,6 +28,7 @@
 #include <stddef.h>
 
 #include "desk/common.h"
+#include "desk/grammar.h"
 #include "desk/model.h"
 #include "desk/sample.h"
 
@@ -45,6 +50,9 @@ desk_status desk_engine_new(desk_model *m, const desk_engine_params *p, desk_eng
 void desk_engine_free(desk_engine *e);
 
 int desk_engine_n_ctx(const desk_engine *e);
+/* Restarts the sampler's random stream from SEED (several samples of one
+ * prompt, each reproducible alone). */
+void desk_engine_seed(desk_engine *e, uint64_t seed);
 /* Forgets the cache (the next prompt is decoded in full). */
 void desk_engine_reset(desk_engine *e);
 
@@ -54,6 +62,7 @@ typedef enum desk_stop_reason {
     DESK_STOP_STRING,    /* a stop string */
     DESK_STOP_CONTEXT,   /* the context is full */
     DESK_STOP_CANCELLED, /* *cancel became non-zero */
+    DESK_STOP_GRAMMAR,   /* the constraint's grammar is complete: nothing can follow */
 } desk_stop_reason;
 
 const char *desk_stop_reason_str(desk_stop_reason r);
@@ -69,6 +78,12 @@ typedef struct desk_gen_opts {
     void *user;
     /* Checked before every token and every prefill batch; may be NULL. */
     const volatile sig_atomic_t *cancel;
+    /* Keeps the output inside a grammar; may be NULL.  Bound to this
+     * engine's model's tokenizer; generate resets it first.  A sampled
+     * token the grammar refuses is replaced by a draw from the masked
+     * logits; end-of-generation (and stop_ids) only where the text is a
+     * complete match. */
+    desk_constraint *constraint;
 } desk_gen_opts;
 
 typedef struct desk_gen_stats {

@@ -64,6 +64,9 @@ desk_token desk_sampler_sample(desk_sampler *s, const float *logits);
 /* Adds ID to the penalty window (ids outside the vocabulary are ignored). */
 void desk_sampler_accept(desk_sampler *s, desk_token id);
 
+/* Restarts the random stream from SEED (the penalty window stays). */
+void desk_sampler_seed(desk_sampler *s, uint64_t seed);
+
 /* Empties the penalty window; the random stream goes on. */
 void desk_sampler_reset(desk_sampler *s);
 

@@ -21,7 +21,47 @@ static const char USAGE[] =
     "\n"
     "  -p, --prompt PROMPT       the prompt text\n"
     "  -f, --file FILE           read the prompt from FILE (a regular file, at most 64 MiB)\n"
-    "  --chat                    wrap the prompt in the model's chat format\n";
+    "  --chat                    wrap the prompt in the model's chat format\n"
+    "  --grammar FILE            keep the output inside the GBNF grammar in FILE\n"
+    "                            (llama.cpp's format; rule root)\n"
+    "  --json-schema FILE        output one JSON document valid under the JSON Schema\n"
+    "                            in FILE (the supported keywords: README, Structured output)\n"
+    "  --json                    output one JSON value (any)\n"
+    "                            Generation stops when the document is complete.\n"
+    "  --samples N               N completions, from seeds SEED, SEED+1, ... (the prompt\n"
+    "                            decoded once); each is written as a JSON text sequence\n"
+    "                            record (RFC 7464): RS (0x1E) before, a newline after\n";
+
+/* The grammar that --grammar, --json-schema or --json asks for, parsed;
+ * NULL when none did.  Errors name the file, line and column. */
+static int load_grammar(const char *cmd, const char *grammar_file, const char *schema_file,
+                        bool json, desk_grammar **out) {
+    *out = NULL;
+    if (!grammar_file && !schema_file && !json) return 0;
+    desk_err err = {0};
+    char *text = NULL, *gbnf = NULL;
+    size_t len = 0, glen = 0;
+    const char *file = grammar_file ? grammar_file : schema_file;
+    if (file && desk_file_read_all(file, DESK_TEXT_MAX, &text, &len, &err) != DESK_OK)
+        return cli_fail_err(cmd, &err);
+    desk_status st = DESK_OK;
+    if (!grammar_file) {
+        st = json ? desk_json_schema_to_gbnf("{}", 2, &gbnf, &glen, &err)
+                  : desk_json_schema_to_gbnf(text, len, &gbnf, &glen, &err);
+    }
+    if (st == DESK_OK)
+        st = grammar_file ? desk_grammar_parse(text, len, NULL, out, &err)
+                          : desk_grammar_parse(gbnf, glen, NULL, out, &err);
+    free(text);
+    free(gbnf);
+    if (st == DESK_OK) return 0;
+    /* "grammar:L:C: ..." / "schema:L:C: ..." read better as "FILE:L:C: ..." */
+    const char *msg = err.msg, *colon = strchr(msg, ':');
+    if (file && colon && (strncmp(msg, "grammar:", 8) == 0 || strncmp(msg, "schema:", 7) == 0))
+        return cli_fail(cmd, DESK_EXIT_USAGE, "%s:%s", file, colon + 1);
+    if (file) return cli_fail(cmd, DESK_EXIT_USAGE, "%s: %s", file, msg);
+    return cli_fail_err(cmd, &err);
+}
 
 static void write_out(void *user, const char *s, size_t n) {
     char *last = user;
@@ -64,8 +104,9 @@ int cmd_run(int argc, char **argv) {
     const char *cmd = "run";
     cli_gen_args a;
     cli_gen_defaults(&a, 256);
-    const char *prompt = NULL, *file = NULL;
-    bool chat = false;
+    const char *prompt = NULL, *file = NULL, *grammar_file = NULL, *schema_file = NULL;
+    bool chat = false, json = false;
+    int samples = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (cli_is_help(f)) {
@@ -77,6 +118,19 @@ int cmd_run(int argc, char **argv) {
         if (r > 0) continue;
         if (strcmp(f, "--chat") == 0) {
             chat = true;
+        } else if (strcmp(f, "--json") == 0) {
+            json = true;
+        } else if (strcmp(f, "--samples") == 0) {
+            long long v;
+            if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
+            if (!cli_parse_int(cmd, f, argv[++i], 1, 100000, &v)) return DESK_EXIT_USAGE;
+            samples = (int)v;
+        } else if (strcmp(f, "--grammar") == 0 || strcmp(f, "--json-schema") == 0) {
+            if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
+            if (f[2] == 'g')
+                grammar_file = argv[++i];
+            else
+                schema_file = argv[++i];
         } else if (strcmp(f, "-p") == 0 || strcmp(f, "--prompt") == 0 || strcmp(f, "-f") == 0 ||
                    strcmp(f, "--file") == 0) {
             if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
@@ -91,6 +145,11 @@ int cmd_run(int argc, char **argv) {
     if (!a.model) return cli_fail(cmd, DESK_EXIT_USAGE, "no model: pass -m MODEL (see --help)");
     if (!prompt && !file) return cli_fail(cmd, DESK_EXIT_USAGE, "no prompt: pass -p TEXT or -f FILE");
     if (prompt && file) return cli_fail(cmd, DESK_EXIT_USAGE, "pass -p or -f, not both");
+    if ((grammar_file != NULL) + (schema_file != NULL) + json > 1)
+        return cli_fail(cmd, DESK_EXIT_USAGE, "pass one of --grammar, --json-schema and --json");
+    desk_grammar *grammar = NULL;
+    int grc = load_grammar(cmd, grammar_file, schema_file, json, &grammar);
+    if (grc) return grc;
 
     desk_err err = {0};
     char *buf = NULL;
@@ -102,8 +161,15 @@ int cmd_run(int argc, char **argv) {
     }
     cli_gen g;
     int rc = cli_gen_open(cmd, &a, &g);
+    desk_constraint *constraint = NULL;
+    if (rc == 0 && grammar &&
+        desk_constraint_new(grammar, desk_model_tokenizer(g.model), &constraint, &err) != DESK_OK) {
+        rc = cli_fail_err(cmd, &err);
+        cli_gen_close(&g);
+    }
     if (rc) {
         free(buf);
+        desk_grammar_free(grammar);
         return rc;
     }
     if (chat && g.warning) fprintf(stderr, "desk run: warning: %s\n", g.warning);
@@ -112,7 +178,7 @@ int cmd_run(int argc, char **argv) {
     size_t n = 0;
     rc = prompt_tokens(cmd, &a, &g, chat, text, len, &ids, &n);
     free(buf);
-    if (rc == 0) {
+    for (int k = 0; rc == 0 && k < (samples ? samples : 1); k++) {
         char last = '\n';
         desk_gen_opts o = {
             .n_predict = a.n_predict,
@@ -122,18 +188,27 @@ int cmd_run(int argc, char **argv) {
             .n_stop_ids = chat && g.eot >= 0 ? 1 : 0,
             .on_text = write_out,
             .user = &last,
+            .constraint = constraint,
         };
+        if (samples) {
+            desk_engine_seed(g.engine, a.sp.seed + (uint64_t)k);
+            putchar('\x1e');
+        }
         desk_gen_stats st;
         if (desk_engine_generate(g.engine, ids, n, &o, &st, &err) != DESK_OK) {
-            if (last != '\n') putchar('\n');
+            if (last != '\n' || samples) putchar('\n');
             rc = cli_fail_err(cmd, &err);
         } else {
-            if (last != '\n') putchar('\n');
+            if (last != '\n' || samples) putchar('\n');
             fflush(stdout);
-            if (a.stats) cli_gen_print_stats(&a, &st);
+            cli_gen_args shown = a;
+            shown.sp.seed = a.sp.seed + (uint64_t)k;
+            if (a.stats) cli_gen_print_stats(&shown, &st);
         }
     }
     free(ids);
+    desk_constraint_free(constraint);
+    desk_grammar_free(grammar);
     cli_gen_close(&g);
     return rc;
 }

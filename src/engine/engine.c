@@ -26,6 +26,7 @@ struct desk_engine {
     int n_ctx, n_batch;
     int32_t n_vocab;
     desk_token *cached; /* what the KV cache holds, n_ctx entries */
+    float *masked;      /* a row of logits a constraint masks, n_vocab entries */
     int n_cached;
     char *text; /* the last generation's text */
     size_t text_cap, len, emitted;
@@ -44,6 +45,7 @@ const char *desk_stop_reason_str(desk_stop_reason r) {
     case DESK_STOP_STRING: return "stop string";
     case DESK_STOP_CONTEXT: return "context full";
     case DESK_STOP_CANCELLED: return "cancelled";
+    case DESK_STOP_GRAMMAR: return "grammar complete";
     }
     return "?";
 }
@@ -78,7 +80,8 @@ desk_status desk_engine_new(desk_model *m, const desk_engine_params *p, desk_eng
     e->text_cap = (size_t)e->n_ctx * 64 + 64;
     e->cached = desk_arena_alloc(&a, sizeof *e->cached * (size_t)e->n_ctx, 64);
     e->text = desk_arena_alloc(&a, e->text_cap + 1, 64);
-    if (!e->cached || !e->text) {
+    e->masked = desk_arena_alloc(&a, sizeof *e->masked * (size_t)e->n_vocab, 64);
+    if (!e->cached || !e->text || !e->masked) {
         desk_sampler_free(e->smp);
         desk_ctx_free(e->ctx);
         desk_arena_free(&a);
@@ -99,6 +102,8 @@ void desk_engine_free(desk_engine *e) {
 }
 
 int desk_engine_n_ctx(const desk_engine *e) { return e->n_ctx; }
+
+void desk_engine_seed(desk_engine *e, uint64_t seed) { desk_sampler_seed(e->smp, seed); }
 
 void desk_engine_reset(desk_engine *e) {
     desk_ctx_truncate(e->ctx, 0);
@@ -163,6 +168,27 @@ static bool is_stop_id(const desk_gen_opts *o, desk_token id) {
     return false;
 }
 
+/* Samples the next token (*ID) inside O's constraint: the sampler's pick
+ * when the grammar takes it, else a pick from the masked logits.  Fails
+ * when the grammar allows no token of the vocabulary. */
+static desk_status sample_constrained(desk_engine *e, const desk_gen_opts *o, const float *logits,
+                                      int n_gen, desk_token *id, desk_err *err) {
+    desk_constraint *c = o->constraint;
+    *id = desk_sampler_sample(e->smp, logits);
+    bool end = desk_tokenizer_is_eog(e->tok, *id) || is_stop_id(o, *id);
+    if (end ? desk_constraint_can_end(c) : desk_constraint_allows(c, *id)) return DESK_OK;
+    memcpy(e->masked, logits, sizeof *logits * (size_t)e->n_vocab);
+    size_t n_allowed = 0;
+    desk_status s = desk_constraint_apply(c, e->masked, o->stop_ids, o->n_stop_ids, &n_allowed, err);
+    if (s != DESK_OK) return s;
+    if (n_allowed == 0)
+        return desk_errf(err, DESK_E_UNSUPPORTED,
+                         "the grammar allows no token of this model's vocabulary after generated "
+                         "token %d", n_gen);
+    *id = desk_sampler_sample(e->smp, e->masked);
+    return DESK_OK;
+}
+
 static bool cancelled(const desk_gen_opts *o) { return o->cancel && *o->cancel; }
 
 desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_t n,
@@ -192,6 +218,10 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
     st->n_prefill = (int)n - keep;
     desk_sampler_reset(e->smp);
     for (size_t i = 0; i < n; i++) desk_sampler_accept(e->smp, prompt[i]);
+    if (o->constraint) {
+        desk_status s = desk_constraint_reset(o->constraint, err);
+        if (s != DESK_OK) return s;
+    }
 
     for (size_t i = (size_t)keep; i < n;) {
         if (cancelled(o)) {
@@ -216,6 +246,10 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
             st->stop = DESK_STOP_CANCELLED;
             break;
         }
+        if (o->constraint && desk_constraint_complete(o->constraint)) {
+            st->stop = DESK_STOP_GRAMMAR;
+            break;
+        }
         const float *logits = desk_ctx_logits(e->ctx, -1);
         /* A model whose activations overflow yields NaN or inf logits; a
          * sample from them would be an arbitrary token (the first), read
@@ -227,11 +261,21 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
                                  "the model's logits are not finite (%s at token id %d, generated token %d): "
                                  "its weights overflow",
                                  isnan(logits[k]) ? "NaN" : "inf", k, st->n_gen);
-        desk_token id = desk_sampler_sample(e->smp, logits);
+        desk_token id;
+        if (o->constraint) {
+            desk_status s = sample_constrained(e, o, logits, st->n_gen, &id, err);
+            if (s != DESK_OK) return s;
+        } else {
+            id = desk_sampler_sample(e->smp, logits);
+        }
         if (st->n_gen == 0) st->t_first_s = now_s() - t0;
         if (desk_tokenizer_is_eog(e->tok, id) || is_stop_id(o, id)) {
             st->stop = DESK_STOP_EOG;
             break;
+        }
+        if (o->constraint) {
+            desk_status s = desk_constraint_accept(o->constraint, id, err);
+            if (s != DESK_OK) return s;
         }
         desk_sampler_accept(e->smp, id);
         st->n_gen++;

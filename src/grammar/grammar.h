@@ -53,19 +53,11 @@
 #define DESK_SRC_GRAMMAR_H
 
 #include "desk/common.h"
+#include "desk/grammar.h" /* desk_grammar, its parse and free */
 
-typedef struct desk_grammar desk_grammar;
 typedef struct desk_grammar_matcher desk_grammar_matcher;
 typedef struct desk_grammar_vocab desk_grammar_vocab;
 
-/* Parses LEN bytes of GBNF TEXT (not NUL-terminated necessarily) with
- * ROOT as the start rule ("root" when NULL).  Errors say
- * "grammar:LINE:COL: ..." (COL counts bytes from 1): a syntax error, a rule
- * used but never defined, a missing root, an empty grammar, left
- * recursion (naming the cycle of rules). */
-desk_status desk_grammar_parse(const char *text, size_t len, const char *root,
-                               desk_grammar **out, desk_err *err);
-void desk_grammar_free(desk_grammar *g);
 /* Rules after parsing, counting the helper rules that groups and
  * repetitions become. */
 uint32_t desk_grammar_rule_count(const desk_grammar *g);
@@ -107,6 +99,9 @@ bool desk_grammar_matcher_accept(desk_grammar_matcher *m, const char *utf8, size
 /* True when the text so far is a complete match of the root rule (and no
  * character is half-fed). */
 bool desk_grammar_matcher_can_end(const desk_grammar_matcher *m);
+/* True when the text so far is a complete match that no character can
+ * extend (the only stack left is the empty one). */
+bool desk_grammar_matcher_complete(const desk_grammar_matcher *m);
 /* DESK_OK while alive; else why it died: DESK_E_FORMAT for text outside
  * the grammar or invalid UTF-8 (with the byte offset), DESK_E_RANGE for a
  * limit, DESK_E_ARG for NULL bytes, DESK_E_NOMEM.  ERR may be NULL. */

@@ -22,8 +22,35 @@
 typedef struct level {
     const desk_gstacks *set; /* the state's stacks: own, or an ancestor's */
     desk_gutf8 utf8;
+    bool loop;               /* the state is ANCHOR, or a character of it half-read */
+    bool high;               /* all non-ASCII characters leave ANCHOR as it is */
+    uint64_t lp[2];          /* the ASCII bytes that leave ANCHOR as it is */
+    const desk_gstacks *anchor;
+    uint8_t ok;              /* the byte classes (C_*) that all leave ANCHOR as it is */
     desk_gstacks own;
 } level;
+
+/* Classes of bytes, for a per-node record of what occurs below it: what a
+ * JSON string's body loops on ('"', '\\' and controls aside) is a union
+ * of whole classes, so one byte per node decides most subtrees. */
+enum { C_QUOTE = 1, C_BSL = 2, C_CTL = 4, C_OTHER = 8, C_HIGH = 16, C_BAD = 32 };
+
+static uint8_t byte_class(uint8_t b) {
+    return b == '"' ? C_QUOTE : b == '\\' ? C_BSL : b < 0x20 || b == 0x7F ? C_CTL
+           : b < 0x80 ? C_OTHER : C_HIGH;
+}
+
+/* A summary of a big subtree: which ASCII bytes occur below the node,
+ * whether other bytes do, whether some token below is invalid UTF-8, and
+ * where its tokens lie in the depth-first token order. */
+typedef struct summary {
+    uint64_t ascii[2];
+    bool high, bad;
+    uint32_t lo, hi;
+} summary;
+
+/* Subtrees with at least this many tokens get a summary. */
+#define SUMMARY_MIN 24
 
 struct desk_grammar_vocab {
     int n_tokens;
@@ -36,6 +63,12 @@ struct desk_grammar_vocab {
     uint32_t max_len;
     level *levels;      /* max_len + 1 */
     uint32_t *todo;     /* the walk: node, depth pairs */
+    uint32_t *sum_of;   /* per node: its summary, or NONE */
+    summary *sums;
+    uint32_t *dfs_tok;  /* the tokens in depth-first order */
+    uint32_t *lo, *hi;  /* per node: its subtree's tokens in dfs_tok */
+    uint8_t *cls;       /* per node: the classes (C_*) of the bytes below it */
+    desk_gstacks probe; /* the start state stepped once, for the loop test */
     desk_gwork work;
 };
 
@@ -51,8 +84,100 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v) {
     free(v->tok_head);
     free(v->tok_next);
     free(v->todo);
+    free(v->sum_of);
+    free(v->sums);
+    free(v->dfs_tok);
+    free(v->lo);
+    free(v->hi);
+    free(v->cls);
+    desk_gstacks_free(&v->probe);
     desk_gwork_free(&v->work);
     free(v);
+}
+
+/* Builds the summaries of the subtrees with SUMMARY_MIN tokens or more.
+ * A node's parent comes before it in node order, so one pass backwards
+ * folds every node into its parent. */
+static bool summarise(desk_grammar_vocab *v) {
+    uint32_t nn = v->n_nodes;
+    uint32_t *parent = malloc((size_t)nn * sizeof *parent), *count = calloc(nn, sizeof *count);
+    uint32_t *lo = v->lo = malloc((size_t)nn * sizeof *lo), *hi = v->hi = malloc((size_t)nn * sizeof *hi);
+    v->cls = calloc(nn, 1);
+    uint8_t *bad = calloc(nn, 1);
+    desk_gutf8 *dec = calloc(nn, sizeof *dec);
+    v->sum_of = malloc((size_t)nn * sizeof *v->sum_of);
+    v->dfs_tok = malloc((v->n_tokens ? (size_t)v->n_tokens : 1) * sizeof *v->dfs_tok);
+    bool ok = parent && count && lo && hi && v->cls && bad && dec && v->sum_of && v->dfs_tok;
+    if (ok) {
+        parent[0] = NONE;
+        for (uint32_t x = 0; x < nn; x++) {
+            for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c]) {
+                parent[c] = x;
+                /* invalid UTF-8 on the path from the root (a path that is
+                 * valid there ends at a character boundary, so a subtree
+                 * free of bad paths decodes well from any boundary state) */
+                dec[c] = dec[x];
+                bad[c] = bad[x] || desk_gutf8_push(&dec[c], v->byte[c]) == GU_BAD;
+            }
+            for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
+                count[x]++;
+        }
+        for (uint32_t x = nn; x-- > 1;) {
+            count[parent[x]] += count[x];
+            v->cls[parent[x]] |= v->cls[x] | byte_class(v->byte[x]) | (bad[x] ? C_BAD : 0);
+        }
+        /* depth-first token order: a node's tokens, then its children's */
+        uint32_t pos = 0;
+        size_t top = 0;
+        v->todo[top++] = 0;
+        while (top) {
+            uint32_t x = v->todo[--top];
+            if (x & 0x80000000u) {
+                hi[x & 0x7FFFFFFFu] = pos;
+                continue;
+            }
+            lo[x] = pos;
+            for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
+                v->dfs_tok[pos++] = t;
+            v->todo[top++] = x | 0x80000000u;
+            for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c])
+                v->todo[top++] = c;
+        }
+        uint32_t n_sums = 0;
+        for (uint32_t x = 0; x < nn; x++)
+            n_sums += count[x] >= SUMMARY_MIN;
+        v->sums = calloc(n_sums ? n_sums : 1, sizeof *v->sums);
+        ok = v->sums != NULL;
+        n_sums = 0;
+        for (uint32_t x = 0; ok && x < nn; x++) {
+            v->sum_of[x] = NONE;
+            if (count[x] < SUMMARY_MIN)
+                continue;
+            v->sum_of[x] = n_sums;
+            v->sums[n_sums].lo = lo[x];
+            v->sums[n_sums].hi = hi[x];
+            n_sums++;
+        }
+        /* every node's bytes and badness go to each summarised ancestor */
+        for (uint32_t x = 1; ok && x < nn; x++) {
+            uint8_t b = v->byte[x];
+            for (uint32_t a = parent[x]; a != NONE; a = parent[a]) {
+                if (v->sum_of[a] == NONE)
+                    continue;
+                summary *s = &v->sums[v->sum_of[a]];
+                if (b < 0x80)
+                    s->ascii[b >> 6] |= 1ull << (b & 63);
+                else
+                    s->high = true;
+                s->bad = s->bad || bad[x];
+            }
+        }
+    }
+    free(parent);
+    free(count);
+    free(bad);
+    free(dec);
+    return ok;
 }
 
 desk_status desk_grammar_vocab_new(const char *const *pieces, const size_t *lens, int n,
@@ -111,6 +236,10 @@ desk_status desk_grammar_vocab_new(const char *const *pieces, const size_t *lens
         v->tok_head[x] = (uint32_t)i;
     }
     desk_gwork_init(&v->work, NULL);
+    if (!summarise(v)) {
+        desk_grammar_vocab_free(v);
+        return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a %d-token vocabulary", n);
+    }
     *out = v;
     return DESK_OK;
 }
@@ -140,6 +269,102 @@ static bool step_byte(desk_grammar_vocab *v, const desk_grammar *g, const level 
     return s == DESK_OK && lv->own.n > 0;
 }
 
+/* Whether every code point in [LO, HI] matches E. */
+static bool all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi) {
+    if (e->type == GE_ANY)
+        return true;
+    if (e->type == GE_CHAR)
+        return lo == hi && e->value == lo;
+    const desk_gclass *c = &g->classes[e->value];
+    const desk_grange *r = &g->ranges[c->off];
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (!c->neg && r[i].lo <= lo && r[i].hi >= hi)
+            return true;
+        if (c->neg && r[i].lo <= hi && r[i].hi >= lo)
+            return false;
+    }
+    return c->neg;
+}
+
+static bool same_set(const desk_gstacks *a, const desk_gstacks *b) {
+    if (a->n != b->n || a->has_end != b->has_end)
+        return false;
+    for (uint32_t i = 0; i < b->n; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < a->n && !found; j++)
+            found = a->len[j] == b->len[i] &&
+                    !memcmp(a->data + a->off[j], b->data + b->off[i], b->len[i] * sizeof(uint32_t));
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* A state's loops: the ASCII bytes (LOOP, a bitmap) and whether all
+ * non-ASCII characters (*HIGH) leave the set of stacks S as it is, as a
+ * string's body does for almost every character.  Below such a byte the
+ * walk needs no stepping, and a summarised subtree made only of such
+ * bytes is allowed whole.  Code points that match the same stack tops
+ * step alike, so one step per group of them decides. */
+static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t loop[2], bool *high) {
+    const desk_grammar *g = v->work.g;
+    loop[0] = loop[1] = 0;
+    *high = false;
+    if (s->n == 0 || s->n > 64)
+        return false;
+    uint64_t sigs[129];
+    bool done[129];
+    int n_sig = 0;
+    for (uint32_t cp = 0; cp <= 0x80; cp++) {
+        uint64_t sig = 0;
+        for (uint32_t i = 0; i < s->n; i++) {
+            if (s->len[i] == 0)
+                continue;
+            const desk_gelem *e = &g->elems[s->data[s->off[i] + s->len[i] - 1]];
+            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : all_in(g, e, 0x80, 0x10FFFF))
+                sig |= 1ull << i;
+            else if (cp == 0x80 && desk_gelem_match_any_in(g, e, 0x80, 0x10FFFF))
+                return true; /* not uniform over non-ASCII: *HIGH stays false */
+        }
+        int k = 0;
+        while (k < n_sig && sigs[k] != sig)
+            k++;
+        if (k == n_sig) {
+            desk_err e = {0};
+            sigs[k] = sig;
+            done[k] = sig && desk_gstacks_step(&v->work, s, cp, &v->probe, &e) == DESK_OK &&
+                      same_set(s, &v->probe);
+            n_sig++;
+        }
+        if (!done[k])
+            continue;
+        if (cp < 0x80)
+            loop[cp >> 6] |= 1ull << (cp & 63);
+        else
+            *high = true;
+    }
+    return true;
+}
+
+/* The classes whose every byte is in LP (and non-ASCII when HIGH). */
+static uint8_t ok_classes(const uint64_t lp[2], bool high) {
+    const uint64_t ctl0 = 0xFFFFFFFFull, ctl1 = 1ull << 63;
+    const uint64_t quote = 1ull << '"', bsl = 1ull << ('\\' - 64);
+    const uint64_t other0 = ~ctl0 & ~quote, other1 = ~ctl1 & ~bsl;
+    uint8_t ok = 0;
+    if (lp[0] & quote)
+        ok |= C_QUOTE;
+    if (lp[1] & bsl)
+        ok |= C_BSL;
+    if ((lp[0] & ctl0) == ctl0 && (lp[1] & ctl1) == ctl1)
+        ok |= C_CTL;
+    if ((lp[0] & other0) == other0 && (lp[1] & other1) == other1)
+        ok |= C_OTHER;
+    if (high)
+        ok |= C_HIGH;
+    return ok;
+}
+
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err) {
     if (!m || !v || (!allowed && v->n_tokens))
@@ -157,6 +382,10 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
     v->work.max_depth = max_depth;
     v->levels[0].set = start;
     v->levels[0].utf8 = utf8;
+    level *l0 = &v->levels[0];
+    l0->anchor = start;
+    l0->loop = utf8.need == 0 && start_loops(v, start, l0->lp, &l0->high);
+    l0->ok = ok_classes(l0->lp, l0->high);
     for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
         allowed[t] = true;
     size_t n_todo = 0;
@@ -167,8 +396,47 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
     desk_status st = DESK_OK;
     while (n_todo && st == DESK_OK) {
         uint32_t d = v->todo[--n_todo], x = v->todo[--n_todo];
-        if (!step_byte(v, g, &v->levels[d - 1], &v->levels[d], v->byte[x], &st, err))
+        level *up = &v->levels[d - 1], *lv = &v->levels[d];
+        uint8_t b = v->byte[x];
+        if (up->loop && (b < 0x80 ? (up->lp[b >> 6] >> (b & 63)) & 1 : up->high)) {
+            /* the anchor state again (or a character of it half-read) */
+            lv->utf8 = up->utf8;
+            if (desk_gutf8_push(&lv->utf8, b) == GU_BAD)
+                continue;
+            lv->set = up->anchor;
+            lv->anchor = up->anchor;
+            lv->loop = true;
+            lv->high = up->high;
+            lv->lp[0] = up->lp[0];
+            lv->lp[1] = up->lp[1];
+            lv->ok = up->ok;
+        } else {
+            lv->loop = false;
+            if (!step_byte(v, g, up, lv, b, &st, err))
+                continue;
+            /* near the root, or above a big subtree: worth finding this
+             * state's own loops */
+            if (lv->utf8.need == 0 && (d <= 2 || v->sum_of[x] != NONE)) {
+                lv->anchor = lv->set;
+                lv->loop = start_loops(v, lv->set, lv->lp, &lv->high);
+                lv->ok = ok_classes(lv->lp, lv->high);
+            }
+        }
+        if (lv->loop && lv->utf8.need == 0 && !(v->cls[x] & ~lv->ok)) {
+            for (uint32_t k = v->lo[x]; k < v->hi[x]; k++)
+                allowed[v->dfs_tok[k]] = true;
             continue;
+        }
+        uint32_t si = v->sum_of[x];
+        if (lv->loop && lv->utf8.need == 0 && si != NONE) {
+            const summary *sm = &v->sums[si];
+            if (!(sm->ascii[0] & ~lv->lp[0]) && !(sm->ascii[1] & ~lv->lp[1]) &&
+                (!sm->high || (lv->high && !sm->bad))) {
+                for (uint32_t k = sm->lo; k < sm->hi; k++)
+                    allowed[v->dfs_tok[k]] = true;
+                continue;
+            }
+        }
         for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
             allowed[t] = true;
         for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c]) {

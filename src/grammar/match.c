@@ -169,6 +169,11 @@ bool desk_grammar_matcher_can_end(const desk_grammar_matcher *m) {
     return m->why.status == DESK_OK && m->utf8.need == 0 && m->sets[m->cur].has_end;
 }
 
+bool desk_grammar_matcher_complete(const desk_grammar_matcher *m) {
+    const desk_gstacks *s = &m->sets[m->cur];
+    return desk_grammar_matcher_can_end(m) && s->n == 1;
+}
+
 desk_status desk_grammar_matcher_status(const desk_grammar_matcher *m, desk_err *err) {
     if (err)
         *err = m->why;

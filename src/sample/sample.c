@@ -127,6 +127,11 @@ void desk_sampler_free(desk_sampler *s) {
     desk_arena_free(&a);
 }
 
+void desk_sampler_seed(desk_sampler *s, uint64_t seed) {
+    s->p.seed = seed;
+    desk_rng_seed(&s->rng, seed);
+}
+
 void desk_sampler_reset(desk_sampler *s) {
     for (int32_t i = 0; i < s->ring_len; i++) {
         int32_t j = (s->ring_head + i) % s->p.repeat_last_n;

@@ -1,0 +1,169 @@
+/*
+ * constraint.c - a grammar bound to a model's vocabulary (desk/grammar.h):
+ * the piece of the generation loop that keeps sampled tokens inside it.
+ *
+ * The loop samples from the raw logits first and asks whether that token
+ * fits (one copy of the state plus one accept); only a refused token
+ * costs the full mask over the vocabulary, then a second draw from the
+ * masked logits.  A model that follows a grammar's shape mostly picks
+ * allowed tokens, so most steps skip the mask, as llama.cpp's do.
+ */
+#include "grammar/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+enum { TOK_TEXT, TOK_END, TOK_EMPTY };
+
+struct desk_constraint {
+    const desk_grammar *g;
+    const desk_tokenizer *tok;
+    int32_t n_vocab;
+    desk_grammar_matcher *m;     /* the state */
+    desk_grammar_matcher *probe; /* a copy of it for trying one token */
+    desk_grammar_vocab *trie;
+    char *bytes;        /* every token's decoded bytes, back to back */
+    size_t *off;        /* token i: bytes[off[i] .. off[i+1]) */
+    uint8_t *kind;      /* TOK_* per token */
+    bool *allowed;      /* the mask's output */
+};
+
+void desk_constraint_free(desk_constraint *c) {
+    if (!c)
+        return;
+    desk_grammar_matcher_free(c->m);
+    desk_grammar_matcher_free(c->probe);
+    desk_grammar_vocab_free(c->trie);
+    free(c->bytes);
+    free(c->off);
+    free(c->kind);
+    free(c->allowed);
+    free(c);
+}
+
+/* Fills the token table: each token's bytes as they decode mid-text. */
+static desk_status read_vocab(desk_constraint *c, desk_err *err) {
+    size_t total = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        total += desk_tokenizer_decode_piece(c->tok, i, false, NULL, 0);
+    c->bytes = malloc(total ? total : 1);
+    c->off = malloc(((size_t)c->n_vocab + 1) * sizeof *c->off);
+    c->kind = malloc((size_t)c->n_vocab);
+    c->allowed = malloc((size_t)c->n_vocab * sizeof *c->allowed);
+    const char **pieces = malloc((size_t)c->n_vocab * sizeof *pieces);
+    size_t *lens = malloc((size_t)c->n_vocab * sizeof *lens);
+    if (!c->bytes || !c->off || !c->kind || !c->allowed || !pieces || !lens) {
+        free(pieces);
+        free(lens);
+        return desk_errf(err, DESK_E_NOMEM, "constraint: out of memory for %d tokens", c->n_vocab);
+    }
+    size_t at = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++) {
+        c->off[i] = at;
+        at += desk_tokenizer_decode_piece(c->tok, i, false, c->bytes + at, total - at);
+        if (desk_tokenizer_is_eog(c->tok, i))
+            c->kind[i] = TOK_END;
+        else
+            c->kind[i] = at == c->off[i] ? TOK_EMPTY : TOK_TEXT;
+    }
+    c->off[c->n_vocab] = at;
+    for (int32_t i = 0; i < c->n_vocab; i++) {
+        /* end and empty tokens stay out of the trie: their verdicts are
+         * not about text */
+        pieces[i] = c->bytes + c->off[i];
+        lens[i] = c->kind[i] == TOK_TEXT ? c->off[i + 1] - c->off[i] : 0;
+    }
+    desk_status s = desk_grammar_vocab_new(pieces, lens, c->n_vocab, &c->trie, err);
+    free(pieces);
+    free(lens);
+    return s;
+}
+
+desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
+                                desk_constraint **out, desk_err *err) {
+    *out = NULL;
+    if (!g || !t)
+        return desk_errf(err, DESK_E_ARG, "constraint: a NULL grammar or tokenizer");
+    desk_constraint *c = calloc(1, sizeof *c);
+    if (!c)
+        return desk_errf(err, DESK_E_NOMEM, "constraint: out of memory");
+    c->g = g;
+    c->tok = t;
+    c->n_vocab = desk_tokenizer_n_vocab(t);
+    desk_status s = read_vocab(c, err);
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(g, &c->m, err);
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(g, &c->probe, err);
+    if (s != DESK_OK) {
+        desk_constraint_free(c);
+        return s;
+    }
+    *out = c;
+    return DESK_OK;
+}
+
+desk_status desk_constraint_reset(desk_constraint *c, desk_err *err) {
+    return desk_grammar_matcher_reset(c->m, err);
+}
+
+bool desk_constraint_can_end(const desk_constraint *c) {
+    return desk_grammar_matcher_can_end(c->m);
+}
+
+bool desk_constraint_complete(const desk_constraint *c) {
+    return desk_grammar_matcher_complete(c->m);
+}
+
+bool desk_constraint_allows(desk_constraint *c, desk_token id) {
+    if (id < 0 || id >= c->n_vocab)
+        return false;
+    if (c->kind[id] == TOK_END)
+        return desk_grammar_matcher_can_end(c->m);
+    if (c->kind[id] == TOK_EMPTY)
+        return false;
+    if (desk_grammar_matcher_copy(c->probe, c->m, NULL) != DESK_OK)
+        return false;
+    return desk_grammar_matcher_accept(c->probe, c->bytes + c->off[id], c->off[id + 1] - c->off[id]);
+}
+
+desk_status desk_constraint_apply(desk_constraint *c, float *logits, const desk_token *end_ids,
+                                  size_t n_end, size_t *n_allowed, desk_err *err) {
+    if (n_allowed)
+        *n_allowed = 0;
+    desk_status s = desk_grammar_mask(c->m, c->trie, c->allowed, err);
+    if (s != DESK_OK)
+        return s;
+    bool can_end = desk_grammar_matcher_can_end(c->m);
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        if (c->kind[i] != TOK_TEXT)
+            c->allowed[i] = c->kind[i] == TOK_END && can_end;
+    for (size_t k = 0; k < n_end; k++)
+        if (end_ids[k] >= 0 && end_ids[k] < c->n_vocab)
+            c->allowed[end_ids[k]] = can_end;
+    size_t n = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++) {
+        if (c->allowed[i])
+            n++;
+        else
+            logits[i] = -INFINITY;
+    }
+    if (n_allowed)
+        *n_allowed = n;
+    return DESK_OK;
+}
+
+desk_status desk_constraint_accept(desk_constraint *c, desk_token id, desk_err *err) {
+    if (id < 0 || id >= c->n_vocab)
+        return desk_errf(err, DESK_E_ARG, "constraint: token %d is outside the vocabulary", id);
+    if (c->kind[id] != TOK_TEXT)
+        return desk_errf(err, DESK_E_FORMAT, "constraint: token %d has no text for the grammar", id);
+    if (!desk_grammar_matcher_accept(c->m, c->bytes + c->off[id], c->off[id + 1] - c->off[id])) {
+        desk_grammar_matcher_status(c->m, err);
+        return desk_err_prefix(err, "constraint: token %d", id);
+    }
+    return DESK_OK;
+}
