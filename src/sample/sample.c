@@ -226,6 +226,18 @@ desk_token desk_sampler_sample(desk_sampler *s, const float *logits) {
     const desk_sampler_params *p = &s->p;
     desk_cand *c = s->cand;
     int32_t n = s->n_vocab;
+    const bool penalties = p->repeat_last_n != 0 && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f ||
+                                                     p->presence_penalty != 0.0f);
+    if (p->temp <= 0.0f && !penalties) {
+        /* Greedy without penalties: the argmax of LOGITS as they are (the
+         * first of equal ones, NaN never chosen unless all are), without
+         * copying a 262k vocabulary into candidates first. */
+        int32_t best = 0;
+        float bl = isnan(logits[0]) ? -INFINITY : logits[0];
+        for (int32_t i = 1; i < n; i++)
+            if (logits[i] > bl) bl = logits[best = i];
+        return best;
+    }
     for (int32_t i = 0; i < n; i++) {
         float l = logits[i];
         c[i].logit = isnan(l) ? -INFINITY : l;

@@ -230,20 +230,28 @@ static void fill_logprob(const srv_model *m, const float *logits, desk_token id,
     for (int j = 0; j < lp->n_top; j++) lp->top_lp[j] -= lse;
 }
 
+/* Whether ID ends generation (an end-of-generation token or the end of turn). */
+static bool is_eog(const srv_model *m, desk_token id) {
+    return desk_tokenizer_is_eog(m->tok, id) || id == m->eot;
+}
+
 static void on_logits(srv_model *m, slot *s, const float *logits) {
     srv_req *r = s->r;
-    for (int32_t k = 0; k < m->n_vocab; k++) {
-        if (!isfinite(logits[k])) {
-            fail_slot(m, s, "the model's logits are not finite: its weights overflow");
-            return;
-        }
-    }
-    if (r->ignore_eos) { /* llama-server's extension: end-of-generation ids are never sampled */
+    desk_token id = desk_sampler_sample(s->smp, logits);
+    if (r->ignore_eos && is_eog(m, id)) {
+        /* llama-server's extension: end-of-generation ids are never sampled
+         * (the copy is made only when one was: the vocabulary can be 262k) */
         memcpy(m->banned, logits, (size_t)m->n_vocab * sizeof *logits);
         for (int k = 0; k < m->n_eog; k++) m->banned[m->eog[k]] = -INFINITY;
         logits = m->banned;
+        id = desk_sampler_sample(s->smp, logits);
     }
-    desk_token id = desk_sampler_sample(s->smp, logits);
+    /* Weights that overflow give an infinite or NaN logit: the chosen one
+     * shows it (a NaN is chosen only when every logit is one). */
+    if (!isfinite(logits[id])) {
+        fail_slot(m, s, "the model's logits are not finite: its weights overflow");
+        return;
+    }
     double now = srv_now();
     srv_choice *c = &r->choice[s->ci];
     pthread_mutex_lock(&m->mu);
@@ -663,13 +671,13 @@ desk_status srv_model_new(const char *name, const char *path, const srv_model_op
     m->b_logits = malloc(nb);
     m->b_slot = malloc(nb * sizeof *m->b_slot);
     m->banned = malloc((size_t)m->n_vocab * sizeof *m->banned);
-    for (desk_token t = 0; t < m->n_vocab; t++) m->n_eog += desk_tokenizer_is_eog(m->tok, t) || t == m->eot;
+    for (desk_token t = 0; t < m->n_vocab; t++) m->n_eog += is_eog(m, t);
     m->eog = malloc((size_t)(m->n_eog ? m->n_eog : 1) * sizeof *m->eog);
     if (!m->slots || !m->b_tok || !m->b_pos || !m->b_seq || !m->b_logits || !m->b_slot || !m->banned || !m->eog)
         goto nomem;
     m->n_eog = 0;
     for (desk_token t = 0; t < m->n_vocab; t++)
-        if (desk_tokenizer_is_eog(m->tok, t) || t == m->eot) m->eog[m->n_eog++] = t;
+        if (is_eog(m, t)) m->eog[m->n_eog++] = t;
     for (int i = 0; i < o->n_parallel; i++) {
         slot *s = &m->slots[i];
         s->cache = malloc((size_t)m->o.n_ctx * sizeof *s->cache);
