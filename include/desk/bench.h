@@ -177,6 +177,7 @@ typedef struct desk_bench_result {
     uint64_t peak_rss;    /* bytes, process peak after this result */
     uint64_t weight_bytes; /* bytes of weights read per token */
     char cache_k[8], cache_v[8]; /* KV cache element types ("f16", "q8_0") */
+    bool deterministic;   /* measured in the batch-invariant mode */
     uint64_t kv_bytes;    /* bytes of the context's KV cache; 0 = unknown */
     int kv_ctx;           /* its length in tokens (when kv_bytes is known) */
     double roofline;      /* tg: tokens/s * weight_bytes / bandwidth (0..1); 0 = unknown */
@@ -247,6 +248,7 @@ typedef struct desk_bench_params {
     int n_batch;               /* prompt tokens per decode call (0: 512) */
     bool hash_models;          /* sha256 each model file into the env */
     const char *cache_k, *cache_v; /* KV cache types the backend uses, for the report (NULL: "f16") */
+    bool deterministic;        /* the backend runs the batch-invariant mode (for the report) */
     /* Called before each configuration and repetition (may be NULL). */
     void (*progress)(void *user, size_t done, size_t total, const char *what);
     void *progress_user;
@@ -263,6 +265,7 @@ desk_status desk_bench_run(const desk_bench_backend *b, const desk_bench_params 
 typedef struct desk_bench_model_opts {
     bool no_repack;                 /* desk_model_params.no_repack */
     desk_cache_type type_k, type_v; /* KV cache element types */
+    bool deterministic;             /* desk_ctx_params.deterministic */
 } desk_bench_model_opts;
 
 /* The backend over desk/model.h.  OPTS (may be NULL: defaults) is borrowed

@@ -135,6 +135,16 @@ typedef struct desk_ctx_params {
      * have been loaded for this model and must outlive the context. */
     const desk_lora_use *loras;
     int n_loras; /* 0..DESK_CTX_MAX_LORAS */
+    /* Batch-invariant mode: every row's logits (and the K and V it
+     * caches) are what they are when that row's sequence is decoded
+     * alone, one token at a time, whatever else shares its batch, however
+     * its prompt was split into batches, with any thread count.  Every
+     * product sums a row as a matrix-vector product does and attention
+     * takes the per-row path at every batch size.  The default mode
+     * follows llama.cpp, whose sums change with the batch size (Q4_K, and
+     * attention from 64 rows).  desk_ctx_set_deterministic switches it
+     * between decodes. */
+    bool deterministic;
 } desk_ctx_params;
 
 #define DESK_CTX_MAX_LORAS 64
@@ -147,6 +157,11 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
 void desk_ctx_free(desk_ctx *c);
 
 int desk_ctx_n_ctx(const desk_ctx *c);
+/* Turns the batch-invariant mode (desk_ctx_params.deterministic) on or
+ * off for the next decodes: a server decoding one batch for several
+ * requests turns it on when any of them asked for it. */
+void desk_ctx_set_deterministic(desk_ctx *c, bool on);
+bool desk_ctx_deterministic(const desk_ctx *c);
 int desk_ctx_n_seq(const desk_ctx *c);
 /* Bytes of the KV cache (K and V, every layer, sequence and position). */
 uint64_t desk_ctx_kv_bytes(const desk_ctx *c);

@@ -20,7 +20,7 @@ static int32_t be_n_vocab(void *u, void *m) { return desk_model_n_vocab(m); }
 static desk_status be_ctx_new(void *u, void *m, int n_ctx, int n_batch, int n_threads, void **c, desk_err *err) {
     const desk_bench_model_opts *o = opts_of(u);
     desk_ctx_params cp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = n_threads, .type_k = o->type_k,
-                          .type_v = o->type_v};
+                          .type_v = o->type_v, .deterministic = o->deterministic};
     return desk_ctx_new(m, &cp, (desk_ctx **)c, err);
 }
 static void be_ctx_free(void *u, void *c) { desk_ctx_free(c); }

@@ -148,6 +148,7 @@ static json_object *result_json(const desk_bench_result *r) {
     jint(o, "weight_bytes_per_token", (int64_t)r->weight_bytes);
     jstr(o, "cache_type_k", r->cache_k[0] ? r->cache_k : "f16");
     jstr(o, "cache_type_v", r->cache_v[0] ? r->cache_v : "f16");
+    jstr(o, "mode", r->deterministic ? "deterministic" : "default");
     if (r->kv_bytes) {
         jint(o, "kv_bytes", (int64_t)r->kv_bytes);
         jint(o, "kv_ctx", r->kv_ctx);
@@ -260,6 +261,8 @@ static desk_status read_result(desk_bench_report *r, json_object *o, const char 
     res->peak_rss = (uint64_t)rss, res->weight_bytes = (uint64_t)wb;
     copy_s(res->cache_k, sizeof res->cache_k, get_s(o, "cache_type_k"));
     copy_s(res->cache_v, sizeof res->cache_v, get_s(o, "cache_type_v"));
+    const char *mode = get_s(o, "mode");
+    res->deterministic = mode && strcmp(mode, "deterministic") == 0;
     int64_t kvb = 0;
     if (get_u(o, "kv_bytes", INT64_MAX, &kvb)) res->kv_bytes = (uint64_t)kvb;
     if (get_u(o, "kv_ctx", 1 << 30, &kvb)) res->kv_ctx = (int)kvb;
@@ -432,6 +435,7 @@ void desk_bench_write_md(const desk_bench_report *r, FILE *f) {
             fprintf(f, "; load %.1f ms, %.1f MB of weights read per token", x->load_ms, (double)x->weight_bytes / 1e6);
             fprintf(f, "; KV cache K %s, V %s", x->cache_k[0] ? x->cache_k : "f16", x->cache_v[0] ? x->cache_v : "f16");
             if (x->kv_bytes) fprintf(f, ", %.1f MB for %d tokens", (double)x->kv_bytes / 1e6, x->kv_ctx);
+            if (x->deterministic) fprintf(f, "; batch-invariant mode (--deterministic)");
             break;
         }
         uint64_t peak = 0;

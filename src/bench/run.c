@@ -69,6 +69,7 @@ static desk_status run_one(sweep *s, void *model, void *ctx, int n_ctx, const ch
     r->weight_bytes = s->b->weight_bytes(s->b->user, model);
     snprintf(r->cache_k, sizeof r->cache_k, "%s", s->p->cache_k ? s->p->cache_k : "f16");
     snprintf(r->cache_v, sizeof r->cache_v, "%s", s->p->cache_v ? s->p->cache_v : "f16");
+    r->deterministic = s->p->deterministic;
     if (s->b->kv_bytes) {
         r->kv_bytes = s->b->kv_bytes(s->b->user, ctx);
         r->kv_ctx = n_ctx;

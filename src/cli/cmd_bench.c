@@ -23,7 +23,7 @@
 static const char USAGE[] =
     "usage: desk bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-d 0]\n"
     "                  [-ctk f16|q8_0] [-ctv f16|q8_0] [--json | --csv | --md] [-o FILE] [--html FILE]\n"
-    "                  [--bandwidth-mb 512] [--no-repack]\n"
+    "                  [--bandwidth-mb 512] [--no-repack] [--deterministic]\n"
     "       desk bench --url http://HOST:PORT/v1 [--model NAME] [--api-key K]\n"
     "                  [--concurrency 1,2,4,8 | --rate R] [--requests 32] [-r 3]\n"
     "                  [--prompt-tokens 128[,P2...] | --dataset FILE.jsonl] [--max-tokens 64]\n"
@@ -56,6 +56,7 @@ static const char USAGE[] =
     "--no-repack   use the weights in place from the file (zero copy) instead of\n"
     "              repacking Q4_0/Q4_K and copying the rest onto huge pages at\n"
     "              load (see docs/PERFORMANCE.md)\n"
+    "--deterministic  measure the batch-invariant mode (see desk run --help)\n"
     "\n"
     "Figures: tokens/s is the mean over repetitions, sd their sample standard\n"
     "deviation.  ttft (pp rows): time from submitting the prompt to the first\n"
@@ -279,6 +280,7 @@ int cmd_bench(int argc, char **argv) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
         if (cli_switch(a, "--no-repack", &opts.no_repack)) continue;
+        if (cli_switch(a, "--deterministic", &opts.deterministic)) continue;
         const int cache = cli_parse_cache_flag("bench", argc, argv, &i, &opts.type_k, &opts.type_v);
         if (cache < 0) return DESK_EXIT_USAGE;
         if (cache > 0) continue;
@@ -327,6 +329,7 @@ int cmd_bench(int argc, char **argv) {
     if (bad) return bad;
     const desk_bench_backend be = desk_bench_model_backend(&opts);
     p.cache_k = desk_cache_type_name(opts.type_k);
+    p.deterministic = opts.deterministic;
     p.cache_v = desk_cache_type_name(opts.type_v);
     desk_bench_report r;
     if (desk_bench_report_init(&r, &err) != DESK_OK) return cli_fail_err("bench", &err);

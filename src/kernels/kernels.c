@@ -178,6 +178,7 @@ typedef struct mm_job {
      * batch, one from each half of the chunk in a matrix-vector product) */
     desk_packed_dot2_fn rp_dot16;
     size_t group_bytes;        /* repacked bytes of one 8-row group */
+    int tile_act;              /* activation rows per kernel call (1..TILE_ACT) */
     mm_part part[DESK_MATMUL_MAX];
     int nparts;
     int64_t nchunks;   /* over all parts */
@@ -240,8 +241,8 @@ static void dot_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1,
     float out[8 * TILE_ACT];
     const int64_t xrows = j->expand ? (r1 - r0) / 8 * 8 : 0; /* rows taken expanded */
     if (xrows) j->expand(w->cols, wd + (size_t)r0 * w->row_bytes, w->row_bytes, (int)xrows, xbuf);
-    for (int64_t c = 0; c < j->n; c += TILE_ACT) {
-        const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+    for (int64_t c = 0; c < j->n; c += j->tile_act) {
+        const int nc = (int)(j->n - c < j->tile_act ? j->n - c : j->tile_act);
         const unsigned char *a = j->act + (size_t)c * j->act_row;
         float *yc = p->y + c * w->rows;
         if (!j->dot_tile) {
@@ -400,8 +401,8 @@ static void packed_task(void *arg, int ith, int nth) {
         }
         for (; j->rp_dot16 && j->n > 1 && g0 + 2 * DESK_PACK_ROWS <= r1; g0 += 2 * DESK_PACK_ROWS) {
             const unsigned char *pk = rp + (size_t)(g0 / DESK_PACK_ROWS) * j->group_bytes;
-            for (int64_t c = 0; c < j->n; c += TILE_ACT) {
-                const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+            for (int64_t c = 0; c < j->n; c += j->tile_act) {
+                const int nc = (int)(j->n - c < j->tile_act ? j->n - c : j->tile_act);
                 j->rp_dot16(w->cols, pk, j->group_bytes, j->act + (size_t)c * j->act_row, j->act_row,
                             j->meta ? j->meta + c * nb : NULL, (size_t)nb, nc, out);
                 for (int ci = 0; ci < nc; ci++)
@@ -415,8 +416,8 @@ static void packed_task(void *arg, int ith, int nth) {
             else
                 repack_group(w->type, nblocks, (const unsigned char *)w->data + (size_t)g0 * w->row_bytes, w->row_bytes,
                              pack);
-            for (int64_t c = 0; c < j->n; c += TILE_ACT) {
-                const int nc = (int)(j->n - c < TILE_ACT ? j->n - c : TILE_ACT);
+            for (int64_t c = 0; c < j->n; c += j->tile_act) {
+                const int nc = (int)(j->n - c < j->tile_act ? j->n - c : j->tile_act);
                 j->rp_dot(w->cols, pk, j->act + (size_t)c * j->act_row, j->act_row, j->meta ? j->meta + c * nb : NULL,
                           (size_t)nb, nc, out);
                 for (int ci = 0; ci < nc; ci++)
@@ -477,7 +478,8 @@ static desk_status check_mat(const desk_mat *w, int64_t n, desk_err *err) {
 /* The products of the K matrices W[0..K) (checked, same_job, rows > 0)
  * with X as one pool job. */
 static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *ws,
-                           float *const *ys, int k, const float *x, int64_t n, void *scratch, desk_err *err) {
+                           float *const *ys, int k, const float *x, int64_t n, void *scratch, unsigned flags,
+                           desk_err *err) {
     const desk_mat *w = ws[0];
     const desk_type_info *ti = desk_type_get(w->type);
     const desk_type_info *at = desk_type_get(ti->vec_dot_type);
@@ -488,13 +490,23 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
                 .x = x,
                 .n = n,
                 .act_row = act_row_bytes(w),
+                .tile_act = TILE_ACT,
                 .nparts = k};
+    const bool row_order = flags & DESK_MM_ROW_ORDER;
+    /* Q4_K's kernels sum a group of 4 activation rows as llama.cpp's gemm
+     * does, per pair of sub-blocks; 1..3 rows as its gemv, per
+     * super-block.  Taking at most 3 rows at a time keeps every row in
+     * the gemv's order. */
+    if (row_order && w->type == DESK_TYPE_Q4_K) j.tile_act = 3;
     const int nth = desk_threadpool_size(tp);
     /* The 8-row path: weights repacked at load, for every N (a matrix-
      * vector product is llama.cpp's gemv); else repacked per call for a
      * batch, where that pays.  The tiles otherwise. */
     const bool rp_ok = packed_order_exact(w->type, w->rows) && desk_kernels_repacks(kt, w->type);
-    if (rp_ok && (w->packed || (n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
+    /* In row order only weights repacked at load take it (then for every
+     * N): repacking per call would sum a batch in another order than the
+     * tiles sum a lone row. */
+    if (rp_ok && (w->packed || (!row_order && n >= BATCH_MIN && rp_group_bytes(w) <= PACK_MAX))) {
         j.rp_dot = kt->rp_dot[w->type];
         j.group_bytes = rp_group_bytes(w);
         /* Two groups per call where the table takes them together (their
@@ -555,8 +567,9 @@ static desk_status run_job(const desk_kernel_table *kt, desk_threadpool *tp, con
     return DESK_OK;
 }
 
-desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
-                                  float *const *y, int k, const float *x, int64_t n, void *scratch, desk_err *err) {
+desk_status desk_matmul_many_ex(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
+                                float *const *y, int k, const float *x, int64_t n, void *scratch, unsigned flags,
+                                desk_err *err) {
     if (k < 1 || k > DESK_MATMUL_MAX)
         return desk_errf(err, DESK_E_ARG, "matmul: %d matrices (1..%d)", k, DESK_MATMUL_MAX);
     for (int i = 0; i < k; i++) {
@@ -577,11 +590,16 @@ desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *
             job_y[m++] = y[i];
         }
         if (m) {
-            desk_status s = run_job(kt, tp, job_w, job_y, m, x, n, scratch, err);
+            desk_status s = run_job(kt, tp, job_w, job_y, m, x, n, scratch, flags, err);
             if (s) return s;
         }
     }
     return DESK_OK;
+}
+
+desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
+                                  float *const *y, int k, const float *x, int64_t n, void *scratch, desk_err *err) {
+    return desk_matmul_many_ex(kt, tp, w, y, k, x, n, scratch, 0, err);
 }
 
 desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *w,

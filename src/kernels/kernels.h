@@ -238,6 +238,21 @@ desk_status desk_matmul_with(const desk_kernel_table *kt, desk_threadpool *tp, c
 desk_status desk_matmul_many_with(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
                                   float *const *y, int k, const float *x, int64_t n, void *scratch, desk_err *err);
 
+/* Flags of desk_matmul_many_ex. */
+enum {
+    /* Every output summed as it is when its activation row is alone (a
+     * matrix-vector product), whatever N: the batch-invariant mode
+     * (desk_ctx_params.deterministic).  Costs only Q4_K (3 activation
+     * rows per kernel call instead of 4) and weights not repacked at
+     * load (no repacking per call). */
+    DESK_MM_ROW_ORDER = 1u << 0,
+};
+
+/* desk_matmul_many_with with FLAGS (DESK_MM_*). */
+desk_status desk_matmul_many_ex(const desk_kernel_table *kt, desk_threadpool *tp, const desk_mat *const *w,
+                                float *const *y, int k, const float *x, int64_t n, void *scratch, unsigned flags,
+                                desk_err *err);
+
 /* Quantizes N activations for weights of type WTYPE with table KT (the
  * SIMD version of desk_quantize_acts; the same bytes). */
 desk_status desk_kernels_quantize_acts(const desk_kernel_table *kt, uint32_t wtype, const float *src,

@@ -147,6 +147,7 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     c->logits_all = p->logits_all;
     c->embeddings = p->embeddings;
     c->reference = p->reference;
+    c->deterministic = p->deterministic;
     c->kt = kt;
     c->type_k = tk;
     c->type_v = tv;
@@ -288,7 +289,10 @@ desk_status desk_kv_seq_cp(desk_ctx *c, int src, int dst, int n, desk_err *err) 
  * only F16 (or F32) caches with K and V of one type, from a batch size on;
  * a Q8_0 cache takes the per-row path at every batch size. */
 static bool attn_tiled(const desk_ctx *c, int n) {
-    return n >= DESK_ATTN_TILED_MIN && c->m->hp.head_dim_v % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
+    /* Batch-invariant mode: the tiled path at every batch size (its tiles
+     * start at fixed cache positions, so a row's sums do not depend on
+     * the batch; the per-row path costs a third more time at pp512). */
+    return (c->deterministic || n >= DESK_ATTN_TILED_MIN) && c->m->hp.head_dim_v % 16 == 0 && c->type_k == DESK_TYPE_F16 &&
            c->type_v == DESK_TYPE_F16;
 }
 
@@ -362,6 +366,9 @@ const float *desk_ctx_embeddings(const desk_ctx *c, int i) {
     return c->embd + (size_t)i * c->m->hp.n_embd;
 }
 
+void desk_ctx_set_deterministic(desk_ctx *c, bool on) { c->deterministic = on; }
+bool desk_ctx_deterministic(const desk_ctx *c) { return c->deterministic; }
+
 void desk_ctx_set_trace(desk_ctx *c, desk_trace_fn fn, void *user) {
     c->trace = fn;
     c->trace_user = user;
@@ -399,8 +406,11 @@ static void ref_task(void *p, int ith, int nth) {
     }
 }
 
+/* Batch-invariant mode: every row's products summed as for a row alone. */
+static unsigned mm_flags(const desk_ctx *c) { return c->deterministic ? DESK_MM_ROW_ORDER : 0u; }
+
 static desk_status matmul(desk_ctx *c, const desk_mat *w, const float *x, int n, float *y, desk_err *err) {
-    if (!c->reference) return desk_matmul_with(c->kt, c->tp, w, x, n, y, c->scratch, err);
+    if (!c->reference) return desk_matmul_many_ex(c->kt, c->tp, &w, &y, 1, x, n, c->scratch, mm_flags(c), err);
     const desk_hparams *hp = &c->m->hp;
     size_t widest = (size_t)hp->n_embd;
     size_t cand[] = {(size_t)hp->n_ff, (size_t)hp->n_head * hp->head_dim_k, (size_t)hp->n_head * hp->head_dim_v};
@@ -415,7 +425,7 @@ static desk_status matmul(desk_ctx *c, const desk_mat *w, const float *x, int n,
  * types allow (desk_matmul_many_with). */
 static desk_status matmuls(desk_ctx *c, const desk_mat *const *w, float *const *y, int k, const float *x, int n,
                            desk_err *err) {
-    if (!c->reference) return desk_matmul_many_with(c->kt, c->tp, w, y, k, x, n, c->scratch, err);
+    if (!c->reference) return desk_matmul_many_ex(c->kt, c->tp, w, y, k, x, n, c->scratch, mm_flags(c), err);
     for (int i = 0; i < k; i++) {
         desk_status s = matmul(c, w[i], x, n, y[i], err);
         if (s) return s;
@@ -513,7 +523,8 @@ static void lora_add(desk_ctx *c, int il, int kind, const float *x, int n, int n
         /* llama.cpp's llama_adapter_lora_weight::get_scale */
         const float scale = l->alpha != 0.0f ? c->loras[i].scale * l->alpha / (float)p->rank : c->loras[i].scale;
         lora_job j = {.p = p, .x = x, .t = c->lora_t, .y = y, .n = n, .scale = scale,
-                      .tiled_a = ll_tiled(p->rank, p->n_in, n_ll), .tiled_b = ll_tiled(p->n_out, p->rank, n_ll)};
+                      .tiled_a = ll_tiled(p->rank, p->n_in, c->deterministic ? 1 : n_ll),
+                      .tiled_b = ll_tiled(p->n_out, p->rank, c->deterministic ? 1 : n_ll)};
         desk_threadpool_run(c->tp, lora_down_task, &j);
         desk_threadpool_run(c->tp, lora_up_task, &j);
     }

@@ -63,6 +63,7 @@ struct desk_ctx {
     int n_seq;   /* sequences the cache holds */
     int n_out_max; /* output rows (logits) one decode may keep */
     bool logits_all, reference, embeddings;
+    bool deterministic; /* batch-invariant mode (desk_ctx_set_deterministic) */
     const desk_kernel_table *kt; /* the kernels desk_matmul_with uses */
     /* Tokens each sequence holds (n_seq entries): its next position. */
     int32_t *seq_len;
