@@ -26,7 +26,7 @@
 
 static const char USAGE[] =
     "usage: desk perplexity -m MODEL -f FILE [--ctx 512] [-t N] [--chunks N] [-ctk T] [-ctv T] [--json]\n"
-    "                       [--no-repack] [--lora ADAPTER.gguf[:S]] [--kl-divergence-base BASE]\n"
+    "                       [--no-repack] [--deterministic] [--lora ADAPTER.gguf[:S]] [--kl-divergence-base BASE]\n"
     "       desk perplexity -m MODEL --kl-divergence-base BASE --kl-divergence [-f FILE] [--chunks N] ...\n"
     "\n"
     "Perplexity of MODEL on the text in FILE, as llama-perplexity computes it:\n"
@@ -43,6 +43,8 @@ static const char USAGE[] =
     "  --no-repack  use the weights in place from the file (zero copy) instead of\n"
     "               repacking Q4_0/Q4_K and copying the rest onto huge pages at load\n"
     "               (slower; the same perplexity)\n"
+    "  --deterministic  batch-invariant arithmetic (the same logits whatever the\n"
+    "               batch size or threads; see desk run --help)\n"
     CLI_LORA_HELP    "\n"
     "KL divergence (llama-perplexity's base file format, so either program reads\n"
     "the other's files):\n"
@@ -101,13 +103,14 @@ static int check_same_tokens(const kld_base *b, const desk_token *toks, size_t n
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL, *base_path = NULL;
     long long n_ctx = 512, n_threads = 0, n_chunks = -1;
-    bool json = false, no_repack = false, compare = false, ctx_given = false;
+    bool json = false, no_repack = false, compare = false, ctx_given = false, deterministic = false;
     desk_cache_type cache_k = DESK_CACHE_F16, cache_v = DESK_CACHE_F16;
     cli_loras loras = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) return cli_usage(USAGE);
         if (cli_switch(a, "--json", &json) || cli_switch(a, "--no-repack", &no_repack) ||
+            cli_switch(a, "--deterministic", &deterministic) ||
             cli_switch(a, "--kl-divergence", &compare))
             continue;
         const int cache = cli_parse_cache_flag("perplexity", argc, argv, &i, &cache_k, &cache_v);
@@ -225,7 +228,8 @@ int cmd_perplexity(int argc, char **argv) {
     if (n_batch < 1) n_batch = 1;
     if (n_batch > n_ctx) n_batch = (int)n_ctx;
     desk_ctx_params cp = {.n_ctx = (int)n_ctx, .n_batch = n_batch, .n_threads = (int)n_threads, .logits_all = true,
-                          .type_k = cache_k, .type_v = cache_v, .loras = loras.use, .n_loras = loras.n};
+                          .type_k = cache_k, .type_v = cache_v, .loras = loras.use, .n_loras = loras.n,
+                          .deterministic = deterministic};
     if (desk_ctx_new(m, &cp, &c, &err)) {
         rc = cli_fail_err("perplexity", &err);
         goto done;

@@ -47,6 +47,10 @@ static const char USAGE[] =
     "  --max-tokens N         cap on a request's max_tokens (default 8192)\n"
     "  --timeout S            close connections idle this long (default 30)\n"
     "  --max-connections N    open connections at once (default 4096)\n"
+    "  --deterministic        batch-invariant arithmetic for every request: its output\n"
+    "                         depends on its prompt, settings and seed only, never on the\n"
+    "                         other requests batched with it (a request can also ask with\n"
+    "                         \"deterministic\": true)\n"
     "\n"
     "Loopback only by default; another --host must be given explicitly.  desk serve stops on\n"
     "SIGINT or SIGTERM: it stops accepting, ends running streams (finish_reason \"length\")\n"
@@ -138,6 +142,10 @@ int cmd_serve(int argc, char **argv) {
         const int lora = n_models ? cli_lora_parse(cmd, &ms[n_models - 1].loras, argc, argv, &i) : 0;
         if (lora < 0) return DESK_EXIT_USAGE;
         if (lora > 0) continue;
+        if (!strcmp(f, "--deterministic")) {
+            o.deterministic = true;
+            continue;
+        }
         if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "unknown argument or missing value: '%s' (see desk serve --help)", f);
         const char *v = argv[++i];
         long long x = 0;

@@ -40,7 +40,11 @@ const char CLI_GEN_USAGE[] =
     "  --no-repack               use the weights in place from the file (zero copy)\n"
     "                            instead of repacking Q4_0/Q4_K and copying the rest\n"
     "                            onto huge pages at load (slower; Q4_0 decode then\n"
-    "                            sums in another order than llama.cpp's)\n";
+    "                            sums in another order than llama.cpp's)\n"
+    "  --deterministic           batch-invariant arithmetic: the output depends only on\n"
+    "                            the prompt, the settings and the seed, never on batch\n"
+    "                            sizes or threads (differs from llama.cpp's default sums;\n"
+    "                            README, Determinism)\n";
 
 void cli_gen_defaults(cli_gen_args *a, int n_predict) {
     memset(a, 0, sizeof *a);
@@ -85,6 +89,10 @@ int cli_gen_parse(const char *cmd, cli_gen_args *a, int argc, char **argv, int *
     }
     if (strcmp(f, "--no-repack") == 0) {
         a->no_repack = true;
+        return 1;
+    }
+    if (strcmp(f, "--deterministic") == 0) {
+        a->deterministic = true;
         return 1;
     }
     bool known = false;
@@ -188,7 +196,7 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
         return rc;
     }
     desk_engine_params ep = {.ctx = {.n_ctx = a->n_ctx, .n_threads = a->n_threads, .type_k = a->cache_k, .type_v = a->cache_v,
-                                     .loras = g->loras.use, .n_loras = g->loras.n},
+                                     .loras = g->loras.use, .n_loras = g->loras.n, .deterministic = a->deterministic},
                              .sampling = a->sp};
     if (desk_engine_new(g->model, &ep, &g->engine, &err) != DESK_OK) {
         cli_loras_free(&g->loras);

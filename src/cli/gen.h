@@ -25,6 +25,7 @@ typedef struct cli_gen_args {
     bool stats;
     bool seed_given;
     bool no_repack;   /* --no-repack: weights used in place from the file */
+    bool deterministic; /* --deterministic: desk_ctx_params.deterministic */
     desk_sampler_params sp;
     const char *stops[CLI_GEN_MAX_STOPS];
     size_t n_stops;

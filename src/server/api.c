@@ -385,6 +385,7 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
     if (read_stops(o, r, e)) return -1;
     if (get_bool(o, "stream", &r->stream, e)) return -1;
     if (get_bool(o, "ignore_eos", &r->ignore_eos, e)) return -1;
+    if (get_bool(o, "deterministic", &r->deterministic, e)) return -1;
     json_object *so = field(o, "stream_options");
     if (so) {
         if (!json_object_is_type(so, json_type_object)) return bad(e, "stream_options", "'stream_options' must be an object");
@@ -465,7 +466,10 @@ static void put_head(char **b, size_t *len, size_t *cap, const srv_req *r, const
                    r->created);
     const char *name = srv_model_name(r->model);
     api_json_str(b, len, cap, name, strlen(name));
-    srv_buf_printf(b, len, cap, ",\"system_fingerprint\":\"desk-%s\"", desk_version());
+    /* What else decides the bits: the kernels and the arithmetic mode. */
+    const bool det = r->deterministic || srv_model_deterministic(r->model);
+    srv_buf_printf(b, len, cap, ",\"system_fingerprint\":\"desk-%s-%s-%s\"", desk_version(), desk_isa_current(NULL),
+                   det ? "deterministic" : "default");
 }
 
 static void put_token_text(char **b, size_t *len, size_t *cap, const desk_tokenizer *t, desk_token id, bool bytes) {

@@ -47,6 +47,10 @@ typedef struct slot {
     size_t len, cap, emitted;
     double t_last;
     uint64_t used; /* step it last served, for least-recently-used choice */
+    /* Every row of its cache was computed batch-invariant: only then may a
+     * deterministic request reuse it (a default-mode row would change the
+     * request's bits). */
+    bool det_cache;
 } slot;
 
 struct srv_model {
@@ -91,6 +95,8 @@ desk_chat_fmt srv_model_chat_fmt(const srv_model *m) { return m->fmt; }
 desk_token srv_model_eot(const srv_model *m) { return m->eot; }
 int srv_model_n_ctx(const srv_model *m) { return m->o.n_ctx; }
 int srv_model_parallel(const srv_model *m) { return m->o.n_parallel; }
+bool srv_model_deterministic(const srv_model *m) { return m->o.deterministic; }
+
 long long srv_model_created(const srv_model *m) { return m->created; }
 
 /* ---- finishing and waking ---- */
@@ -314,6 +320,7 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
 /* ---- starting a request in a slot ---- */
 
 static int common_prefix(const slot *s, const srv_req *r) {
+    if (r->deterministic && !s->det_cache) return 0;
     int n = 0;
     while (n < s->n_cache && n < r->n_prompt && s->cache[n] == r->prompt[n]) n++;
     return n;
@@ -350,6 +357,7 @@ static bool start(srv_model *m, slot *s, srv_req *r, int ci) {
     for (int i = 0; i < r->n_prompt; i++) desk_sampler_accept(s->smp, r->prompt[i]);
     s->r = r;
     s->ci = ci;
+    if (keep == 0) s->det_cache = true;
     s->n_cache = keep;
     s->next_prompt = keep;
     s->gen = false;
@@ -377,6 +385,7 @@ static void run_embed(srv_model *m, srv_req *r) {
             return;
         }
     }
+    desk_ctx_set_deterministic(m->ectx, m->o.deterministic || r->deterministic);
     float *emb = calloc((size_t)r->n_inputs * (size_t)m->n_embd, sizeof *emb);
     double *acc = calloc((size_t)m->n_embd, sizeof *acc);
     if (!emb || !acc) {
@@ -513,6 +522,13 @@ static void step(srv_model *m) {
     }
     if (n == 0) return;
     m->step++;
+    /* Batch-invariant arithmetic for the whole step when any request in
+     * it asked (the others lose nothing but llama.cpp's exact order). */
+    bool det = m->o.deterministic;
+    for (int row = 0; row < n && !det; row++) det = m->slots[m->b_seq[row]].r->deterministic;
+    desk_ctx_set_deterministic(m->ctx, det);
+    if (!det)
+        for (int row = 0; row < n; row++) m->slots[m->b_seq[row]].det_cache = false;
     desk_batch b = {.n_tokens = n, .token = m->b_tok, .pos = m->b_pos, .seq_id = m->b_seq, .logits = m->b_logits};
     desk_err err = {0};
     if (desk_decode_batch(m->ctx, &b, &err) != DESK_OK) {

@@ -83,6 +83,7 @@ typedef struct srv_req {
     desk_sampler_params sp;
     bool seed_given;
     bool ignore_eos; /* llama-server's extension: never end on an end-of-generation token */
+    bool deterministic; /* desk's extension: batch-invariant arithmetic for this request */
     char *stops[SRV_MAX_STOPS];
     size_t n_stops;
     desk_token stop_id; /* the chat format's end of turn, or -1 */
@@ -136,6 +137,7 @@ typedef struct srv_model_opts {
     const char *lora_path[SRV_MAX_LORAS];
     float lora_scale[SRV_MAX_LORAS];
     int n_loras;
+    bool deterministic; /* --deterministic: every request batch-invariant */
 } srv_model_opts;
 
 /* Loads PATH (already resolved) as NAME and starts its scheduler.  The
@@ -152,6 +154,8 @@ desk_token srv_model_eot(const srv_model *m);
 int srv_model_n_ctx(const srv_model *m);
 int srv_model_parallel(const srv_model *m);
 long long srv_model_created(const srv_model *m);
+/* Whether every request runs batch-invariant (--deterministic). */
+bool srv_model_deterministic(const srv_model *m);
 
 /* Queues R (one reference taken per choice).  DESK_E_BUSY-like failure:
  * returns false with *RETRY_AFTER set when the queue is full. */
