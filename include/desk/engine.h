@@ -112,6 +112,11 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
 bool desk_stop_scan(const char *text, size_t len, size_t old_len, size_t emitted,
                     const char *const *stops, size_t n_stops, size_t *end);
 
+/* The tokens the last generate call generated, in order (an end-of-
+ * generation token that ended it is not among them; a stop string's
+ * tokens are).  Borrowed until the next call; *N receives the count. */
+const desk_token *desk_engine_tokens(const desk_engine *e, size_t *n);
+
 /* The text the last generate call emitted, without any stop string
  * (borrowed until the next call; NUL-terminated). */
 const char *desk_engine_text(const desk_engine *e, size_t *len);

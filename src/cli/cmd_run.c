@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "desk/files.h"
 #include "gen.h"
+#include "manifest.h"
 
 static const char USAGE[] =
     "usage: desk run -m MODEL (-p PROMPT | -f FILE) [options]\n"
@@ -30,7 +31,10 @@ static const char USAGE[] =
     "                            Generation stops when the document is complete.\n"
     "  --samples N               N completions, from seeds SEED, SEED+1, ... (the prompt\n"
     "                            decoded once); each is written as a JSON text sequence\n"
-    "                            record (RFC 7464): RS (0x1E) before, a newline after\n";
+    "                            record (RFC 7464): RS (0x1E) before, a newline after\n"
+    "  --manifest FILE           also write a replay manifest (JSON: model sha256, build,\n"
+    "                            kernels, mode, settings, seed, prompt and output ids);\n"
+    "                            `desk replay FILE` reproduces the run or names what differs\n";
 
 /* The grammar that --grammar, --json-schema or --json asks for, parsed;
  * NULL when none did.  Errors name the file, line and column. */
@@ -104,7 +108,7 @@ int cmd_run(int argc, char **argv) {
     const char *cmd = "run";
     cli_gen_args a;
     cli_gen_defaults(&a, 256);
-    const char *prompt = NULL, *file = NULL, *grammar_file = NULL, *schema_file = NULL;
+    const char *prompt = NULL, *file = NULL, *grammar_file = NULL, *schema_file = NULL, *manifest = NULL;
     bool chat = false, json = false;
     int samples = 0;
     for (int i = 1; i < argc; i++) {
@@ -125,6 +129,9 @@ int cmd_run(int argc, char **argv) {
             if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
             if (!cli_parse_int(cmd, f, argv[++i], 1, 100000, &v)) return DESK_EXIT_USAGE;
             samples = (int)v;
+        } else if (strcmp(f, "--manifest") == 0) {
+            if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
+            manifest = argv[++i];
         } else if (strcmp(f, "--grammar") == 0 || strcmp(f, "--json-schema") == 0) {
             if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "%s needs a value", f);
             if (f[2] == 'g')
@@ -147,6 +154,14 @@ int cmd_run(int argc, char **argv) {
     if (prompt && file) return cli_fail(cmd, DESK_EXIT_USAGE, "pass -p or -f, not both");
     if ((grammar_file != NULL) + (schema_file != NULL) + json > 1)
         return cli_fail(cmd, DESK_EXIT_USAGE, "pass one of --grammar, --json-schema and --json");
+    if (manifest && (samples || grammar_file || schema_file || json))
+        return cli_fail(cmd, DESK_EXIT_USAGE, "--manifest records one plain generation: not with --samples, "
+                                              "--grammar, --json-schema or --json");
+    if (manifest) {
+        const char *inputs[1] = {file};
+        if (cli_check_output(cmd, manifest, inputs, file ? 1 : 0)) return DESK_EXIT_USAGE;
+        a.write_path = manifest;
+    }
     desk_grammar *grammar = NULL;
     int grc = load_grammar(cmd, grammar_file, schema_file, json, &grammar);
     if (grc) return grc;
@@ -204,6 +219,14 @@ int cmd_run(int argc, char **argv) {
             cli_gen_args shown = a;
             shown.sp.seed = a.sp.seed + (uint64_t)k;
             if (a.stats) cli_gen_print_stats(&shown, &st);
+            if (manifest) {
+                cli_run_record rec = {.prompt = ids, .n_prompt = n, .stop_ids = o.stop_ids, .n_stop_ids = o.n_stop_ids,
+                                      .stop = st.stop};
+                rec.model_path = g.model_path;
+                rec.out = desk_engine_tokens(g.engine, &rec.n_out);
+                rec.text = desk_engine_text(g.engine, &rec.text_len);
+                rc = cli_manifest_write(cmd, manifest, &a, &rec);
+            }
         }
     }
     free(ids);

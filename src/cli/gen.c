@@ -180,11 +180,14 @@ int cli_gen_open(const char *cmd, cli_gen_args *a, cli_gen *g) {
     desk_err err = {0};
     if (desk_model_resolve(a->model, path, sizeof path, &err) != DESK_OK)
         return cli_fail_err(cmd, &err);
+    snprintf(g->model_path, sizeof g->model_path, "%s", path);
     /* Before the load: its placement threads, and the engine's, start
      * confined.  The prompt file, if any, is already read. */
     const char *reads[1 + CLI_LORA_MAX] = {path};
     for (int k = 0; k < a->loras.n; k++) reads[1 + k] = a->loras.path[k];
-    int rc = cli_sandbox_apply(cmd, &(cli_sandbox_spec){.read = reads, .n_read = 1 + (size_t)a->loras.n});
+    const char *writes[1] = {a->write_path};
+    int rc = cli_sandbox_apply(cmd, &(cli_sandbox_spec){.read = reads, .n_read = 1 + (size_t)a->loras.n,
+                                                        .write = writes, .n_write = a->write_path ? 1 : 0});
     if (rc) return rc;
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = a->n_ctx, .type_k = a->cache_k, .type_v = a->cache_v,
                             .no_repack = a->no_repack};

@@ -26,6 +26,7 @@ typedef struct cli_gen_args {
     bool seed_given;
     bool no_repack;   /* --no-repack: weights used in place from the file */
     bool deterministic; /* --deterministic: desk_ctx_params.deterministic */
+    const char *write_path; /* a file the command will write (the sandbox allows its directory), or NULL */
     desk_sampler_params sp;
     const char *stops[CLI_GEN_MAX_STOPS];
     size_t n_stops;
@@ -51,6 +52,7 @@ typedef struct cli_gen {
     desk_token eot;      /* the chat format's end-of-turn control token, or -1 */
     const char *warning; /* set when the chat format was guessed (static) */
     cli_loras loras;     /* the --lora adapters, loaded (freed by cli_gen_close) */
+    char model_path[4096]; /* the model file (a known name resolved) */
 } cli_gen;
 
 /* Resolves and loads a->model, creates the engine and picks the chat

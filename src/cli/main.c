@@ -23,6 +23,7 @@ static const command COMMANDS[] = {
     {"cost", cmd_cost, "local cost per million tokens and payback against a cloud bill"},
     {"bench", cmd_bench, "measure throughput, latency, memory and energy; compare reports"},
     {"run", cmd_run, "generate text from a prompt"},
+    {"replay", cmd_replay, "run a recorded generation again (desk run --manifest) and compare"},
     {"chat", cmd_chat, "talk with a model"},
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (Q4_0 .. Q4_K_M)"},
     {"synth", cmd_synth, "make a random-weight model of a real architecture's shape"},

@@ -83,7 +83,8 @@ typedef struct mode_policy {
 } mode_policy;
 
 static const mode_policy MODES[] = {
-    {"run", false, false, false, "the model", "nothing (standard output)"},
+    {"run", false, false, false, "the model", "the --manifest file"},
+    {"replay", false, false, false, "the manifest's model and adapters", "nothing (standard output)"},
     {"chat", false, false, true, "the model, terminfo", "nothing (standard output)"},
     {"perplexity", false, false, false, "the model, the text, a KL-divergence base", "a KL-divergence base being saved"},
     {"bench", false, false, false, "the models, the reports shown or compared", "the -o and --html reports"},

@@ -26,6 +26,8 @@ struct desk_engine {
     int n_ctx, n_batch;
     int32_t n_vocab;
     desk_token *cached; /* what the KV cache holds, n_ctx entries */
+    desk_token *out;    /* the last generation's tokens, n_ctx entries */
+    int n_out;
     float *masked;      /* a row of logits a constraint masks, n_vocab entries */
     int n_cached;
     char *text; /* the last generation's text */
@@ -79,9 +81,10 @@ desk_status desk_engine_new(desk_model *m, const desk_engine_params *p, desk_eng
     /* Every token's text fits in 64 bytes (tokenizer.h), a flush in 32. */
     e->text_cap = (size_t)e->n_ctx * 64 + 64;
     e->cached = desk_arena_alloc(&a, sizeof *e->cached * (size_t)e->n_ctx, 64);
+    e->out = desk_arena_alloc(&a, sizeof *e->out * (size_t)e->n_ctx, 64);
     e->text = desk_arena_alloc(&a, e->text_cap + 1, 64);
     e->masked = desk_arena_alloc(&a, sizeof *e->masked * (size_t)e->n_vocab, 64);
-    if (!e->cached || !e->text || !e->masked) {
+    if (!e->cached || !e->out || !e->text || !e->masked) {
         desk_sampler_free(e->smp);
         desk_ctx_free(e->ctx);
         desk_arena_free(&a);
@@ -108,6 +111,11 @@ void desk_engine_seed(desk_engine *e, uint64_t seed) { desk_sampler_seed(e->smp,
 void desk_engine_reset(desk_engine *e) {
     desk_ctx_truncate(e->ctx, 0);
     e->n_cached = 0;
+}
+
+const desk_token *desk_engine_tokens(const desk_engine *e, size_t *n) {
+    *n = (size_t)e->n_out;
+    return e->out;
 }
 
 const char *desk_engine_text(const desk_engine *e, size_t *len) {
@@ -196,6 +204,7 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
     double t0 = now_s();
     memset(st, 0, sizeof *st);
     e->len = e->emitted = 0;
+    e->n_out = 0;
     e->text[0] = '\0';
     st->n_prompt = n > (size_t)INT_MAX ? INT_MAX : (int)n;
     if (n == 0) return desk_errf(err, DESK_E_ARG, "engine: empty prompt");
@@ -278,6 +287,7 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
             if (s != DESK_OK) return s;
         }
         desk_sampler_accept(e->smp, id);
+        if (e->n_out < e->n_ctx) e->out[e->n_out++] = id;
         st->n_gen++;
         size_t old = e->len;
         e->len += desk_detok_push(e->tok, &dt, id, e->text + e->len, e->text_cap - e->len);
