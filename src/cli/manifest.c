@@ -57,12 +57,13 @@ static uint64_t canon(uint64_t h, json_object *v) {
         for (size_t i = 0; i < len; i++) h = canon(h, json_object_array_get_idx(v, i));
         return h;
     }
-    case json_type_object:
+    case json_type_object: {
         json_object_object_foreach(v, k, x) {
             h = fnv_add(h, k, strlen(k) + 1);
             h = canon(h, x);
         }
         return h;
+    }
     }
     return h;
 }
