@@ -7,8 +7,8 @@
  * operations in two (AMD Zen 4) 256-bit VNNI moves as many bytes per
  * cycle.  The kernels only this table has, over 512-bit registers, are
  * below: the 16-row repacked products (rp_dot16), the batch tiles of
- * 8 (or 4) weight rows for the legacy types and of Q6_K, and the
- * expanded Q5_0 rows.  simd_contract.h says what each part defines.
+ * 8 (or 4) weight rows for the legacy types and of Q6_K, and the tile
+ * over expanded Q5_0 rows.  simd_contract.h says what each part defines.
  */
 #include <immintrin.h>
 #include <stdint.h>
