@@ -729,6 +729,141 @@ static void test_repacked(void **state) {
     free(aq);
 }
 
+/* Every block of W (its DATA) with the largest levels: all bytes 0xFF (4-bit
+ * nibbles 15, Q5_0 31, Q8_0 -1 then below, Q4_K scales and mins 63, Q6_K
+ * levels 63), then the f16 scales set to D (mins too), so that a tile's
+ * integer sums meet their bounds. */
+static void extreme_weights(desk_mat *w, unsigned char *data, float d) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    memset(data, 0xFF, (size_t)w->rows * w->row_bytes);
+    const desk_f16 h = desk_f32_to_f16(d);
+    for (int64_t r = 0; r < w->rows; r++)
+        for (int64_t b = 0; b < w->cols / ti->blck; b++) {
+            unsigned char *p = data + (size_t)r * w->row_bytes + (size_t)b * (size_t)ti->type_size;
+            switch (w->type) {
+            case DESK_TYPE_Q8_0:
+                memcpy(p, &h, 2);
+                memset(p + 2, (b % 2) ? 0x81 : 0x7F, 32); /* -127 or 127 */
+                break;
+            case DESK_TYPE_Q4_1:
+            case DESK_TYPE_Q4_K:
+                memcpy(p, &h, 2);
+                memcpy(p + 2, &h, 2);
+                break;
+            case DESK_TYPE_Q6_K: {
+                desk_block_q6_K *q = (desk_block_q6_K *)(void *)p;
+                memset(q->scales, 127, sizeof q->scales);
+                q->d = h;
+                break;
+            }
+            default: memcpy(p, &h, 2); break;
+            }
+        }
+}
+
+/* Batch products at ragged shapes for the types with x86 batch tiles
+ * (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K): rows not a multiple of the tiles'
+ * 8 or 16 (13, 37) and multiples (8, 24), n = 1..9 activation rows, 1 or 2
+ * threads, the weights in place and (Q4_0, Q4_K) repacked at load.  Every
+ * table equals the AVX2 table bit for bit (the x86 tables share one set of
+ * float steps) and the exact dot within the rounding bound; every output
+ * of the in-place tiles of the legacy types and Q6_K equals the table's
+ * vec_dot bit for bit.  Then the same shapes with the largest levels
+ * against activations of the largest magnitude, all of one sign, where a
+ * saturated or wrapped int16 sum (AVX2 adds maddubs pairs as int16 over a
+ * block) would be off by far more than the bound. */
+static void test_batch_edges(void **state) {
+    (void)state;
+    const desk_kernel_table *isas[DESK_ISA_COUNT];
+    const int n_isa = available_isas(isas);
+    const uint32_t types[] = {DESK_TYPE_Q8_0, DESK_TYPE_Q4_0, DESK_TYPE_Q4_1, DESK_TYPE_Q5_0, DESK_TYPE_Q4_K, DESK_TYPE_Q6_K};
+    const int64_t row_counts[] = {13, 8, 37, 24}, cols = 512, nmax = 9, rmax = 37;
+    desk_err err = {0};
+    desk_threadpool *tps[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(desk_threadpool_new(i + 1, &tps[i], &err), DESK_OK);
+    float *x = malloc(nmax * cols * sizeof(float)), *af = malloc(nmax * cols * sizeof(float));
+    float *wf = malloc(rmax * cols * sizeof(float));
+    float *y = malloc(nmax * rmax * sizeof(float)), *y2 = malloc(nmax * rmax * sizeof(float));
+    unsigned char *aq = malloc(nmax * (size_t)cols * 2);
+    int checked = 0;
+    for (int extreme = 0; extreme < 2; extreme++) {
+        if (extreme)
+            for (int64_t k = 0; k < nmax * cols; k++) x[k] = 1.0f; /* Q8_0 levels 127, Q8_K -127 */
+        else
+            fill(x, nmax * cols, 1.0);
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+            for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+                const int64_t rows = row_counts[rc];
+                const desk_type_info *ti = desk_type_get(types[t]);
+                desk_mat w;
+                unsigned char *wd = make_weights(types[t], rows, cols, &w);
+                if (extreme) extreme_weights(&w, wd, 0.01f);
+                for (int64_t r = 0; r < rows; r++)
+                    assert_int_equal(desk_dequantize_row(types[t], wd + (size_t)r * w.row_bytes, wf + r * cols, cols, &err),
+                                     DESK_OK);
+                const size_t arow = desk_type_row_size(ti->vec_dot_type, cols);
+                for (int64_t c = 0; c < nmax; c++) {
+                    assert_int_equal(desk_quantize_acts(types[t], x + c * cols, aq + c * arow, cols, &err), DESK_OK);
+                    assert_int_equal(desk_dequantize_row(ti->vec_dot_type, aq + c * arow, af + c * cols, cols, &err),
+                                     DESK_OK);
+                }
+                void *packed = NULL;
+                const size_t psz = desk_repack_size(&w);
+                if (psz) {
+                    packed = malloc(psz);
+                    assert_int_equal(desk_repack(&w, packed, &err), DESK_OK);
+                }
+                void *scratch = aligned_alloc(64, (desk_matmul_scratch_size(&w, nmax) + 63) / 64 * 64);
+                for (int pk = 0; pk < (packed ? 2 : 1); pk++) {
+                    desk_mat wm = w;
+                    wm.packed = pk ? packed : NULL;
+                    for (int64_t n = 1; n <= nmax; n++) {
+                        const desk_kernel_table *avx2 = desk_kernels_get(DESK_ISA_AVX2);
+                        if (avx2)
+                            assert_int_equal(desk_matmul_with(avx2, tps[0], &wm, x, n, y2, scratch, &err), DESK_OK);
+                        for (int i = 0; i < n_isa; i++) {
+                            assert_int_equal(desk_matmul_with(isas[i], tps[(n + i) % 2], &wm, x, n, y, scratch, &err),
+                                             DESK_OK);
+                            if (avx2 && twin_of(isas[i]) && memcmp(y, y2, (size_t)(n * rows) * sizeof(float)) != 0)
+                                fail_msg("%s %s rows=%lld n=%lld%s differs from avx2's", isas[i]->name, ti->name,
+                                         (long long)rows, (long long)n, pk ? " repacked" : "");
+                            const desk_vec_dot_fn vd = isas[i]->vec_dot[types[t]];
+                            /* Q4_K tiles take llama.cpp's repacked gemm order for groups of 4 activation rows. */
+                            const bool same_as_vd = vd && !pk && !psz && n > 1 && types[t] != DESK_TYPE_Q4_K &&
+                                                    isas[i] != desk_kernels_get(DESK_ISA_SCALAR);
+                            for (int64_t c = 0; c < n; c++)
+                                for (int64_t r = 0; r < rows; r++) {
+                                    const unsigned char *wr = wd + (size_t)r * w.row_bytes;
+                                    const double ex = exact_dot(types[t], wf + r * cols, wr, aq + c * arow, af + c * cols, cols);
+                                    const double tol = 2e-6 * abs_dot(wf + r * cols, af + c * cols, cols) + 1e-6;
+                                    const float got = y[c * rows + r];
+                                    if (fabs(got - ex) > tol)
+                                        fail_msg("%s %s rows=%lld n=%lld%s%s: y[%lld][%lld] = %.9g, exact %.9g", isas[i]->name,
+                                                 ti->name, (long long)rows, (long long)n, pk ? " repacked" : "",
+                                                 extreme ? " extreme" : "", (long long)c, (long long)r, (double)got, ex);
+                                    if (same_as_vd && got != vd(cols, wr, aq + c * arow))
+                                        fail_msg("%s %s rows=%lld n=%lld: y[%lld][%lld] differs from vec_dot", isas[i]->name,
+                                                 ti->name, (long long)rows, (long long)n, (long long)c, (long long)r);
+                                }
+                            checked++;
+                        }
+                    }
+                }
+                free(scratch);
+                free(packed);
+                free(wd);
+            }
+    }
+    assert_true(checked >= 2 * 6 * 4 * 9);
+    for (int i = 0; i < 2; i++) desk_threadpool_free(tps[i]);
+    free(x);
+    free(af);
+    free(wf);
+    free(y);
+    free(y2);
+    free(aq);
+}
+
 /* desk_matmul_many_with: for every table, 1 and 2 threads and n = 1, 2, 5,
  * lists that mix what one job takes (Q4_K repacked at load, 24 and 40
  * rows) with what it does not (Q6_K; Q4_K in place) and a matrix of no
@@ -834,6 +969,7 @@ int main(void) {
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_q8_0_extremes),
         cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_batch_edges),
         cmocka_unit_test(test_matmul_many),
         cmocka_unit_test(test_get_row),
     };

@@ -7,8 +7,8 @@
  * operations in two (AMD Zen 4) 256-bit VNNI moves as many bytes per
  * cycle.  The kernels only this table has, over 512-bit registers, are
  * below: the 16-row repacked products (rp_dot16), the batch tiles of
- * 8 (or 4) weight rows for the legacy types and of Q6_K, and the
- * expanded Q5_0 rows.  simd_contract.h says what each part defines.
+ * 8 (or 4) weight rows for the legacy types and of Q6_K, and the tile
+ * over expanded Q5_0 rows.  simd_contract.h says what each part defines.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -22,6 +22,7 @@ static inline __m256i dot_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i
 static inline __m256i bits_to_bytes(uint32_t bits, char v) { return _mm256_maskz_set1_epi8(bits, v); }
 
 #define DESK_X86_VNNI 1
+#define DESK_X86_ZMM 1
 #define DESK_X86_TABLE desk_kernels_avx512
 #define DESK_X86_NAME "avx512"
 #include "kernels/x86_body.inc"
@@ -233,10 +234,6 @@ static void rp_q4_k_x2(int64_t n, const void *p, size_t gap, const void *a, size
  * outputs, and each weight block is unpacked once for all activation rows.
  */
 
-/* The type code of Q5_0 rows expanded to Q8_0-shaped blocks of unsigned
- * levels (kernels.h: desk_expand_fn), for the tiles below. */
-#define XT_Q5_0 (DESK_TYPE_COUNT + 1)
-
 /* Which types have the 4- and 8-row tiles (tile_entry.inc). */
 #define DESK_TILE4(t)                                                                                              \
     ((t) == DESK_TYPE_Q4_0 || (t) == DESK_TYPE_Q4_1 || (t) == DESK_TYPE_Q5_0 || (t) == DESK_TYPE_Q5_1 ||             \
@@ -289,19 +286,6 @@ DESK_INLINE __m512i pair_levels(int t, const unsigned char *pa, const unsigned c
     /* (v & 0x0F) | high bits, in one ternary-logic op. */
     const __m512i hi = _mm512_maskz_set1_epi8((__mmask64)a | (__mmask64)b << 32, 0x10);
     return _mm512_ternarylogic_epi32(v, _mm512_set1_epi8(0x0F), hi, 0xEA);
-}
-
-/* Four f16 values as floats in lanes 0..3. */
-DESK_INLINE __m128 h4(const void *p0, const void *p1, const void *p2, const void *p3) {
-    uint16_t h0, h1, h2, h3;
-    memcpy(&h0, p0, 2);
-    memcpy(&h1, p1, 2);
-    memcpy(&h2, p2, 2);
-    memcpy(&h3, p3, 2);
-    /* Joined in general registers: four 2-byte stores read back as one
-     * 8-byte load would stall on store forwarding. */
-    const uint64_t v = (uint64_t)h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
-    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
 }
 
 /* 2 * NP weight rows (NP = 2 or 4) x NC (2..4) activation rows;
@@ -402,27 +386,6 @@ DESK_INLINE void kern_rows(int t, int64_t n, const void *w, size_t ws, int nr, c
     case 2: dot_legacy_rows(t, 2, n, w, ws, a, as, 2, o); return;
     case 3: dot_legacy_rows(t, 2, n, w, ws, a, as, 3, o); return;
     default: dot_legacy_rows(t, 2, n, w, ws, a, as, 4, o); return;
-    }
-}
-
-/* NR rows of Q5_0 (N elements, stride WS) as Q8_0-shaped blocks of the
- * unsigned levels (kernels.h: desk_expand_fn): the low nibbles give
- * elements 0..15, the high ones 16..31, qh bit j the 16 of element j. */
-static void expand_q5_0(int64_t n, const void *w, size_t ws, int nr, void *dst) {
-    const int64_t nb = n / DESK_QK;
-    desk_block_q8_0 *o = dst;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r = 0; r < nr; r++) {
-        const desk_block_q5_0 *b = (const void *)((const unsigned char *)w + (size_t)r * ws);
-        for (int64_t i = 0; i < nb; i++, o++) {
-            const __m128i qs = _mm_loadu_si128((const __m128i *)b[i].qs);
-            const __m256i lh = _mm256_inserti128_si256(_mm256_castsi128_si256(qs), _mm_srli_epi16(qs, 4), 1);
-            uint32_t qh;
-            memcpy(&qh, b[i].qh, 4);
-            const __m256i lv = _mm256_or_si256(_mm256_and_si256(lh, m4), _mm256_maskz_set1_epi8(qh, 0x10));
-            o->d = b[i].d;
-            _mm256_storeu_si256((__m256i *)o->qs, lv);
-        }
     }
 }
 

@@ -22,6 +22,7 @@ static inline __m256i dot_u8s8_scaled(__m256i acc, __m256i u, __m256i s, __m256i
 
 /* The macros x86_body.inc expects (simd_contract.h). */
 #define DESK_X86_VNNI 1
+#define DESK_X86_ZMM 0
 #define DESK_X86_TABLE desk_kernels_avxvnni
 #define DESK_X86_NAME "avxvnni"
 #include "kernels/x86_body.inc"

@@ -24,6 +24,9 @@
  *                        int16 (maddubs).  Picks the Q8_0 dot (levels
  *                        biased by 128 or sign tricks) and where repacked
  *                        Q4_K applies its scales.
+ *        DESK_X86_ZMM    1 where the file adds 512-bit batch kernels of
+ *                        its own (avx512.c: step 3 defines xtile_q5_0),
+ *                        0 where x86_body.inc's 256-bit xtile_q5_0 serves.
  *        DESK_X86_TABLE  identifier of the desk_kernel_table to define
  *                        (declared in kernels.h).
  *        DESK_X86_NAME   its name string, as DESK_ISA spells it.
@@ -32,10 +35,11 @@
  *      It defines DESK_INLINE (static, always inlined: the type and
  *      row-count switches must fold away) and DESK_UNROLL (tile loops
  *      fully unrolled, so accumulator arrays stay in registers), the
- *      helpers (h2f, hsum_ps, load32, blk, legacy_*, ROW_AHEAD,
- *      RP_AHEAD_*, ...), the dot kernels tile_entry.inc routes to, the
- *      activation quantizers act_q8_0/act_q8_1/act_q8_k and the 8-row
- *      repacked kernels rp_q4_0/rp_q4_k.
+ *      helpers (h2f, h4, hsum_ps, load32, chain, blk, legacy_*, XT_Q5_0,
+ *      ROW_AHEAD, RP_AHEAD_*, ...), the dot kernels tile_entry.inc routes
+ *      to, the activation quantizers act_q8_0/act_q8_1/act_q8_k, the 8-row
+ *      repacked kernels rp_q4_0/rp_q4_k, expand_q5_0 and (DESK_X86_ZMM 0)
+ *      xtile_q5_0.
  *
  *   3. optionally defines kernels of its own (avx512.c does), using the
  *      helpers of step 2, and announces them:
@@ -45,8 +49,7 @@
  *        DESK_Q6K_WIDE   dot_q6k_wide (dot_q6k's signature) computes Q6_K
  *                        tiles with nc > 1.
  *        DESK_X86_WIDE   rp_q4_0_x2 and rp_q4_k_x2 (the table's rp_dot16,
- *                        Q4_0's also for a matrix-vector product) and
- *                        expand_q5_0 / xtile_q5_0 (expand, xtile) exist.
+ *                        Q4_0's also for a matrix-vector product) exist.
  *      A macro left undefined means the table lacks that kernel.
  *
  *   4. includes x86_table.inc: tile_entry.inc, then x86_ops.inc (the
