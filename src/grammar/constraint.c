@@ -85,6 +85,21 @@ static desk_status read_vocab(desk_constraint *c, desk_err *err) {
     return s;
 }
 
+/* Gives C its state and probe matchers after S (the tables' status), or
+ * frees it on a failure. */
+static desk_status finish_new(desk_constraint *c, desk_status s, desk_constraint **out, desk_err *err) {
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(c->g, &c->m, err);
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(c->g, &c->probe, err);
+    if (s != DESK_OK) {
+        desk_constraint_free(c);
+        return s;
+    }
+    *out = c;
+    return DESK_OK;
+}
+
 desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
                                 desk_constraint **out, desk_err *err) {
     *out = NULL;
@@ -96,17 +111,7 @@ desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
     c->g = g;
     c->tok = t;
     c->n_vocab = desk_tokenizer_n_vocab(t);
-    desk_status s = read_vocab(c, err);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->m, err);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->probe, err);
-    if (s != DESK_OK) {
-        desk_constraint_free(c);
-        return s;
-    }
-    *out = c;
-    return DESK_OK;
+    return finish_new(c, read_vocab(c, err), out, err);
 }
 
 desk_status desk_constraint_reset(desk_constraint *c, desk_err *err) {
@@ -190,14 +195,5 @@ desk_status desk_constraint_new_sharing(const desk_grammar *g, const desk_constr
     c->allowed = malloc((size_t)c->n_vocab * sizeof *c->allowed);
     desk_status s = c->allowed ? DESK_OK
                                : desk_errf(err, DESK_E_NOMEM, "constraint: out of memory for %d tokens", c->n_vocab);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->m, err);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->probe, err);
-    if (s != DESK_OK) {
-        desk_constraint_free(c);
-        return s;
-    }
-    *out = c;
-    return DESK_OK;
+    return finish_new(c, s, out, err);
 }

@@ -344,6 +344,22 @@ static enum MHD_Result get_metrics(conn *cs) {
     return send_buf(cs, 200, "text/plain; version=0.0.4", b, len, 0);
 }
 
+/* Answers {"KEY": the text of N IDS}, control tokens written out with
+ * SPECIAL. */
+static enum MHD_Result send_text_of(conn *cs, const desk_tokenizer *t, const desk_token *ids, size_t n,
+                                    bool special, const char *key) {
+    size_t need = desk_detokenize(t, ids, n, special, NULL, 0);
+    char *text = malloc(need + 1), *b = NULL;
+    size_t len = 0, cap = 0;
+    if (!text) return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
+    desk_detokenize(t, ids, n, special, text, need + 1);
+    srv_buf_printf(&b, &len, &cap, "{\"%s\":", key);
+    api_json_str(&b, &len, &cap, text, need);
+    srv_buf_puts(&b, &len, &cap, "}");
+    free(text);
+    return send_json(cs, 200, b, len);
+}
+
 static enum MHD_Result post_tokenize(conn *cs, bool detok) {
     json_object *o;
     enum MHD_Result res;
@@ -386,16 +402,9 @@ static enum MHD_Result post_tokenize(conn *cs, bool detok) {
     if (!ids)
         return send_error(cs, 400, "invalid_request_error", "tokens", NULL, 0,
                           "'tokens' must be an array of token ids in [0, %d)", desk_tokenizer_n_vocab(t));
-    size_t need = desk_detokenize(t, ids, n, false, NULL, 0);
-    char *text = malloc(need + 1);
-    if (text) desk_detokenize(t, ids, n, false, text, need + 1);
+    enum MHD_Result res2 = send_text_of(cs, t, ids, n, false, "content");
     free(ids);
-    if (!text) return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
-    srv_buf_puts(&b, &len, &cap, "{\"content\":");
-    api_json_str(&b, &len, &cap, text, need);
-    srv_buf_puts(&b, &len, &cap, "}");
-    free(text);
-    return send_json(cs, 200, b, len);
+    return res2;
 }
 
 /* llama-server's POST /apply-template: the prompt a chat body renders to
@@ -418,17 +427,9 @@ static enum MHD_Result post_apply_template(conn *cs) {
         srv_req_unref(r);
         return send_api_error(cs, &e);
     }
-    size_t n = (size_t)r->n_prompt, need = desk_detokenize(lim.tok, r->prompt, n, true, NULL, 0);
-    char *text = malloc(need + 1), *b = NULL;
-    size_t len = 0, cap = 0;
-    if (text) desk_detokenize(lim.tok, r->prompt, n, true, text, need + 1);
+    res = send_text_of(cs, lim.tok, r->prompt, (size_t)r->n_prompt, true, "prompt");
     srv_req_unref(r);
-    if (!text) return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
-    srv_buf_puts(&b, &len, &cap, "{\"prompt\":");
-    api_json_str(&b, &len, &cap, text, need);
-    srv_buf_puts(&b, &len, &cap, "}");
-    free(text);
-    return send_json(cs, 200, b, len);
+    return res;
 }
 
 /* ---- the handler ---- */
