@@ -117,6 +117,19 @@ bool desk_stop_scan(const char *text, size_t len, size_t old_len, size_t emitted
  * tokens are).  Borrowed until the next call; *N receives the count. */
 const desk_token *desk_engine_tokens(const desk_engine *e, size_t *n);
 
+/* One token from LOGITS (N_VOCAB floats) inside constraint C, for a
+ * caller that runs its own token loop (the server) and for the engine: the
+ * sampler's pick when C takes it (the fast path), else a pick from the
+ * logits masked into SCRATCH (N_VOCAB floats, the caller's).  END_IDS
+ * (N_END) end generation besides T's end-of-generation tokens: allowed
+ * only where the text is a complete match.  *USED (may be NULL) gets the
+ * row the token was drawn from (LOGITS or SCRATCH).  N_GEN only names the
+ * step in the error when the grammar allows no token.  Allocates nothing. */
+desk_status desk_sample_constrained(desk_sampler *s, desk_constraint *c, const desk_tokenizer *t,
+                                   const float *logits, float *scratch, int32_t n_vocab,
+                                   const desk_token *end_ids, size_t n_end, int n_gen, desk_token *id,
+                                   const float **used, desk_err *err);
+
 /* The text the last generate call emitted, without any stop string
  * (borrowed until the next call; NUL-terminated). */
 const char *desk_engine_text(const desk_engine *e, size_t *len);

@@ -89,6 +89,14 @@ desk_status desk_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf
 desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
                                 desk_constraint **out, desk_err *err);
 void desk_constraint_free(desk_constraint *c);
+/* A constraint for G that borrows VOCAB_FROM's vocabulary tables (token
+ * bytes and trie) instead of building them: building costs about a second
+ * on a 262k vocabulary, borrowing only the matcher and mask buffer.  The
+ * trie holds the full mask's scratch space, so every constraint sharing
+ * it must run on the thread VOCAB_FROM runs on, and VOCAB_FROM must
+ * outlive them.  The caller owns *OUT (desk_constraint_free). */
+desk_status desk_constraint_new_sharing(const desk_grammar *g, const desk_constraint *vocab_from,
+                                        desk_constraint **out, desk_err *err);
 /* Back to the start of the text. */
 desk_status desk_constraint_reset(desk_constraint *c, desk_err *err);
 

@@ -176,24 +176,25 @@ static bool is_stop_id(const desk_gen_opts *o, desk_token id) {
     return false;
 }
 
-/* Samples the next token (*ID) inside O's constraint: the sampler's pick
- * when the grammar takes it, else a pick from the masked logits.  Fails
- * when the grammar allows no token of the vocabulary. */
-static desk_status sample_constrained(desk_engine *e, const desk_gen_opts *o, const float *logits,
-                                      int n_gen, desk_token *id, desk_err *err) {
-    desk_constraint *c = o->constraint;
-    *id = desk_sampler_sample(e->smp, logits);
-    bool end = desk_tokenizer_is_eog(e->tok, *id) || is_stop_id(o, *id);
+desk_status desk_sample_constrained(desk_sampler *smp, desk_constraint *c, const desk_tokenizer *t,
+                                   const float *logits, float *scratch, int32_t n_vocab,
+                                   const desk_token *end_ids, size_t n_end, int n_gen, desk_token *id,
+                                   const float **used, desk_err *err) {
+    *id = desk_sampler_sample(smp, logits);
+    if (used) *used = logits;
+    bool end = desk_tokenizer_is_eog(t, *id);
+    for (size_t i = 0; i < n_end && !end; i++) end = end_ids[i] == *id;
     if (end ? desk_constraint_can_end(c) : desk_constraint_allows(c, *id)) return DESK_OK;
-    memcpy(e->masked, logits, sizeof *logits * (size_t)e->n_vocab);
+    memcpy(scratch, logits, sizeof *logits * (size_t)n_vocab);
     size_t n_allowed = 0;
-    desk_status s = desk_constraint_apply(c, e->masked, o->stop_ids, o->n_stop_ids, &n_allowed, err);
+    desk_status s = desk_constraint_apply(c, scratch, end_ids, n_end, &n_allowed, err);
     if (s != DESK_OK) return s;
     if (n_allowed == 0)
         return desk_errf(err, DESK_E_UNSUPPORTED,
                          "the grammar allows no token of this model's vocabulary after generated "
                          "token %d", n_gen);
-    *id = desk_sampler_sample(e->smp, e->masked);
+    *id = desk_sampler_sample(smp, scratch);
+    if (used) *used = scratch;
     return DESK_OK;
 }
 
@@ -272,7 +273,8 @@ desk_status desk_engine_generate(desk_engine *e, const desk_token *prompt, size_
                                  isnan(logits[k]) ? "NaN" : "inf", k, st->n_gen);
         desk_token id;
         if (o->constraint) {
-            desk_status s = sample_constrained(e, o, logits, st->n_gen, &id, err);
+            desk_status s = desk_sample_constrained(e->smp, o->constraint, e->tok, logits, e->masked, e->n_vocab,
+                                                    o->stop_ids, o->n_stop_ids, st->n_gen, &id, NULL, err);
             if (s != DESK_OK) return s;
         } else {
             id = desk_sampler_sample(e->smp, logits);

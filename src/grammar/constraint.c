@@ -29,6 +29,7 @@ struct desk_constraint {
     size_t *off;        /* token i: bytes[off[i] .. off[i+1]) */
     uint8_t *kind;      /* TOK_* per token */
     bool *allowed;      /* the mask's output */
+    bool borrowed;      /* the token table and trie are another constraint's */
 };
 
 void desk_constraint_free(desk_constraint *c) {
@@ -36,10 +37,12 @@ void desk_constraint_free(desk_constraint *c) {
         return;
     desk_grammar_matcher_free(c->m);
     desk_grammar_matcher_free(c->probe);
-    desk_grammar_vocab_free(c->trie);
-    free(c->bytes);
-    free(c->off);
-    free(c->kind);
+    if (!c->borrowed) {
+        desk_grammar_vocab_free(c->trie);
+        free(c->bytes);
+        free(c->off);
+        free(c->kind);
+    }
     free(c->allowed);
     free(c);
 }
@@ -82,6 +85,21 @@ static desk_status read_vocab(desk_constraint *c, desk_err *err) {
     return s;
 }
 
+/* Gives C its state and probe matchers after S (the tables' status), or
+ * frees it on a failure. */
+static desk_status finish_new(desk_constraint *c, desk_status s, desk_constraint **out, desk_err *err) {
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(c->g, &c->m, err);
+    if (s == DESK_OK)
+        s = desk_grammar_matcher_new(c->g, &c->probe, err);
+    if (s != DESK_OK) {
+        desk_constraint_free(c);
+        return s;
+    }
+    *out = c;
+    return DESK_OK;
+}
+
 desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
                                 desk_constraint **out, desk_err *err) {
     *out = NULL;
@@ -93,17 +111,7 @@ desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
     c->g = g;
     c->tok = t;
     c->n_vocab = desk_tokenizer_n_vocab(t);
-    desk_status s = read_vocab(c, err);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->m, err);
-    if (s == DESK_OK)
-        s = desk_grammar_matcher_new(g, &c->probe, err);
-    if (s != DESK_OK) {
-        desk_constraint_free(c);
-        return s;
-    }
-    *out = c;
-    return DESK_OK;
+    return finish_new(c, read_vocab(c, err), out, err);
 }
 
 desk_status desk_constraint_reset(desk_constraint *c, desk_err *err) {
@@ -166,4 +174,26 @@ desk_status desk_constraint_accept(desk_constraint *c, desk_token id, desk_err *
         return desk_err_prefix(err, "constraint: token %d", id);
     }
     return DESK_OK;
+}
+
+desk_status desk_constraint_new_sharing(const desk_grammar *g, const desk_constraint *vocab_from,
+                                        desk_constraint **out, desk_err *err) {
+    *out = NULL;
+    if (!g || !vocab_from)
+        return desk_errf(err, DESK_E_ARG, "constraint: a NULL grammar or constraint to share");
+    desk_constraint *c = calloc(1, sizeof *c);
+    if (!c)
+        return desk_errf(err, DESK_E_NOMEM, "constraint: out of memory");
+    c->g = g;
+    c->tok = vocab_from->tok;
+    c->n_vocab = vocab_from->n_vocab;
+    c->trie = vocab_from->trie;
+    c->bytes = vocab_from->bytes;
+    c->off = vocab_from->off;
+    c->kind = vocab_from->kind;
+    c->borrowed = true;
+    c->allowed = malloc((size_t)c->n_vocab * sizeof *c->allowed);
+    desk_status s = c->allowed ? DESK_OK
+                               : desk_errf(err, DESK_E_NOMEM, "constraint: out of memory for %d tokens", c->n_vocab);
+    return finish_new(c, s, out, err);
 }

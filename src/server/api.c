@@ -86,8 +86,7 @@ void api_error_body(char **b, size_t *len, size_t *cap, const char *msg, const c
     srv_buf_puts(b, len, cap, "}}");
 }
 
-static int bad(api_error *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(api_error *e, const char *param, const char *fmt, ...) {
+int api_bad(api_error *e, const char *param, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -104,7 +103,7 @@ static int bad(api_error *e, const char *param, const char *fmt, ...) {
 json_object *api_parse(const char *body, size_t len, int max_depth, api_error *e) {
     json_tokener *tk = json_tokener_new_ex(max_depth);
     if (!tk) {
-        bad(e, NULL, "out of memory parsing the body");
+        api_bad(e, NULL, "out of memory parsing the body");
         e->status = 500;
         return NULL;
     }
@@ -113,30 +112,30 @@ json_object *api_parse(const char *body, size_t len, int max_depth, api_error *e
     size_t at = json_tokener_get_parse_end(tk);
     json_tokener_free(tk);
     if (!len) {
-        bad(e, NULL, "the request body is empty; it must be a JSON object");
+        api_bad(e, NULL, "the request body is empty; it must be a JSON object");
         return NULL;
     }
     if (je != json_tokener_success || !o) {
         json_object_put(o);
-        bad(e, NULL, "the body is not valid JSON (%s at byte %zu)",
+        api_bad(e, NULL, "the body is not valid JSON (%s at byte %zu)",
             je == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(je), at);
         return NULL;
     }
     while (at < len && (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t')) at++;
     if (at != len) {
         json_object_put(o);
-        bad(e, NULL, "the body has bytes after its JSON value (at byte %zu)", at);
+        api_bad(e, NULL, "the body has bytes after its JSON value (at byte %zu)", at);
         return NULL;
     }
     if (!json_object_is_type(o, json_type_object)) {
         json_object_put(o);
-        bad(e, NULL, "the body must be a JSON object");
+        api_bad(e, NULL, "the body must be a JSON object");
         return NULL;
     }
     return o;
 }
 
-static json_object *field(json_object *o, const char *k) {
+json_object *api_field(json_object *o, const char *k) {
     json_object *v = NULL;
     if (!json_object_object_get_ex(o, k, &v) || json_object_is_type(v, json_type_null)) return NULL;
     return v;
@@ -144,44 +143,44 @@ static json_object *field(json_object *o, const char *k) {
 
 static int get_num(json_object *o, const char *k, double lo, double hi, bool *given, double *out,
                    api_error *e) {
-    json_object *v = field(o, k);
+    json_object *v = api_field(o, k);
     *given = v != NULL;
     if (!v) return 0;
     if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-        return bad(e, k, "'%s' must be a number", k);
+        return api_bad(e, k, "'%s' must be a number", k);
     double d = json_object_get_double(v);
-    if (!(d >= lo && d <= hi)) return bad(e, k, "'%s' is %g; it must be between %g and %g", k, d, lo, hi);
+    if (!(d >= lo && d <= hi)) return api_bad(e, k, "'%s' is %g; it must be between %g and %g", k, d, lo, hi);
     *out = d;
     return 0;
 }
 
 static int get_int(json_object *o, const char *k, int64_t lo, int64_t hi, bool *given, int64_t *out,
                    api_error *e) {
-    json_object *v = field(o, k);
+    json_object *v = api_field(o, k);
     *given = v != NULL;
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_int)) return bad(e, k, "'%s' must be an integer", k);
+    if (!json_object_is_type(v, json_type_int)) return api_bad(e, k, "'%s' must be an integer", k);
     errno = 0;
     int64_t x = json_object_get_int64(v);
     if (errno || x < lo || x > hi)
-        return bad(e, k, "'%s' must be an integer between %" PRId64 " and %" PRId64, k, lo, hi);
+        return api_bad(e, k, "'%s' must be an integer between %" PRId64 " and %" PRId64, k, lo, hi);
     *out = x;
     return 0;
 }
 
 static int get_bool(json_object *o, const char *k, bool *out, api_error *e) {
-    json_object *v = field(o, k);
+    json_object *v = api_field(o, k);
     if (!v) return 0;
-    if (!json_object_is_type(v, json_type_boolean)) return bad(e, k, "'%s' must be true or false", k);
+    if (!json_object_is_type(v, json_type_boolean)) return api_bad(e, k, "'%s' must be true or false", k);
     *out = json_object_get_boolean(v);
     return 0;
 }
 
 const char *api_model_name(json_object *o, api_error *e) {
-    json_object *v = field(o, "model");
+    json_object *v = api_field(o, "model");
     if (!v) return NULL;
     if (!json_object_is_type(v, json_type_string)) {
-        bad(e, "model", "'model' must be a string");
+        api_bad(e, "model", "'model' must be a string");
         return "";
     }
     return json_object_get_string(v);
@@ -189,96 +188,43 @@ const char *api_model_name(json_object *o, api_error *e) {
 
 /* The text of a message's content: a string, or an array of parts of which
  * the "text" ones are joined. */
-static int content_text(json_object *c, const char *where, char **out, size_t *n, api_error *e) {
+int api_content_text(json_object *c, const char *where, char **out, size_t *n, api_error *e) {
     size_t cap = 0;
     *out = NULL;
     *n = 0;
-    if (!c) return srv_buf_puts(out, n, &cap, "");
+    if (!c) return srv_buf_puts(out, n, &cap, "") ? 0 : api_bad(e, where, "out of memory");
     if (json_object_is_type(c, json_type_string))
         return srv_buf_append(out, n, &cap, json_object_get_string(c), (size_t)json_object_get_string_len(c))
                    ? 0
-                   : bad(e, where, "out of memory");
+                   : api_bad(e, where, "out of memory");
     if (!json_object_is_type(c, json_type_array))
-        return bad(e, where, "'%s' must be a string or an array of content parts", where);
+        return api_bad(e, where, "'%s' must be a string or an array of content parts", where);
     srv_buf_puts(out, n, &cap, "");
     for (size_t i = 0; i < json_object_array_length(c); i++) {
         json_object *p = json_object_array_get_idx(c, i);
-        json_object *type = json_object_is_type(p, json_type_object) ? field(p, "type") : NULL;
-        json_object *text = json_object_is_type(p, json_type_object) ? field(p, "text") : NULL;
+        json_object *type = json_object_is_type(p, json_type_object) ? api_field(p, "type") : NULL;
+        json_object *text = json_object_is_type(p, json_type_object) ? api_field(p, "text") : NULL;
         if (!type || !json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "text") != 0 ||
             !text || !json_object_is_type(text, json_type_string)) {
             free(*out);
             *out = NULL;
-            return bad(e, where, "%s[%zu]: only parts {\"type\": \"text\", \"text\": ...} are supported", where, i);
+            return api_bad(e, where, "%s[%zu]: only parts {\"type\": \"text\", \"text\": ...} are supported", where, i);
         }
         srv_buf_append(out, n, &cap, json_object_get_string(text), (size_t)json_object_get_string_len(text));
     }
     return 0;
 }
 
-static int read_messages(json_object *o, srv_req *r, const api_limits *lim, api_error *e) {
-    json_object *msgs = field(o, "messages");
-    if (!msgs || !json_object_is_type(msgs, json_type_array) || json_object_array_length(msgs) == 0)
-        return bad(e, "messages", "'messages' must be a non-empty array");
-    size_t n = json_object_array_length(msgs);
-    desk_chat_msg *cm = calloc(n, sizeof *cm);
-    char **texts = calloc(n, sizeof *texts);
-    int rc = 0;
-    if (!cm || !texts) rc = bad(e, "messages", "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_object *m = json_object_array_get_idx(msgs, i);
-        char where[48];
-        snprintf(where, sizeof where, "messages[%zu]", i);
-        if (!json_object_is_type(m, json_type_object)) {
-            rc = bad(e, where, "'%s' must be an object", where);
-            break;
-        }
-        json_object *role = field(m, "role");
-        const char *rs = role && json_object_is_type(role, json_type_string) ? json_object_get_string(role) : NULL;
-        if (!rs) {
-            rc = bad(e, where, "'%s.role' must be a string", where);
-            break;
-        }
-        if (!strcmp(rs, "system") || !strcmp(rs, "developer")) cm[i].role = DESK_ROLE_SYSTEM;
-        else if (!strcmp(rs, "user")) cm[i].role = DESK_ROLE_USER;
-        else if (!strcmp(rs, "assistant")) cm[i].role = DESK_ROLE_ASSISTANT;
-        else {
-            rc = bad(e, where, "'%s.role' is '%s'; this server takes system, developer, user and assistant",
-                     where, rs);
-            break;
-        }
-        snprintf(where, sizeof where, "messages[%zu].content", i);
-        rc = content_text(field(m, "content"), where, &texts[i], &cm[i].len, e);
-        cm[i].text = texts[i];
-    }
-    if (rc == 0) {
-        size_t cap = (size_t)lim->n_ctx, got = 0;
-        r->prompt = malloc(cap * sizeof *r->prompt);
-        desk_err err = {0};
-        desk_status st = r->prompt ? desk_chat_render_tokens(lim->fmt, lim->tok, cm, n, true, r->prompt, cap, &got, &err)
-                                   : DESK_E_NOMEM;
-        if (st == DESK_E_RANGE)
-            rc = bad(e, "messages", "the messages take %zu tokens but the context holds %d", got, lim->n_ctx);
-        else if (st != DESK_OK)
-            rc = bad(e, "messages", "%s", r->prompt ? err.msg : "out of memory");
-        r->n_prompt = (int)got;
-    }
-    for (size_t i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
-    free(cm);
-    return rc;
-}
-
 static int tokenize_into(const api_limits *lim, const char *s, size_t n, bool special, desk_token **out,
                          int *n_out, const char *param, api_error *e) {
     size_t cap = (size_t)lim->n_ctx, got = 0;
     *out = malloc(cap * sizeof **out);
-    if (!*out) return bad(e, param, "out of memory");
+    if (!*out) return api_bad(e, param, "out of memory");
     desk_err err = {0};
     desk_status st = desk_tokenize(lim->tok, s, n, special ? DESK_TOK_ADD_SPECIAL | DESK_TOK_PARSE_SPECIAL : 0,
                                    *out, cap, &got, &err);
-    if (st == DESK_E_RANGE) return bad(e, param, "'%s' takes %zu tokens but the context holds %d", param, got, lim->n_ctx);
-    if (st != DESK_OK) return bad(e, param, "%s", err.msg);
+    if (st == DESK_E_RANGE) return api_bad(e, param, "'%s' takes %zu tokens but the context holds %d", param, got, lim->n_ctx);
+    if (st != DESK_OK) return api_bad(e, param, "%s", err.msg);
     *n_out = (int)got;
     return 0;
 }
@@ -305,8 +251,8 @@ desk_token *api_token_ids(json_object *v, const desk_tokenizer *t, size_t *n, si
 }
 
 static int read_prompt(json_object *o, srv_req *r, const api_limits *lim, api_error *e) {
-    json_object *p = field(o, "prompt");
-    if (!p) return bad(e, "prompt", "'prompt' is required");
+    json_object *p = api_field(o, "prompt");
+    if (!p) return api_bad(e, "prompt", "'prompt' is required");
     if (json_object_is_type(p, json_type_array) && json_object_array_length(p) == 1 &&
         json_object_is_type(json_object_array_get_idx(p, 0), json_type_string))
         p = json_object_array_get_idx(p, 0);
@@ -315,34 +261,34 @@ static int read_prompt(json_object *o, srv_req *r, const api_limits *lim, api_er
                              &r->prompt, &r->n_prompt, "prompt", e);
     if (json_object_is_type(p, json_type_array)) { /* token ids */
         size_t n = json_object_array_length(p), at;
-        if (n > (size_t)lim->n_ctx) return bad(e, "prompt", "'prompt' has %zu tokens but the context holds %d", n, lim->n_ctx);
+        if (n > (size_t)lim->n_ctx) return api_bad(e, "prompt", "'prompt' has %zu tokens but the context holds %d", n, lim->n_ctx);
         r->prompt = api_token_ids(p, lim->tok, &n, &at);
-        if (!r->prompt && at == SIZE_MAX) return bad(e, "prompt", "out of memory");
+        if (!r->prompt && at == SIZE_MAX) return api_bad(e, "prompt", "out of memory");
         if (!r->prompt)
-            return bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids "
+            return api_bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids "
                        "in [0, %d); element %zu is not", desk_tokenizer_n_vocab(lim->tok), at);
         r->n_prompt = (int)n;
         return 0;
     }
-    return bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids");
+    return api_bad(e, "prompt", "'prompt' must be a string, one string in an array, or an array of token ids");
 }
 
 static int read_stops(json_object *o, srv_req *r, api_error *e) {
-    json_object *s = field(o, "stop");
+    json_object *s = api_field(o, "stop");
     if (!s) return 0;
     json_object *one[1] = {s};
     size_t n = 1;
     bool arr = json_object_is_type(s, json_type_array);
     if (arr) n = json_object_array_length(s);
-    if (n > SRV_MAX_STOPS) return bad(e, "stop", "'stop' has %zu strings; at most %d", n, SRV_MAX_STOPS);
+    if (n > SRV_MAX_STOPS) return api_bad(e, "stop", "'stop' has %zu strings; at most %d", n, SRV_MAX_STOPS);
     for (size_t i = 0; i < n; i++) {
         json_object *v = arr ? json_object_array_get_idx(s, i) : one[0];
         if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
             json_object_get_string_len(v) > 256)
-            return bad(e, "stop", "'stop' must be a string or an array of up to %d non-empty strings (256 bytes at most)",
+            return api_bad(e, "stop", "'stop' must be a string or an array of up to %d non-empty strings (256 bytes at most)",
                        SRV_MAX_STOPS);
         r->stops[r->n_stops] = strdup(json_object_get_string(v));
-        if (!r->stops[r->n_stops]) return bad(e, "stop", "out of memory");
+        if (!r->stops[r->n_stops]) return api_bad(e, "stop", "out of memory");
         r->n_stops++;
     }
     return 0;
@@ -355,10 +301,10 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
     bool given;
     double d;
     int64_t x;
-    if (kind == SRV_CHAT ? read_messages(o, r, lim, e) : read_prompt(o, r, lim, e)) return -1;
-    if (r->n_prompt == 0) return bad(e, kind == SRV_CHAT ? "messages" : "prompt", "the prompt is empty");
+    if (kind == SRV_CHAT ? api_read_messages(o, r, lim, e) : read_prompt(o, r, lim, e)) return -1;
+    if (r->n_prompt == 0) return api_bad(e, kind == SRV_CHAT ? "messages" : "prompt", "the prompt is empty");
     if (r->n_prompt >= lim->n_ctx)
-        return bad(e, kind == SRV_CHAT ? "messages" : "prompt",
+        return api_bad(e, kind == SRV_CHAT ? "messages" : "prompt",
                    "the prompt has %d tokens; the context holds %d (leave room for the answer)", r->n_prompt, lim->n_ctx);
     int room = lim->n_ctx - r->n_prompt;
     r->max_tokens = room < lim->max_tokens ? room : lim->max_tokens;
@@ -380,22 +326,22 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
     if (get_int(o, "n", 1, SRV_MAX_CHOICES, &given, &x, e)) return -1;
     r->n_choices = given ? (int)x : 1;
     if (r->n_choices > lim->n_parallel)
-        return bad(e, "n", "'n' is %d but this model serves %d streams at once (--parallel)", r->n_choices,
+        return api_bad(e, "n", "'n' is %d but this model serves %d streams at once (--parallel)", r->n_choices,
                    lim->n_parallel);
     if (read_stops(o, r, e)) return -1;
     if (get_bool(o, "stream", &r->stream, e)) return -1;
     if (get_bool(o, "ignore_eos", &r->ignore_eos, e)) return -1;
     if (get_bool(o, "deterministic", &r->deterministic, e)) return -1;
-    json_object *so = field(o, "stream_options");
+    json_object *so = api_field(o, "stream_options");
     if (so) {
-        if (!json_object_is_type(so, json_type_object)) return bad(e, "stream_options", "'stream_options' must be an object");
+        if (!json_object_is_type(so, json_type_object)) return api_bad(e, "stream_options", "'stream_options' must be an object");
         if (get_bool(so, "include_usage", &r->include_usage, e)) return -1;
     }
     if (kind == SRV_CHAT) {
         if (get_bool(o, "logprobs", &r->logprobs, e)) return -1;
         if (get_int(o, "top_logprobs", 0, SRV_MAX_TOP_LOGPROBS, &given, &x, e)) return -1;
         if (given) {
-            if (!r->logprobs) return bad(e, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            if (!r->logprobs) return api_bad(e, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
             r->top_logprobs = (int)x;
         }
     } else {
@@ -405,35 +351,35 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
             r->top_logprobs = (int)x;
         }
     }
-    json_object *u = field(o, "user");
-    if (u && !json_object_is_type(u, json_type_string)) return bad(e, "user", "'user' must be a string");
+    json_object *u = api_field(o, "user");
+    if (u && !json_object_is_type(u, json_type_string)) return api_bad(e, "user", "'user' must be a string");
     r->stop_id = kind == SRV_CHAT ? lim->eot : -1;
     return 0;
 }
 
 int api_read_embeddings(json_object *o, const api_limits *lim, srv_req *r, api_error *e) {
     r->kind = SRV_EMBED;
-    json_object *in = field(o, "input");
-    if (!in) return bad(e, "input", "'input' is required");
+    json_object *in = api_field(o, "input");
+    if (!in) return api_bad(e, "input", "'input' is required");
     size_t n = json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 1;
-    if (n == 0 || n > 256) return bad(e, "input", "'input' must be a string or an array of 1 to 256 strings");
+    if (n == 0 || n > 256) return api_bad(e, "input", "'input' must be a string or an array of 1 to 256 strings");
     r->input_off = calloc(n + 1, sizeof *r->input_off);
     size_t cap = 0, len = 0;
-    if (!r->input_off) return bad(e, "input", "out of memory");
+    if (!r->input_off) return api_bad(e, "input", "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_is_type(in, json_type_array) ? json_object_array_get_idx(in, i) : in;
         if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
-            return bad(e, "input", "'input' must be a non-empty string or an array of them (element %zu is not)", i);
+            return api_bad(e, "input", "'input' must be a non-empty string or an array of them (element %zu is not)", i);
         desk_token *t = NULL;
         int nt = 0;
         int rc = tokenize_into(lim, json_object_get_string(v), (size_t)json_object_get_string_len(v), true, &t, &nt,
                                "input", e);
-        if (rc == 0 && nt == 0) rc = bad(e, "input", "input %zu has no tokens", i);
+        if (rc == 0 && nt == 0) rc = api_bad(e, "input", "input %zu has no tokens", i);
         if (rc == 0 && len + (size_t)nt > cap) {
             size_t c = cap ? cap : 1024;
             while (c < len + (size_t)nt) c *= 2;
             desk_token *p = realloc(r->prompt, c * sizeof *p);
-            if (!p) rc = bad(e, "input", "out of memory");
+            if (!p) rc = api_bad(e, "input", "out of memory");
             else {
                 r->prompt = p;
                 cap = c;
@@ -449,12 +395,12 @@ int api_read_embeddings(json_object *o, const api_limits *lim, srv_req *r, api_e
     }
     r->n_inputs = (int)n;
     r->n_prompt = (int)len;
-    json_object *f = field(o, "encoding_format");
+    json_object *f = api_field(o, "encoding_format");
     if (f) {
         const char *v = json_object_is_type(f, json_type_string) ? json_object_get_string(f) : "";
         if (strcmp(v, "base64") == 0) r->emb_base64 = true;
         else if (strcmp(v, "float") != 0)
-            return bad(e, "encoding_format", "'encoding_format' must be \"float\" or \"base64\"");
+            return api_bad(e, "encoding_format", "'encoding_format' must be \"float\" or \"base64\"");
     }
     return 0;
 }
@@ -544,7 +490,12 @@ void api_write_generation(const srv_req *r, char **b, size_t *len, size_t *cap) 
         srv_buf_printf(b, len, cap, "%s{\"index\":%d,", i ? "," : "", i);
         if (chat) {
             srv_buf_puts(b, len, cap, "\"message\":{\"role\":\"assistant\",\"content\":");
-            api_json_str(b, len, cap, c->text ? c->text : "", c->len);
+            if (c->calls) { /* with finish "length" the last call is unfinished */
+                srv_buf_puts(b, len, cap, "null,\"tool_calls\":");
+                api_write_tool_calls(r, c, b, len, cap);
+            } else {
+                api_json_str(b, len, cap, c->text ? c->text : "", c->len);
+            }
             srv_buf_puts(b, len, cap, "},\"logprobs\":");
             if (r->logprobs) {
                 srv_buf_puts(b, len, cap, "{\"content\":[");
@@ -605,12 +556,12 @@ void api_write_embeddings(const srv_req *r, char **b, size_t *len, size_t *cap) 
 
 /* ---- stream chunks (R->mu held) ---- */
 
-static void chunk_begin(srv_req *r, char **b, size_t *len, size_t *cap) {
+void api_chunk_begin(srv_req *r, char **b, size_t *len, size_t *cap) {
     srv_buf_puts(b, len, cap, "data: ");
     put_head(b, len, cap, r, r->kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion");
 }
 
-static void chunk_end(srv_req *r, char **b, size_t *len, size_t *cap) {
+void api_chunk_end(srv_req *r, char **b, size_t *len, size_t *cap) {
     if (r->include_usage) srv_buf_puts(b, len, cap, ",\"usage\":null");
     srv_buf_puts(b, len, cap, "}\n\n");
     srv_req_sse_append(r, *b, *len);
@@ -621,7 +572,7 @@ void api_stream_text(srv_req *r, int ci, const char *text, size_t n, const srv_l
     size_t len = 0, cap = 0;
     const desk_tokenizer *t = desk_model_tokenizer(srv_model_desk(r->model));
     srv_choice *c = &r->choice[ci];
-    chunk_begin(r, &b, &len, &cap);
+    api_chunk_begin(r, &b, &len, &cap);
     srv_buf_printf(&b, &len, &cap, ",\"choices\":[{\"index\":%d,", ci);
     if (r->kind == SRV_CHAT) {
         srv_buf_puts(&b, &len, &cap, "\"delta\":{");
@@ -645,7 +596,7 @@ void api_stream_text(srv_req *r, int ci, const char *text, size_t n, const srv_l
         else srv_buf_puts(&b, &len, &cap, "null");
     }
     srv_buf_puts(&b, &len, &cap, ",\"finish_reason\":null}]");
-    chunk_end(r, &b, &len, &cap);
+    api_chunk_end(r, &b, &len, &cap);
     free(b);
 }
 
@@ -653,7 +604,7 @@ void api_stream_finish(srv_req *r, int ci) {
     char *b = NULL;
     size_t len = 0, cap = 0;
     srv_choice *c = &r->choice[ci];
-    chunk_begin(r, &b, &len, &cap);
+    api_chunk_begin(r, &b, &len, &cap);
     srv_buf_printf(&b, &len, &cap, ",\"choices\":[{\"index\":%d,", ci);
     if (r->kind == SRV_CHAT) {
         srv_buf_puts(&b, &len, &cap, c->role_sent ? "\"delta\":{}" : "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}");
@@ -662,7 +613,7 @@ void api_stream_finish(srv_req *r, int ci) {
         srv_buf_puts(&b, &len, &cap, "\"text\":\"\"");
     }
     srv_buf_printf(&b, &len, &cap, ",\"logprobs\":null,\"finish_reason\":\"%s\"}]", c->finish ? c->finish : "length");
-    chunk_end(r, &b, &len, &cap);
+    api_chunk_end(r, &b, &len, &cap);
     free(b);
 }
 
@@ -670,7 +621,7 @@ void api_stream_end(srv_req *r) {
     char *b = NULL;
     size_t len = 0, cap = 0;
     if (r->include_usage) {
-        chunk_begin(r, &b, &len, &cap);
+        api_chunk_begin(r, &b, &len, &cap);
         srv_buf_puts(&b, &len, &cap, ",\"choices\":[],");
         put_usage(&b, &len, &cap, r);
         srv_buf_puts(&b, &len, &cap, "}\n\n");

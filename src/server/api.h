@@ -29,6 +29,25 @@ typedef struct api_limits {
     int max_tokens; /* cap on max_tokens */
 } api_limits;
 
+/* Fills E as a 400 naming PARAM (may be NULL) with the message FMT; -1. */
+int api_bad(api_error *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* O's member K, NULL when absent or null (borrowed from O). */
+json_object *api_field(json_object *o, const char *k);
+/* A message's content C (string, or text parts joined) as *OUT (*N bytes,
+ * malloc'd, the caller frees it); WHERE names it in errors. */
+int api_content_text(json_object *c, const char *where, char **out, size_t *n, api_error *e);
+
+/* tools.c: a chat body's messages, tools, tool_choice and response_format
+ * into R's prompt and grammar; -1 with E filled on a bad field. */
+int api_read_messages(json_object *o, srv_req *r, const api_limits *lim, api_error *e);
+/* Choice C's tool calls as the "tool_calls" array of a message. */
+void api_write_tool_calls(const srv_req *r, const srv_choice *c, char **b, size_t *len, size_t *cap);
+
+/* A stream chunk's opening ("data: " and the common fields) and its end,
+ * which queues it on R's stream (R->mu held). */
+void api_chunk_begin(srv_req *r, char **b, size_t *len, size_t *cap);
+void api_chunk_end(srv_req *r, char **b, size_t *len, size_t *cap);
+
 /* Parses BODY as one JSON object (nesting at most MAX_DEPTH); NULL with E
  * filled otherwise.  The caller releases the result with json_object_put. */
 json_object *api_parse(const char *body, size_t len, int max_depth, api_error *e);

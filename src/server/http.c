@@ -344,6 +344,22 @@ static enum MHD_Result get_metrics(conn *cs) {
     return send_buf(cs, 200, "text/plain; version=0.0.4", b, len, 0);
 }
 
+/* Answers {"KEY": the text of N IDS}, control tokens written out with
+ * SPECIAL. */
+static enum MHD_Result send_text_of(conn *cs, const desk_tokenizer *t, const desk_token *ids, size_t n,
+                                    bool special, const char *key) {
+    size_t need = desk_detokenize(t, ids, n, special, NULL, 0);
+    char *text = malloc(need + 1), *b = NULL;
+    size_t len = 0, cap = 0;
+    if (!text) return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
+    desk_detokenize(t, ids, n, special, text, need + 1);
+    srv_buf_printf(&b, &len, &cap, "{\"%s\":", key);
+    api_json_str(&b, &len, &cap, text, need);
+    srv_buf_puts(&b, &len, &cap, "}");
+    free(text);
+    return send_json(cs, 200, b, len);
+}
+
 static enum MHD_Result post_tokenize(conn *cs, bool detok) {
     json_object *o;
     enum MHD_Result res;
@@ -386,16 +402,34 @@ static enum MHD_Result post_tokenize(conn *cs, bool detok) {
     if (!ids)
         return send_error(cs, 400, "invalid_request_error", "tokens", NULL, 0,
                           "'tokens' must be an array of token ids in [0, %d)", desk_tokenizer_n_vocab(t));
-    size_t need = desk_detokenize(t, ids, n, false, NULL, 0);
-    char *text = malloc(need + 1);
-    if (text) desk_detokenize(t, ids, n, false, text, need + 1);
+    enum MHD_Result res2 = send_text_of(cs, t, ids, n, false, "content");
     free(ids);
-    if (!text) return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
-    srv_buf_puts(&b, &len, &cap, "{\"content\":");
-    api_json_str(&b, &len, &cap, text, need);
-    srv_buf_puts(&b, &len, &cap, "}");
-    free(text);
-    return send_json(cs, 200, b, len);
+    return res2;
+}
+
+/* llama-server's POST /apply-template: the prompt a chat body renders to
+ * (tools, tool calls and results included), as text with its markers. */
+static enum MHD_Result post_apply_template(conn *cs) {
+    json_object *o;
+    enum MHD_Result res;
+    srv_model *m = open_body(cs, &o, &res);
+    if (!m) return res;
+    api_limits lim = limits_of(cs->s, m);
+    api_error e = {0};
+    srv_req *r = srv_req_new();
+    if (!r) {
+        json_object_put(o);
+        return send_error(cs, 500, "server_error", NULL, NULL, 0, "out of memory");
+    }
+    int rc = api_read_messages(o, r, &lim, &e);
+    json_object_put(o);
+    if (rc) {
+        srv_req_unref(r);
+        return send_api_error(cs, &e);
+    }
+    res = send_text_of(cs, lim.tok, r->prompt, (size_t)r->n_prompt, true, "prompt");
+    srv_req_unref(r);
+    return res;
 }
 
 /* ---- the handler ---- */
@@ -419,7 +453,7 @@ static enum MHD_Result route(conn *cs, const char *url, const char *method) {
         {"/v1/chat/completions", true, 0}, {"/chat/completions", true, 0}, {"/v1/completions", true, 1},
         {"/completions", true, 1},         {"/v1/embeddings", true, 2},    {"/embeddings", true, 2},
         {"/v1/models", false, 3},          {"/models", false, 3},          {"/metrics", false, 4},
-        {"/tokenize", true, 5},            {"/detokenize", true, 6},
+        {"/tokenize", true, 5},            {"/detokenize", true, 6},          {"/apply-template", true, 7},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         if (strcmp(url, routes[i].path) != 0) continue;
@@ -436,7 +470,8 @@ static enum MHD_Result route(conn *cs, const char *url, const char *method) {
         case 3: return get_models(cs);
         case 4: return get_metrics(cs);
         case 5: return post_tokenize(cs, false);
-        default: return post_tokenize(cs, true);
+        case 6: return post_tokenize(cs, true);
+        default: return post_apply_template(cs);
         }
     }
     return send_error(cs, 404, "invalid_request_error", NULL, "not_found", 0, "no route %s %s", method, url);

@@ -87,6 +87,7 @@ void srv_req_unref(srv_req *r) {
     free(r->input_off);
     free(r->emb);
     free(r->sse);
+    desk_grammar_free(r->grammar);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

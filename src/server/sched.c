@@ -42,6 +42,8 @@ typedef struct slot {
     bool gen;          /* prompt done: generating */
     desk_token last;   /* sampled, to decode next step */
     desk_sampler *smp;
+    desk_constraint *con; /* the request's grammar bound to the vocabulary, or NULL */
+    bool con_on;          /* applied (tool_choice "auto": once a call opens) */
     desk_detok dt;
     char *text; /* generated text, with what a stop string may still claim */
     size_t len, cap, emitted;
@@ -67,6 +69,12 @@ struct srv_model {
     desk_token *eog;
     int n_eog;
     float *banned;
+    /* Structured output: a constraint built once on the vocabulary (its
+     * grammar is a placeholder) whose tables every request's constraint
+     * borrows, and the row a constraint masks. */
+    desk_grammar *proto_g;
+    desk_constraint *proto;
+    float *masked;
     srv_model_opts o;
     long long created;
     slot *slots;
@@ -136,7 +144,11 @@ static void emit(slot *s, size_t end, const srv_logprob *lp) {
     pthread_mutex_lock(&r->mu);
     if (n) srv_buf_append(&c->text, &c->len, &c->cap, s->text + s->emitted, n);
     bool w = false;
-    if (r->stream && (n || lp)) {
+    if (r->stream && r->tools && s->con_on) {
+        /* a tool call streams as tool_calls deltas, never as content */
+        api_stream_tools(r, s->ci);
+        w = take_suspended(r);
+    } else if (r->stream && (n || lp)) {
         api_stream_text(r, s->ci, s->text + s->emitted, n, lp);
         w = take_suspended(r); /* a whole answer waits for finish() */
     }
@@ -153,6 +165,8 @@ static bool settle(slot *s, size_t old, const srv_logprob *lp) {
     bool hit = desk_stop_scan(s->text, s->len, old, s->emitted, (const char *const *)r->stops,
                               r->n_stops, &end);
     if (hit) s->len = end;
+    /* tool_choice "auto": text that may still open a tool call waits */
+    if (s->con && !s->con_on && !hit) end = s->emitted;
     emit(s, end, lp);
     return hit;
 }
@@ -162,6 +176,9 @@ static void release(srv_model *m, slot *s) {
     s->r = NULL;
     desk_sampler_free(s->smp);
     s->smp = NULL;
+    desk_constraint_free(s->con);
+    s->con = NULL;
+    s->con_on = false;
     pthread_mutex_lock(&m->mu);
     m->n_active--;
     pthread_mutex_unlock(&m->mu);
@@ -191,6 +208,8 @@ static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
     srv_req *r = s->r;
     pthread_mutex_lock(&r->mu);
     srv_choice *c = &r->choice[s->ci];
+    c->calls = r->tools && s->con_on;
+    if (c->calls && api_text_is_calls(c->text, c->len)) reason = "tool_calls";
     c->finish = reason;
     c->done = true;
     if (r->stream) api_stream_finish(r, s->ci);
@@ -241,10 +260,41 @@ static bool is_eog(const srv_model *m, desk_token id) {
     return desk_tokenizer_is_eog(m->tok, id) || id == m->eot;
 }
 
+/* tool_choice "auto": once the text opens a tool call, the grammar of
+ * calls takes over, fed the tokens generated so far (the last is ID, not
+ * yet decoded); text that cannot open one drops the grammar. */
+static void detect_call(slot *s, desk_token id) {
+    const srv_req *r = s->r;
+    size_t n = strlen(SRV_TOOL_OPEN), k = s->len < n ? s->len : n;
+    bool open = memcmp(s->text, SRV_TOOL_OPEN, k) == 0;
+    if (open && s->len < n) return;
+    desk_err err = {0};
+    for (int i = r->n_prompt; open && i < s->n_cache; i++)
+        open = desk_constraint_accept(s->con, s->cache[i], &err) == DESK_OK;
+    if (open && desk_constraint_accept(s->con, id, &err) == DESK_OK) {
+        s->con_on = true;
+        return;
+    }
+    desk_constraint_free(s->con);
+    s->con = NULL;
+}
+
 static void on_logits(srv_model *m, slot *s, const float *logits) {
     srv_req *r = s->r;
-    desk_token id = desk_sampler_sample(s->smp, logits);
-    if (r->ignore_eos && is_eog(m, id)) {
+    srv_choice *c = &r->choice[s->ci];
+    desk_token id;
+    if (s->con_on) {
+        desk_token end = r->stop_id;
+        desk_err err = {0};
+        if (desk_sample_constrained(s->smp, s->con, m->tok, logits, m->masked, m->n_vocab, &end, end >= 0,
+                                    c->n_gen, &id, &logits, &err) != DESK_OK) {
+            fail_slot(m, s, err.msg);
+            return;
+        }
+    } else {
+        id = desk_sampler_sample(s->smp, logits);
+    }
+    if (r->ignore_eos && !s->con_on && is_eog(m, id)) {
         /* llama-server's extension: end-of-generation ids are never sampled
          * (the copy is made only when one was: the vocabulary can be 262k) */
         memcpy(m->banned, logits, (size_t)m->n_vocab * sizeof *logits);
@@ -259,7 +309,6 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
         return;
     }
     double now = srv_now();
-    srv_choice *c = &r->choice[s->ci];
     pthread_mutex_lock(&m->mu);
     if (c->n_gen == 0) srv_hist_add(&m->met.ttft, now - r->t_submit);
     else srv_hist_add(&m->met.itl, now - s->t_last);
@@ -285,6 +334,13 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
         if (c->n_lp < c->cap_lp) c->lp[c->n_lp++] = lpv;
         pthread_mutex_unlock(&r->mu);
     }
+    if (s->con_on) {
+        desk_err err = {0};
+        if (desk_constraint_accept(s->con, id, &err) != DESK_OK) {
+            fail_slot(m, s, err.msg);
+            return;
+        }
+    }
     desk_sampler_accept(s->smp, id);
     pthread_mutex_lock(&r->mu);
     c->n_gen++;
@@ -305,8 +361,13 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
     }
     size_t old = s->len;
     s->len += desk_detok_push(m->tok, &s->dt, id, s->text + s->len, s->cap - s->len);
+    if (s->con && !s->con_on) detect_call(s, id);
     if (settle(s, old, lp)) {
         finish(m, s, "stop", true);
+        return;
+    }
+    if (s->con_on && desk_constraint_complete(s->con)) {
+        finish(m, s, "stop", false);
         return;
     }
     if (c->n_gen >= r->max_tokens || s->n_cache >= m->o.n_ctx) {
@@ -341,6 +402,20 @@ static slot *pick_slot(srv_model *m, const srv_req *r) {
     return best;
 }
 
+/* S's constraint for R's grammar, borrowing the model's vocabulary tables
+ * (built here on the first request that needs them: about a second on a
+ * 262k vocabulary, against a few milliseconds for each later binding). */
+static desk_status bind_grammar(srv_model *m, slot *s, const srv_req *r, desk_err *err) {
+    static const char placeholder[] = "root ::= \"{\"";
+    if (!m->proto) {
+        desk_status st = m->proto_g ? DESK_OK : desk_grammar_parse(placeholder, strlen(placeholder), NULL, &m->proto_g, err);
+        if (st == DESK_OK) st = desk_constraint_new(m->proto_g, m->tok, &m->proto, err);
+        if (st != DESK_OK) return st;
+    }
+    s->con_on = !r->grammar_later;
+    return desk_constraint_new_sharing(r->grammar, m->proto, &s->con, err);
+}
+
 static bool start(srv_model *m, slot *s, srv_req *r, int ci) {
     int seq = (int)(s - m->slots);
     int keep = common_prefix(s, r);
@@ -349,7 +424,10 @@ static bool start(srv_model *m, slot *s, srv_req *r, int ci) {
     desk_sampler_params sp = r->sp;
     sp.seed += (uint64_t)ci;
     if (desk_kv_seq_rm(m->ctx, seq, keep, &err) != DESK_OK ||
-        desk_sampler_new(&sp, m->n_vocab, &s->smp, &err) != DESK_OK) {
+        desk_sampler_new(&sp, m->n_vocab, &s->smp, &err) != DESK_OK ||
+        (r->grammar && bind_grammar(m, s, r, &err) != DESK_OK)) {
+        desk_sampler_free(s->smp);
+        s->smp = NULL;
         fail_req(m, r, err.msg);
         srv_req_unref(r);
         return false;
@@ -687,9 +765,10 @@ desk_status srv_model_new(const char *name, const char *path, const srv_model_op
     m->b_logits = malloc(nb);
     m->b_slot = malloc(nb * sizeof *m->b_slot);
     m->banned = malloc((size_t)m->n_vocab * sizeof *m->banned);
+    m->masked = malloc((size_t)m->n_vocab * sizeof *m->masked);
     for (desk_token t = 0; t < m->n_vocab; t++) m->n_eog += is_eog(m, t);
     m->eog = malloc((size_t)(m->n_eog ? m->n_eog : 1) * sizeof *m->eog);
-    if (!m->slots || !m->b_tok || !m->b_pos || !m->b_seq || !m->b_logits || !m->b_slot || !m->banned || !m->eog)
+    if (!m->slots || !m->b_tok || !m->b_pos || !m->b_seq || !m->b_logits || !m->b_slot || !m->banned || !m->masked || !m->eog)
         goto nomem;
     m->n_eog = 0;
     for (desk_token t = 0; t < m->n_vocab; t++)
@@ -726,14 +805,18 @@ void srv_model_free(srv_model *m) {
             free(m->slots[i].cache);
             free(m->slots[i].text);
             desk_sampler_free(m->slots[i].smp);
+            desk_constraint_free(m->slots[i].con);
         }
     }
+    desk_constraint_free(m->proto);
+    desk_grammar_free(m->proto_g);
     free(m->slots);
     free(m->b_tok);
     free(m->b_pos);
     free(m->b_seq);
     free(m->b_logits);
     free(m->banned);
+    free(m->masked);
     free(m->eog);
     free(m->b_slot);
     desk_ctx_free(m->ectx);

@@ -69,7 +69,14 @@ typedef struct srv_choice {
     int n_gen;
     bool done;
     bool role_sent; /* streaming chat: the first delta carried the role */
+    bool calls;     /* the text is tool calls (finish "tool_calls", or cut short) */
+    int tc_sent;    /* streaming tool calls: calls whose first chunk went out */
+    size_t tc_args_sent; /* bytes of the last of them's arguments sent */
 } srv_choice;
+
+/* How a tool call opens in the text (Hermes/Qwen style, tools.c). */
+#define SRV_TOOL_OPEN "<tool_call>"
+#define SRV_MAX_CALLS 8
 
 typedef struct srv_model srv_model;
 
@@ -94,6 +101,14 @@ typedef struct srv_req {
     int n_inputs;      /* embeddings: inputs; input i is prompt[input_off[i] .. input_off[i+1]) */
     int *input_off;    /* malloc'd, n_inputs + 1 */
     bool emb_base64;   /* encoding_format "base64" */
+    /* Structured output (tools.c): the grammar the text must follow, from
+     * response_format or the tools (owned, freed with the request; NULL:
+     * none).  With grammar_later (tool_choice "auto") it applies only once
+     * the text opens with SRV_TOOL_OPEN; with tools the answer is read as
+     * tool calls. */
+    desk_grammar *grammar;
+    bool grammar_later;
+    bool tools;
     char id[48];
     long long created;
     double t_submit;
@@ -175,6 +190,12 @@ void api_stream_text(srv_req *r, int ci, const char *text, size_t n, const srv_l
 void api_stream_finish(srv_req *r, int ci);
 void api_stream_end(srv_req *r); /* usage when asked, then [DONE] */
 void api_stream_error(srv_req *r, const char *msg);
+/* Streaming tool calls: sends what choice CI's text now adds to its calls
+ * (a call's first chunk once its name is complete, then argument bytes). */
+void api_stream_tools(srv_req *r, int ci);
+/* Whether TEXT (LEN bytes) is one or more complete tool calls and nothing
+ * else but whitespace. */
+bool api_text_is_calls(const char *text, size_t len);
 
 /* ---- the HTTP side (http.c, api.c) ---- */
 
