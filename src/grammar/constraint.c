@@ -25,6 +25,7 @@ struct desk_constraint {
     desk_grammar_matcher *m;     /* the state */
     desk_grammar_matcher *probe; /* a copy of it for trying one token */
     desk_grammar_vocab *trie;
+    desk_grammar_cache *cache;   /* the grammar's states as masks meet them */
     char *bytes;        /* every token's decoded bytes, back to back */
     size_t *off;        /* token i: bytes[off[i] .. off[i+1]) */
     uint8_t *kind;      /* TOK_* per token */
@@ -36,6 +37,7 @@ void desk_constraint_free(desk_constraint *c) {
         return;
     desk_grammar_matcher_free(c->m);
     desk_grammar_matcher_free(c->probe);
+    desk_grammar_cache_free(c->cache);
     desk_grammar_vocab_free(c->trie);
     free(c->bytes);
     free(c->off);
@@ -95,6 +97,8 @@ desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,
     c->n_vocab = desk_tokenizer_n_vocab(t);
     desk_status s = read_vocab(c, err);
     if (s == DESK_OK)
+        s = desk_grammar_cache_new(g, c->trie, &c->cache, err);
+    if (s == DESK_OK)
         s = desk_grammar_matcher_new(g, &c->m, err);
     if (s == DESK_OK)
         s = desk_grammar_matcher_new(g, &c->probe, err);
@@ -134,7 +138,7 @@ desk_status desk_constraint_apply(desk_constraint *c, float *logits, const desk_
                                   size_t n_end, size_t *n_allowed, desk_err *err) {
     if (n_allowed)
         *n_allowed = 0;
-    desk_status s = desk_grammar_mask(c->m, c->trie, c->allowed, err);
+    desk_status s = desk_grammar_mask_cached(c->m, c->trie, c->cache, c->allowed, err);
     if (s != DESK_OK)
         return s;
     bool can_end = desk_grammar_matcher_can_end(c->m);
