@@ -30,6 +30,8 @@ struct desk_constraint {
     size_t *off;        /* token i: bytes[off[i] .. off[i+1]) */
     uint8_t *kind;      /* TOK_* per token */
     bool *allowed;      /* the mask's output */
+    int32_t *other;     /* the tokens that are not TOK_TEXT */
+    int32_t n_other;
 };
 
 void desk_constraint_free(desk_constraint *c) {
@@ -43,6 +45,7 @@ void desk_constraint_free(desk_constraint *c) {
     free(c->off);
     free(c->kind);
     free(c->allowed);
+    free(c->other);
     free(c);
 }
 
@@ -72,6 +75,18 @@ static desk_status read_vocab(desk_constraint *c, desk_err *err) {
             c->kind[i] = at == c->off[i] ? TOK_EMPTY : TOK_TEXT;
     }
     c->off[c->n_vocab] = at;
+    int32_t n_other = 0;
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        n_other += c->kind[i] != TOK_TEXT;
+    c->other = malloc((n_other ? (size_t)n_other : 1) * sizeof *c->other);
+    if (!c->other) {
+        free(pieces);
+        free(lens);
+        return desk_errf(err, DESK_E_NOMEM, "constraint: out of memory for %d tokens", c->n_vocab);
+    }
+    for (int32_t i = 0; i < c->n_vocab; i++)
+        if (c->kind[i] != TOK_TEXT)
+            c->other[c->n_other++] = i;
     for (int32_t i = 0; i < c->n_vocab; i++) {
         /* end and empty tokens stay out of the trie: their verdicts are
          * not about text */
@@ -142,18 +157,19 @@ desk_status desk_constraint_apply(desk_constraint *c, float *logits, const desk_
     if (s != DESK_OK)
         return s;
     bool can_end = desk_grammar_matcher_can_end(c->m);
-    for (int32_t i = 0; i < c->n_vocab; i++)
-        if (c->kind[i] != TOK_TEXT)
-            c->allowed[i] = c->kind[i] == TOK_END && can_end;
+    for (int32_t k = 0; k < c->n_other; k++) {
+        int32_t i = c->other[k];
+        c->allowed[i] = c->kind[i] == TOK_END && can_end;
+    }
     for (size_t k = 0; k < n_end; k++)
         if (end_ids[k] >= 0 && end_ids[k] < c->n_vocab)
             c->allowed[end_ids[k]] = can_end;
+    /* one pass without branches: the vocabulary is long */
     size_t n = 0;
     for (int32_t i = 0; i < c->n_vocab; i++) {
-        if (c->allowed[i])
-            n++;
-        else
-            logits[i] = -INFINITY;
+        bool a = c->allowed[i];
+        n += a;
+        logits[i] = a ? logits[i] : -INFINITY;
     }
     if (n_allowed)
         *n_allowed = n;

@@ -72,6 +72,8 @@ struct desk_grammar_vocab {
     uint32_t *lo, *hi;  /* per node: its subtree's tokens in dfs_tok */
     uint8_t *cls;       /* per node: the classes (C_*) of the bytes below it */
     uint16_t *nchars;   /* per node: the most characters below it in one token */
+    uint32_t *end;      /* per node: the first node after its subtree (nodes are in preorder) */
+    uint32_t *depth;    /* per node: its depth, the root's 0 */
     uint32_t max_chars; /* the most characters in one token */
     dlevel *dlv;        /* max_len + 1: the cached walk's levels */
     desk_gstacks probe; /* the start state stepped once, for the loop test */
@@ -97,10 +99,69 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v) {
     free(v->hi);
     free(v->cls);
     free(v->nchars);
+    free(v->end);
+    free(v->depth);
     free(v->dlv);
     desk_gstacks_free(&v->probe);
     desk_gwork_free(&v->work);
     free(v);
+}
+
+/* Renumbers the nodes in preorder, so that a subtree is a run of nodes
+ * and the cached walk reads the trie front to back instead of chasing
+ * links (the links stay, in the new numbers). */
+static bool preorder(desk_grammar_vocab *v) {
+    uint32_t nn = v->n_nodes;
+    uint32_t *id = malloc((size_t)nn * sizeof *id);
+    uint8_t *byte = malloc(nn);
+    uint32_t *child = malloc((size_t)nn * sizeof *child), *sib = malloc((size_t)nn * sizeof *sib);
+    uint32_t *head = malloc((size_t)nn * sizeof *head);
+    v->end = malloc((size_t)nn * sizeof *v->end);
+    v->depth = malloc((size_t)nn * sizeof *v->depth);
+    bool ok = id && byte && child && sib && head && v->end && v->depth;
+    if (ok) {
+        uint32_t next = 0;
+        size_t top = 0;
+        v->todo[top++] = 0;
+        while (top) {
+            uint32_t x = v->todo[--top];
+            if (x & 0x80000000u) {
+                v->end[id[x & 0x7FFFFFFFu]] = next;
+                continue;
+            }
+            id[x] = next++;
+            v->todo[top++] = x | 0x80000000u;
+            for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c])
+                v->todo[top++] = c;
+        }
+        for (uint32_t x = 0; x < nn; x++) {
+            uint32_t y = id[x];
+            byte[y] = v->byte[x];
+            child[y] = v->child[x] == NONE ? NONE : id[v->child[x]];
+            sib[y] = v->sibling[x] == NONE ? NONE : id[v->sibling[x]];
+            head[y] = v->tok_head[x];
+        }
+        v->depth[0] = 0;
+        for (uint32_t y = 0; y < nn; y++)
+            for (uint32_t c = child[y]; c != NONE; c = sib[c])
+                v->depth[c] = v->depth[y] + 1;
+        free(v->byte);
+        free(v->child);
+        free(v->sibling);
+        free(v->tok_head);
+        v->byte = byte;
+        v->child = child;
+        v->sibling = sib;
+        v->tok_head = head;
+        byte = NULL;
+        child = sib = head = NULL;
+    }
+    free(id);
+    free(byte);
+    free(child);
+    free(sib);
+    free(head);
+    return ok;
 }
 
 /* Builds the summaries of the subtrees with SUMMARY_MIN tokens or more.
@@ -254,7 +315,7 @@ desk_status desk_grammar_vocab_new(const char *const *pieces, const size_t *lens
         v->tok_head[x] = (uint32_t)i;
     }
     desk_gwork_init(&v->work, NULL);
-    if (!summarise(v)) {
+    if (!preorder(v) || !summarise(v)) {
         desk_grammar_vocab_free(v);
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a %d-token vocabulary", n);
     }
@@ -517,13 +578,8 @@ static desk_status walk_cached(const desk_gstacks *start, desk_gutf8 utf8, desk_
     v->dlv[0].utf8 = utf8;
     for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
         allowed[t] = true;
-    size_t n_todo = 0;
-    for (uint32_t c = v->child[0]; c != NONE; c = v->sibling[c]) {
-        v->todo[n_todo++] = c;
-        v->todo[n_todo++] = 1;
-    }
-    while (n_todo) {
-        uint32_t dep = v->todo[--n_todo], x = v->todo[--n_todo];
+    for (uint32_t x = 1; x < v->n_nodes;) {
+        uint32_t dep = v->depth[x];
         const dlevel *up = &v->dlv[dep - 1];
         dlevel *lv = &v->dlv[dep];
         uint8_t b = v->byte[x];
@@ -536,8 +592,10 @@ static desk_status walk_cached(const desk_gstacks *start, desk_gutf8 utf8, desk_
             lv->utf8.cp = b;
         } else {
             int r = desk_gutf8_push(&lv->utf8, b);
-            if (r == GU_BAD)
+            if (r == GU_BAD) {
+                x = v->end[x];
                 continue;
+            }
             if (!d->info[up->sid].chain_known && (st = desk_gdfa_info(d, up->sid, err)) != DESK_OK)
                 return st;
             /* where non-ASCII characters lead, when they all lead alike */
@@ -555,21 +613,22 @@ static desk_status walk_cached(const desk_gstacks *start, desk_gutf8 utf8, desk_
                 return st;
             }
         }
-        if (to == GD_DEAD)
+        if (to == GD_DEAD) {
+            x = v->end[x];
             continue;
+        }
         lv->sid = to;
         if (lv->utf8.need == 0) {
             if (!d->info[to].chain_known && (st = desk_gdfa_info(d, to, err)) != DESK_OK)
                 return st;
-            if (whole_subtree(v, &d->info[to], x, allowed))
+            if (whole_subtree(v, &d->info[to], x, allowed)) {
+                x = v->end[x];
                 continue;
+            }
         }
         for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
             allowed[t] = true;
-        for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c]) {
-            v->todo[n_todo++] = c;
-            v->todo[n_todo++] = dep + 1;
-        }
+        x++;
     }
     return DESK_OK;
 }
