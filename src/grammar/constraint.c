@@ -149,6 +149,29 @@ bool desk_constraint_allows(desk_constraint *c, desk_token id) {
     return desk_grammar_matcher_accept(c->probe, c->bytes + c->off[id], c->off[id + 1] - c->off[id]);
 }
 
+/* Puts -inf in LOGITS where ALLOWED is false; the count allowed.  Without
+ * branches: about half of a long vocabulary is allowed in no order, so a
+ * branch per token would mispredict half the time (~0.5 ms over 262k
+ * tokens).  gcc's -O2 leaves this loop scalar; at O3 it is vectorised
+ * (clang vectorises it at -O2). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static size_t mask_logits(float *restrict logits, const bool *restrict allowed, int32_t n) {
+    const uint32_t neg_inf = 0xFF800000u;
+    /* read as bytes (0 or 1): a bool's widening is not vectorised */
+    const uint8_t *al = (const uint8_t *)allowed;
+    size_t count = 0;
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t a = al[i], keep = 0u - a, bits;
+        memcpy(&bits, &logits[i], sizeof bits);
+        bits = (bits & keep) | (neg_inf & ~keep);
+        memcpy(&logits[i], &bits, sizeof bits);
+        count += a;
+    }
+    return count;
+}
+
 desk_status desk_constraint_apply(desk_constraint *c, float *logits, const desk_token *end_ids,
                                   size_t n_end, size_t *n_allowed, desk_err *err) {
     if (n_allowed)
@@ -164,13 +187,7 @@ desk_status desk_constraint_apply(desk_constraint *c, float *logits, const desk_
     for (size_t k = 0; k < n_end; k++)
         if (end_ids[k] >= 0 && end_ids[k] < c->n_vocab)
             c->allowed[end_ids[k]] = can_end;
-    /* one pass without branches: the vocabulary is long */
-    size_t n = 0;
-    for (int32_t i = 0; i < c->n_vocab; i++) {
-        bool a = c->allowed[i];
-        n += a;
-        logits[i] = a ? logits[i] : -INFINITY;
-    }
+    size_t n = mask_logits(logits, c->allowed, c->n_vocab);
     if (n_allowed)
         *n_allowed = n;
     return DESK_OK;
