@@ -20,7 +20,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "core/error.h"
 
@@ -97,7 +96,6 @@ static void flush(desk_grammar_cache *d) {
 }
 
 void desk_gdfa_prepare(desk_grammar_cache *d, uint32_t max_stacks, uint32_t max_depth) {
-    if (getenv("GDFA_DEBUG")) fprintf(stderr, "states %u pool %zu hashed %u\n", d->n_states, d->n_pool, d->n_h);
     if (max_stacks != d->max_stacks || max_depth != d->max_depth || d->n_states > SOFT_STATES ||
         d->n_pool > SOFT_POOL)
         flush(d);
