@@ -13,8 +13,9 @@
  * Bounds: past SOFT_STATES states (or SOFT_POOL stack positions) the
  * cache is emptied before the next mask; a mask that alone would pass
  * HARD_STATES or HARD_POOL sets d->full and its caller falls back to
- * stepping without the cache.  So a constraint's cache stays under about
- * 40 MiB even for a grammar whose states never repeat.
+ * stepping without the cache.  So a constraint's cache stays under 50 MiB
+ * even for a grammar whose states never repeat (32768 rows of 512 bytes,
+ * 2^21 positions and their stacks' offsets, the hash table of 2^18).
  */
 #include "grammar/dfa.h"
 
@@ -27,7 +28,7 @@
 #define SOFT_STATES 4096u
 #define SOFT_POOL (1u << 20)
 #define HARD_STATES 32768u
-#define HARD_POOL (1u << 22)
+#define HARD_POOL (1u << 21)
 #define MAX_HASHED (1u << 18) /* non-ASCII steps remembered */
 
 /* Grows *P (elements of SIZE bytes, capacity *CAP) to hold NEED. */

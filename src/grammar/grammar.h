@@ -133,7 +133,7 @@ uint32_t desk_grammar_vocab_max_chars(const desk_grammar_vocab *v);
  * nodes reach it, and learns which characters it takes in a row, so
  * whole subtrees are allowed without a step.  One per grammar and
  * vocabulary (whose longest token it is sized for); G is borrowed and
- * must outlive it.  Bounded (about 40 MiB at most); the caller frees it
+ * must outlive it.  Bounded (under 50 MiB); the caller frees it
  * with desk_grammar_cache_free.  One thread at a time. */
 typedef struct desk_grammar_cache desk_grammar_cache;
 desk_status desk_grammar_cache_new(const desk_grammar *g, const desk_grammar_vocab *v,
