@@ -31,21 +31,6 @@
 #define HARD_POOL (1u << 21)
 #define MAX_HASHED (1u << 18) /* non-ASCII steps remembered */
 
-/* Grows *P (elements of SIZE bytes, capacity *CAP) to hold NEED. */
-static bool grow(void **p, size_t *cap, size_t need, size_t size) {
-    if (need <= *cap)
-        return true;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * size);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 desk_status desk_gdfa_new(const desk_grammar *g, uint32_t chain_cap, desk_grammar_cache **out,
                           desk_err *err) {
     *out = NULL;
@@ -199,15 +184,15 @@ static bool room(desk_grammar_cache *d, uint32_t n, size_t len) {
         return false;
     size_t cap = d->cap_pool_stacks, cap2 = d->cap_pool_stacks;
     void *o = d->pool_off, *l = d->pool_len;
-    bool ok = grow(&o, &cap, (size_t)d->n_pool_stacks + n, sizeof(uint32_t));
+    bool ok = desk_ggrow(&o, &cap, (size_t)d->n_pool_stacks + n, sizeof(uint32_t));
     d->pool_off = o;
-    ok = ok && grow(&l, &cap2, (size_t)d->n_pool_stacks + n, sizeof(uint32_t));
+    ok = ok && desk_ggrow(&l, &cap2, (size_t)d->n_pool_stacks + n, sizeof(uint32_t));
     d->pool_len = l;
     if (!ok)
         return false;
     d->cap_pool_stacks = (uint32_t)(cap < cap2 ? cap : cap2);
     void *p = d->pool;
-    ok = grow(&p, &d->cap_pool, d->n_pool + len + 1, sizeof(uint32_t));
+    ok = desk_ggrow(&p, &d->cap_pool, d->n_pool + len + 1, sizeof(uint32_t));
     d->pool = p;
     return ok;
 }
@@ -216,7 +201,7 @@ desk_status desk_gdfa_intern(desk_grammar_cache *d, const desk_gstacks *s, uint3
                              desk_err *err) {
     size_t cap = d->cap_order;
     void *o = d->order;
-    bool ok = grow(&o, &cap, s->n ? s->n : 1, sizeof(uint32_t));
+    bool ok = desk_ggrow(&o, &cap, s->n ? s->n : 1, sizeof(uint32_t));
     d->order = o;
     if (!ok)
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a mask cache");
@@ -366,25 +351,7 @@ bool desk_gdfa_allow_range(const desk_grammar_cache *d, uint32_t sid, uint32_t l
     return desk_gstacks_allow_range(d->g, &s, lo, hi);
 }
 
-/* Whether every code point in [LO, HI] matches E. */
-static bool all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi) {
-    if (e->type == GE_ANY)
-        return true;
-    if (e->type == GE_CHAR)
-        return lo == hi && e->value == lo;
-    const desk_gclass *c = &g->classes[e->value];
-    const desk_grange *r = &g->ranges[c->off];
-    for (uint32_t i = 0; i < c->n; i++) {
-        if (!c->neg && r[i].lo <= lo && r[i].hi >= hi)
-            return true;
-        if (c->neg && r[i].lo <= hi && r[i].hi >= lo)
-            return false;
-    }
-    return c->neg;
-}
-
-/* The classes whose every byte is in LP (and non-ASCII when HIGH). */
-static uint8_t ok_classes(const uint64_t lp[2], bool high) {
+uint8_t desk_gdfa_ok_classes(const uint64_t lp[2], bool high) {
     const uint64_t ctl0 = 0xFFFFFFFFull, ctl1 = 1ull << 63;
     const uint64_t quote = 1ull << '"', bsl = 1ull << ('\\' - 64);
     const uint64_t other0 = ~ctl0 & ~quote, other1 = ~ctl1 & ~bsl;
@@ -427,7 +394,7 @@ static desk_status groups(desk_grammar_cache *d, uint32_t sid, desk_err *err) {
             if (s.len[i] == 0)
                 continue;
             const desk_gelem *e = &g->elems[s.data[s.off[i] + s.len[i] - 1]];
-            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : all_in(g, e, 0x80, 0x10FFFF))
+            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : desk_gelem_match_all_in(g, e, 0x80, 0x10FFFF))
                 sig |= 1ull << i;
             else if (cp == 0x80 && desk_gelem_match_any_in(g, e, 0x80, 0x10FFFF))
                 uniform = false;
@@ -477,7 +444,7 @@ static desk_status groups(desk_grammar_cache *d, uint32_t sid, desk_err *err) {
         info.next = info.hi_next; /* only non-ASCII characters go on */
         info.high = true;
     }
-    info.ok = ok_classes(info.lp, info.high);
+    info.ok = desk_gdfa_ok_classes(info.lp, info.high);
     d->info[sid] = info;
     return DESK_OK;
 }

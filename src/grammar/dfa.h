@@ -81,6 +81,9 @@ desk_status desk_gdfa_step(desk_grammar_cache *d, uint32_t sid, uint32_t cp, uin
                            desk_err *err);
 /* Fills d->info[SID] (its chain too), if not known yet. */
 desk_status desk_gdfa_info(desk_grammar_cache *d, uint32_t sid, desk_err *err);
+/* The byte classes (C_*) whose every byte is in LP (and every non-ASCII
+ * character, when HIGH). */
+uint8_t desk_gdfa_ok_classes(const uint64_t lp[2], bool high);
 /* Whether some stack of state SID accepts a code point in [LO, HI]. */
 bool desk_gdfa_allow_range(const desk_grammar_cache *d, uint32_t sid, uint32_t lo, uint32_t hi);
 

@@ -348,23 +348,6 @@ static bool step_byte(desk_grammar_vocab *v, const desk_grammar *g, const level 
     return s == DESK_OK && lv->own.n > 0;
 }
 
-/* Whether every code point in [LO, HI] matches E. */
-static bool all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi) {
-    if (e->type == GE_ANY)
-        return true;
-    if (e->type == GE_CHAR)
-        return lo == hi && e->value == lo;
-    const desk_gclass *c = &g->classes[e->value];
-    const desk_grange *r = &g->ranges[c->off];
-    for (uint32_t i = 0; i < c->n; i++) {
-        if (!c->neg && r[i].lo <= lo && r[i].hi >= hi)
-            return true;
-        if (c->neg && r[i].lo <= hi && r[i].hi >= lo)
-            return false;
-    }
-    return c->neg;
-}
-
 static bool same_set(const desk_gstacks *a, const desk_gstacks *b) {
     if (a->n != b->n || a->has_end != b->has_end)
         return false;
@@ -400,7 +383,7 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
             if (s->len[i] == 0)
                 continue;
             const desk_gelem *e = &g->elems[s->data[s->off[i] + s->len[i] - 1]];
-            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : all_in(g, e, 0x80, 0x10FFFF))
+            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : desk_gelem_match_all_in(g, e, 0x80, 0x10FFFF))
                 sig |= 1ull << i;
             else if (cp == 0x80 && desk_gelem_match_any_in(g, e, 0x80, 0x10FFFF))
                 return true; /* not uniform over non-ASCII: *HIGH stays false */
@@ -425,25 +408,6 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
     return true;
 }
 
-/* The classes whose every byte is in LP (and non-ASCII when HIGH). */
-static uint8_t ok_classes(const uint64_t lp[2], bool high) {
-    const uint64_t ctl0 = 0xFFFFFFFFull, ctl1 = 1ull << 63;
-    const uint64_t quote = 1ull << '"', bsl = 1ull << ('\\' - 64);
-    const uint64_t other0 = ~ctl0 & ~quote, other1 = ~ctl1 & ~bsl;
-    uint8_t ok = 0;
-    if (lp[0] & quote)
-        ok |= C_QUOTE;
-    if (lp[1] & bsl)
-        ok |= C_BSL;
-    if ((lp[0] & ctl0) == ctl0 && (lp[1] & ctl1) == ctl1)
-        ok |= C_CTL;
-    if ((lp[0] & other0) == other0 && (lp[1] & other1) == other1)
-        ok |= C_OTHER;
-    if (high)
-        ok |= C_HIGH;
-    return ok;
-}
-
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err) {
     if (!m || !v || (!allowed && v->n_tokens))
@@ -464,7 +428,7 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
     level *l0 = &v->levels[0];
     l0->anchor = start;
     l0->loop = utf8.need == 0 && start_loops(v, start, l0->lp, &l0->high);
-    l0->ok = ok_classes(l0->lp, l0->high);
+    l0->ok = desk_gdfa_ok_classes(l0->lp, l0->high);
     for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
         allowed[t] = true;
     size_t n_todo = 0;
@@ -498,7 +462,7 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
             if (lv->utf8.need == 0 && (d <= 2 || v->sum_of[x] != NONE)) {
                 lv->anchor = lv->set;
                 lv->loop = start_loops(v, lv->set, lv->lp, &lv->high);
-                lv->ok = ok_classes(lv->lp, lv->high);
+                lv->ok = desk_gdfa_ok_classes(lv->lp, lv->high);
             }
         }
         if (lv->loop && lv->utf8.need == 0 && !(v->cls[x] & ~lv->ok)) {
