@@ -507,15 +507,50 @@ static void test_mutated_grammars(void **state) {
     free(base);
 }
 
-/* The mask agrees with clone + accept for every token of a synthetic
- * vocabulary, at several points of a JSON document. */
+/* Whether the mask of grammar G, direct and through cache C, agrees with
+ * clone + accept for every token of V after each of the prefixes; the
+ * number of tokens allowed. */
+static int check_masks(desk_grammar *g, desk_grammar_cache *c, const char *const *prefixes,
+                       size_t n_prefixes, char **pieces, const size_t *lens, int n,
+                       desk_grammar_vocab *v) {
+    desk_err e = {0};
+    bool *allowed = calloc((size_t)n, sizeof *allowed), *cached = calloc((size_t)n, sizeof *cached);
+    int total = 0;
+    for (size_t p = 0; p < n_prefixes; p++) {
+        desk_grammar_matcher *m = NULL;
+        assert_int_equal(desk_grammar_matcher_new(g, &m, &e), DESK_OK);
+        desk_grammar_matcher_accept(m, prefixes[p], strlen(prefixes[p]));
+        assert_int_equal(desk_grammar_mask(m, v, allowed, &e), DESK_OK);
+        assert_int_equal(desk_grammar_mask_cached(m, v, c, cached, &e), DESK_OK);
+        for (int i = 0; i < n; i++) {
+            desk_grammar_matcher *k = NULL;
+            assert_int_equal(desk_grammar_matcher_clone(m, &k, &e), DESK_OK);
+            bool want = desk_grammar_matcher_accept(k, pieces[i], lens[i]);
+            desk_grammar_matcher_free(k);
+            if (allowed[i] != want || cached[i] != want)
+                fail_msg("after \"%s\", token %d \"%s\": mask says %d, cached mask %d, accept "
+                         "says %d", prefixes[p], i, pieces[i], allowed[i], cached[i], want);
+            total += want;
+        }
+        desk_grammar_matcher_free(m);
+    }
+    free(allowed);
+    free(cached);
+    return total;
+}
+
+/* The mask, direct and cached, agrees with clone + accept for every token
+ * of a synthetic vocabulary, at several points of a JSON document and of
+ * grammars with bounded repetitions (states that count characters) and
+ * classes that treat non-ASCII characters unevenly. */
 static void test_mask(void **state) {
     (void)state;
     desk_grammar *g = gparse_file("json.gbnf");
     enum { N = 4000 };
     static const char *const atoms[] = {"{", "}", "[", "]", "\"", ":", ",", " ", "\n", "a", "b",
                                         "true", "null", "0", "1", "9", ".", "e", "-", "\\", "u",
-                                        "é", "😀", "\xe3", "\x81", "\x82", "\xff", "tr", "ue"};
+                                        "é", "😀", "\xe3", "\x81", "\x82", "\xff", "tr", "ue",
+                                        "ab", "ba", "aaa", "01"};
     size_t n_atoms = sizeof atoms / sizeof *atoms;
     char **pieces = calloc(N, sizeof *pieces);
     size_t *lens = calloc(N, sizeof *lens);
@@ -532,31 +567,43 @@ static void test_mask(void **state) {
     desk_grammar_vocab *v = NULL;
     desk_err e = {0};
     assert_int_equal(desk_grammar_vocab_new((const char *const *)pieces, lens, N, &v, &e), DESK_OK);
-    bool *allowed = calloc(N, sizeof *allowed);
+    desk_grammar_cache *c = NULL;
+    assert_int_equal(desk_grammar_cache_new(g, v, &c, &e), DESK_OK);
     const char *prefixes[] = {"", "{", "{\"a", "{\"a\":", "[1", "[\"\xe3", "[tr", "{\"a\": [1, 2]",
-                              "\"\\u", "[]", "x"};
-    int total_allowed = 0;
-    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
-        desk_grammar_matcher *m = NULL;
-        assert_int_equal(desk_grammar_matcher_new(g, &m, &e), DESK_OK);
-        desk_grammar_matcher_accept(m, prefixes[p], strlen(prefixes[p]));
-        assert_int_equal(desk_grammar_mask(m, v, allowed, &e), DESK_OK);
-        for (int i = 0; i < N; i++) {
-            desk_grammar_matcher *c = NULL;
-            assert_int_equal(desk_grammar_matcher_clone(m, &c, &e), DESK_OK);
-            bool want = desk_grammar_matcher_accept(c, pieces[i], lens[i]);
-            desk_grammar_matcher_free(c);
-            if (allowed[i] != want)
-                fail_msg("after \"%s\", token %d \"%s\": mask says %d, accept says %d", prefixes[p],
-                         i, pieces[i], allowed[i], want);
-            total_allowed += want;
-        }
-        desk_grammar_matcher_free(m);
-    }
+                              "\"\\u", "[]", "x", "{\"ab\": \"b", "[\"\xf0\x9f"};
+    size_t n_prefixes = sizeof prefixes / sizeof *prefixes;
+    /* twice: the second time every state is in the cache already */
+    int total_allowed = check_masks(g, c, prefixes, n_prefixes, pieces, lens, N, v);
+    assert_int_equal(check_masks(g, c, prefixes, n_prefixes, pieces, lens, N, v), total_allowed);
+    bool *allowed = calloc(N, sizeof *allowed);
     assert_int_equal(desk_grammar_mask(NULL, v, allowed, &e), DESK_E_ARG);
     /* the comparison meant something: some tokens in, most out */
-    assert_true(total_allowed > 50 && total_allowed < 11 * N / 2);
+    assert_true(total_allowed > 50 && total_allowed < 13 * N / 2);
+
+    /* bounded repetitions: each character moves a counter, so no state
+     * repeats along a token, and a chain ends where the count does */
+    desk_grammar *counted = gparse("root ::= \"\\\"\" [a-b]{0,3} \"\\\"\" | \"[\" [0-9]{2,4} (\",\" [0-9]{2,4})* \"]\" |\n"
+                                   "  \"{\" [^{}\"é]{1,5} \"}\" | [ab]{3} \"e\"* |\n"
+                                   "  \"'\" [^\"\\\\\\x00-\\x1F]{0,5} \"\\\"\"\n");
+    desk_grammar_cache *cc = NULL;
+    assert_int_equal(desk_grammar_cache_new(counted, v, &cc, &e), DESK_OK);
+    /* another grammar's matcher is refused */
+    desk_grammar_matcher *m = NULL;
+    assert_int_equal(desk_grammar_matcher_new(g, &m, &e), DESK_OK);
+    assert_int_equal(desk_grammar_mask_cached(m, v, cc, allowed, &e), DESK_E_ARG);
+    desk_grammar_matcher_free(m);
+    const char *cprefixes[] = {"", "\"", "\"a", "\"ab", "\"aba", "[", "[0", "[01", "[011", "[0119",
+                               "[01,", "{", "{a", "{é", "{\xc3", "{aaaa", "{aaaaa", "a", "ab", "aba",
+                               "'", "'a", "'abcd", "'é", "'\xf0\x9f"};
+    size_t n_cprefixes = sizeof cprefixes / sizeof *cprefixes;
+    int counted_allowed = check_masks(counted, cc, cprefixes, n_cprefixes, pieces, lens, N, v);
+    assert_int_equal(check_masks(counted, cc, cprefixes, n_cprefixes, pieces, lens, N, v),
+                     counted_allowed);
+    assert_true(counted_allowed > 20 && counted_allowed < (int)n_cprefixes * N / 2);
+    desk_grammar_cache_free(cc);
+    desk_grammar_free(counted);
     free(allowed);
+    desk_grammar_cache_free(c);
     desk_grammar_vocab_free(v);
     for (int i = 0; i < N; i++)
         free(pieces[i]);

@@ -80,10 +80,13 @@ desk_status desk_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf
 
 /* A constraint: GRAMMAR bound to T's vocabulary, at the start of the text.
  * It holds each token's bytes, a byte trie of them (so a full mask steps
- * shared prefixes once) and a mask buffer, all sized here: checking,
- * masking and accepting allocate only when the grammar's nesting grows
- * past what it has seen.  Tokens that decode to nothing (control tokens)
- * are never allowed; end-of-generation tokens are allowed exactly where
+ * shared prefixes once) and a mask buffer, all sized here: checking and
+ * accepting allocate only when the grammar's nesting grows past what it
+ * has seen.  Masking also remembers the grammar's states as it meets
+ * them (each stepped once per character, however many tokens reach it):
+ * that cache grows geometrically while new states appear and is bounded
+ * (emptied past 4096 states; under 50 MiB at most).  Tokens that decode
+ * to nothing (control tokens) are never allowed; end-of-generation tokens are allowed exactly where
  * the text is a complete match.  The caller owns it: desk_constraint_free
  * (before the grammar and the tokenizer go). */
 desk_status desk_constraint_new(const desk_grammar *g, const desk_tokenizer *t,

@@ -125,4 +125,25 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v);
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err);
 
+/* The most characters of one token of V (counted by their first bytes). */
+uint32_t desk_grammar_vocab_max_chars(const desk_grammar_vocab *v);
+
+/* The states a grammar's masks meet, remembered between masks (dfa.c):
+ * each set of stacks is stepped once per code point, however many trie
+ * nodes reach it, and learns which characters it takes in a row, so
+ * whole subtrees are allowed without a step.  One per grammar and
+ * vocabulary (whose longest token it is sized for); G is borrowed and
+ * must outlive it.  Bounded (under 50 MiB); the caller frees it
+ * with desk_grammar_cache_free.  One thread at a time. */
+typedef struct desk_grammar_cache desk_grammar_cache;
+desk_status desk_grammar_cache_new(const desk_grammar *g, const desk_grammar_vocab *v,
+                                   desk_grammar_cache **out, desk_err *err);
+void desk_grammar_cache_free(desk_grammar_cache *c);
+/* The same mask as desk_grammar_mask (the same verdict for every token),
+ * through cache C, which it fills.  DESK_E_ARG also for a matcher of
+ * another grammar than C's, or a vocabulary with longer tokens than C
+ * was made for. */
+desk_status desk_grammar_mask_cached(const desk_grammar_matcher *m, desk_grammar_vocab *v,
+                                     desk_grammar_cache *c, bool *allowed, desk_err *err);
+
 #endif

@@ -69,8 +69,14 @@ desk_status desk_grammar_check_left_recursion(const desk_grammar *g, desk_err *e
 
 /* Whether element E matches code point CP (E a character element). */
 bool desk_gelem_match(const desk_grammar *g, const desk_gelem *e, uint32_t cp);
+/* Whether E matches every code point in [LO, HI]. */
+bool desk_gelem_match_all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi);
 /* Whether E matches some code point in [LO, HI]. */
 bool desk_gelem_match_any_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi);
+
+/* Grows *P (elements of SIZE bytes, capacity *CAP, both updated) to hold
+ * NEED; false (*P untouched) when memory runs out. */
+bool desk_ggrow(void **p, size_t *cap, size_t need, size_t size);
 
 /* A set of stacks: stack i is data[off[i] .. off[i]+len[i]). */
 typedef struct desk_gstacks {

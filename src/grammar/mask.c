@@ -10,7 +10,7 @@
  * The levels' buffers live in the vocabulary and are reused, so after the
  * first masks a mask allocates nothing.
  */
-#include "grammar/internal.h"
+#include "grammar/dfa.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +30,6 @@ typedef struct level {
     desk_gstacks own;
 } level;
 
-/* Classes of bytes, for a per-node record of what occurs below it: what a
- * JSON string's body loops on ('"', '\\' and controls aside) is a union
- * of whole classes, so one byte per node decides most subtrees. */
-enum { C_QUOTE = 1, C_BSL = 2, C_CTL = 4, C_OTHER = 8, C_HIGH = 16, C_BAD = 32 };
 
 static uint8_t byte_class(uint8_t b) {
     return b == '"' ? C_QUOTE : b == '\\' ? C_BSL : b < 0x20 || b == 0x7F ? C_CTL
@@ -52,6 +48,13 @@ typedef struct summary {
 /* Subtrees with at least this many tokens get a summary. */
 #define SUMMARY_MIN 24
 
+/* The cached walk's state at one depth: a stored set and a character
+ * half-read from it. */
+typedef struct dlevel {
+    uint32_t sid;
+    desk_gutf8 utf8;
+} dlevel;
+
 struct desk_grammar_vocab {
     int n_tokens;
     uint32_t n_nodes;
@@ -68,6 +71,11 @@ struct desk_grammar_vocab {
     uint32_t *dfs_tok;  /* the tokens in depth-first order */
     uint32_t *lo, *hi;  /* per node: its subtree's tokens in dfs_tok */
     uint8_t *cls;       /* per node: the classes (C_*) of the bytes below it */
+    uint16_t *nchars;   /* per node: the most characters below it in one token */
+    uint32_t *end;      /* per node: the first node after its subtree (nodes are in preorder) */
+    uint32_t *depth;    /* per node: its depth, the root's 0 */
+    uint32_t max_chars; /* the most characters in one token */
+    dlevel *dlv;        /* max_len + 1: the cached walk's levels */
     desk_gstacks probe; /* the start state stepped once, for the loop test */
     desk_gwork work;
 };
@@ -90,9 +98,70 @@ void desk_grammar_vocab_free(desk_grammar_vocab *v) {
     free(v->lo);
     free(v->hi);
     free(v->cls);
+    free(v->nchars);
+    free(v->end);
+    free(v->depth);
+    free(v->dlv);
     desk_gstacks_free(&v->probe);
     desk_gwork_free(&v->work);
     free(v);
+}
+
+/* Renumbers the nodes in preorder, so that a subtree is a run of nodes
+ * and the cached walk reads the trie front to back instead of chasing
+ * links (the links stay, in the new numbers). */
+static bool preorder(desk_grammar_vocab *v) {
+    uint32_t nn = v->n_nodes;
+    uint32_t *id = malloc((size_t)nn * sizeof *id);
+    uint8_t *byte = malloc(nn);
+    uint32_t *child = malloc((size_t)nn * sizeof *child), *sib = malloc((size_t)nn * sizeof *sib);
+    uint32_t *head = malloc((size_t)nn * sizeof *head);
+    v->end = malloc((size_t)nn * sizeof *v->end);
+    v->depth = malloc((size_t)nn * sizeof *v->depth);
+    bool ok = id && byte && child && sib && head && v->end && v->depth;
+    if (ok) {
+        uint32_t next = 0;
+        size_t top = 0;
+        v->todo[top++] = 0;
+        while (top) {
+            uint32_t x = v->todo[--top];
+            if (x & 0x80000000u) {
+                v->end[id[x & 0x7FFFFFFFu]] = next;
+                continue;
+            }
+            id[x] = next++;
+            v->todo[top++] = x | 0x80000000u;
+            for (uint32_t c = v->child[x]; c != NONE; c = v->sibling[c])
+                v->todo[top++] = c;
+        }
+        for (uint32_t x = 0; x < nn; x++) {
+            uint32_t y = id[x];
+            byte[y] = v->byte[x];
+            child[y] = v->child[x] == NONE ? NONE : id[v->child[x]];
+            sib[y] = v->sibling[x] == NONE ? NONE : id[v->sibling[x]];
+            head[y] = v->tok_head[x];
+        }
+        v->depth[0] = 0;
+        for (uint32_t y = 0; y < nn; y++)
+            for (uint32_t c = child[y]; c != NONE; c = sib[c])
+                v->depth[c] = v->depth[y] + 1;
+        free(v->byte);
+        free(v->child);
+        free(v->sibling);
+        free(v->tok_head);
+        v->byte = byte;
+        v->child = child;
+        v->sibling = sib;
+        v->tok_head = head;
+        byte = NULL;
+        child = sib = head = NULL;
+    }
+    free(id);
+    free(byte);
+    free(child);
+    free(sib);
+    free(head);
+    return ok;
 }
 
 /* Builds the summaries of the subtrees with SUMMARY_MIN tokens or more.
@@ -103,11 +172,13 @@ static bool summarise(desk_grammar_vocab *v) {
     uint32_t *parent = malloc((size_t)nn * sizeof *parent), *count = calloc(nn, sizeof *count);
     uint32_t *lo = v->lo = malloc((size_t)nn * sizeof *lo), *hi = v->hi = malloc((size_t)nn * sizeof *hi);
     v->cls = calloc(nn, 1);
+    v->nchars = calloc(nn, sizeof *v->nchars);
     uint8_t *bad = calloc(nn, 1);
     desk_gutf8 *dec = calloc(nn, sizeof *dec);
     v->sum_of = malloc((size_t)nn * sizeof *v->sum_of);
     v->dfs_tok = malloc((v->n_tokens ? (size_t)v->n_tokens : 1) * sizeof *v->dfs_tok);
-    bool ok = parent && count && lo && hi && v->cls && bad && dec && v->sum_of && v->dfs_tok;
+    bool ok = parent && count && lo && hi && v->cls && v->nchars && bad && dec && v->sum_of &&
+              v->dfs_tok;
     if (ok) {
         parent[0] = NONE;
         for (uint32_t x = 0; x < nn; x++) {
@@ -125,7 +196,14 @@ static bool summarise(desk_grammar_vocab *v) {
         for (uint32_t x = nn; x-- > 1;) {
             count[parent[x]] += count[x];
             v->cls[parent[x]] |= v->cls[x] | byte_class(v->byte[x]) | (bad[x] ? C_BAD : 0);
+            /* characters counted by their first bytes: a token cut
+             * inside one counts it too */
+            uint32_t c = v->nchars[x] + ((v->byte[x] & 0xC0) != 0x80);
+            c = c > UINT16_MAX ? UINT16_MAX : c;
+            if (c > v->nchars[parent[x]])
+                v->nchars[parent[x]] = (uint16_t)c;
         }
+        v->max_chars = v->nchars[0];
         /* depth-first token order: a node's tokens, then its children's */
         uint32_t pos = 0;
         size_t top = 0;
@@ -208,8 +286,9 @@ desk_status desk_grammar_vocab_new(const char *const *pieces, const size_t *lens
     v->tok_next = malloc((n ? (size_t)n : 1) * sizeof *v->tok_next);
     v->todo = malloc(2 * total * sizeof *v->todo);
     v->levels = calloc(max_len + 1, sizeof *v->levels);
+    v->dlv = calloc(max_len + 1, sizeof *v->dlv);
     if (!v->byte || !v->child || !v->sibling || !v->tok_head || !v->tok_next || !v->todo ||
-        !v->levels) {
+        !v->levels || !v->dlv) {
         desk_grammar_vocab_free(v);
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a %d-token vocabulary", n);
     }
@@ -236,7 +315,7 @@ desk_status desk_grammar_vocab_new(const char *const *pieces, const size_t *lens
         v->tok_head[x] = (uint32_t)i;
     }
     desk_gwork_init(&v->work, NULL);
-    if (!summarise(v)) {
+    if (!preorder(v) || !summarise(v)) {
         desk_grammar_vocab_free(v);
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for a %d-token vocabulary", n);
     }
@@ -267,23 +346,6 @@ static bool step_byte(desk_grammar_vocab *v, const desk_grammar *g, const level 
     }
     lv->set = &lv->own;
     return s == DESK_OK && lv->own.n > 0;
-}
-
-/* Whether every code point in [LO, HI] matches E. */
-static bool all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi) {
-    if (e->type == GE_ANY)
-        return true;
-    if (e->type == GE_CHAR)
-        return lo == hi && e->value == lo;
-    const desk_gclass *c = &g->classes[e->value];
-    const desk_grange *r = &g->ranges[c->off];
-    for (uint32_t i = 0; i < c->n; i++) {
-        if (!c->neg && r[i].lo <= lo && r[i].hi >= hi)
-            return true;
-        if (c->neg && r[i].lo <= hi && r[i].hi >= lo)
-            return false;
-    }
-    return c->neg;
 }
 
 static bool same_set(const desk_gstacks *a, const desk_gstacks *b) {
@@ -321,7 +383,7 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
             if (s->len[i] == 0)
                 continue;
             const desk_gelem *e = &g->elems[s->data[s->off[i] + s->len[i] - 1]];
-            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : all_in(g, e, 0x80, 0x10FFFF))
+            if (cp < 0x80 ? desk_gelem_match(g, e, cp) : desk_gelem_match_all_in(g, e, 0x80, 0x10FFFF))
                 sig |= 1ull << i;
             else if (cp == 0x80 && desk_gelem_match_any_in(g, e, 0x80, 0x10FFFF))
                 return true; /* not uniform over non-ASCII: *HIGH stays false */
@@ -346,25 +408,6 @@ static bool start_loops(desk_grammar_vocab *v, const desk_gstacks *s, uint64_t l
     return true;
 }
 
-/* The classes whose every byte is in LP (and non-ASCII when HIGH). */
-static uint8_t ok_classes(const uint64_t lp[2], bool high) {
-    const uint64_t ctl0 = 0xFFFFFFFFull, ctl1 = 1ull << 63;
-    const uint64_t quote = 1ull << '"', bsl = 1ull << ('\\' - 64);
-    const uint64_t other0 = ~ctl0 & ~quote, other1 = ~ctl1 & ~bsl;
-    uint8_t ok = 0;
-    if (lp[0] & quote)
-        ok |= C_QUOTE;
-    if (lp[1] & bsl)
-        ok |= C_BSL;
-    if ((lp[0] & ctl0) == ctl0 && (lp[1] & ctl1) == ctl1)
-        ok |= C_CTL;
-    if ((lp[0] & other0) == other0 && (lp[1] & other1) == other1)
-        ok |= C_OTHER;
-    if (high)
-        ok |= C_HIGH;
-    return ok;
-}
-
 desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab *v, bool *allowed,
                               desk_err *err) {
     if (!m || !v || (!allowed && v->n_tokens))
@@ -385,7 +428,7 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
     level *l0 = &v->levels[0];
     l0->anchor = start;
     l0->loop = utf8.need == 0 && start_loops(v, start, l0->lp, &l0->high);
-    l0->ok = ok_classes(l0->lp, l0->high);
+    l0->ok = desk_gdfa_ok_classes(l0->lp, l0->high);
     for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
         allowed[t] = true;
     size_t n_todo = 0;
@@ -419,7 +462,7 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
             if (lv->utf8.need == 0 && (d <= 2 || v->sum_of[x] != NONE)) {
                 lv->anchor = lv->set;
                 lv->loop = start_loops(v, lv->set, lv->lp, &lv->high);
-                lv->ok = ok_classes(lv->lp, lv->high);
+                lv->ok = desk_gdfa_ok_classes(lv->lp, lv->high);
             }
         }
         if (lv->loop && lv->utf8.need == 0 && !(v->cls[x] & ~lv->ok)) {
@@ -445,4 +488,136 @@ desk_status desk_grammar_mask(const desk_grammar_matcher *m, desk_grammar_vocab 
         }
     }
     return st;
+}
+
+uint32_t desk_grammar_vocab_max_chars(const desk_grammar_vocab *v) {
+    return v->max_chars;
+}
+
+desk_status desk_grammar_cache_new(const desk_grammar *g, const desk_grammar_vocab *v,
+                                   desk_grammar_cache **out, desk_err *err) {
+    if (!out)
+        return desk_errf(err, DESK_E_ARG, "grammar: a mask cache without an output");
+    *out = NULL;
+    if (!g || !v)
+        return desk_errf(err, DESK_E_ARG, "grammar: a mask cache without a grammar or vocabulary");
+    return desk_gdfa_new(g, v->max_chars, out, err);
+}
+
+/* Marks the tokens of node X's subtree when state SID takes all of them
+ * along its chain (see desk_gdinfo): every byte below X among those it
+ * goes on with, and no token longer than the chain. */
+static bool whole_subtree(const desk_grammar_vocab *v, const desk_gdinfo *in, uint32_t x,
+                          bool *allowed) {
+    if (in->chain < v->nchars[x])
+        return false;
+    uint32_t lo, hi;
+    if (!(v->cls[x] & ~in->ok)) {
+        lo = v->lo[x];
+        hi = v->hi[x];
+    } else {
+        uint32_t si = v->sum_of[x];
+        if (si == NONE)
+            return false;
+        const summary *sm = &v->sums[si];
+        if ((sm->ascii[0] & ~in->lp[0]) || (sm->ascii[1] & ~in->lp[1]) ||
+            (sm->high && (!in->high || sm->bad)))
+            return false;
+        lo = sm->lo;
+        hi = sm->hi;
+    }
+    for (uint32_t k = lo; k < hi; k++)
+        allowed[v->dfs_tok[k]] = true;
+    return true;
+}
+
+/* The trie walk of desk_grammar_mask with every step through the cache D. */
+static desk_status walk_cached(const desk_gstacks *start, desk_gutf8 utf8, desk_grammar_vocab *v,
+                               desk_grammar_cache *d, bool *allowed, desk_err *err) {
+    uint32_t sid;
+    desk_status st = desk_gdfa_intern(d, start, &sid, err);
+    if (st != DESK_OK)
+        return st;
+    v->dlv[0].sid = sid;
+    v->dlv[0].utf8 = utf8;
+    for (uint32_t t = v->tok_head[0]; t != NONE; t = v->tok_next[t])
+        allowed[t] = true;
+    for (uint32_t x = 1; x < v->n_nodes;) {
+        uint32_t dep = v->depth[x];
+        const dlevel *up = &v->dlv[dep - 1];
+        dlevel *lv = &v->dlv[dep];
+        uint8_t b = v->byte[x];
+        uint32_t to;
+        lv->utf8 = up->utf8;
+        if (up->utf8.need == 0 && b < 0x80) {
+            to = d->rows[(size_t)up->sid * 128 + b];
+            if (to == GD_UNKNOWN && (st = desk_gdfa_step(d, up->sid, b, &to, err)) != DESK_OK)
+                return st;
+            lv->utf8.cp = b;
+        } else {
+            int r = desk_gutf8_push(&lv->utf8, b);
+            if (r == GU_BAD) {
+                x = v->end[x];
+                continue;
+            }
+            if (!d->info[up->sid].chain_known && (st = desk_gdfa_info(d, up->sid, err)) != DESK_OK)
+                return st;
+            /* where non-ASCII characters lead, when they all lead alike */
+            to = d->info[up->sid].hi_next;
+            if (r == GU_MORE) {
+                if (to == GD_UNKNOWN) {
+                    uint32_t lo, hi;
+                    desk_gutf8_range(&lv->utf8, &lo, &hi);
+                    to = desk_gdfa_allow_range(d, up->sid, lo, hi) ? up->sid : GD_DEAD;
+                } else if (to != GD_DEAD) {
+                    to = up->sid;
+                }
+            } else if (to == GD_UNKNOWN &&
+                       (st = desk_gdfa_step(d, up->sid, lv->utf8.cp, &to, err)) != DESK_OK) {
+                return st;
+            }
+        }
+        if (to == GD_DEAD) {
+            x = v->end[x];
+            continue;
+        }
+        lv->sid = to;
+        if (lv->utf8.need == 0) {
+            if (!d->info[to].chain_known && (st = desk_gdfa_info(d, to, err)) != DESK_OK)
+                return st;
+            if (whole_subtree(v, &d->info[to], x, allowed)) {
+                x = v->end[x];
+                continue;
+            }
+        }
+        for (uint32_t t = v->tok_head[x]; t != NONE; t = v->tok_next[t])
+            allowed[t] = true;
+        x++;
+    }
+    return DESK_OK;
+}
+
+desk_status desk_grammar_mask_cached(const desk_grammar_matcher *m, desk_grammar_vocab *v,
+                                     desk_grammar_cache *d, bool *allowed, desk_err *err) {
+    if (!m || !v || !d || (!allowed && v->n_tokens))
+        return desk_errf(err, DESK_E_ARG,
+                         "grammar: a mask without a matcher, vocabulary, cache or output");
+    desk_gutf8 utf8;
+    uint32_t max_stacks, max_depth;
+    const desk_grammar *g;
+    const desk_gstacks *start = desk_grammar_matcher_state(m, &g, &utf8, &max_stacks, &max_depth);
+    if (g != d->g)
+        return desk_errf(err, DESK_E_ARG, "grammar: a mask cache used with another grammar");
+    if (d->chain_cap < v->max_chars)
+        return desk_errf(err, DESK_E_ARG,
+                         "grammar: a mask cache made for a vocabulary with shorter tokens");
+    if (v->n_tokens)
+        memset(allowed, 0, (size_t)v->n_tokens * sizeof *allowed);
+    if (!start)
+        return DESK_OK;
+    desk_gdfa_prepare(d, max_stacks, max_depth);
+    desk_status s = walk_cached(start, utf8, v, d, allowed, err);
+    if (s == DESK_E_RANGE && d->full) /* states that never repeat: step them directly */
+        return desk_grammar_mask(m, v, allowed, err);
+    return s;
 }

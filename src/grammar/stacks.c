@@ -40,6 +40,22 @@ bool desk_gelem_match_any_in(const desk_grammar *g, const desk_gelem *e, uint32_
     return c->neg;
 }
 
+bool desk_gelem_match_all_in(const desk_grammar *g, const desk_gelem *e, uint32_t lo, uint32_t hi) {
+    if (e->type == GE_ANY)
+        return true;
+    if (e->type == GE_CHAR)
+        return lo == hi && e->value == lo;
+    const desk_gclass *c = &g->classes[e->value];
+    const desk_grange *r = &g->ranges[c->off];
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (!c->neg && r[i].lo <= lo && r[i].hi >= hi)
+            return true;
+        if (c->neg && r[i].lo <= hi && r[i].hi >= lo)
+            return false;
+    }
+    return c->neg;
+}
+
 void desk_gwork_init(desk_gwork *w, const desk_grammar *g) {
     memset(w, 0, sizeof *w);
     w->g = g;
@@ -62,8 +78,7 @@ void desk_gstacks_free(desk_gstacks *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Grows *P (elements of SIZE bytes, capacity *CAP) to hold NEED. */
-static bool grow(void **p, size_t *cap, size_t need, size_t size) {
+bool desk_ggrow(void **p, size_t *cap, size_t need, size_t size) {
     if (need <= *cap)
         return true;
     size_t c = *cap ? *cap : 16;
@@ -82,9 +97,9 @@ static bool grow_stack_index(desk_gstacks *s, uint32_t need) {
         return true;
     size_t c = s->cap, c2 = s->cap;
     void *o = s->off, *l = s->len;
-    bool ok = grow(&o, &c, need, sizeof(uint32_t));
+    bool ok = desk_ggrow(&o, &c, need, sizeof(uint32_t));
     s->off = o;
-    ok = ok && grow(&l, &c2, need, sizeof(uint32_t));
+    ok = ok && desk_ggrow(&l, &c2, need, sizeof(uint32_t));
     s->len = l;
     if (!ok)
         return false;
@@ -94,7 +109,7 @@ static bool grow_stack_index(desk_gstacks *s, uint32_t need) {
 
 desk_status desk_gstacks_copy(desk_gstacks *dst, const desk_gstacks *src, desk_err *err) {
     void *d = dst->data;
-    bool ok = grow(&d, &dst->cap_data, src->n_data, sizeof(uint32_t));
+    bool ok = desk_ggrow(&d, &dst->cap_data, src->n_data, sizeof(uint32_t));
     dst->data = d;
     if (!ok || !grow_stack_index(dst, src->n))
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory copying %u stacks", src->n);
@@ -177,7 +192,7 @@ static desk_status add_stack(desk_gwork *w, desk_gstacks *out, const uint32_t *s
                          "the limit is max_stacks)", w->max_stacks);
     void *d = out->data;
     /* never a NULL buffer, even for empty stacks: offsets into it are taken */
-    bool ok = grow(&d, &out->cap_data, out->n_data + len + 1, sizeof(uint32_t));
+    bool ok = desk_ggrow(&d, &out->cap_data, out->n_data + len + 1, sizeof(uint32_t));
     out->data = d;
     if (!ok || !grow_stack_index(out, out->n + 1))
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory for %u stacks", out->n + 1);
@@ -203,7 +218,7 @@ static desk_status queue(desk_gwork *w, const uint32_t *st, uint32_t len, uint32
                          "grammar: a stack deeper than %u (nesting too deep; the limit is "
                          "max_depth)", w->max_depth);
     void *l = w->list;
-    bool ok = grow(&l, &w->cap_list, w->n_list + n + 1, sizeof(uint32_t));
+    bool ok = desk_ggrow(&l, &w->cap_list, w->n_list + n + 1, sizeof(uint32_t));
     w->list = l;
     if (!ok)
         return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory expanding stacks");
@@ -244,7 +259,7 @@ static desk_status drain(desk_gwork *w, desk_gstacks *out, desk_err *err) {
         /* Copied out: queueing the alternatives overwrites the list here. */
         void *t = w->tmp;
         size_t cap = w->cap_tmp;
-        if (!grow(&t, &cap, len + 1, sizeof(uint32_t)))
+        if (!desk_ggrow(&t, &cap, len + 1, sizeof(uint32_t)))
             return desk_errf(err, DESK_E_NOMEM, "grammar: out of memory expanding stacks");
         w->tmp = t;
         w->cap_tmp = (uint32_t)cap;
