@@ -55,6 +55,10 @@ static const char USAGE[] =
     "                         other requests batched with it (a request can also ask with\n"
     "                         \"deterministic\": true)\n"
     "\n"
+    "A request may also ask for \"manifest\": true: the answer carries the replay manifest\n"
+    "desk run --manifest writes (saved to a file, desk replay reproduces it); it names\n"
+    "the model's path and sha256.  --no-manifest refuses such requests.\n"
+    "\n"
     "Loopback only by default; another --host must be given explicitly.  desk serve stops on\n"
     "SIGINT or SIGTERM: it stops accepting, ends running streams (finish_reason \"length\")\n"
     "and exits 0.\n";
@@ -147,6 +151,10 @@ int cmd_serve(int argc, char **argv) {
         if (lora > 0) continue;
         if (!strcmp(f, "--deterministic")) {
             o.deterministic = true;
+            continue;
+        }
+        if (!strcmp(f, "--no-manifest")) {
+            c.no_manifest = true;
             continue;
         }
         if (i + 1 >= argc) return cli_fail(cmd, DESK_EXIT_USAGE, "unknown argument or missing value: '%s' (see desk serve --help)", f);

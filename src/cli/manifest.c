@@ -128,70 +128,87 @@ static void put_s(json_object *o, const char *k, const char *v) { json_object_ob
 static void put_i(json_object *o, const char *k, int64_t v) { json_object_object_add(o, k, json_object_new_int64(v)); }
 static void put_d(json_object *o, const char *k, double v) { json_object_object_add(o, k, json_object_new_double(v)); }
 
-int cli_manifest_write(const char *cmd, const char *path, const cli_gen_args *a, const cli_run_record *rec) {
-    desk_err err = {0};
-    char sha[65];
-    if (desk_file_sha256(rec->model_path, sha, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+json_object *cli_manifest_object(const cli_manifest_info *in) {
+    const cli_run_record *rec = in->rec;
     json_object *root = json_object_new_object();
+    if (!root) return NULL;
     put_i(root, "desk_manifest", 1);
     json_object *d = json_object_new_object();
     put_s(d, "version", desk_version());
     put_s(d, "commit", desk_build_commit());
     json_object_object_add(root, "desk", d);
     json_object *m = json_object_new_object();
-    put_s(m, "path", rec->model_path);
-    put_s(m, "sha256", sha);
+    put_s(m, "path", in->model_path);
+    put_s(m, "sha256", in->model_sha256);
     json_object_object_add(root, "model", m);
     json_object *loras = json_object_new_array();
-    for (int i = 0; i < a->loras.n; i++) {
-        char lsha[65];
-        if (desk_file_sha256(a->loras.path[i], lsha, &err) != DESK_OK) {
-            json_object_put(root);
-            json_object_put(loras);
-            return cli_fail_err(cmd, &err);
-        }
+    for (int i = 0; i < in->n_loras; i++) {
         json_object *l = json_object_new_object();
-        put_s(l, "path", a->loras.path[i]);
-        put_s(l, "sha256", lsha);
-        put_d(l, "scale", a->loras.use[i].scale);
+        put_s(l, "path", in->lora_path[i]);
+        put_s(l, "sha256", in->lora_sha256[i]);
+        put_d(l, "scale", in->lora_scale[i]);
         json_object_array_add(loras, l);
     }
     json_object_object_add(root, "loras", loras);
     put_s(root, "isa", desk_isa_current(NULL));
-    put_s(root, "mode", a->deterministic ? "deterministic" : "default");
-    put_i(root, "threads", a->n_threads);
-    put_i(root, "ctx", a->n_ctx);
-    put_s(root, "cache_type_k", desk_cache_type_name(a->cache_k));
-    put_s(root, "cache_type_v", desk_cache_type_name(a->cache_v));
-    json_object_object_add(root, "no_repack", json_object_new_boolean(a->no_repack));
+    put_s(root, "mode", in->deterministic ? "deterministic" : "default");
+    put_i(root, "threads", in->n_threads);
+    put_i(root, "ctx", in->n_ctx);
+    put_s(root, "cache_type_k", desk_cache_type_name(in->cache_k));
+    put_s(root, "cache_type_v", desk_cache_type_name(in->cache_v));
+    json_object_object_add(root, "no_repack", json_object_new_boolean(in->no_repack));
+    const desk_sampler_params *sp = in->sp;
     json_object *s = json_object_new_object();
-    put_d(s, "temp", a->sp.temp);
-    put_i(s, "top_k", a->sp.top_k);
-    put_d(s, "top_p", a->sp.top_p);
-    put_d(s, "min_p", a->sp.min_p);
-    put_d(s, "repeat_penalty", a->sp.repeat_penalty);
-    put_i(s, "repeat_last_n", a->sp.repeat_last_n);
-    put_d(s, "presence_penalty", a->sp.presence_penalty);
-    put_d(s, "frequency_penalty", a->sp.frequency_penalty);
+    put_d(s, "temp", sp->temp);
+    put_i(s, "top_k", sp->top_k);
+    put_d(s, "top_p", sp->top_p);
+    put_d(s, "min_p", sp->min_p);
+    put_d(s, "repeat_penalty", sp->repeat_penalty);
+    put_i(s, "repeat_last_n", sp->repeat_last_n);
+    put_d(s, "presence_penalty", sp->presence_penalty);
+    put_d(s, "frequency_penalty", sp->frequency_penalty);
     /* As a string: seeds use all 64 bits, JSON readers often 53. */
     char seed[24];
-    snprintf(seed, sizeof seed, "%" PRIu64, a->sp.seed);
+    snprintf(seed, sizeof seed, "%" PRIu64, sp->seed);
     put_s(s, "seed", seed);
     json_object_object_add(root, "sampler", s);
-    put_i(root, "n_predict", a->n_predict);
+    put_i(root, "n_predict", in->n_predict);
     json_object *stops = json_object_new_array();
-    for (size_t i = 0; i < a->n_stops; i++) json_object_array_add(stops, json_object_new_string(a->stops[i]));
+    for (size_t i = 0; i < in->n_stops; i++) json_object_array_add(stops, json_object_new_string(in->stops[i]));
     json_object_object_add(root, "stops", stops);
     json_object_object_add(root, "stop_ids", ids_array(rec->stop_ids, rec->n_stop_ids));
     json_object_object_add(root, "prompt_ids", ids_array(rec->prompt, rec->n_prompt));
     json_object *o = json_object_new_object();
     json_object_object_add(o, "ids", ids_array(rec->out, rec->n_out));
-    json_object_object_add(o, "text", json_object_new_string_len(rec->text, (int)rec->text_len));
-    put_s(o, "stop_reason", desk_stop_reason_str(rec->stop));
+    json_object_object_add(o, "text", json_object_new_string_len(rec->text ? rec->text : "", (int)rec->text_len));
+    put_s(o, "stop_reason", in->stop_reason);
     json_object_object_add(root, "output", o);
     json_object *check = json_object_new_object();
     walk(root, "", add_digest, check);
     json_object_object_add(root, "check", check);
+    return root;
+}
+
+int cli_manifest_write(const char *cmd, const char *path, const cli_gen_args *a, const cli_run_record *rec) {
+    desk_err err = {0};
+    char sha[65], lsha[CLI_LORA_MAX][65];
+    const char *lsha_p[CLI_LORA_MAX];
+    float lscale[CLI_LORA_MAX];
+    if (desk_file_sha256(rec->model_path, sha, &err) != DESK_OK) return cli_fail_err(cmd, &err);
+    for (int i = 0; i < a->loras.n; i++) {
+        if (desk_file_sha256(a->loras.path[i], lsha[i], &err) != DESK_OK) return cli_fail_err(cmd, &err);
+        lsha_p[i] = lsha[i];
+        lscale[i] = a->loras.use[i].scale;
+    }
+    const cli_manifest_info info = {
+        .model_path = rec->model_path, .model_sha256 = sha, .n_loras = a->loras.n,
+        .lora_path = (const char *const *)a->loras.path, .lora_sha256 = lsha_p, .lora_scale = lscale,
+        .deterministic = a->deterministic, .n_threads = a->n_threads, .n_ctx = a->n_ctx,
+        .cache_k = a->cache_k, .cache_v = a->cache_v, .no_repack = a->no_repack, .sp = &a->sp,
+        .n_predict = a->n_predict, .stops = (const char *const *)a->stops, .n_stops = a->n_stops,
+        .stop_reason = desk_stop_reason_str(rec->stop), .rec = rec};
+    json_object *root = cli_manifest_object(&info);
+    if (!root) return cli_fail(cmd, DESK_EXIT_FAIL, "out of memory");
 
     desk_afile af;
     int rc = 0;

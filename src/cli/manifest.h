@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <json-c/json.h>
+
 #include "desk.h"
 #include "gen.h"
 
@@ -31,6 +33,29 @@ typedef struct cli_run_record {
     size_t text_len;
     desk_stop_reason stop;
 } cli_run_record;
+
+/* Everything a manifest records, from whichever program produced the
+ * generation (desk run, desk serve).  All borrowed. */
+typedef struct cli_manifest_info {
+    const char *model_path, *model_sha256;
+    int n_loras;
+    const char *const *lora_path, *const *lora_sha256;
+    const float *lora_scale;
+    bool deterministic;
+    int n_threads, n_ctx;
+    desk_cache_type cache_k, cache_v;
+    bool no_repack;
+    const desk_sampler_params *sp;
+    int n_predict;
+    const char *const *stops;
+    size_t n_stops;
+    const char *stop_reason; /* desk_stop_reason_str's words */
+    const cli_run_record *rec; /* prompt, stop ids, output (model_path and stop unused) */
+} cli_manifest_info;
+
+/* The manifest of INFO as a JSON object, its "check" digests included.
+ * The caller releases it with json_object_put.  NULL when out of memory. */
+json_object *cli_manifest_object(const cli_manifest_info *info);
 
 /* Writes the manifest of a run with settings A to PATH (atomically).
  * Hashes the model and adapter files.  Prints one line and returns the

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "../cli/manifest.h"
 
 /* ---- JSON text ---- */
 
@@ -354,6 +355,21 @@ int api_read_generation(json_object *o, srv_kind kind, const api_limits *lim, sr
     json_object *u = api_field(o, "user");
     if (u && !json_object_is_type(u, json_type_string)) return api_bad(e, "user", "'user' must be a string");
     r->stop_id = kind == SRV_CHAT ? lim->eot : -1;
+    if (get_bool(o, "manifest", &r->manifest, e)) return -1;
+    if (r->manifest && lim->no_manifest)
+        return api_bad(e, "manifest", "this server gives no replay manifests (desk serve --no-manifest)");
+    /* desk replay runs the engine alone: one choice, no constraint, the
+     * end-of-generation tokens as they are. */
+    if (r->manifest && (r->n_choices > 1 || r->grammar || r->tools || r->ignore_eos))
+        return api_bad(e, "manifest",
+                       "a replay manifest records one plain generation: not with n > 1, response_format, tools or ignore_eos");
+    if (r->manifest) {
+        desk_err err = {0};
+        const srv_model_opts *mo = srv_model_options(r->model);
+        for (int i = -1; i < mo->n_loras; i++)
+            if (!srv_model_sha256(r->model, i, &err))
+                return api_bad(e, "manifest", "cannot hash the model's files: %s", err.msg);
+    }
     return 0;
 }
 
@@ -480,6 +496,33 @@ static void put_usage(char **b, size_t *len, size_t *cap, const srv_req *r) {
                    r->n_prompt, gen, r->n_prompt + gen, r->n_cached);
 }
 
+/* R's replay manifest (desk replay reads it from a file) as ,"manifest":{...}.
+ * The files were hashed when the request was read. */
+static void put_manifest(const srv_req *r, char **b, size_t *len, size_t *cap) {
+    srv_model *m = r->model;
+    const srv_model_opts *mo = srv_model_options(m);
+    const srv_choice *c = &r->choice[0];
+    desk_err err = {0};
+    const char *lsha[SRV_MAX_LORAS];
+    for (int i = 0; i < mo->n_loras; i++) lsha[i] = srv_model_sha256(m, i, &err);
+    desk_sampler_params sp = r->sp;
+    const cli_run_record rec = {.prompt = r->prompt, .n_prompt = (size_t)r->n_prompt, .stop_ids = &r->stop_id,
+                                .n_stop_ids = r->stop_id >= 0, .out = c->ids, .n_out = c->n_ids,
+                                .text = c->text, .text_len = c->len};
+    const cli_manifest_info info = {
+        .model_path = srv_model_path(m), .model_sha256 = srv_model_sha256(m, -1, &err), .n_loras = mo->n_loras,
+        .lora_path = mo->lora_path, .lora_sha256 = lsha, .lora_scale = mo->lora_scale,
+        .deterministic = r->deterministic || mo->deterministic, .n_threads = mo->n_threads, .n_ctx = mo->n_ctx,
+        .cache_k = DESK_CACHE_F16, .cache_v = DESK_CACHE_F16, .sp = &sp, .n_predict = r->max_tokens,
+        .stops = (const char *const *)r->stops, .n_stops = r->n_stops, .stop_reason = c->why ? c->why : "?",
+        .rec = &rec};
+    json_object *o = cli_manifest_object(&info);
+    if (!o) return;
+    srv_buf_puts(b, len, cap, ",\"manifest\":");
+    srv_buf_puts(b, len, cap, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
 void api_write_generation(const srv_req *r, char **b, size_t *len, size_t *cap) {
     const desk_tokenizer *t = desk_model_tokenizer(srv_model_desk(r->model));
     bool chat = r->kind == SRV_CHAT;
@@ -518,6 +561,7 @@ void api_write_generation(const srv_req *r, char **b, size_t *len, size_t *cap) 
     }
     srv_buf_puts(b, len, cap, "],");
     put_usage(b, len, cap, r);
+    if (r->manifest) put_manifest(r, b, len, cap);
     srv_buf_puts(b, len, cap, "}");
 }
 
@@ -624,6 +668,13 @@ void api_stream_end(srv_req *r) {
         api_chunk_begin(r, &b, &len, &cap);
         srv_buf_puts(&b, &len, &cap, ",\"choices\":[],");
         put_usage(&b, &len, &cap, r);
+        srv_buf_puts(&b, &len, &cap, "}\n\n");
+    }
+    if (r->manifest && !r->err[0]) {
+        /* like the usage chunk: no choices, the manifest beside them */
+        api_chunk_begin(r, &b, &len, &cap);
+        srv_buf_puts(&b, &len, &cap, ",\"choices\":[]");
+        put_manifest(r, &b, &len, &cap);
         srv_buf_puts(&b, &len, &cap, "}\n\n");
     }
     srv_buf_puts(&b, &len, &cap, "data: [DONE]\n\n");

@@ -27,6 +27,7 @@ typedef struct api_limits {
     int n_ctx;      /* per stream */
     int n_parallel; /* most choices (n) */
     int max_tokens; /* cap on max_tokens */
+    bool no_manifest; /* --no-manifest */
 } api_limits;
 
 /* Fills E as a 400 naming PARAM (may be NULL) with the message FMT; -1. */

@@ -238,6 +238,7 @@ static api_limits limits_of(const srv *s, srv_model *m) {
         .n_ctx = srv_model_n_ctx(m),
         .n_parallel = srv_model_parallel(m),
         .max_tokens = s->c.max_tokens_cap,
+        .no_manifest = s->c.no_manifest,
     };
     return l;
 }

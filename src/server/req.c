@@ -81,6 +81,7 @@ void srv_req_unref(srv_req *r) {
     for (int i = 0; i < SRV_MAX_CHOICES; i++) {
         free(r->choice[i].text);
         free(r->choice[i].lp);
+        free(r->choice[i].ids);
     }
     for (size_t i = 0; i < r->n_stops; i++) free(r->stops[i]);
     free(r->prompt);

@@ -75,7 +75,11 @@ struct srv_model {
     desk_grammar *proto_g;
     desk_constraint *proto;
     float *masked;
-    srv_model_opts o;
+    srv_model_opts o; /* lora_path: the copies below */
+    char *path, *lora_path[SRV_MAX_LORAS];
+    /* sha256 of the file, then of each adapter: "" until hashed (sha_mu) */
+    pthread_mutex_t sha_mu;
+    char sha[SRV_MAX_LORAS + 1][65];
     long long created;
     slot *slots;
     uint64_t step;
@@ -104,6 +108,17 @@ desk_token srv_model_eot(const srv_model *m) { return m->eot; }
 int srv_model_n_ctx(const srv_model *m) { return m->o.n_ctx; }
 int srv_model_parallel(const srv_model *m) { return m->o.n_parallel; }
 bool srv_model_deterministic(const srv_model *m) { return m->o.deterministic; }
+const char *srv_model_path(const srv_model *m) { return m->path; }
+const srv_model_opts *srv_model_options(const srv_model *m) { return &m->o; }
+
+const char *srv_model_sha256(srv_model *m, int lora, desk_err *err) {
+    const char *file = lora < 0 ? m->path : m->lora_path[lora];
+    char *sha = m->sha[lora + 1];
+    pthread_mutex_lock(&m->sha_mu);
+    desk_status st = sha[0] ? DESK_OK : desk_file_sha256(file, sha, err);
+    pthread_mutex_unlock(&m->sha_mu);
+    return st == DESK_OK ? sha : NULL;
+}
 
 long long srv_model_created(const srv_model *m) { return m->created; }
 
@@ -194,6 +209,7 @@ static void fail_slot(srv_model *m, slot *s, const char *msg) {
 }
 
 static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
+    const bool limit = strcmp(reason, "length") == 0;
     if (!by_string) {
         char tail[16];
         size_t n = desk_detok_flush(&s->dt, tail, sizeof tail);
@@ -202,8 +218,12 @@ static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
             memcpy(s->text + s->len, tail, n);
             s->len += n;
         }
-        if (settle(s, old, NULL)) reason = "stop";
-        else emit(s, s->len, NULL);
+        if (settle(s, old, NULL)) {
+            reason = "stop";
+            by_string = true;
+        } else {
+            emit(s, s->len, NULL);
+        }
     }
     srv_req *r = s->r;
     pthread_mutex_lock(&r->mu);
@@ -211,6 +231,10 @@ static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
     c->calls = r->tools && s->con_on;
     if (c->calls && api_text_is_calls(c->text, c->len)) reason = "tool_calls";
     c->finish = reason;
+    /* In the engine's words, for a manifest (desk replay runs the engine) */
+    desk_stop_reason why = by_string ? DESK_STOP_STRING : DESK_STOP_EOG;
+    if (limit && !by_string) why = s->n_cache >= m->o.n_ctx ? DESK_STOP_CONTEXT : DESK_STOP_LENGTH;
+    c->why = desk_stop_reason_str(why);
     c->done = true;
     if (r->stream) api_stream_finish(r, s->ci);
     if (++r->n_done == r->n_choices && !r->finished) {
@@ -279,6 +303,19 @@ static void detect_call(slot *s, desk_token id) {
     s->con = NULL;
 }
 
+/* Appends ID to C's ids (R->mu held); false when out of memory. */
+static bool keep_id(srv_choice *c, desk_token id) {
+    if (c->n_ids == c->cap_ids) {
+        size_t cap = c->cap_ids ? c->cap_ids * 2 : 64;
+        desk_token *p = realloc(c->ids, cap * sizeof *p);
+        if (!p) return false;
+        c->ids = p;
+        c->cap_ids = cap;
+    }
+    c->ids[c->n_ids++] = id;
+    return true;
+}
+
 static void on_logits(srv_model *m, slot *s, const float *logits) {
     srv_req *r = s->r;
     srv_choice *c = &r->choice[s->ci];
@@ -344,7 +381,12 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
     desk_sampler_accept(s->smp, id);
     pthread_mutex_lock(&r->mu);
     c->n_gen++;
+    bool kept = !r->manifest || keep_id(c, id);
     pthread_mutex_unlock(&r->mu);
+    if (!kept) {
+        fail_slot(m, s, "out of memory for the manifest's token ids");
+        return;
+    }
     pthread_mutex_lock(&m->mu);
     m->met.tokens_out++;
     pthread_mutex_unlock(&m->mu);
@@ -738,6 +780,12 @@ desk_status srv_model_new(const char *name, const char *path, const srv_model_op
     m->created = (long long)time(NULL);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
+    pthread_mutex_init(&m->sha_mu, NULL);
+    if (!(m->path = strdup(path))) goto nomem;
+    for (int i = 0; i < o->n_loras && i < SRV_MAX_LORAS; i++) {
+        if (!(m->lora_path[i] = strdup(o->lora_path[i]))) goto nomem;
+        m->o.lora_path[i] = m->lora_path[i];
+    }
     desk_model_params mp = {.check_memory = true, .n_ctx_hint = o->n_ctx * o->n_parallel};
     desk_status st = desk_model_load(path, &mp, &m->m, err);
     if (st != DESK_OK) goto fail;
@@ -825,6 +873,9 @@ void srv_model_free(srv_model *m) {
     desk_model_free(m->m);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->sha_mu);
+    free(m->path);
+    for (int i = 0; i < SRV_MAX_LORAS; i++) free(m->lora_path[i]);
     free(m);
 }
 

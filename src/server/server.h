@@ -72,6 +72,11 @@ typedef struct srv_choice {
     bool calls;     /* the text is tool calls (finish "tool_calls", or cut short) */
     int tc_sent;    /* streaming tool calls: calls whose first chunk went out */
     size_t tc_args_sent; /* bytes of the last of them's arguments sent */
+    /* With a manifest asked: the generated ids (malloc'd, grows) and why
+     * generation ended, in desk_stop_reason_str's words. */
+    desk_token *ids;
+    size_t n_ids, cap_ids;
+    const char *why;
 } srv_choice;
 
 /* How a tool call opens in the text (Hermes/Qwen style, tools.c). */
@@ -91,6 +96,7 @@ typedef struct srv_req {
     bool seed_given;
     bool ignore_eos; /* llama-server's extension: never end on an end-of-generation token */
     bool deterministic; /* desk's extension: batch-invariant arithmetic for this request */
+    bool manifest;      /* desk's extension: a replay manifest with the response */
     char *stops[SRV_MAX_STOPS];
     size_t n_stops;
     desk_token stop_id; /* the chat format's end of turn, or -1 */
@@ -169,6 +175,14 @@ desk_token srv_model_eot(const srv_model *m);
 int srv_model_n_ctx(const srv_model *m);
 int srv_model_parallel(const srv_model *m);
 long long srv_model_created(const srv_model *m);
+/* What a replay manifest records about the model: its file, the options
+ * it runs with, and the sha256 of the file (and of adapter I, 0 <=
+ * I < o->n_loras), hashed on the first call (about a second per GB; the
+ * caller waits) and kept.  NULL with ERR filled when a file cannot be
+ * read.  Everything returned belongs to the model. */
+const char *srv_model_path(const srv_model *m);
+const srv_model_opts *srv_model_options(const srv_model *m);
+const char *srv_model_sha256(srv_model *m, int lora, desk_err *err);
 /* Whether every request runs batch-invariant (--deterministic). */
 bool srv_model_deterministic(const srv_model *m);
 
@@ -209,6 +223,7 @@ typedef struct srv_config {
     int max_tokens_cap;
     int timeout_s;
     int max_connections;
+    bool no_manifest; /* refuse "manifest": true (it names the model's path) */
 } srv_config;
 
 typedef struct srv srv;
