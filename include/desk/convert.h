@@ -69,6 +69,16 @@ typedef struct desk_convert_opts {
 desk_status desk_quantize_file(const char *in, const char *out, const desk_qrecipe *r,
                                const desk_convert_opts *opts, desk_err *err);
 
+/* desk_quantize_file with the N_LORAS adapters of LORAS merged into the
+ * weights they adapt (W + s B A in F32, desk_lora_merge_rows, before the
+ * row is quantized; such a tensor is converted even when it keeps its
+ * type): llama.cpp's llama-export-lora, re-quantized.  The adapters were
+ * loaded for the model at IN and are borrowed for the call. */
+typedef struct desk_lora_use desk_lora_use;
+desk_status desk_quantize_file_merged(const char *in, const char *out, const desk_qrecipe *r,
+                                      const desk_convert_opts *opts, const desk_lora_use *loras, int n_loras,
+                                      desk_err *err);
+
 typedef struct desk_synth_shape {
     const char *name; /* "llama-1b" */
     const char *what; /* the model it copies */

@@ -53,6 +53,20 @@ typedef struct desk_lora_use {
     float scale;           /* the user's scale (llama.cpp's --lora-scaled); 1 for --lora */
 } desk_lora_use;
 
+/* ---- merging ---- */
+
+/* Adds USE's low-rank update to NROWS rows of the base tensor called NAME
+ * ("blk.3.attn_q.weight"), rows R0.. of it, given dequantized in W (each
+ * row N_IN floats, row r of W is the tensor's row R0 + r): W += s * B A
+ * with llama.cpp's scale s (use->scale * alpha / rank, or use->scale when
+ * the adapter has no alpha).  Returns true when the adapter adapts NAME
+ * with that row width (and changed W), false otherwise (W untouched).  The
+ * sum is done in double, then rounded once.  Thread-safe (reads only). */
+bool desk_lora_merge_rows(const desk_lora_use *use, const char *name, int64_t r0, int64_t nrows, int64_t n_in,
+                          float *w);
+/* Whether USE's adapter adapts base tensor NAME. */
+bool desk_lora_adapts(const desk_lora *l, const char *name);
+
 /* ---- writing ---- */
 
 /* One adapted matrix for desk_lora_write: BASE names the base tensor

@@ -13,10 +13,11 @@
 #include "sandbox.h"
 #include "desk/convert.h"
 #include "desk.h"
+#include "lora_opts.h"
 #include "progress.h"
 
 static const char USAGE[] =
-    "usage: desk quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
+    "usage: desk quantize IN.gguf OUT.gguf TYPE [--threads N] [--lora ADAPTER.gguf[:S] ...]\n"
     "\n"
     "Writes a copy of the model IN with its weights in TYPE: Q4_0, Q4_1, Q5_0,\n"
     "Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, the mixtures Q4_K_M and Q5_K_M, or F16, BF16,\n"
@@ -39,6 +40,10 @@ static const char USAGE[] =
     "Tensors are written in llama.cpp's order (by layer, then name).\n"
     "\n"
     "--threads N   threads for the row conversion (default: physical cores)\n"
+    "--lora ADAPTER.gguf[:S]  merge a LoRA adapter (llama.cpp's adapter GGUF, made for\n"
+    "              IN, e.g. by desk tune) into the weights it adapts, at scale S\n"
+    "              (default 1; repeat for several, up to 8): W + S * alpha/rank * B A,\n"
+    "              in F32, then quantized to TYPE.  OUT then runs without the adapter.\n"
     "\n"
     "OUT is written atomically: on any error, or when desk is interrupted\n"
     "(SIGINT, SIGTERM) or over `ulimit -f`, no file is left there.  OUT may\n"
@@ -48,12 +53,16 @@ int cmd_quantize(int argc, char **argv) {
     const char *pos[3];
     int npos = 0;
     long long threads = 0;
+    cli_loras loras = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
             fputs(USAGE, stdout);
             return 0;
         }
+        const int lora = cli_lora_parse("quantize", &loras, argc, argv, &i);
+        if (lora < 0) return DESK_EXIT_USAGE;
+        if (lora > 0) continue;
         if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
             if (i + 1 >= argc) return cli_fail("quantize", DESK_EXIT_USAGE, "%s needs a value", a);
             if (!cli_parse_int("quantize", a, argv[++i], 1, 1024, &threads)) return DESK_EXIT_USAGE;
@@ -70,17 +79,33 @@ int cmd_quantize(int argc, char **argv) {
     if (!r) return cli_fail("quantize", DESK_EXIT_USAGE, "unknown type %s (one of %s)", pos[2], desk_qrecipe_list());
     if (access(pos[0], R_OK) != 0)
         return cli_fail("quantize", DESK_EXIT_USAGE, "%s: %s", pos[0], strerror(errno));
-    int bad = cli_check_output("quantize", pos[1], &pos[0], 1);
-    if (!bad) bad = cli_sandbox_apply("quantize", &(cli_sandbox_spec){.read = &pos[0], .n_read = 1, .write = &pos[1],
-                                                                     .n_write = 1});
+    const char *inputs[1 + CLI_LORA_MAX];
+    inputs[0] = pos[0];
+    for (int k = 0; k < loras.n; k++) inputs[1 + k] = loras.path[k];
+    int bad = cli_check_output("quantize", pos[1], inputs, 1 + loras.n);
+    if (!bad) bad = cli_sandbox_apply("quantize", &(cli_sandbox_spec){.read = inputs, .n_read = 1 + loras.n,
+                                                                     .write = &pos[1], .n_write = 1});
     if (bad) return bad;
+    /* Adapters are checked against the model they were made for: loaded
+     * in place (no repacking), only for their shapes. */
+    desk_model *model = NULL;
+    desk_err err = {0};
+    if (loras.n > 0) {
+        const desk_model_params mp = {.no_repack = true};
+        if (desk_model_load(pos[0], &mp, &model, &err) != DESK_OK) return cli_fail_err("quantize", &err);
+        if ((bad = cli_loras_load("quantize", &loras, model)) != 0) {
+            desk_model_free(model);
+            return bad;
+        }
+    }
 
     cli_progress pr;
     cli_progress_init(&pr, "quantize");
     desk_convert_opts o = {threads > 0 ? (int)threads : desk_physical_cores(), cli_progress_cb, &pr};
-    desk_err err = {0};
-    desk_status st = desk_quantize_file(pos[0], pos[1], r, &o, &err);
+    desk_status st = desk_quantize_file_merged(pos[0], pos[1], r, &o, loras.use, loras.n, &err);
     cli_progress_end(&pr);
+    cli_loras_free(&loras);
+    desk_model_free(model);
     if (st != DESK_OK) return cli_fail_err("quantize", &err);
     struct stat a, b;
     if (stat(pos[0], &a) == 0 && stat(pos[1], &b) == 0)

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "gguf/gguf.h"
+#include "desk/lora.h"
 #include "tensor/types.h"
 
 #define GGML_QNT_VERSION 2 /* general.quantization_version llama.cpp writes */
@@ -21,7 +22,14 @@ typedef struct rows_job {
     int64_t ne0, nrows;
     size_t src_row, dst_row;
     float *scratch; /* nth * ne0 floats */
+    const char *name;  /* the tensor, for adapters */
+    const desk_lora_use *loras;
+    int n_loras;
 } rows_job;
+
+static desk_status convert_rows_merged(desk_threadpool *tp, uint32_t st, const void *src, uint32_t dt, void *dst,
+                                       int64_t ne0, int64_t nrows, const char *name, const desk_lora_use *loras,
+                                       int n_loras, desk_err *err);
 
 static void rows_task(void *ctx, int ith, int nth) {
     rows_job *j = ctx;
@@ -36,12 +44,25 @@ static void rows_task(void *ctx, int ith, int nth) {
             si->dequant(s, f, j->ne0);
             row = f;
         }
+        if (j->n_loras > 0) {
+            if (row != f) memcpy(f, row, (size_t)j->ne0 * sizeof *f);
+            row = f;
+            for (int k = 0; k < j->n_loras; k++) desk_lora_merge_rows(&j->loras[k], j->name, r, 1, j->ne0, f);
+        }
         di->quant(row, j->dst + (size_t)r * j->dst_row, j->ne0);
     }
 }
 
 desk_status desk_convert_rows(desk_threadpool *tp, uint32_t st, const void *src, uint32_t dt, void *dst,
                               int64_t ne0, int64_t nrows, desk_err *err) {
+    return convert_rows_merged(tp, st, src, dt, dst, ne0, nrows, NULL, NULL, 0, err);
+}
+
+/* desk_convert_rows, with the adapters' updates for tensor NAME added to
+ * each row before it is quantized. */
+static desk_status convert_rows_merged(desk_threadpool *tp, uint32_t st, const void *src, uint32_t dt, void *dst,
+                                       int64_t ne0, int64_t nrows, const char *name, const desk_lora_use *loras,
+                                       int n_loras, desk_err *err) {
     const desk_type_info *si = desk_type_get(st), *di = desk_type_get(dt);
     if (!si || !si->dequant)
         return desk_errf(err, DESK_E_UNSUPPORTED, "desk cannot dequantize type %s", desk_type_name(st));
@@ -52,7 +73,7 @@ desk_status desk_convert_rows(desk_threadpool *tp, uint32_t st, const void *src,
                          si->name, di->name);
     int nth = tp ? desk_threadpool_size(tp) : 1;
     rows_job j = {st, dt, src, dst, ne0, nrows, desk_type_row_size(st, ne0), desk_type_row_size(dt, ne0),
-                  malloc((size_t)nth * (size_t)ne0 * sizeof(float))};
+                  malloc((size_t)nth * (size_t)ne0 * sizeof(float)), name, loras, n_loras};
     if (!j.scratch) return desk_errf(err, DESK_E_NOMEM, "no memory for %d rows of %lld floats", nth, (long long)ne0);
     desk_threadpool_run(tp, rows_task, &j);
     free(j.scratch);
@@ -93,7 +114,8 @@ static void qstate_free(qstate *s) {
     if (s->in) desk_gguf_close(s->in);
 }
 
-static desk_status convert_all(qstate *s, const desk_convert_opts *o, desk_err *err) {
+static desk_status convert_all(qstate *s, const desk_convert_opts *o, const desk_lora_use *loras, int n_loras,
+                               desk_err *err) {
     uint64_t total = 0, done = 0;
     for (int64_t i = 0; i < s->c.n; i++) {
         const desk_gguf_tensor *t = desk_gguf_tensor_at(s->in, i);
@@ -105,13 +127,16 @@ static desk_status convert_all(qstate *s, const desk_convert_opts *o, desk_err *
         uint32_t dt = s->c.types[i];
         int64_t nel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         const void *data = t->data;
-        if (dt != t->type) {
+        bool adapted = false;
+        for (int a = 0; a < n_loras && !adapted; a++) adapted = desk_lora_adapts(loras[a].lora, t->name.s);
+        if (dt != t->type || adapted) {
             int64_t nrows = nel / t->ne[0];
             size_t bytes = desk_type_row_size(dt, t->ne[0]) * (size_t)nrows;
             s->c.bufs[i] = malloc(bytes ? bytes : 1);
             if (!s->c.bufs[i])
                 return desk_errf(err, DESK_E_NOMEM, "no memory for tensor %s (%zu bytes)", t->name.s, bytes);
-            desk_status st = desk_convert_rows(s->tp, t->type, t->data, dt, s->c.bufs[i], t->ne[0], nrows, err);
+            desk_status st = convert_rows_merged(s->tp, t->type, t->data, dt, s->c.bufs[i], t->ne[0], nrows, t->name.s,
+                                                 adapted ? loras : NULL, adapted ? n_loras : 0, err);
             if (st != DESK_OK) return desk_err_prefix(err, "tensor %s", t->name.s);
             data = s->c.bufs[i];
         }
@@ -125,6 +150,12 @@ static desk_status convert_all(qstate *s, const desk_convert_opts *o, desk_err *
 
 desk_status desk_quantize_file(const char *in, const char *out, const desk_qrecipe *r,
                                const desk_convert_opts *o, desk_err *err) {
+    return desk_quantize_file_merged(in, out, r, o, NULL, 0, err);
+}
+
+desk_status desk_quantize_file_merged(const char *in, const char *out, const desk_qrecipe *r,
+                                      const desk_convert_opts *o, const desk_lora_use *loras, int n_loras,
+                                      desk_err *err) {
     qstate s = {0};
     desk_status st = desk_gguf_open(in, &s.in, err);
     if (st != DESK_OK) return st;
@@ -149,7 +180,7 @@ desk_status desk_quantize_file(const char *in, const char *out, const desk_qreci
     if ((st = desk_gguf_writer_set_u32(s.w, "general.quantization_version", GGML_QNT_VERSION, err)) != DESK_OK ||
         (st = desk_gguf_writer_set_u32(s.w, "general.file_type", r->ftype, err)) != DESK_OK)
         goto done;
-    if ((st = convert_all(&s, o, err)) != DESK_OK) goto done;
+    if ((st = convert_all(&s, o, loras, n_loras, err)) != DESK_OK) goto done;
     st = desk_gguf_writer_write(s.w, out, err);
 done:
     qstate_free(&s);

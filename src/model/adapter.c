@@ -74,6 +74,33 @@ static int base_slot(const desk_model *m, const char *name, size_t len, bool *to
     return -1;
 }
 
+static const desk_lora_pair *pair_named(const desk_lora *l, const char *name) {
+    bool embd;
+    const int slot = base_slot(l->m, name, strlen(name), &embd);
+    return slot >= 0 && slot < l->n_slots ? l->slot[slot] : NULL;
+}
+
+bool desk_lora_adapts(const desk_lora *l, const char *name) { return l && name && pair_named(l, name) != NULL; }
+
+bool desk_lora_merge_rows(const desk_lora_use *use, const char *name, int64_t r0, int64_t nrows, int64_t n_in,
+                          float *w) {
+    const desk_lora *l = use ? use->lora : NULL;
+    const desk_lora_pair *p = l && name ? pair_named(l, name) : NULL;
+    if (!p || p->n_in != n_in || r0 < 0 || nrows < 0 || r0 + nrows > p->n_out) return false;
+    /* llama.cpp's llama_adapter_lora_weight::get_scale, as forward.c */
+    const float s = l->alpha != 0.0f ? use->scale * l->alpha / (float)p->rank : use->scale;
+    for (int64_t r = 0; r < nrows; r++) {
+        const float *b = p->b + (size_t)(r0 + r) * (size_t)p->rank;
+        float *row = w + (size_t)r * (size_t)n_in;
+        for (int64_t i = 0; i < n_in; i++) {
+            double d = 0;
+            for (int32_t k = 0; k < p->rank; k++) d += (double)b[k] * (double)p->a[(size_t)k * (size_t)n_in + (size_t)i];
+            row[i] = (float)((double)row[i] + (double)s * d);
+        }
+    }
+    return true;
+}
+
 /* The base matrix behind SLOT. */
 static const desk_mat *slot_mat(const desk_model *m, int slot) {
     if (slot == m->hp.n_layer * DESK_LORA_KINDS) return &m->output;
