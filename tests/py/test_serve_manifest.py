@@ -14,75 +14,28 @@ response_format is refused (400, param "manifest"), and every manifest by
 a server started with --no-manifest.  SmolLM2 and Gemma 3 (SmolLM2 alone
 under the sanitizers).
 """
-import http.client
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.environ.get("DESK_SOURCE_DIR",
-                      os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-DESK = os.path.abspath(os.environ.get("DESK_BIN", os.path.join(ROOT, "build", "desk")))
-SANITIZED = os.environ.get("DESK_SANITIZED") == "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_serve import DESK, SANITIZED, Server, check, failures, raw  # noqa: E402
+
 MODELS = ["smollm2"] if SANITIZED else ["smollm2", "gemma3-270m"]
 N_TOK = 12 if SANITIZED else 32
-failures = []
 
 PROMPT = "Write two sentences about a lighthouse keeper and the sea."
 OTHERS = ["Hi", "List three prime numbers:", "def fibonacci(n):\n    if n < 2:\n        return n\n"]
 
 
-def check(name, cond, detail=""):
-    print(("ok " if cond else "FAIL ") + name + ("" if cond else " " + str(detail)[:800]), flush=True)
-    if not cond:
-        failures.append(name)
-
-
-class Server:
-    def __init__(self, args):
-        self.p = subprocess.Popen([DESK, "serve", "--port", "0"] + args, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-        self.err, self.port = [], None
-        ready = threading.Event()
-
-        def pump():
-            for line in self.p.stderr:
-                s = line.decode(errors="replace")
-                self.err.append(s)
-                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/v1", s)
-                if m:
-                    self.port = int(m.group(1))
-                if "desk serve: ready" in s:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        ready.wait(300 if SANITIZED else 120)
-        if self.port is None or self.p.poll() is not None:
-            raise RuntimeError("desk serve did not start: " + "".join(self.err))
-
-    def post(self, path, body):
-        """(status, raw body) of one request."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, data
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(120)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return "hang"
+def post(srv, path, body):
+    """(status, raw body) of one request."""
+    status, _, data = raw(srv.port, "POST", path, json.dumps(body), timeout=600)
+    return status, data
 
 
 def replay(tmp, name, manifest):
@@ -143,7 +96,7 @@ def main():
 
                 def go(key, body, delay):
                     time.sleep(delay)
-                    results[key] = srv.post("/v1/chat/completions", body)
+                    results[key] = post(srv, "/v1/chat/completions", body)
 
                 ts = [threading.Thread(target=go, args=(f"o{i}", chat(model, p, max_tokens=8 + 9 * i), 0.02 * i))
                       for i, p in enumerate(OTHERS)]
@@ -153,9 +106,9 @@ def main():
                     t.start()
                 for t in ts:
                     t.join()
-                status, raw = results["me"]
-                check(f"{model} sampled: 200", status == 200, raw[:300])
-                resp = json.loads(raw)
+                status, data = results["me"]
+                check(f"{model} sampled: 200", status == 200, data[:300])
+                resp = json.loads(data)
                 man = resp.get("manifest")
                 check(f"{model} sampled: the answer carries a manifest", isinstance(man, dict), resp)
                 if isinstance(man, dict):
@@ -166,11 +119,11 @@ def main():
                           rc == 0 and out.startswith("replay: identical"), (rc, out))
 
                 # Streamed, deterministic, greedy.
-                status, raw = srv.post("/v1/chat/completions",
+                status, data = post(srv, "/v1/chat/completions",
                                        chat(model, OTHERS[1], temperature=0, deterministic=True, manifest=True,
                                             stream=True))
-                check(f"{model} streamed: 200", status == 200, raw[:300])
-                text, man = stream_manifest(raw)
+                check(f"{model} streamed: 200", status == 200, data[:300])
+                text, man = stream_manifest(data)
                 check(f"{model} streamed: a manifest chunk", isinstance(man, dict))
                 if isinstance(man, dict):
                     check(f"{model} streamed: the manifest's text is the streamed text",
@@ -183,10 +136,10 @@ def main():
             model = MODELS[0]
             body = {"model": model, "prompt": "The days of the week are Monday, Tuesday,", "max_tokens": 40,
                     "temperature": 0, "stop": ["Friday"], "manifest": True}
-            status, raw = srv.post("/v1/completions", body)
-            resp = json.loads(raw)
+            status, data = post(srv, "/v1/completions", body)
+            resp = json.loads(data)
             man = resp.get("manifest", {})
-            check("completion: 200 with a manifest", status == 200 and "output" in man, raw[:300])
+            check("completion: 200 with a manifest", status == 200 and "output" in man, data[:300])
             if "output" in man:
                 agrees("completion", resp, man, resp["choices"][0]["text"], "default")
                 check("completion: the stop string is recorded as the reason",
@@ -206,20 +159,20 @@ def main():
                                  ("a manifest that is not a boolean", {"manifest": "yes"})):
                 b = chat(MODELS[0], "Hi", manifest=True)
                 b.update(extra)
-                status, raw = srv.post("/v1/chat/completions", b)
-                err = json.loads(raw).get("error", {}) if raw.startswith(b"{") else {}
-                check(f"refused: manifest with {label}", status == 400 and err.get("param") == "manifest", (status, raw))
+                status, data = post(srv, "/v1/chat/completions", b)
+                err = json.loads(data).get("error", {}) if data.startswith(b"{") else {}
+                check(f"refused: manifest with {label}", status == 400 and err.get("param") == "manifest", (status, data))
             # Without the field, no manifest.
-            status, raw = srv.post("/v1/chat/completions", chat(MODELS[0], "Hi", max_tokens=2))
-            check("no manifest unless asked", status == 200 and "manifest" not in json.loads(raw), raw[:300])
+            status, data = post(srv, "/v1/chat/completions", chat(MODELS[0], "Hi", max_tokens=2))
+            check("no manifest unless asked", status == 200 and "manifest" not in json.loads(data), data[:300])
     finally:
         check("the server exits 0 on SIGTERM", srv.stop() == 0)
 
     srv = Server(["-m", MODELS[0], "--parallel", "1", "-c", "256", "--no-manifest"])
     try:
-        status, raw = srv.post("/v1/chat/completions", chat(MODELS[0], "Hi", manifest=True))
+        status, data = post(srv, "/v1/chat/completions", chat(MODELS[0], "Hi", manifest=True))
         check("--no-manifest: a request for one is refused (400, param manifest)",
-              status == 400 and json.loads(raw).get("error", {}).get("param") == "manifest", (status, raw))
+              status == 400 and json.loads(data).get("error", {}).get("param") == "manifest", (status, data))
     finally:
         check("the --no-manifest server exits 0 on SIGTERM", srv.stop() == 0)
 
