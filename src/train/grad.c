@@ -1,0 +1,291 @@
+/*
+ * grad.c - forward and backward of the layer operations for training (see
+ * grad.h for the conventions).  Written for clarity first, then for the
+ * compiler's vectorizer: inner loops are plain runs over contiguous
+ * floats, and the two hot ones (the input gradient through a frozen
+ * matrix, and attention's dot products) are also built for AVX2+FMA and
+ * AVX-512 and chosen at run time.
+ */
+#include "train/grad.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "tensor/types.h"
+
+/* Builds the function for AVX-512 and AVX2+FMA too, chosen by the loader
+ * (the kernels' own files carry their ISA flags; this module is portable
+ * C, so it asks for clones where the loops are hot). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__) && !defined(__SANITIZE_ADDRESS__)
+#define TR_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define TR_CLONES
+#endif
+
+/* ---- RMSNorm ---- */
+
+void desk_tr_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float r = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+/* y_i = x_i r w_i, r = (mean(x^2) + eps)^-1/2:
+ * dx_j = r (g_j - x_j r^2 mean(g x)), g = dy * w. */
+void desk_tr_rmsnorm_bwd(float *dx, const float *x, const float *w, const float *dy, int n, float eps) {
+    double ss = 0.0, gx = 0.0;
+    for (int i = 0; i < n; i++) {
+        ss += (double)x[i] * x[i];
+        gx += (double)dy[i] * w[i] * x[i];
+    }
+    const double r = 1.0 / sqrt(ss / n + eps);
+    const float a = (float)r, b = (float)(r * r * r * gx / n);
+    for (int i = 0; i < n; i++) dx[i] += a * dy[i] * w[i] - b * x[i];
+}
+
+/* ---- RoPE ---- */
+
+static void rope_dir(float *x, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors,
+                     float sign) {
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const float ff = factors ? factors[i] : 1.0f;
+        const float t = freq_scale * (theta / ff);
+        const float cs = cosf(t), sn = sign * sinf(t);
+        const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cs - x1 * sn;
+        x[b] = x0 * sn + x1 * cs;
+        theta *= theta_scale;
+    }
+}
+
+void desk_tr_rope(float *x, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors) {
+    rope_dir(x, n_rot, pos, base, freq_scale, neox, factors, 1.0f);
+}
+
+void desk_tr_rope_bwd(float *dx, int n_rot, int pos, float base, float freq_scale, bool neox, const float *factors) {
+    rope_dir(dx, n_rot, pos, base, freq_scale, neox, factors, -1.0f);
+}
+
+/* ---- gated activations ---- */
+
+void desk_tr_swiglu(float *y, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* silu(g) = g s, s = sigmoid(g); silu' = s (1 + g (1 - s)). */
+void desk_tr_swiglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dy, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const float s = 1.0f / (1.0f + expf(-g[i]));
+        du[i] += dy[i] * g[i] * s;
+        dg[i] += dy[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
+}
+
+#define GELU_C 0.797884560802865355879892119868763737f /* sqrt(2/pi) */
+
+void desk_tr_geglu(float *y, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const float x = g[i];
+        y[i] = 0.5f * x * (1.0f + tanhf(GELU_C * x * (1.0f + 0.044715f * x * x))) * u[i];
+    }
+}
+
+/* gelu = x/2 (1 + tanh z), z = c (x + 0.044715 x^3):
+ * gelu' = (1 + tanh z)/2 + x/2 (1 - tanh^2 z) c (1 + 3 * 0.044715 x^2). */
+void desk_tr_geglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dy, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const float x = g[i];
+        const float th = tanhf(GELU_C * x * (1.0f + 0.044715f * x * x));
+        du[i] += dy[i] * 0.5f * x * (1.0f + th);
+        const float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_C * (1.0f + 3.0f * 0.044715f * x * x);
+        dg[i] += dy[i] * u[i] * d;
+    }
+}
+
+/* ---- attention ---- */
+
+static TR_CLONES float dot(const float *a, const float *b, int n) {
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
+    float t = 0.0f;
+    for (; i < n; i++) t += a[i] * b[i];
+    for (int l = 0; l < 16; l++) t += s[l];
+    return t;
+}
+
+static TR_CLONES void axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* Softmax of row T's scores into P (positions lo..t); returns lo. */
+static int attn_probs(const desk_tr_attn *a, int t, float *p) {
+    const int lo = a->window > 0 && t - a->window + 1 > 0 ? t - a->window + 1 : 0;
+    const float *q = a->q + (size_t)t * a->qs;
+    float mx = -INFINITY;
+    for (int j = lo; j <= t; j++) {
+        p[j] = dot(q, a->k + (size_t)j * a->ks, a->head_k) * a->scale;
+        if (p[j] > mx) mx = p[j];
+    }
+    float sum = 0.0f;
+    for (int j = lo; j <= t; j++) sum += p[j] = expf(p[j] - mx);
+    const float inv = 1.0f / sum;
+    for (int j = lo; j <= t; j++) p[j] *= inv;
+    return lo;
+}
+
+void desk_tr_attn_head(const desk_tr_attn *a, float *out, float *scratch) {
+    for (int t = 0; t < a->T; t++) {
+        const int lo = attn_probs(a, t, scratch);
+        float *o = out + (size_t)t * a->os;
+        memset(o, 0, (size_t)a->head_v * sizeof *o);
+        for (int j = lo; j <= t; j++) axpy(o, scratch[j], a->v + (size_t)j * a->vs, a->head_v);
+    }
+}
+
+/* out_t = sum_j p_j v_j, p = softmax(s), s_j = scale q_t.k_j:
+ * dv_j += p_j dout_t; dp_j = dout_t.v_j; ds_j = p_j (dp_j - sum_l p_l dp_l);
+ * dq_t += scale sum_j ds_j k_j; dk_j += scale ds_j q_t. */
+void desk_tr_attn_head_bwd(const desk_tr_attn *a, const float *dout, float *dq, float *dk, float *dv, float *scratch) {
+    float *p = scratch, *dp = scratch + a->T;
+    for (int t = 0; t < a->T; t++) {
+        const int lo = attn_probs(a, t, p);
+        const float *g = dout + (size_t)t * a->os;
+        float pdp = 0.0f;
+        for (int j = lo; j <= t; j++) {
+            dp[j] = dot(g, a->v + (size_t)j * a->vs, a->head_v);
+            pdp += p[j] * dp[j];
+            axpy(dv + (size_t)j * a->vs, p[j], g, a->head_v);
+        }
+        const float *q = a->q + (size_t)t * a->qs;
+        float *dqt = dq + (size_t)t * a->qs;
+        for (int j = lo; j <= t; j++) {
+            const float ds = p[j] * (dp[j] - pdp) * a->scale;
+            axpy(dqt, ds, a->k + (size_t)j * a->ks, a->head_k);
+            axpy(dk + (size_t)j * a->ks, ds, q, a->head_k);
+        }
+    }
+}
+
+/* ---- cross-entropy ---- */
+
+double desk_tr_xent(float *dlogits, const float *logits, int n_vocab, int target, float softcap, float weight) {
+    double mx = -INFINITY;
+    for (int i = 0; i < n_vocab; i++) {
+        const double l = softcap > 0 ? softcap * tanh(logits[i] / softcap) : logits[i];
+        if (l > mx) mx = l;
+    }
+    double sum = 0.0, lt = 0.0;
+    for (int i = 0; i < n_vocab; i++) {
+        const double l = softcap > 0 ? softcap * tanh(logits[i] / softcap) : logits[i];
+        sum += exp(l - mx);
+        if (i == target) lt = l;
+    }
+    const double lse = mx + log(sum);
+    for (int i = 0; i < n_vocab; i++) {
+        const double th = softcap > 0 ? tanh(logits[i] / softcap) : 0.0;
+        const double l = softcap > 0 ? softcap * th : logits[i];
+        double d = exp(l - lse) - (i == target ? 1.0 : 0.0);
+        if (softcap > 0) d *= 1.0 - th * th;
+        dlogits[i] = (float)(weight * d);
+    }
+    return lse - lt;
+}
+
+/* ---- LoRA ---- */
+
+void desk_tr_lora_fwd(const desk_tr_lora *l, const float *x, int n, float *t, float *y) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * l->n_in;
+        float *ti = t + (size_t)i * l->rank;
+        for (int r = 0; r < l->rank; r++) ti[r] = dot(l->a + (size_t)r * l->n_in, xi, l->n_in);
+        float *yi = y + (size_t)i * l->n_out;
+        for (int o = 0; o < l->n_out; o++) yi[o] += l->scale * dot(l->b + (size_t)o * l->rank, ti, l->rank);
+    }
+}
+
+/* y = s B t, t = A x: dB += s dy t^T; dt = s B^T dy; dA += dt x^T; dx += A^T dt. */
+void desk_tr_lora_bwd(const desk_tr_lora *l, const float *x, const float *t, const float *dy, int n, float *da,
+                      float *db, float *dx, float *dt) {
+    for (int i = 0; i < n; i++) {
+        const float *dyi = dy + (size_t)i * l->n_out, *ti = t + (size_t)i * l->rank, *xi = x + (size_t)i * l->n_in;
+        float *dti = dt + (size_t)i * l->rank;
+        memset(dti, 0, (size_t)l->rank * sizeof *dti);
+        for (int o = 0; o < l->n_out; o++) {
+            const float g = l->scale * dyi[o];
+            if (g == 0.0f) continue;
+            axpy(db + (size_t)o * l->rank, g, ti, l->rank);
+            axpy(dti, g, l->b + (size_t)o * l->rank, l->rank);
+        }
+        for (int r = 0; r < l->rank; r++) {
+            axpy(da + (size_t)r * l->n_in, dti[r], xi, l->n_in);
+            if (dx) axpy(dx + (size_t)i * l->n_in, dti[r], l->a + (size_t)r * l->n_in, l->n_in);
+        }
+    }
+}
+
+/* ---- input gradient through a frozen matrix ---- */
+
+/* Rows of W dequantized together: their part of the columns stays in L2
+ * while every row of DY passes over it. */
+#define DX_ROWS 16
+
+typedef struct dx_job {
+    const desk_mat *w;
+    const float *dy;
+    float *dx, *scratch;
+    int n;
+    int64_t blck;
+} dx_job;
+
+static TR_CLONES void dx_block(float *dx, const float *dy, const float *wb, int nr, int64_t r0, int64_t rows,
+                               int64_t cols, int64_t k0, int64_t kw, int n) {
+    for (int i = 0; i < n; i++) {
+        float *d = dx + (size_t)i * cols + k0;
+        const float *g = dy + (size_t)i * rows + r0;
+        for (int r = 0; r < nr; r++) {
+            const float a = g[r];
+            const float *w = wb + (size_t)r * kw;
+            for (int64_t k = 0; k < kw; k++) d[k] += a * w[k];
+        }
+    }
+}
+
+static void dx_task(void *arg, int ith, int nth) {
+    dx_job *j = arg;
+    const desk_mat *w = j->w;
+    const int64_t nblk = w->cols / j->blck;
+    const int64_t b0 = nblk * ith / nth, b1 = nblk * (ith + 1) / nth;
+    if (b0 == b1) return;
+    const int64_t k0 = b0 * j->blck, kw = (b1 - b0) * j->blck;
+    const size_t bsz = (size_t)desk_type_get(w->type)->type_size;
+    float *wb = j->scratch + (size_t)ith * DX_ROWS * (size_t)w->cols;
+    for (int64_t r0 = 0; r0 < w->rows; r0 += DX_ROWS) {
+        const int nr = (int)(w->rows - r0 < DX_ROWS ? w->rows - r0 : DX_ROWS);
+        for (int r = 0; r < nr; r++) {
+            const unsigned char *src = (const unsigned char *)w->data + (size_t)(r0 + r) * w->row_bytes + (size_t)b0 * bsz;
+            desk_dequantize_row(w->type, src, wb + (size_t)r * kw, kw, NULL);
+        }
+        dx_block(j->dx, j->dy, wb, nr, r0, w->rows, w->cols, k0, kw, j->n);
+    }
+}
+
+size_t desk_tr_matmul_dx_scratch(const desk_mat *w, int n_threads) {
+    return (size_t)n_threads * DX_ROWS * (size_t)w->cols;
+}
+
+desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const float *dy, int n, float *dx, float *scratch,
+                              desk_err *err) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || ti->blck <= 0 || w->cols % ti->blck)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "cannot take gradients through a matrix of type %u", (unsigned)w->type);
+    dx_job j = {.w = w, .dy = dy, .dx = dx, .scratch = scratch, .n = n, .blck = ti->blck};
+    desk_threadpool_run(tp, dx_task, &j);
+    return DESK_OK;
+}
