@@ -289,3 +289,37 @@ desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const floa
     desk_threadpool_run(tp, dx_task, &j);
     return DESK_OK;
 }
+
+/* ---- the plain product, for checking ---- */
+
+typedef struct ref_job {
+    const desk_mat *w;
+    const float *x;
+    float *y, *scratch;
+    int n;
+} ref_job;
+
+static void ref_task(void *arg, int ith, int nth) {
+    ref_job *j = arg;
+    const desk_mat *w = j->w;
+    float *row = j->scratch + (size_t)ith * DX_ROWS * (size_t)w->cols;
+    for (int64_t r = ith; r < w->rows; r += nth) {
+        desk_dequantize_row(w->type, (const unsigned char *)w->data + (size_t)r * w->row_bytes, row, w->cols, NULL);
+        for (int i = 0; i < j->n; i++) {
+            const float *xi = j->x + (size_t)i * w->cols;
+            double s = 0.0;
+            for (int64_t k = 0; k < w->cols; k++) s += (double)row[k] * xi[k];
+            j->y[(size_t)i * w->rows + r] = (float)s;
+        }
+    }
+}
+
+desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const float *x, int n, float *y, float *scratch,
+                               desk_err *err) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || ti->blck <= 0 || w->cols % ti->blck)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "cannot multiply by a matrix of type %u", (unsigned)w->type);
+    ref_job j = {.w = w, .x = x, .y = y, .scratch = scratch, .n = n};
+    desk_threadpool_run(tp, ref_task, &j);
+    return DESK_OK;
+}
