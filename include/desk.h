@@ -17,6 +17,8 @@
  *   desk/gguf.h       reading and writing GGUF files
  *   desk/tokenizer.h  text <-> token ids, streaming decode
  *   desk/model.h      model load, contexts, batches, KV cache, logits
+ *   desk/lora.h       LoRA adapters: load, attach, write
+ *   desk/train.h      LoRA fine-tuning on the CPU
  *   desk/sample.h     samplers (seeded)
  *   desk/grammar.h    structured output: GBNF, JSON Schema, constraints
  *   desk/chat.h       chat templates
@@ -51,6 +53,7 @@
 #include "desk/tokenizer.h"
 #include "desk/model.h"
 #include "desk/lora.h"
+#include "desk/train.h"
 #include "desk/sample.h"
 #include "desk/grammar.h"
 #include "desk/chat.h"

@@ -27,6 +27,7 @@ static const command COMMANDS[] = {
     {"chat", cmd_chat, "talk with a model"},
     {"quantize", cmd_quantize, "rewrite a model with quantized weights (Q4_0 .. Q4_K_M)"},
     {"synth", cmd_synth, "make a random-weight model of a real architecture's shape"},
+    {"tune", cmd_tune, "fine-tune a LoRA adapter on your own data, on the CPU"},
     {"serve", cmd_serve, "serve models over HTTP with OpenAI's API (many streams, several models)"},
     {"sandbox", cmd_sandbox, "show what the kernel enforces on each command (seccomp, Landlock)"},
 };

@@ -94,6 +94,7 @@ static const mode_policy MODES[] = {
     {"info", false, false, false, "the model", "nothing (standard output)"},
     {"quantize", false, false, false, "the input model", "the output model"},
     {"synth", false, false, false, "the vocabulary model", "the output model"},
+    {"tune", false, false, false, "the model, the training and validation data", "the adapter"},
     {"fit", false, false, false, "the models", "nothing (standard output)"},
     {"cost", false, false, false, "the --bench report", "nothing (standard output)"},
 };

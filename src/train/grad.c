@@ -14,11 +14,12 @@
 #include "core/error.h"
 #include "tensor/types.h"
 
-/* Builds the function for AVX-512 and AVX2+FMA too, chosen by the loader
+/* Builds the function for AVX-512 and AVX2 too, chosen by the loader by
+ * the CPU's features (not its model name, which "arch=" clones test)
  * (the kernels' own files carry their ISA flags; this module is portable
  * C, so it asks for clones where the loops are hot). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__) && !defined(__SANITIZE_ADDRESS__)
-#define TR_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define TR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TR_CLONES
 #endif
@@ -244,9 +245,45 @@ typedef struct dx_job {
     int64_t blck;
 } dx_job;
 
+/* DX[i][k0..k0+kw) += sum_r DY[i][r0 + r] WB[r] for NR rows of WB: four
+ * tokens by 32 columns at a time, so each loaded weight serves four
+ * tokens and the sums stay in registers across the rows. */
 static TR_CLONES void dx_block(float *dx, const float *dy, const float *wb, int nr, int64_t r0, int64_t rows,
                                int64_t cols, int64_t k0, int64_t kw, int n) {
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *g0 = dy + (size_t)i * rows + r0, *g1 = g0 + rows, *g2 = g1 + rows, *g3 = g2 + rows;
+        int64_t k = 0;
+        for (; k + 32 <= kw; k += 32) {
+            float a0[32], a1[32], a2[32], a3[32];
+            float *d0 = dx + (size_t)i * cols + k0 + k, *d1 = d0 + cols, *d2 = d1 + cols, *d3 = d2 + cols;
+            memcpy(a0, d0, sizeof a0);
+            memcpy(a1, d1, sizeof a1);
+            memcpy(a2, d2, sizeof a2);
+            memcpy(a3, d3, sizeof a3);
+            for (int r = 0; r < nr; r++) {
+                const float *w = wb + (size_t)r * kw + k;
+                const float c0 = g0[r], c1 = g1[r], c2 = g2[r], c3 = g3[r];
+                for (int l = 0; l < 32; l++) {
+                    a0[l] += c0 * w[l];
+                    a1[l] += c1 * w[l];
+                    a2[l] += c2 * w[l];
+                    a3[l] += c3 * w[l];
+                }
+            }
+            memcpy(d0, a0, sizeof a0);
+            memcpy(d1, a1, sizeof a1);
+            memcpy(d2, a2, sizeof a2);
+            memcpy(d3, a3, sizeof a3);
+        }
+        for (int t = 0; t < 4; t++) {
+            float *d = dx + (size_t)(i + t) * cols + k0;
+            const float *g = dy + (size_t)(i + t) * rows + r0;
+            for (int r = 0; r < nr; r++)
+                for (int64_t kk = k; kk < kw; kk++) d[kk] += g[r] * wb[(size_t)r * kw + kk];
+        }
+    }
+    for (; i < n; i++) {
         float *d = dx + (size_t)i * cols + k0;
         const float *g = dy + (size_t)i * rows + r0;
         for (int r = 0; r < nr; r++) {
@@ -287,5 +324,39 @@ desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const floa
         return desk_errf(err, DESK_E_UNSUPPORTED, "cannot take gradients through a matrix of type %u", (unsigned)w->type);
     dx_job j = {.w = w, .dy = dy, .dx = dx, .scratch = scratch, .n = n, .blck = ti->blck};
     desk_threadpool_run(tp, dx_task, &j);
+    return DESK_OK;
+}
+
+/* ---- the plain product, for checking ---- */
+
+typedef struct ref_job {
+    const desk_mat *w;
+    const float *x;
+    float *y, *scratch;
+    int n;
+} ref_job;
+
+static void ref_task(void *arg, int ith, int nth) {
+    ref_job *j = arg;
+    const desk_mat *w = j->w;
+    float *row = j->scratch + (size_t)ith * DX_ROWS * (size_t)w->cols;
+    for (int64_t r = ith; r < w->rows; r += nth) {
+        desk_dequantize_row(w->type, (const unsigned char *)w->data + (size_t)r * w->row_bytes, row, w->cols, NULL);
+        for (int i = 0; i < j->n; i++) {
+            const float *xi = j->x + (size_t)i * w->cols;
+            double s = 0.0;
+            for (int64_t k = 0; k < w->cols; k++) s += (double)row[k] * xi[k];
+            j->y[(size_t)i * w->rows + r] = (float)s;
+        }
+    }
+}
+
+desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const float *x, int n, float *y, float *scratch,
+                               desk_err *err) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || ti->blck <= 0 || w->cols % ti->blck)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "cannot multiply by a matrix of type %u", (unsigned)w->type);
+    ref_job j = {.w = w, .x = x, .y = y, .scratch = scratch, .n = n};
+    desk_threadpool_run(tp, ref_task, &j);
     return DESK_OK;
 }

@@ -89,4 +89,11 @@ size_t desk_tr_matmul_dx_scratch(const desk_mat *w, int n_threads);
 desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const float *dy, int n, float *dx,
                               float *scratch, desk_err *err);
 
+/* Y = X W^T (N rows) over W's dequantized rows, in double sums: the
+ * product without the kernels' activation quantization, whose rounding
+ * steps would swamp finite differences (desk_train_params.exact).
+ * SCRATCH as desk_tr_matmul_dx's. */
+desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const float *x, int n, float *y, float *scratch,
+                               desk_err *err);
+
 #endif
