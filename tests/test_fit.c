@@ -75,7 +75,11 @@ static void test_presets_match_published(void **state) {
     for (size_t i = 0; i < n; i++) {
         double got = (double)desk_shape_params(&p[i]), want = (double)p[i].published_params;
         if (fabs(got - want) / want > 0.01) fail_msg("%s: %.4g params from the shape, %.4g published", p[i].name, got, want);
+        if (p[i].n_expert <= 1) assert_true(desk_shape_active_params(&p[i]) == desk_shape_params(&p[i]));
     }
+    /* Mixtral 8x7B: 12.9B of its 46.7B parameters active per token (its model card). */
+    const double active = (double)desk_shape_active_params(desk_preset_find("mixtral-8x7b"));
+    assert_true(active > 12.8e9 && active < 13.0e9);
 }
 
 /* The preset of a real model agrees with its GGUF file's parameter count and

@@ -7,8 +7,9 @@
  * kernels stay within 1e-2 of the default path, the plain reference path
  * agrees, and bad input is refused with a message.  On x86 each step's
  * top-2 logit gap also equals llama.cpp's (to the 4 decimals recorded).
- * The qwen2 architecture runs on random-weight files desk synth writes
- * (tiny shape, F16 and Q4_0), against llama.cpp's greedy ids for them.
+ * The qwen2 architecture and Mixtral-style experts run on random-weight
+ * files desk synth writes (tiny shape, F16 and Q4_0), against llama.cpp's
+ * greedy ids for them.
  */
 #include "util/testutil.h"
 
@@ -143,9 +144,46 @@ static bool runs(bool all, int k, const char *kind) {
     return all || k % 3 == 0 || strcmp(kind, "long-prose") == 0;
 }
 
+/* A mixture of experts routes each row to its ROUTE_K most probable
+ * experts; where the k-th and the next are within ROUTE_TIE (probability)
+ * for the row whose logits are compared, in some layer, the two builds' small differences can route
+ * that row to different experts (measured: desk's largest router
+ * probability difference from c392e509 is about 2e-3 on the Q4_0 file),
+ * and that step's logits move by up to 0.41 (measured).  Such a step's
+ * top-2 gap is held to ROUTE_FLIP_GAP instead (measured 0.13), and a
+ * token there may part where llama.cpp's own gap is within it. */
+#define ROUTE_TIE 3e-3
+#define ROUTE_FLIP_GAP 0.25
+
+typedef struct route_watch {
+    int k;         /* experts per token; 0: dense (never traced) */
+    double margin; /* the smallest k-th minus (k+1)-th probability since reset */
+} route_watch;
+
+static void on_route(void *user, const char *name, int layer, const float *data, int rows, int cols) {
+    (void)layer;
+    route_watch *w = user;
+    if (strcmp(name, "ffn_moe_probs") != 0 || w->k < 1 || w->k >= cols) return;
+    /* the row whose logits are compared: the batch's last */
+    for (int i = rows - 1; i < rows; i++) {
+        const float *p = data + (size_t)i * cols;
+        /* the k-th and (k+1)-th largest, by counting larger values */
+        float kth = -1, next = -1;
+        for (int e = 0; e < cols; e++) {
+            int above = 0;
+            for (int f = 0; f < cols; f++) above += p[f] > p[e] || (p[f] == p[e] && f < e);
+            if (above == w->k - 1) kth = p[e];
+            if (above == w->k) next = p[e];
+        }
+        if (kth - next < w->margin) w->margin = kth - next;
+    }
+}
+
 /* The cases of FILE on MODEL with the kernels ISA (NULL = default):
- * desk's tokens of the prompt, then each greedy token, equal llama.cpp's. */
-static void check_greedy(const char *model, const char *file, const char *isa, desk_cache_type cache, double gap_tol) {
+ * desk's tokens of the prompt, then each greedy token, equal llama.cpp's.
+ * ROUTE_K: experts per token of a mixture of experts (0: dense). */
+static void check_greedy(const char *model, const char *file, const char *isa, desk_cache_type cache, double gap_tol,
+                         int route_k) {
     static greedy_case cs[MAX_CASES];
     const int n_cases = load_cases(file, cs);
     assert_true(n_cases >= 5);
@@ -157,8 +195,10 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
     desk_ctx_params p = {.n_ctx = 512, .n_threads = 2, .isa = isa, .type_k = cache, .type_v = cache};
     if (desk_ctx_new(m, &p, &c, &err) != DESK_OK) fail_msg("%s", err.msg);
     const int nv = desk_model_n_vocab(m);
-    int cases = 0, tokens = 0;
-    double worst = 0;
+    int cases = 0, tokens = 0, flips = 0;
+    double worst = 0, worst_flip = 0;
+    route_watch rw = {.k = route_k, .margin = 1};
+    if (route_k) desk_ctx_set_trace(c, on_route, &rw);
     for (int k = 0; k < n_cases; k++) {
         const greedy_case *g = &cs[k];
         if (!runs(isa == NULL, k, g->kind)) continue;
@@ -171,6 +211,7 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
         if ((int)n != g->n_ids || memcmp(ids, g->ids, n * sizeof ids[0]) != 0)
             fail_msg("%s %s: desk's prompt tokens differ from llama.cpp's", model, g->kind);
         desk_ctx_truncate(c, 0);
+        rw.margin = 1;
         assert_int_equal(desk_decode(c, ids, (int)n, &err), DESK_OK);
         const int want = sanitized() ? 8 : g->n_want;
         for (int i = 0; i < want; i++) {
@@ -178,8 +219,11 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
             const desk_token got = argmax(l, nv);
             /* x86: no tie is near for an exact file; one recorded from another
              * order (GAP_TOL above rounding) allows ties within it */
+            const bool flip = rw.margin < ROUTE_TIE; /* this step's routing was a near tie */
+            const double step_tol = flip ? ROUTE_FLIP_GAP : gap_tol;
+            flips += flip;
             const float tie = !x86_order() ? fmaxf(NEAR_TIE, 0.01f * fabsf(l[g->want[i]]))
-                              : gap_tol > EXACT_GAP ? (float)gap_tol : 0.0f;
+                              : step_tol > EXACT_GAP ? (float)step_tol : 0.0f;
             if (got != g->want[i] && g->gap[i] < tie && l[got] - l[g->want[i]] < tie) {
                 /* the reference's own near tie, broken the other way by a
                  * different summation order: the continuations part here */
@@ -197,17 +241,22 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
                 for (desk_token v = 0; v < nv; v++)
                     if (v != got && l[v] > second) second = l[v];
                 const double gap = (double)l[got] - second;
-                if (fabs(gap - g->gap[i]) > worst) worst = fabs(gap - g->gap[i]);
-                if (fabs(gap - g->gap[i]) > gap_tol + 1e-6 * fabs(gap))
+                double *w = flip ? &worst_flip : &worst;
+                if (fabs(gap - g->gap[i]) > *w) *w = fabs(gap - g->gap[i]);
+                if (fabs(gap - g->gap[i]) > step_tol + 1e-6 * fabs(gap))
                     fail_msg("%s %s (%s kernels): token %d's top-2 gap is %.6f, llama.cpp's %.4f", model, g->kind,
                              isa ? isa : "default", i, gap, (double)g->gap[i]);
             }
             tokens++;
+            rw.margin = 1;
             if (i + 1 < want) assert_int_equal(desk_decode(c, &got, 1, &err), DESK_OK);
         }
     }
     print_message("%s (%s kernels, %s cache): %d prompts, %d tokens equal llama.cpp's (top-2 gaps within %.2g)\n",
                   model, isa ? isa : "default", desk_cache_type_name(cache), cases, tokens, worst);
+    if (route_k)
+        print_message("  %d steps routed a row within %.0e of a tie; their gaps within %.2g\n", flips, ROUTE_TIE,
+                      worst_flip);
     free_cases(cs, n_cases);
     desk_ctx_free(c);
     desk_model_free(m);
@@ -216,13 +265,14 @@ static void check_greedy(const char *model, const char *file, const char *isa, d
 
 /* The vector tables this CPU runs besides the default (under the
  * sanitizers, the default only; the scalar one is test_scalar_agrees'). */
-static void check_greedy_all(const char *model, const char *file, desk_cache_type cache, double gap_tol) {
-    check_greedy(model, file, NULL, cache, gap_tol);
+static void check_greedy_all(const char *model, const char *file, desk_cache_type cache, double gap_tol,
+                             int route_k) {
+    check_greedy(model, file, NULL, cache, gap_tol, route_k);
     if (sanitized()) return;
     for (int i = DESK_ISA_SCALAR + 1; i < DESK_ISA_COUNT; i++) {
         const char *isa = desk_isa_name((desk_isa)i);
         if (desk_kernels_get((desk_isa)i) && strcmp(desk_kernels_isa(), isa) != 0)
-            check_greedy(model, file, isa, cache, gap_tol);
+            check_greedy(model, file, isa, cache, gap_tol, route_k);
         else if (!desk_kernels_get((desk_isa)i))
             print_message("%s kernels: not on this CPU\n", isa);
     }
@@ -234,40 +284,56 @@ static void check_greedy_all(const char *model, const char *file, desk_cache_typ
  * logits differ a little: top-2 gaps agree within this (measured 0.012). */
 #define QWEN2_GAP 0.02
 
-/* A random-weight qwen2 file of TYPE (desk_synth_file, tiny shape, seed 1,
- * SmolLM2's tokenizer) against llama.cpp's greedy ids for that file. */
-static void check_qwen2_synth(const char *type) {
+/* The mixtral files were recorded with llama.cpp's AMX path off (it
+ * would otherwise multiply the attention matrices of 32+ row batches its
+ * own way, and move the router's choices); what remains is c392e509's
+ * attention as above: top-2 gaps agree within this (measured 0.014) where
+ * the routing is no near tie (ROUTE_TIE below). */
+#define MOE_GAP 0.02
+
+/* A random-weight file of architecture ARCH and TYPE (desk_synth_file,
+ * tiny shape, seed 1, SmolLM2's tokenizer) against llama.cpp's greedy ids
+ * for that file (greedy-ARCH-tiny-TYPE.txt). */
+static void check_synth(const char *arch, const char *type, double gap_tol, int route_k) {
     char dir[64], out[128], file[64];
-    snprintf(dir, sizeof dir, "/tmp/desk_tq2_XXXXXX");
+    snprintf(dir, sizeof dir, "/tmp/desk_tsy_XXXXXX");
     assert_non_null(mkdtemp(dir));
-    snprintf(out, sizeof out, "%s/q.gguf", dir);
+    snprintf(out, sizeof out, "%s/%s.gguf", dir, arch);
     desk_synth_shape s = *desk_synth_shape_find("tiny");
-    s.arch = "qwen2";
+    s.arch = arch;
     char *vocab = tu_model_path("smollm2");
     desk_err err = {0};
     desk_convert_opts o = {.n_threads = 2};
     if (desk_synth_file(&s, vocab, out, desk_qrecipe_find(type), 1, &o, &err) != DESK_OK) fail_msg("%s", err.msg);
     free(vocab);
-    snprintf(file, sizeof file, "greedy-qwen2-tiny-%s.txt", type);
-    check_greedy_all(out, file, DESK_CACHE_F16, QWEN2_GAP);
+    snprintf(file, sizeof file, "greedy-%s-tiny-%s.txt", arch, type);
+    check_greedy_all(out, file, DESK_CACHE_F16, gap_tol, route_k);
     unlink(out);
     rmdir(dir);
 }
 
 static void test_qwen2_greedy(void **state) {
     (void)state;
-    check_qwen2_synth("q4_0");
-    check_qwen2_synth("f16");
+    check_synth("qwen2", "q4_0", QWEN2_GAP, 0);
+    check_synth("qwen2", "f16", QWEN2_GAP, 0);
+}
+
+/* Mixtral-style experts (a llama file with ffn_gate_inp and ffn_*_exps,
+ * 8 experts, 2 per token). */
+static void test_mixtral_greedy(void **state) {
+    (void)state;
+    check_synth("mixtral", "q4_0", MOE_GAP, 2);
+    check_synth("mixtral", "f16", MOE_GAP, 2);
 }
 
 static void test_smollm2_greedy(void **state) {
     (void)state;
-    check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16, EXACT_GAP);
+    check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16, EXACT_GAP, 0);
 }
 
 static void test_gemma3_greedy(void **state) {
     (void)state;
-    check_greedy_all("gemma3-270m", "greedy-gemma3.txt", DESK_CACHE_F16, EXACT_GAP);
+    check_greedy_all("gemma3-270m", "greedy-gemma3.txt", DESK_CACHE_F16, EXACT_GAP, 0);
 }
 
 /* The same with a Q8_0 K and V cache, against llama.cpp's run with
@@ -275,12 +341,12 @@ static void test_gemma3_greedy(void **state) {
  * per-row attention there, the long prompt included. */
 static void test_smollm2_greedy_q8kv(void **state) {
     (void)state;
-    check_greedy_all("smollm2", "greedy-smollm2-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP);
+    check_greedy_all("smollm2", "greedy-smollm2-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP, 0);
 }
 
 static void test_gemma3_greedy_q8kv(void **state) {
     (void)state;
-    check_greedy_all("gemma3-270m", "greedy-gemma3-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP);
+    check_greedy_all("gemma3-270m", "greedy-gemma3-q8kv.txt", DESK_CACHE_Q8_0, EXACT_GAP, 0);
 }
 
 /* The scalar kernels (portable C) and the default SIMD ones: over two
@@ -467,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_smollm2_greedy_q8kv),
         cmocka_unit_test(test_gemma3_greedy_q8kv),
         cmocka_unit_test(test_qwen2_greedy),
+        cmocka_unit_test(test_mixtral_greedy),
         cmocka_unit_test(test_scalar_agrees),
         cmocka_unit_test(test_reference_agrees),
         cmocka_unit_test(test_trace),

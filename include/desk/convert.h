@@ -85,7 +85,8 @@ typedef struct desk_synth_shape {
     uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
     float rope_base;
     bool tied; /* no output.weight: token_embd is the output matrix */
-    const char *arch; /* general.architecture: "llama" (NULL) or "qwen2" (q, k, v biases) */
+    const char *arch; /* "llama" (NULL), "qwen2" (q, k, v biases) or "mixtral" (a llama file with experts) */
+    uint32_t n_expert, n_expert_used; /* experts and experts per token (0: the arch's default) */
 } desk_synth_shape;
 
 /* The shape called NAME, or NULL; desk_synth_shape_list names them all.

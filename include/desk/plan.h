@@ -122,6 +122,10 @@ const desk_arch_shape *desk_presets(size_t *n_out);
 const desk_arch_shape *desk_preset_find(const char *name);
 /* Parameters the shape implies (every weight matrix, embedding, norm). */
 uint64_t desk_shape_params(const desk_arch_shape *s);
+/* Of those, the ones a token computes with: a mixture of experts counts
+ * n_expert_used of its n_expert experts (the same as desk_shape_params
+ * for a dense shape). */
+uint64_t desk_shape_active_params(const desk_arch_shape *s);
 
 /* Bits per weight for a quantization name: a tensor type ("Q4_0" = 4.5,
  * "Q8_0" = 8.5, "F16" = 16: bytes per block * 8 / block size from
@@ -158,6 +162,11 @@ typedef struct desk_plan_model {
     char arch[64];
     double bpw;           /* effective bits per weight of the weights */
     uint64_t params;
+    /* What one token computes with and reads: with experts, n_expert_used
+     * of n_expert of the expert tensors (ffn_*_exps) count; else params
+     * and weights. */
+    uint64_t active_params, active_weights;
+    uint32_t n_expert, n_expert_used; /* 0 for a dense model */
     uint64_t weights, kv, compute, total;
     uint32_t n_ctx, n_parallel;
 } desk_plan_model;

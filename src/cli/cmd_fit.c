@@ -82,6 +82,9 @@ static void print_text(const desk_plan_model *m, size_t n, const desk_plan_param
         if (len > 28) name += len - 28;
         printf("%-28s %-7s %5.2f %8.2f B %7.2f GB %7.2f GB %7.2f GB %7.2f GB\n", name, m[i].quant, m[i].bpw,
                m[i].params / 1e9, gb(m[i].weights), gb(m[i].kv), gb(m[i].compute), gb(m[i].total));
+        if (m[i].n_expert)
+            printf("%-28s active per token: %.2f B params, %.2f GB of weights (%u of %u experts)\n", "",
+                   m[i].active_params / 1e9, gb(m[i].active_weights), m[i].n_expert_used, m[i].n_expert);
     }
     printf("%-28s %66.2f GB\n", "total", gb(total));
     printf("%-28s %66.2f GB (%s)\n", "memory", gb(avail), mem_src);
@@ -99,6 +102,8 @@ static void print_json(const desk_plan_model *m, size_t n, const desk_plan_param
         json_object_object_add(o, "quant", json_object_new_string(m[i].quant));
         json_object_object_add(o, "bpw", json_object_new_double(m[i].bpw));
         json_object_object_add(o, "params", json_object_new_uint64(m[i].params));
+        json_object_object_add(o, "active_params", json_object_new_uint64(m[i].active_params));
+        json_object_object_add(o, "active_weights_bytes", json_object_new_uint64(m[i].active_weights));
         json_object_object_add(o, "weights_bytes", json_object_new_uint64(m[i].weights));
         json_object_object_add(o, "kv_bytes", json_object_new_uint64(m[i].kv));
         json_object_object_add(o, "compute_bytes", json_object_new_uint64(m[i].compute));

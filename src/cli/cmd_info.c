@@ -34,7 +34,10 @@ static const char USAGE[] =
     "the architecture and all its <arch>.* hyperparameters; general.* keys;\n"
     "the tokenizer (model, pre-tokenizer, vocab size, special token ids, chat\n"
     "template present and its length); other keys; a tensor table (name, type,\n"
-    "shape, bytes); totals (tensors, parameters, bytes per type); and memory:\n"
+    "shape, bytes); totals (tensors, parameters, bytes per type; for a mixture\n"
+    "of experts also the parameters and bytes one token reads: the routed\n"
+    "expert_used_count of expert_count experts of each ffn_*_exps tensor,\n"
+    "everything else whole); and memory:\n"
     "  weights   the tensor bytes, used in place from the mapped file\n"
     "  KV cache  F16 K and V for n_ctx = min(<arch>.context_length, 4096):\n"
     "            2 bytes * n_ctx * sum over layers of head_count_kv\n"
@@ -68,6 +71,8 @@ static const char *const FTYPES[] = {
 
 typedef struct memory {
     uint64_t weights, kv, compute, n_ctx, batch;
+    uint64_t active_params, active_weights; /* what a token reads (experts: the routed ones) */
+    uint32_t n_expert, n_expert_used;       /* 0: dense */
 } memory;
 
 typedef struct totals {
@@ -185,6 +190,10 @@ static void compute_memory(const desk_gguf *g, const desk_hparams *h, memory *m)
     desk_plan_file(g, h, &(desk_plan_params){.n_ctx = (uint32_t)m->n_ctx, .n_parallel = 1, .n_batch = COMPUTE_BATCH},
                    &pm);
     m->weights = pm.weights;
+    m->active_params = pm.active_params;
+    m->active_weights = pm.active_weights;
+    m->n_expert = pm.n_expert;
+    m->n_expert_used = pm.n_expert_used;
     m->kv = pm.kv;
     m->compute = pm.compute;
 }
@@ -369,6 +378,12 @@ static void print_text(FILE *f, const char *path, const desk_gguf *g, const desk
         fprintf(f, "  %-8s %5llu tensors %12llu parameters %12llu bytes (%s)\n", desk_type_name((uint32_t)i),
                 (unsigned long long)t->n[i], (unsigned long long)t->p[i], (unsigned long long)t->b[i], a);
     }
+    if (m->n_expert) {
+        human(a, sizeof a, m->active_weights);
+        fprintf(f, "  active per token: %llu parameters, %llu bytes (%s): %u of %u experts\n",
+                (unsigned long long)m->active_params, (unsigned long long)m->active_weights, a, m->n_expert_used,
+                m->n_expert);
+    }
     human(a, sizeof a, m->weights);
     fprintf(f, "memory to load:\n  weights (mapped)  %s\n", a);
     if (!have_shape(h)) {
@@ -485,6 +500,10 @@ static void print_json(FILE *f, const char *path, const desk_gguf *g, const desk
     jadd_u64(to, "tensors", (uint64_t)desk_gguf_n_tensors(g));
     jadd_u64(to, "parameters", t->params);
     jadd_u64(to, "bytes", t->bytes);
+    jadd_u64(to, "active_parameters", m->active_params);
+    jadd_u64(to, "active_bytes", m->active_weights);
+    jadd_u64(to, "experts", m->n_expert);
+    jadd_u64(to, "experts_used", m->n_expert_used);
     for (int i = 0; i < DESK_TYPE_COUNT; i++) {
         if (!t->n[i]) continue;
         json_object *o = json_object_new_object();

@@ -19,12 +19,15 @@
 #define NAME_LEN 64
 
 static const desk_synth_shape SHAPES[] = {
-    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL},
-    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL},
-    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL},
-    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL},
-    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2"},
-    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2"},
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0},
+    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0},
+    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0},
+    /* Not a published model: Mixtral's layout at about 2B parameters
+     * (0.6B active), to measure the expert path at a size that fits. */
+    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -34,15 +37,24 @@ const desk_synth_shape *desk_synth_shape_find(const char *name) {
     return NULL;
 }
 
-const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b"; }
+const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b, moe-2b"; }
 
-const char *desk_synth_arch_list(void) { return "llama, qwen2"; }
+const char *desk_synth_arch_list(void) { return "llama, qwen2, mixtral"; }
 
 bool desk_synth_arch_known(const char *arch) {
-    return arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0);
+    return arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0 || strcmp(arch, "mixtral") == 0);
 }
 
 static const char *arch_of(const desk_synth_shape *s) { return s->arch ? s->arch : "llama"; }
+
+/* Mixtral is the llama architecture with experts: that is what its files say. */
+static bool is_moe(const desk_synth_shape *s) { return strcmp(arch_of(s), "mixtral") == 0; }
+static const char *file_arch(const desk_synth_shape *s) { return is_moe(s) ? "llama" : arch_of(s); }
+
+/* Experts and experts per token of a mixtral file: the shape's, or
+ * Mixtral's 8 and 2. */
+static uint32_t n_expert(const desk_synth_shape *s) { return s->n_expert ? s->n_expert : 8; }
+static uint32_t n_expert_used(const desk_synth_shape *s) { return s->n_expert_used ? s->n_expert_used : 2; }
 
 uint64_t desk_synth_mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
@@ -54,9 +66,12 @@ uint64_t desk_synth_mix(uint64_t x) {
 typedef struct stensor {
     char name[NAME_LEN];
     uint32_t n_dims;
-    int64_t ne[2];
+    int64_t ne[3]; /* ne[2]: experts of a stacked tensor, else 1 */
     bool norm;
 } stensor;
+
+/* Rows of T: a stacked tensor's experts' rows one after another. */
+static int64_t n_rows(const stensor *t) { return t->ne[1] * t->ne[2]; }
 
 typedef struct gen_job {
     const stensor *t;
@@ -71,7 +86,7 @@ typedef struct gen_job {
  * tensor name, r), so threads may split rows any way. */
 static void gen_task(void *ctx, int ith, int nth) {
     gen_job *j = ctx;
-    int64_t ne0 = j->t->ne[0], nrows = j->t->n_dims > 1 ? j->t->ne[1] : 1;
+    int64_t ne0 = j->t->ne[0], nrows = n_rows(j->t);
     int64_t per = (nrows + nth - 1) / nth;
     int64_t r0 = per * ith, r1 = r0 + per < nrows ? r0 + per : nrows;
     float *f = j->scratch + (size_t)ith * (size_t)ne0;
@@ -98,13 +113,15 @@ static void gen_task(void *ctx, int ith, int nth) {
 }
 
 /* The tensor list of a model of shape S (qwen2: with q, k, v biases, drawn
- * like the weights). */
+ * like the weights; mixtral: a router ffn_gate_inp, F32 as llama.cpp's
+ * converter writes it, and the experts stacked in ffn_*_exps in place of
+ * ffn_gate, ffn_up, ffn_down). */
 static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor *t) {
     int64_t n = 0;
     int64_t e = s->n_embd, kv = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
-    t[n++] = (stensor){"token_embd.weight", 2, {e, n_vocab}, false};
-    t[n++] = (stensor){"output_norm.weight", 1, {e, 1}, true};
-    if (!s->tied) t[n++] = (stensor){"output.weight", 2, {e, n_vocab}, false};
+    t[n++] = (stensor){"token_embd.weight", 2, {e, n_vocab, 1}, false};
+    t[n++] = (stensor){"output_norm.weight", 1, {e, 1, 1}, true};
+    if (!s->tied) t[n++] = (stensor){"output.weight", 2, {e, n_vocab, 1}, false};
     static const struct {
         const char *name;
         int rows; /* 0 embd, 1 kv width, 2 ffn; ne0 from `cols` alike */
@@ -125,6 +142,17 @@ static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor
             x->n_dims = L[k].norm ? 1 : 2;
             x->ne[0] = dim[L[k].cols];
             x->ne[1] = L[k].norm ? 1 : dim[L[k].rows];
+            x->ne[2] = 1;
+            if (is_moe(s) && k >= 6) { /* the experts, stacked */
+                snprintf(x->name, sizeof x->name, "blk.%u.%s_exps.weight", l, L[k].name);
+                x->n_dims = 3;
+                x->ne[2] = n_expert(s);
+            }
+        }
+        if (is_moe(s)) {
+            stensor *x = &t[n++];
+            *x = (stensor){.n_dims = 2, .ne = {e, n_expert(s), 1}, .norm = false};
+            snprintf(x->name, sizeof x->name, "blk.%u.ffn_gate_inp.weight", l);
         }
         for (int k = 1; bias && k <= 3; k++) {
             stensor *x = &t[n++];
@@ -133,6 +161,7 @@ static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor
             x->n_dims = 1;
             x->ne[0] = dim[L[k].rows];
             x->ne[1] = 1;
+            x->ne[2] = 1;
         }
     }
     return n;
@@ -142,7 +171,7 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
                             uint32_t n_vocab, const desk_qrecipe *r, desk_err *err) {
     char name[128];
     snprintf(name, sizeof name, "desk synth %s (%s shape, random weights)", s->name, s->what);
-    const char *a = arch_of(s);
+    const char *a = file_arch(s);
     desk_status st;
     if ((st = desk_gguf_writer_set_str(w, "general.architecture", a, err)) != DESK_OK ||
         (st = desk_gguf_writer_set_str(w, "general.name", name, err)) != DESK_OK ||
@@ -166,6 +195,9 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
         st = K[k].f != 0 ? desk_gguf_writer_set_f32(w, key, K[k].f, err) : desk_gguf_writer_set_u32(w, key, K[k].u, err);
         if (st != DESK_OK) return st;
     }
+    if (is_moe(s) && ((st = desk_gguf_writer_set_u32(w, "llama.expert_count", n_expert(s), err)) != DESK_OK ||
+                      (st = desk_gguf_writer_set_u32(w, "llama.expert_used_count", n_expert_used(s), err)) != DESK_OK))
+        return st;
     for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
         const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
         if (strncmp(kv->key.s, "tokenizer.", 10) == 0 &&
@@ -195,19 +227,19 @@ static void sstate_free(sstate *s) {
 
 static desk_status generate(sstate *s, uint64_t seed, const desk_convert_opts *o, desk_err *err) {
     uint64_t total = 0, done = 0;
-    for (int64_t i = 0; i < s->c.n; i++) total += (uint64_t)(s->t[i].ne[0] * s->t[i].ne[1]);
+    for (int64_t i = 0; i < s->c.n; i++) total += (uint64_t)(s->t[i].ne[0] * n_rows(&s->t[i]));
     for (int64_t k = 0; k < s->c.n; k++) {
         int64_t i = s->c.order[k];
         const stensor *t = &s->t[i];
         size_t row = desk_type_row_size(s->c.types[i], t->ne[0]);
-        size_t bytes = row * (size_t)t->ne[1];
+        size_t bytes = row * (size_t)n_rows(t);
         if (!(s->c.bufs[i] = malloc(bytes)))
             return desk_errf(err, DESK_E_NOMEM, "no memory for tensor %s (%zu bytes)", t->name, bytes);
         gen_job j = {t, s->c.types[i], seed, s->c.bufs[i], row, s->scratch};
         desk_threadpool_run(s->tp, gen_task, &j);
         desk_status st = desk_gguf_writer_add_tensor(s->w, t->name, s->c.types[i], t->n_dims, t->ne, s->c.bufs[i], err);
         if (st != DESK_OK) return st;
-        done += (uint64_t)(t->ne[0] * t->ne[1]);
+        done += (uint64_t)(t->ne[0] * n_rows(t));
         if (o->progress) o->progress(o->progress_user, done, total, t->name);
     }
     return DESK_OK;

@@ -204,13 +204,16 @@ desk_status desk_ctx_new(desk_model *m, const desk_ctx_params *p, desk_ctx **out
     }
     for (int il = 0; il < hp->n_layer; il++) {
         const desk_layer *Ly = &m->layers[il];
-        const desk_mat *lm[] = {&Ly->wq, &Ly->wk, &Ly->wv, &Ly->wo, &Ly->w_gate, &Ly->w_up, &Ly->w_down};
+        const desk_mat *lm[] = {&Ly->wq,     &Ly->wk,       &Ly->wv,     &Ly->wo,      &Ly->w_gate,
+                                &Ly->w_up,   &Ly->w_down,   &Ly->exp_gate, &Ly->exp_up, &Ly->exp_down};
         for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
+            if (lm[i]->rows == 0) continue; /* the dense or the expert matrices a layer does not have */
             size_t sz = desk_matmul_scratch_size(lm[i], n_batch);
             if (sz > scratch) scratch = sz;
         }
     }
     c->scratch = ctx_alloc(c, scratch, 1, &ok);
+    if (hp->n_expert > 0 && ok) ok = desk_moe_alloc(c);
     if (p->n_loras > 0) {
         c->loras = ctx_alloc(c, (size_t)p->n_loras, sizeof *c->loras, &ok);
         c->lora_t = ctx_alloc(c, nb * (size_t)max_rank, sizeof(float), &ok);
@@ -433,6 +436,19 @@ static desk_status matmuls(desk_ctx *c, const desk_mat *const *w, float *const *
     return DESK_OK;
 }
 
+desk_status desk_ctx_matmul(desk_ctx *c, const desk_mat *w, const float *x, int n, float *y, desk_err *err) {
+    return matmul(c, w, x, n, y, err);
+}
+
+desk_status desk_ctx_matmuls(desk_ctx *c, const desk_mat *const *w, float *const *y, int k, const float *x, int n,
+                             desk_err *err) {
+    return matmuls(c, w, y, k, x, n, err);
+}
+
+void desk_ctx_trace(const desk_ctx *c, const char *name, int layer, const float *data, int rows, size_t cols) {
+    trace(c, name, layer, data, rows, cols);
+}
+
 /* ---- LoRA: Y += s * B (A X) for each attached adapter ------------------ */
 
 /* The products sum as llama.cpp's CPU backend sums an F32 x F32 ggml_mul_mat
@@ -452,7 +468,7 @@ static float lanes_reduce(float *v) {
     return v[0];
 }
 
-static float dot_ll(const float *a, const float *x, int64_t k, bool tiled) {
+float desk_dot_ll(const float *a, const float *x, int64_t k, bool tiled) {
     float acc[4][16] = {{0}};
     if (tiled) {
         for (int64_t l = 0; l < k; l += 16)
@@ -474,7 +490,7 @@ static float dot_ll(const float *a, const float *x, int64_t k, bool tiled) {
 }
 
 /* Whether llama.cpp takes tinyBLAS for an M x K product of N rows. */
-static bool ll_tiled(int64_t m, int64_t k, int n) { return n >= 2 && k % 16 == 0 && m % 4 == 0; }
+bool desk_ll_tiled(int64_t m, int64_t k, int n) { return n >= 2 && k % 16 == 0 && m % 4 == 0; }
 
 typedef struct lora_job {
     const desk_lora_pair *p;
@@ -490,7 +506,7 @@ static void lora_down_task(void *arg, int ith, int nth) {
     const lora_job *j = arg;
     const int64_t rank = j->p->rank, n_in = j->p->n_in;
     for (int64_t u = ith; u < (int64_t)j->n * rank; u += nth)
-        j->t[u] = dot_ll(j->p->a + (u % rank) * n_in, j->x + (u / rank) * n_in, n_in, j->tiled_a);
+        j->t[u] = desk_dot_ll(j->p->a + (u % rank) * n_in, j->x + (u / rank) * n_in, n_in, j->tiled_a);
 }
 
 /* Y[i][o] += scale * (B[o] . T[i]): threads split the outputs.  The scale
@@ -504,7 +520,7 @@ static void lora_up_task(void *arg, int ith, int nth) {
         const float *t = j->t + (int64_t)i * rank;
         float *y = j->y + (int64_t)i * n_out;
         for (int64_t o = o0; o < o1; o++) {
-            const float d = j->scale * dot_ll(j->p->b + o * rank, t, rank, j->tiled_b);
+            const float d = j->scale * desk_dot_ll(j->p->b + o * rank, t, rank, j->tiled_b);
             y[o] = y[o] + d;
         }
     }
@@ -523,8 +539,8 @@ static void lora_add(desk_ctx *c, int il, int kind, const float *x, int n, int n
         /* llama.cpp's llama_adapter_lora_weight::get_scale */
         const float scale = l->alpha != 0.0f ? c->loras[i].scale * l->alpha / (float)p->rank : c->loras[i].scale;
         lora_job j = {.p = p, .x = x, .t = c->lora_t, .y = y, .n = n, .scale = scale,
-                      .tiled_a = ll_tiled(p->rank, p->n_in, c->deterministic ? 1 : n_ll),
-                      .tiled_b = ll_tiled(p->n_out, p->rank, c->deterministic ? 1 : n_ll)};
+                      .tiled_a = desk_ll_tiled(p->rank, p->n_in, c->deterministic ? 1 : n_ll),
+                      .tiled_b = desk_ll_tiled(p->n_out, p->rank, c->deterministic ? 1 : n_ll)};
         desk_threadpool_run(c->tp, lora_down_task, &j);
         desk_threadpool_run(c->tp, lora_up_task, &j);
     }
@@ -774,6 +790,15 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
         if ((s = rows(c, L, il, ROW_FFN_IN, n, err))) return s;
         trace(c, "ffn_inp", il, c->x, n, E);
         trace(c, "ffn_norm", il, c->xb, n, E);
+        if (L->gate_inp) {
+            /* llama.cpp's last layer routes the output rows only: its
+             * router product's order depends on their count. */
+            if ((s = desk_moe_ffn(c, L, il, n, il == hp->n_layer - 1 ? n_out : n, err))) return s;
+            trace(c, "ffn_moe_out", il, c->xo, n, E);
+            if ((s = rows(c, L, il, ROW_OUT, n, err))) return s;
+            trace(c, "l_out", il, c->x, n, E);
+            continue;
+        }
         const desk_mat *gate_up[2] = {&L->w_gate, &L->w_up};
         float *const gate_up_out[2] = {c->ffa, c->ffb};
         if ((s = matmuls(c, gate_up, gate_up_out, 2, c->xb, n, err))) return s;

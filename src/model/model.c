@@ -62,6 +62,55 @@ static desk_status get_mat(desk_model *m, const char *name, int64_t cols, int64_
     return DESK_OK;
 }
 
+/* Stacked expert matrices NAME: [cols, rows, n_expert], any type the
+ * kernels compute with; *OUT is expert 0's view and *STRIDE the bytes
+ * from one expert to the next. */
+static desk_status get_experts(desk_model *m, const char *name, int64_t cols, int64_t rows, desk_mat *out,
+                               size_t *stride, desk_err *err) {
+    const desk_gguf_tensor *t = desk_gguf_find_tensor(m->g, name);
+    const int64_t ne = m->hp.n_expert;
+    if (!t) return desk_errf(err, DESK_E_FORMAT, "tensor '%s' is missing", name);
+    if (t->n_dims != 3 || t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != ne)
+        return desk_errf(err, DESK_E_FORMAT, "tensor '%s' has shape [%lld, %lld, %lld], expected [%lld, %lld, %lld]",
+                         name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)cols,
+                         (long long)rows, (long long)ne);
+    const desk_type_info *ti = desk_type_get(t->type);
+    if (!ti || !ti->vec_dot || !ti->dequant)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "tensor '%s' has type %s, which desk cannot compute with", name,
+                         desk_type_name(t->type));
+    *out = (desk_mat){t->type, rows, cols, desk_type_row_size(t->type, cols), t->data, NULL};
+    *stride = out->row_bytes * (size_t)rows;
+    m->weight_bytes += t->nbytes;
+    return DESK_OK;
+}
+
+/* A mixture-of-experts layer's feed-forward: the router (F32, as
+ * llama.cpp's converter writes it and its quantizer leaves it) and the
+ * stacked experts. */
+static desk_status get_moe(desk_model *m, desk_layer *L, int il, desk_err *err) {
+    const desk_hparams *hp = &m->hp;
+    char n[96];
+    const desk_gguf_tensor *t;
+    snprintf(n, sizeof n, "blk.%d.ffn_gate_inp.weight", il);
+    desk_status s = find_tensor(m->g, n, hp->n_embd, hp->n_expert, false, &t, err);
+    if (s) return s;
+    if (t->type != DESK_TYPE_F32)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "tensor '%s' has type %s; desk runs an F32 router", n,
+                         desk_type_name(t->type));
+    L->gate_inp = t->data;
+    m->weight_bytes += t->nbytes;
+    snprintf(n, sizeof n, "blk.%d.ffn_gate_exps.weight", il);
+    if ((s = get_experts(m, n, hp->n_embd, hp->n_ff, &L->exp_gate, &L->exp_stride_gu, err))) return s;
+    snprintf(n, sizeof n, "blk.%d.ffn_up_exps.weight", il);
+    size_t up_stride = 0;
+    if ((s = get_experts(m, n, hp->n_embd, hp->n_ff, &L->exp_up, &up_stride, err))) return s;
+    if (L->exp_up.type != L->exp_gate.type)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "blk.%d: ffn_gate_exps is %s but ffn_up_exps is %s; desk needs one type",
+                         il, desk_type_name(L->exp_gate.type), desk_type_name(L->exp_up.type));
+    snprintf(n, sizeof n, "blk.%d.ffn_down_exps.weight", il);
+    return get_experts(m, n, hp->n_ff, hp->n_embd, &L->exp_down, &L->exp_stride_down, err);
+}
+
 static desk_status get_vec(desk_model *m, const char *name, int64_t n, bool optional,
                            const float **out, desk_err *err) {
     const desk_gguf_tensor *t;
@@ -105,6 +154,16 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
         return desk_errf(err, DESK_E_FORMAT,
                          "%s.attention.layer_norm_rms_epsilon is %s (it must be a number in (0, 1))", a,
                          hp->eps == 0 ? "missing" : "out of range");
+    /* Experts: llama.cpp runs them in llama files; up to 512 of them (the
+     * largest published count is 384), each row choosing 1..n_expert. */
+    if (hp->n_expert > 0 && m->arch != DESK_ARCH_LLAMA)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "%s: desk runs experts (expert_count %d) in llama files only", a,
+                         hp->n_expert);
+    if (hp->n_expert > 0 && (hp->n_expert > 512 || hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert))
+        return desk_errf(err, DESK_E_FORMAT,
+                         "%s: expert_count %d and expert_used_count %d: need 1 <= used <= count <= 512", a,
+                         hp->n_expert, hp->n_expert_used);
+    if (hp->n_expert == 0) hp->n_expert_used = 0;
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
     /* llama.cpp's rope types: NORM (adjacent pairs) for llama, NEOX (halves) for the rest. */
@@ -152,11 +211,15 @@ static desk_status load_tensors(desk_model *m, desk_err *err) {
             (s = get_mat(m, T("attn_k.weight"), hp->n_embd, kd, &L->wk, err)) ||
             (s = get_mat(m, T("attn_v.weight"), hp->n_embd, vd, &L->wv, err)) ||
             (s = get_mat(m, T("attn_output.weight"), (int64_t)hp->n_head * hp->head_dim_v, hp->n_embd,
-                         &L->wo, err)) ||
-            (s = get_mat(m, T("ffn_gate.weight"), hp->n_embd, hp->n_ff, &L->w_gate, err)) ||
-            (s = get_mat(m, T("ffn_up.weight"), hp->n_embd, hp->n_ff, &L->w_up, err)) ||
-            (s = get_mat(m, T("ffn_down.weight"), hp->n_ff, hp->n_embd, &L->w_down, err)) ||
-            (s = get_vec(m, T("attn_norm.weight"), hp->n_embd, false, &L->attn_norm, err)) ||
+                         &L->wo, err)))
+            return s;
+        /* A mixture of experts (llama.cpp reads expert_count > 0 so) or a dense feed-forward. */
+        if (hp->n_expert > 0 ? (s = get_moe(m, L, il, err))
+                             : ((s = get_mat(m, T("ffn_gate.weight"), hp->n_embd, hp->n_ff, &L->w_gate, err)) ||
+                                (s = get_mat(m, T("ffn_up.weight"), hp->n_embd, hp->n_ff, &L->w_up, err)) ||
+                                (s = get_mat(m, T("ffn_down.weight"), hp->n_ff, hp->n_embd, &L->w_down, err))))
+            return s;
+        if ((s = get_vec(m, T("attn_norm.weight"), hp->n_embd, false, &L->attn_norm, err)) ||
             (s = get_vec(m, T("ffn_norm.weight"), hp->n_embd, false, &L->ffn_norm, err)))
             return s;
         /* Biases of q, k and v: qwen2 has them; llama.cpp reads them in llama files when present. */

@@ -30,6 +30,16 @@ typedef struct desk_layer {
     const float *post_attn_norm, *post_ffn_norm; /* gemma3 */
     bool swa;          /* sliding-window layer */
     float rope_base;
+    /* Mixture of experts (n_expert > 0 in the model's hparams): the
+     * router ffn_gate_inp (F32, n_expert rows of n_embd) replaces nothing;
+     * the experts replace w_gate, w_up and w_down (left empty).  Expert
+     * e's matrices are exp_gate, exp_up, exp_down with data advanced by e
+     * times exp_stride_gu / exp_stride_down bytes: views of the stacked
+     * 3-D tensors in the mapped file, never placed, so a step touches the
+     * pages of the experts it routes to and no others. */
+    const float *gate_inp;
+    desk_mat exp_gate, exp_up, exp_down;
+    size_t exp_stride_gu, exp_stride_down;
 } desk_layer;
 
 struct desk_model {
@@ -84,6 +94,15 @@ struct desk_ctx {
     float *scores;    /* per thread: n_ctx */
     float *ref_row;   /* per thread: one dequantized weight row (reference path) */
     float *logits;    /* n_out_max rows of n_vocab */
+    /* Mixture of experts (NULL for a dense model), see moe.c: per row the
+     * router's logits, a sort index and probabilities (n_expert each) and its chosen experts and their
+     * weights (n_expert_used each); the rows routed to each expert
+     * (n_expert lists of up to n_batch row * n_expert_used + slot codes);
+     * the gathered input rows of one expert (n_batch x n_embd), their
+     * down-projection, and each row's slot outputs (n_batch x
+     * n_expert_used x n_embd), summed in slot order. */
+    float *moe_logits, *moe_probs, *moe_w, *moe_x, *moe_y, *moe_slots;
+    int32_t *moe_idx, *moe_sel, *moe_count, *moe_rows;
     float *embd;      /* with embeddings: n_batch rows of n_embd (final norm) */
     int n_logits;     /* rows in logits from the last decode */
     int n_rows;       /* rows of the last decode */
@@ -127,6 +146,28 @@ void desk_op_attn_vec(const desk_attn_row *r, float *out, float *acc);
 void desk_op_attn_tiled(const desk_attn_row *r, float *out, float *acc);
 /* Batches of this many rows or more take desk_op_attn_tiled. */
 #define DESK_ATTN_TILED_MIN 64
+
+/* The mixture-of-experts feed-forward (moe.c): XO[i] = sum over row i's
+ * chosen experts of weight * down(act(gate x) * up x), for the N rows of
+ * XB, as llama.cpp's llm_build_moe_ffn (softmax routing, top-k, weights
+ * renormalised).  N_LL is the row count llama.cpp routes there (its
+ * router product's summation order depends on it).  desk_moe_alloc sizes the context's buffers for it. */
+desk_status desk_moe_ffn(desk_ctx *c, const desk_layer *L, int il, int n, int n_ll, desk_err *err);
+bool desk_moe_alloc(desk_ctx *c);
+
+/* Y = W X for one matrix and N rows, with the context's kernels (or the
+ * reference path) - forward.c's product, shared with moe.c. */
+desk_status desk_ctx_matmul(desk_ctx *c, const desk_mat *w, const float *x, int n, float *y, desk_err *err);
+desk_status desk_ctx_matmuls(desk_ctx *c, const desk_mat *const *w, float *const *y, int k, const float *x, int n,
+                             desk_err *err);
+/* The trace observer, if any (desk_ctx_set_trace). */
+void desk_ctx_trace(const desk_ctx *c, const char *name, int layer, const float *data, int rows, size_t cols);
+/* F32 dot product summed as llama.cpp c392e509 sums an F32 x F32
+ * ggml_mul_mat on x86 AVX-512 (TILED: llamafile's tinyBLAS, else
+ * ggml_vec_dot_f32), and whether it takes tinyBLAS for an M x K product of
+ * N rows. */
+float desk_dot_ll(const float *a, const float *x, int64_t k, bool tiled);
+bool desk_ll_tiled(int64_t m, int64_t k, int n);
 
 /* Forward pass over the N rows desk_decode_batch laid out (b_pos, b_seq,
  * b_out, chunk0), N_OUT of which keep logits (defined in forward.c). */

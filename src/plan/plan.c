@@ -65,16 +65,27 @@ const desk_arch_shape *desk_preset_find(const char *name) {
     return NULL;
 }
 
+/* Embeddings, norms and N_LAYER x (ATTN + FFN) of shape S (E = n_embd). */
+static uint64_t shape_params(const desk_arch_shape *s, uint64_t attn, uint64_t ffn, uint64_t e) {
+    /* Norms: before attention and FFN; Gemma3 also after each, plus Q/K. */
+    uint64_t norms = s->qk_norm ? 4 * e + 2 * (uint64_t)s->head_dim : 2 * e;
+    uint64_t embd = (uint64_t)s->n_vocab * e;
+    return embd * (s->tied_embd ? 1 : 2) + e + (uint64_t)s->n_layer * (attn + ffn + norms);
+}
+
 uint64_t desk_shape_params(const desk_arch_shape *s) {
     uint64_t e = s->n_embd, q = (uint64_t)s->n_head * s->head_dim, kv = (uint64_t)s->n_head_kv * s->head_dim;
     uint64_t attn = e * q + 2 * e * kv + q * e;
     if (s->qkv_bias) attn += q + 2 * kv;
     uint64_t ffn = (uint64_t)s->n_expert * 3 * e * s->n_ff;
     if (s->n_expert > 1) ffn += e * s->n_expert; /* the router */
-    /* Norms: before attention and FFN; Gemma3 also after each, plus Q/K. */
-    uint64_t norms = s->qk_norm ? 4 * e + 2 * (uint64_t)s->head_dim : 2 * e;
-    uint64_t embd = (uint64_t)s->n_vocab * e;
-    return embd * (s->tied_embd ? 1 : 2) + e + (uint64_t)s->n_layer * (attn + ffn + norms);
+    return shape_params(s, attn, ffn, e);
+}
+
+uint64_t desk_shape_active_params(const desk_arch_shape *s) {
+    if (s->n_expert <= 1) return desk_shape_params(s);
+    const uint64_t unused = (uint64_t)(s->n_expert - s->n_expert_used) * 3 * s->n_embd * s->n_ff;
+    return desk_shape_params(s) - (uint64_t)s->n_layer * unused;
 }
 
 /* llama.cpp file mixes keep some tensors at higher precision, so their
@@ -197,6 +208,12 @@ desk_status desk_plan_preset(const desk_arch_shape *s, const char *quant, double
     out->bpw = bpw;
     out->params = desk_shape_params(s);
     out->weights = (uint64_t)llround((double)out->params * bpw / 8.0);
+    out->active_params = desk_shape_active_params(s);
+    out->active_weights = (uint64_t)llround((double)out->active_params * bpw / 8.0);
+    if (s->n_expert > 1) {
+        out->n_expert = s->n_expert;
+        out->n_expert_used = s->n_expert_used;
+    }
     const uint64_t dims = (uint64_t)s->n_layer * s->n_head_kv * s->head_dim;
     out->kv = desk_plan_kv_bytes(dims, ctx, par, p ? p->type_k : DESK_CACHE_F16) +
               desk_plan_kv_bytes(dims, ctx, par, p ? p->type_v : DESK_CACHE_F16);
@@ -220,9 +237,24 @@ void desk_plan_file(const desk_gguf *g, const desk_hparams *hp, const desk_plan_
     memset(out, 0, sizeof *out);
     copy_str(out->arch, sizeof out->arch, hp->arch);
     copy_str(out->quant, sizeof out->quant, "file");
+    /* Experts: a tensor ffn_*_exps stacks n_expert of them, a token reads
+     * n_expert_used. */
+    const bool moe = hp->n_expert > 0 && hp->n_expert_used > 0 && hp->n_expert_used <= hp->n_expert;
+    if (moe) {
+        out->n_expert = (uint32_t)hp->n_expert;
+        out->n_expert_used = (uint32_t)hp->n_expert_used;
+    }
     for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
         const desk_gguf_tensor *t = desk_gguf_tensor_at(g, i);
-        out->params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]); /* bounded by the reader */
+        const uint64_t n = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]); /* bounded by the reader */
+        out->params += n;
+        if (moe && strstr(t->name.s, "_exps.")) {
+            out->active_params += n / (uint64_t)hp->n_expert * (uint64_t)hp->n_expert_used;
+            out->active_weights += t->nbytes / (uint64_t)hp->n_expert * (uint64_t)hp->n_expert_used;
+        } else {
+            out->active_params += n;
+            out->active_weights += t->nbytes;
+        }
     }
     out->weights = desk_plan_weights_bytes(g);
     out->bpw = out->params ? out->weights * 8.0 / (double)out->params : 0;
