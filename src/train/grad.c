@@ -360,3 +360,48 @@ desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const flo
     desk_threadpool_run(tp, ref_task, &j);
     return DESK_OK;
 }
+
+/* ---- the frozen matrix transposed, for the input gradient ---- */
+
+size_t desk_tr_transposed_size(const desk_mat *w) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || ti->blck <= 0 || w->cols % ti->blck || w->rows % 32 || w->rows <= 0) return 0;
+    return (size_t)w->cols * desk_type_row_size(DESK_TYPE_Q8_0, w->rows);
+}
+
+typedef struct tp_job {
+    const desk_mat *w;
+    unsigned char *dst;
+    float *scratch;
+    size_t row_bytes;
+} tp_job;
+
+static void transpose_task(void *arg, int ith, int nth) {
+    tp_job *j = arg;
+    const desk_mat *w = j->w;
+    float *sc = j->scratch + (size_t)ith * (32 * (size_t)w->cols + 32), *col = sc + 32 * (size_t)w->cols;
+    for (int64_t c = ith; c < w->rows / 32; c += nth) {
+        for (int r = 0; r < 32; r++)
+            desk_dequantize_row(w->type, (const unsigned char *)w->data + (size_t)(c * 32 + r) * w->row_bytes,
+                                sc + (size_t)r * w->cols, w->cols, NULL);
+        for (int64_t k = 0; k < w->cols; k++) {
+            for (int r = 0; r < 32; r++) col[r] = sc[(size_t)r * w->cols + k];
+            desk_quantize_row(DESK_TYPE_Q8_0, col, j->dst + (size_t)k * j->row_bytes + (size_t)c * 34, 32, NULL);
+        }
+    }
+}
+
+size_t desk_tr_transpose_scratch(const desk_mat *w, int n_threads) {
+    return (size_t)n_threads * (32 * (size_t)w->cols + 32);
+}
+
+desk_status desk_tr_transpose(desk_threadpool *tp, const desk_mat *w, void *dst, float *scratch, desk_mat *wt,
+                              desk_err *err) {
+    if (!desk_tr_transposed_size(w))
+        return desk_errf(err, DESK_E_ARG, "cannot transpose a %lld x %lld matrix of type %u", (long long)w->rows,
+                         (long long)w->cols, (unsigned)w->type);
+    tp_job j = {.w = w, .dst = dst, .scratch = scratch, .row_bytes = desk_type_row_size(DESK_TYPE_Q8_0, w->rows)};
+    desk_threadpool_run(tp, transpose_task, &j);
+    *wt = (desk_mat){.type = DESK_TYPE_Q8_0, .rows = w->cols, .cols = w->rows, .row_bytes = j.row_bytes, .data = dst};
+    return DESK_OK;
+}

@@ -96,4 +96,16 @@ desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const floa
 desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const float *x, int n, float *y, float *scratch,
                                desk_err *err);
 
+/* ---- W transposed into Q8_0 (COLS rows of ROWS), so that the input
+ * gradient DY W is a product through the batched kernels, desk_matmul
+ * (DY's rows quantized to Q8_0 as any activation): built once per
+ * trainer.  _size: bytes of DST, 0 when W cannot be (rows not a multiple
+ * of 32, or a type desk does not dequantize).  SCRATCH holds
+ * desk_tr_transpose_scratch floats; WT is filled to describe DST, which
+ * stays the caller's. ---- */
+size_t desk_tr_transposed_size(const desk_mat *w);
+size_t desk_tr_transpose_scratch(const desk_mat *w, int n_threads);
+desk_status desk_tr_transpose(desk_threadpool *tp, const desk_mat *w, void *dst, float *scratch, desk_mat *wt,
+                              desk_err *err);
+
 #endif
