@@ -50,16 +50,16 @@ void desk_tr_geglu_bwd(float *dg, float *du, const float *g, const float *u, con
  * Q: T rows of stride QS (the head's values at q + t*qs), likewise K, V
  * (the KV head of H's group) with strides KS, VS; OUT (stride OS).  Row t
  * sees positions max(0, t - window + 1)..t (WINDOW 0: all).  Scores are
- * q.k * SCALE.  SCRATCH holds T floats. ---- */
+ * q.k * SCALE.  SCRATCH holds desk_tr_attn_scratch floats. ---- */
 typedef struct desk_tr_attn {
     int T, head_k, head_v, window;
     float scale;
     const float *q, *k, *v;
     size_t qs, ks, vs, os;
 } desk_tr_attn;
+size_t desk_tr_attn_scratch(int head_k, int head_v, int T);
 void desk_tr_attn_head(const desk_tr_attn *a, float *out, float *scratch);
-/* DOUT (stride os) -> DQ (stride qs), DK (ks), DV (vs), all added to.
- * SCRATCH holds 2 T floats. */
+/* DOUT (stride os) -> DQ (stride qs), DK (ks), DV (vs), all added to. */
 void desk_tr_attn_head_bwd(const desk_tr_attn *a, const float *dout, float *dq, float *dk, float *dv, float *scratch);
 
 /* ---- softmax cross-entropy over N_VOCAB logits (after an optional

@@ -91,7 +91,7 @@ struct desk_trainer {
     float *dt;   /* nth x n_ctx x rank */
     float *logits, *xnf, *dxnf; /* LOGIT_ROWS rows */
     int32_t *rows;              /* the rows that predict a target */
-    float *attn_scr;            /* nth x 2 n_ctx */
+    float *attn_scr;            /* nth x desk_tr_attn_scratch */
     void *mm_scratch;
     float *dx_scratch;
     /* The frozen matrices transposed into Q8_0 (n_layer * N_KINDS, then
@@ -226,7 +226,7 @@ desk_status desk_trainer_new(desk_model *m, const desk_train_params *pp, desk_tr
     t->xnf = talloc(t, (size_t)LOGIT_ROWS * E, &ok);
     t->dxnf = talloc(t, (size_t)LOGIT_ROWS * E, &ok);
     t->rows = desk_arena_alloc(&t->arena, n * sizeof(int32_t), 64);
-    t->attn_scr = talloc(t, (size_t)t->nth * 2 * n, &ok);
+    t->attn_scr = talloc(t, (size_t)t->nth * desk_tr_attn_scratch(hp->head_dim_k, hp->head_dim_v, p.n_ctx), &ok);
     if (!ok || !t->rows) {
         desk_trainer_free(t);
         return desk_errf(err, DESK_E_NOMEM, "out of memory for training %zu LoRA weights over %d tokens", t->n_w, p.n_ctx);
@@ -429,7 +429,7 @@ static void attn_task(void *arg, int ith, int nth) {
     const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     const size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv,
                  ad = (size_t)hp->n_head * hv;
-    float *scr = t->attn_scr + (size_t)ith * 2 * (size_t)t->n_ctx;
+    float *scr = t->attn_scr + (size_t)ith * desk_tr_attn_scratch(hk, hv, t->n_ctx);
     /* The backward splits KV heads: their K and V gradients gather over the group. */
     const int units = j->bwd ? hp->n_head_kv : hp->n_head;
     for (int u = ith; u < units; u += nth)
