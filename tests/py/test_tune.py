@@ -120,6 +120,23 @@ def resume_checks(d, data):
         check("second SIGINT checkpoint", False, err[-300:])
 
 
+def gemma_checks(d, data):
+    """Gemma 3 270M (Q4_K_M, GEGLU, QK norms, sliding window): the loss falls
+    and `desk run --lora` answers from the adapter."""
+    out = os.path.join(d, "gemma.gguf")
+    epochs = "3" if SANITIZED else "10"
+    r = desk("tune", "-m", "gemma3-270m", "--data", data, "-o", out, "--epochs", epochs, "--batch", "4", "--lr", "3e-3",
+             "--val", data, "--ctx", "64", "-t", "2", "--seed", "3")
+    last = [l for l in r.stderr.splitlines() if l.startswith("desk tune:") and "->" in l]
+    check("gemma3 tune", r.returncode == 0 and last, r.stderr[-1000:])
+    if last:
+        v = last[-1].split("validation ")[1].split(" -> ")
+        check("gemma3 validation loss falls", float(v[1]) < float(v[0]) * (0.5 if SANITIZED else 0.05), last[-1])
+    if os.path.exists(out) and not SANITIZED:
+        t = desk("run", "-m", "gemma3-270m", "--chat", "-p", QA[1][0], "-n", "12", "--temp", "0", "--lora", out)
+        check("gemma3 answer learnt", t.returncode == 0 and "Vessant" in t.stdout, t.stdout + t.stderr)
+
+
 def main():
     r = desk("tune", "--help")
     check("--help", r.returncode == 0 and "usage: desk tune" in r.stdout, r.stderr)
@@ -176,6 +193,7 @@ def main():
         check("loss curve", svg_ok(svg, int(epochs)), svg)
         check("no checkpoint left", not os.path.exists(out + ".ckpt"))
         resume_checks(d, data)
+        gemma_checks(d, data)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
