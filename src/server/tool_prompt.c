@@ -87,6 +87,7 @@ static void marker(pieces *p, const char *s) {
 
 /* ---- JSON as Python's json.dumps(ensure_ascii=False) writes it ---- */
 
+/* Not api_json_str: Python writes \b and \f short and leaves DEL as it is. */
 static void json_string(pieces *p, const char *s, size_t n) {
     text(p, "\"");
     size_t from = 0;
