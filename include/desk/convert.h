@@ -87,6 +87,10 @@ typedef struct desk_synth_shape {
     bool tied; /* no output.weight: token_embd is the output matrix */
     const char *arch; /* "llama" (NULL), "qwen2" (q, k, v biases) or "mixtral" (a llama file with experts) */
     uint32_t n_expert, n_expert_used; /* experts and experts per token (0: the arch's default) */
+    /* NULL: the vocabulary model's tokenizer.chat_template is copied; else
+     * this text is written in its place (a family name such as "llama3"
+     * selects that chat format, desk_chat_detect). */
+    const char *chat_template;
 } desk_synth_shape;
 
 /* The shape called NAME, or NULL; desk_synth_shape_list names them all.

@@ -19,15 +19,15 @@
 #define NAME_LEN 64
 
 static const desk_synth_shape SHAPES[] = {
-    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0},
-    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0},
-    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0},
-    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0},
-    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0},
-    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0},
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0, NULL},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0, NULL},
+    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0, NULL},
+    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0, NULL},
     /* Not a published model: Mixtral's layout at about 2B parameters
      * (0.6B active), to measure the expert path at a size that fits. */
-    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2},
+    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2, NULL},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -200,10 +200,12 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
         return st;
     for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
         const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
+        if (s->chat_template && strcmp(kv->key.s, "tokenizer.chat_template") == 0) continue;
         if (strncmp(kv->key.s, "tokenizer.", 10) == 0 &&
             (st = desk_gguf_writer_set(w, kv->key.s, &kv->value, err)) != DESK_OK)
             return st;
     }
+    if (s->chat_template) return desk_gguf_writer_set_str(w, "tokenizer.chat_template", s->chat_template, err);
     return DESK_OK;
 }
 
