@@ -234,7 +234,7 @@ static void test_attention(void **state) {
         attn_ctx c = {.window = v ? 4 : 0, .scale = 1.0 / sqrt(AD)};
         enum { N3 = 3 * AT * AD };
         double x[N3], out[AT * AD];
-        float xf[N3], rf[AT * AD], of[AT * AD], d[N3] = {0}, scratch[2 * AT];
+        float xf[N3], rf[AT * AD], of[AT * AD], d[N3] = {0}, scratch[(4 * AD + 2) * AT];
         fill(x, xf, N3, 1.5);
         fill(c.r, rf, AT * AD, 1.0);
         desk_tr_attn a = {.T = AT, .head_k = AD, .head_v = AD, .window = c.window, .scale = (float)c.scale,

@@ -92,16 +92,25 @@ static void test_loss_matches_inference(void **state) {
     desk_trainer *t = NULL;
     desk_err err = {0};
     if (desk_trainer_new(g_m, &p, &t, &err)) fail_msg("trainer: %s", err.msg);
-    double lt = 0.0;
-    int nt = 0;
-    if (desk_trainer_eval(t, ids, NULL, n, &lt, &nt, &err)) fail_msg("eval: %s", err.msg);
-    const double li = infer_loss(ids, n, NULL);
-    print_message("loss over %d tokens: training %.6f, inference %.6f (rel %.2e)\n", nt, lt, li, fabs(lt - li) / li);
-    assert_int_equal(nt, n - 1);
-    /* Through the quantized kernels both quantize activations, but the
-     * inference path rounds K and V to F16 (and q too, in short batches):
-     * the two stay within a few parts in a thousand on this model. */
-    assert_true(fabs(lt - li) / li < 5e-3);
+    double lt = 0.0, li = 0.0;
+    int nt = 0, ntot = 0;
+    /* Over all four sentences: the activations' 8-bit rounding turns any
+     * F32 rounding difference (here the F16 cache, and attention's sums
+     * taken in another order) into a fresh draw of that rounding's noise,
+     * which moves one sentence's loss by up to ~0.7 % (measured on
+     * SmolLM2 Q4_1); summed over four it stays under 1 %. */
+    for (size_t i = 0; i < N_DATA; i++) {
+        desk_token di[64];
+        const int ni = tokens(DATA[i], di, 64);
+        double l = 0.0;
+        if (desk_trainer_eval(t, di, NULL, ni, &l, &nt, &err)) fail_msg("eval: %s", err.msg);
+        assert_int_equal(nt, ni - 1);
+        lt += l;
+        ntot += nt;
+        li += infer_loss(di, ni, NULL);
+    }
+    print_message("loss over %d tokens: training %.6f, inference %.6f (rel %.2e)\n", ntot, lt, li, fabs(lt - li) / li);
+    assert_true(fabs(lt - li) / li < 1e-2);
     desk_trainer_free(t);
     /* Exact products against the inference path's reference products:
      * only the F16 cache differs. */

@@ -125,52 +125,117 @@ static TR_CLONES void axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Softmax of row T's scores into P (positions lo..t); returns lo. */
-static int attn_probs(const desk_tr_attn *a, int t, float *p) {
-    const int lo = a->window > 0 && t - a->window + 1 > 0 ? t - a->window + 1 : 0;
-    const float *q = a->q + (size_t)t * a->qs;
+/* Attention works on K and V transposed (one row per head dimension, T
+ * positions long): a row's scores, its output, and every gradient are
+ * then long runs over positions, which vectorize without the per-pair
+ * horizontal sums of q.k dot products. */
+
+/* S[j] = sum_d X[d] MT[d][j] for j < LEN (MT: rows of stride T). */
+static TR_CLONES void rows_dot(float *s, const float *x, const float *mt, size_t T, int nd, int len) {
+    for (int j = 0; j < len; j++) s[j] = 0.0f;
+    int d = 0;
+    for (; d + 4 <= nd; d += 4) {
+        const float *m0 = mt + (size_t)d * T, *m1 = m0 + T, *m2 = m1 + T, *m3 = m2 + T;
+        const float x0 = x[d], x1 = x[d + 1], x2 = x[d + 2], x3 = x[d + 3];
+        for (int j = 0; j < len; j++) s[j] += x0 * m0[j] + x1 * m1[j] + x2 * m2[j] + x3 * m3[j];
+    }
+    for (; d < nd; d++) {
+        const float *m0 = mt + (size_t)d * T;
+        for (int j = 0; j < len; j++) s[j] += x[d] * m0[j];
+    }
+}
+
+/* Y[d] += sum_j MT[d][j] P[j] for j < LEN. */
+static TR_CLONES void rows_gemv(float *y, const float *mt, size_t T, int nd, const float *p, int len) {
+    for (int d = 0; d < nd; d++) {
+        const float *m = mt + (size_t)d * T;
+        float acc[16] = {0};
+        int j = 0;
+        for (; j + 16 <= len; j += 16)
+            for (int l = 0; l < 16; l++) acc[l] += m[j + l] * p[j + l];
+        float t = 0.0f;
+        for (; j < len; j++) t += m[j] * p[j];
+        for (int l = 0; l < 16; l++) t += acc[l];
+        y[d] += t;
+    }
+}
+
+/* MT[d][j] += X[d] P[j] for j < LEN. */
+static TR_CLONES void rows_outer(float *mt, size_t T, int nd, const float *x, const float *p, int len) {
+    for (int d = 0; d < nd; d++) {
+        float *m = mt + (size_t)d * T;
+        const float a = x[d];
+        for (int j = 0; j < len; j++) m[j] += a * p[j];
+    }
+}
+
+/* DST[d][j] = SRC[j][d] (SRC rows of stride SS) for j < T, d < ND. */
+static void transpose_in(float *dst, const float *src, size_t ss, int T, int nd) {
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < nd; d++) dst[(size_t)d * T + j] = src[(size_t)j * ss + d];
+}
+
+size_t desk_tr_attn_scratch(int head_k, int head_v, int T) {
+    return (size_t)(2 * head_k + 2 * head_v + 2) * (size_t)T;
+}
+
+/* Softmax of row T's scores into P (positions lo..t; P points at lo's);
+ * returns lo. */
+static int attn_probs(const desk_tr_attn *a, const float *kt, int t, float *p) {
+    const int lo = a->window > 0 && t - a->window + 1 > 0 ? t - a->window + 1 : 0, len = t - lo + 1;
+    rows_dot(p, a->q + (size_t)t * a->qs, kt + lo, (size_t)a->T, a->head_k, len);
     float mx = -INFINITY;
-    for (int j = lo; j <= t; j++) {
-        p[j] = dot(q, a->k + (size_t)j * a->ks, a->head_k) * a->scale;
+    for (int j = 0; j < len; j++) {
+        p[j] *= a->scale;
         if (p[j] > mx) mx = p[j];
     }
     float sum = 0.0f;
-    for (int j = lo; j <= t; j++) sum += p[j] = expf(p[j] - mx);
+    for (int j = 0; j < len; j++) sum += p[j] = expf(p[j] - mx);
     const float inv = 1.0f / sum;
-    for (int j = lo; j <= t; j++) p[j] *= inv;
+    for (int j = 0; j < len; j++) p[j] *= inv;
     return lo;
 }
 
 void desk_tr_attn_head(const desk_tr_attn *a, float *out, float *scratch) {
+    const size_t T = (size_t)a->T;
+    float *kt = scratch, *vt = kt + (size_t)a->head_k * T, *p = vt + (size_t)a->head_v * T;
+    transpose_in(kt, a->k, a->ks, a->T, a->head_k);
+    transpose_in(vt, a->v, a->vs, a->T, a->head_v);
     for (int t = 0; t < a->T; t++) {
-        const int lo = attn_probs(a, t, scratch);
+        const int lo = attn_probs(a, kt, t, p);
         float *o = out + (size_t)t * a->os;
         memset(o, 0, (size_t)a->head_v * sizeof *o);
-        for (int j = lo; j <= t; j++) axpy(o, scratch[j], a->v + (size_t)j * a->vs, a->head_v);
+        rows_gemv(o, vt + lo, T, a->head_v, p, t - lo + 1);
     }
 }
 
 /* out_t = sum_j p_j v_j, p = softmax(s), s_j = scale q_t.k_j:
  * dv_j += p_j dout_t; dp_j = dout_t.v_j; ds_j = p_j (dp_j - sum_l p_l dp_l);
- * dq_t += scale sum_j ds_j k_j; dk_j += scale ds_j q_t. */
+ * dq_t += scale sum_j ds_j k_j; dk_j += scale ds_j q_t.
+ * dK and dV gather transposed, and are added to DK, DV at the end. */
 void desk_tr_attn_head_bwd(const desk_tr_attn *a, const float *dout, float *dq, float *dk, float *dv, float *scratch) {
-    float *p = scratch, *dp = scratch + a->T;
+    const size_t T = (size_t)a->T;
+    const int hk = a->head_k, hv = a->head_v;
+    float *kt = scratch, *vt = kt + (size_t)hk * T, *dkt = vt + (size_t)hv * T, *dvt = dkt + (size_t)hk * T;
+    float *p = dvt + (size_t)hv * T, *dp = p + T;
+    transpose_in(kt, a->k, a->ks, a->T, hk);
+    transpose_in(vt, a->v, a->vs, a->T, hv);
+    memset(dkt, 0, (size_t)(hk + hv) * T * sizeof *dkt);
     for (int t = 0; t < a->T; t++) {
-        const int lo = attn_probs(a, t, p);
-        const float *g = dout + (size_t)t * a->os;
+        const int lo = attn_probs(a, kt, t, p), len = t - lo + 1;
+        const float *g = dout + (size_t)t * a->os, *q = a->q + (size_t)t * a->qs;
+        rows_dot(dp, g, vt + lo, T, hv, len);
         float pdp = 0.0f;
-        for (int j = lo; j <= t; j++) {
-            dp[j] = dot(g, a->v + (size_t)j * a->vs, a->head_v);
-            pdp += p[j] * dp[j];
-            axpy(dv + (size_t)j * a->vs, p[j], g, a->head_v);
-        }
-        const float *q = a->q + (size_t)t * a->qs;
-        float *dqt = dq + (size_t)t * a->qs;
-        for (int j = lo; j <= t; j++) {
-            const float ds = p[j] * (dp[j] - pdp) * a->scale;
-            axpy(dqt, ds, a->k + (size_t)j * a->ks, a->head_k);
-            axpy(dk + (size_t)j * a->ks, ds, q, a->head_k);
-        }
+        for (int j = 0; j < len; j++) pdp += p[j] * dp[j];
+        rows_outer(dvt + lo, T, hv, g, p, len);
+        for (int j = 0; j < len; j++) dp[j] = p[j] * (dp[j] - pdp) * a->scale;
+        rows_gemv(dq + (size_t)t * a->qs, kt + lo, T, hk, dp, len);
+        rows_outer(dkt + lo, T, hk, q, dp, len);
+    }
+    for (int j = 0; j < a->T; j++) {
+        float *dkj = dk + (size_t)j * a->ks, *dvj = dv + (size_t)j * a->vs;
+        for (int d = 0; d < hk; d++) dkj[d] += dkt[(size_t)d * T + j];
+        for (int d = 0; d < hv; d++) dvj[d] += dvt[(size_t)d * T + j];
     }
 }
 
@@ -201,13 +266,47 @@ double desk_tr_xent(float *dlogits, const float *logits, int n_vocab, int target
 
 /* ---- LoRA ---- */
 
+/* B's products take 32 outputs at a time with that slice of B transposed
+ * on the stack (ranks up to 64), so each output sums over a vector lane,
+ * not a rank-long dot product. */
+#define LORA_OB 32
+#define LORA_RMAX 64
+
+static TR_CLONES void lora_b_slice(float *y, size_t ys, const float *t, int rank, int n, const float *bt, int w,
+                                   float scale) {
+    for (int i = 0; i < n; i++) {
+        float acc[LORA_OB] = {0};
+        const float *ti = t + (size_t)i * rank;
+        for (int r = 0; r < rank; r++) {
+            const float c = ti[r];
+            for (int o = 0; o < LORA_OB; o++) acc[o] += c * bt[r * LORA_OB + o];
+        }
+        float *yi = y + (size_t)i * ys;
+        for (int o = 0; o < w; o++) yi[o] += scale * acc[o];
+    }
+}
+
 void desk_tr_lora_fwd(const desk_tr_lora *l, const float *x, int n, float *t, float *y) {
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * l->n_in;
         float *ti = t + (size_t)i * l->rank;
         for (int r = 0; r < l->rank; r++) ti[r] = dot(l->a + (size_t)r * l->n_in, xi, l->n_in);
-        float *yi = y + (size_t)i * l->n_out;
-        for (int o = 0; o < l->n_out; o++) yi[o] += l->scale * dot(l->b + (size_t)o * l->rank, ti, l->rank);
+    }
+    if (l->rank > LORA_RMAX) {
+        for (int i = 0; i < n; i++) {
+            const float *ti = t + (size_t)i * l->rank;
+            float *yi = y + (size_t)i * l->n_out;
+            for (int o = 0; o < l->n_out; o++) yi[o] += l->scale * dot(l->b + (size_t)o * l->rank, ti, l->rank);
+        }
+        return;
+    }
+    float bt[LORA_RMAX * LORA_OB];
+    for (int o0 = 0; o0 < l->n_out; o0 += LORA_OB) {
+        const int w = l->n_out - o0 < LORA_OB ? l->n_out - o0 : LORA_OB;
+        memset(bt, 0, sizeof bt);
+        for (int o = 0; o < w; o++)
+            for (int r = 0; r < l->rank; r++) bt[r * LORA_OB + o] = l->b[(size_t)(o0 + o) * l->rank + r];
+        lora_b_slice(y + o0, (size_t)l->n_out, t, l->rank, n, bt, w, l->scale);
     }
 }
 
@@ -358,5 +457,50 @@ desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const flo
         return desk_errf(err, DESK_E_UNSUPPORTED, "cannot multiply by a matrix of type %u", (unsigned)w->type);
     ref_job j = {.w = w, .x = x, .y = y, .scratch = scratch, .n = n};
     desk_threadpool_run(tp, ref_task, &j);
+    return DESK_OK;
+}
+
+/* ---- the frozen matrix transposed, for the input gradient ---- */
+
+size_t desk_tr_transposed_size(const desk_mat *w) {
+    const desk_type_info *ti = desk_type_get(w->type);
+    if (!ti || ti->blck <= 0 || w->cols % ti->blck || w->rows % 32 || w->rows <= 0) return 0;
+    return (size_t)w->cols * desk_type_row_size(DESK_TYPE_Q8_0, w->rows);
+}
+
+typedef struct tp_job {
+    const desk_mat *w;
+    unsigned char *dst;
+    float *scratch;
+    size_t row_bytes;
+} tp_job;
+
+static void transpose_task(void *arg, int ith, int nth) {
+    tp_job *j = arg;
+    const desk_mat *w = j->w;
+    float *sc = j->scratch + (size_t)ith * (32 * (size_t)w->cols + 32), *col = sc + 32 * (size_t)w->cols;
+    for (int64_t c = ith; c < w->rows / 32; c += nth) {
+        for (int r = 0; r < 32; r++)
+            desk_dequantize_row(w->type, (const unsigned char *)w->data + (size_t)(c * 32 + r) * w->row_bytes,
+                                sc + (size_t)r * w->cols, w->cols, NULL);
+        for (int64_t k = 0; k < w->cols; k++) {
+            for (int r = 0; r < 32; r++) col[r] = sc[(size_t)r * w->cols + k];
+            desk_quantize_row(DESK_TYPE_Q8_0, col, j->dst + (size_t)k * j->row_bytes + (size_t)c * 34, 32, NULL);
+        }
+    }
+}
+
+size_t desk_tr_transpose_scratch(const desk_mat *w, int n_threads) {
+    return (size_t)n_threads * (32 * (size_t)w->cols + 32);
+}
+
+desk_status desk_tr_transpose(desk_threadpool *tp, const desk_mat *w, void *dst, float *scratch, desk_mat *wt,
+                              desk_err *err) {
+    if (!desk_tr_transposed_size(w))
+        return desk_errf(err, DESK_E_ARG, "cannot transpose a %lld x %lld matrix of type %u", (long long)w->rows,
+                         (long long)w->cols, (unsigned)w->type);
+    tp_job j = {.w = w, .dst = dst, .scratch = scratch, .row_bytes = desk_type_row_size(DESK_TYPE_Q8_0, w->rows)};
+    desk_threadpool_run(tp, transpose_task, &j);
+    *wt = (desk_mat){.type = DESK_TYPE_Q8_0, .rows = w->cols, .cols = w->rows, .row_bytes = j.row_bytes, .data = dst};
     return DESK_OK;
 }

@@ -50,16 +50,16 @@ void desk_tr_geglu_bwd(float *dg, float *du, const float *g, const float *u, con
  * Q: T rows of stride QS (the head's values at q + t*qs), likewise K, V
  * (the KV head of H's group) with strides KS, VS; OUT (stride OS).  Row t
  * sees positions max(0, t - window + 1)..t (WINDOW 0: all).  Scores are
- * q.k * SCALE.  SCRATCH holds T floats. ---- */
+ * q.k * SCALE.  SCRATCH holds desk_tr_attn_scratch floats. ---- */
 typedef struct desk_tr_attn {
     int T, head_k, head_v, window;
     float scale;
     const float *q, *k, *v;
     size_t qs, ks, vs, os;
 } desk_tr_attn;
+size_t desk_tr_attn_scratch(int head_k, int head_v, int T);
 void desk_tr_attn_head(const desk_tr_attn *a, float *out, float *scratch);
-/* DOUT (stride os) -> DQ (stride qs), DK (ks), DV (vs), all added to.
- * SCRATCH holds 2 T floats. */
+/* DOUT (stride os) -> DQ (stride qs), DK (ks), DV (vs), all added to. */
 void desk_tr_attn_head_bwd(const desk_tr_attn *a, const float *dout, float *dq, float *dk, float *dv, float *scratch);
 
 /* ---- softmax cross-entropy over N_VOCAB logits (after an optional
@@ -95,5 +95,17 @@ desk_status desk_tr_matmul_dx(desk_threadpool *tp, const desk_mat *w, const floa
  * SCRATCH as desk_tr_matmul_dx's. */
 desk_status desk_tr_matmul_ref(desk_threadpool *tp, const desk_mat *w, const float *x, int n, float *y, float *scratch,
                                desk_err *err);
+
+/* ---- W transposed into Q8_0 (COLS rows of ROWS), so that the input
+ * gradient DY W is a product through the batched kernels, desk_matmul
+ * (DY's rows quantized to Q8_0 as any activation): built once per
+ * trainer.  _size: bytes of DST, 0 when W cannot be (rows not a multiple
+ * of 32, or a type desk does not dequantize).  SCRATCH holds
+ * desk_tr_transpose_scratch floats; WT is filled to describe DST, which
+ * stays the caller's. ---- */
+size_t desk_tr_transposed_size(const desk_mat *w);
+size_t desk_tr_transpose_scratch(const desk_mat *w, int n_threads);
+desk_status desk_tr_transpose(desk_threadpool *tp, const desk_mat *w, void *dst, float *scratch, desk_mat *wt,
+                              desk_err *err);
 
 #endif

@@ -92,9 +92,15 @@ struct desk_trainer {
     float *dt;   /* nth x n_ctx x rank */
     float *logits, *xnf, *dxnf; /* LOGIT_ROWS rows */
     int32_t *rows;              /* the rows that predict a target */
-    float *attn_scr;            /* nth x 2 n_ctx */
+    float *attn_scr;            /* nth x desk_tr_attn_scratch */
     void *mm_scratch;
     float *dx_scratch;
+    /* The frozen matrices transposed into Q8_0 (n_layer * N_KINDS, then
+     * the output), for the input gradients through the batched kernels;
+     * type 0 rows 0 where not built (exact products, odd shapes). */
+    desk_mat *wt;
+    void *wt_buf;
+    float *dxt; /* n_ctx x the widest input: a product's input gradient */
     desk_arena arena;
 };
 
@@ -221,12 +227,45 @@ desk_status desk_trainer_new(desk_model *m, const desk_train_params *pp, desk_tr
     t->xnf = talloc(t, (size_t)LOGIT_ROWS * E, &ok);
     t->dxnf = talloc(t, (size_t)LOGIT_ROWS * E, &ok);
     t->rows = desk_arena_alloc(&t->arena, n * sizeof(int32_t), 64);
-    t->attn_scr = talloc(t, (size_t)t->nth * 2 * n, &ok);
-    t->mm_scratch = desk_arena_alloc(&t->arena, scratch ? scratch : 1, 64);
-    t->dx_scratch = talloc(t, dxs, &ok);
-    if (!ok || !t->rows || !t->mm_scratch) {
+    t->attn_scr = talloc(t, (size_t)t->nth * desk_tr_attn_scratch(hp->head_dim_k, hp->head_dim_v, p.n_ctx), &ok);
+    if (!ok || !t->rows) {
         desk_trainer_free(t);
         return desk_errf(err, DESK_E_NOMEM, "out of memory for training %zu LoRA weights over %d tokens", t->n_w, p.n_ctx);
+    }
+    /* The transposed copies (unless exact): ~1.06 bytes per weight. */
+    const int n_mats = L * N_KINDS + 1;
+    t->wt = desk_arena_alloc(&t->arena, (size_t)n_mats * sizeof *t->wt, 64);
+    size_t wt_bytes = 0, widest = 0;
+    for (int i = 0; t->wt && i < n_mats; i++) {
+        const desk_mat *w = i < L * N_KINDS ? layer_mat(&m->layers[i / N_KINDS], i % N_KINDS) : &m->output;
+        t->wt[i] = (desk_mat){0};
+        const size_t sz = p.exact ? 0 : desk_tr_transposed_size(w);
+        wt_bytes += (sz + 63) / 64 * 64;
+        if (!sz) continue;
+        const desk_mat probe = {.type = DESK_TYPE_Q8_0, .rows = w->cols, .cols = w->rows};
+        const int64_t nr = i < L * N_KINDS ? (int64_t)n : LOGIT_ROWS;
+        if (desk_matmul_scratch_size(&probe, nr) > scratch) scratch = desk_matmul_scratch_size(&probe, nr);
+        if (desk_tr_transpose_scratch(w, t->nth) > dxs) dxs = desk_tr_transpose_scratch(w, t->nth);
+        if ((size_t)w->cols * (size_t)nr > widest) widest = (size_t)w->cols * (size_t)nr;
+    }
+    t->dxt = talloc(t, widest, &ok);
+    t->mm_scratch = desk_arena_alloc(&t->arena, scratch ? scratch : 1, 64);
+    t->dx_scratch = talloc(t, dxs, &ok);
+    if (wt_bytes && !(t->wt_buf = aligned_alloc(64, wt_bytes))) ok = false;
+    if (!ok || !t->wt || !t->mm_scratch) {
+        desk_trainer_free(t);
+        return desk_errf(err, DESK_E_NOMEM, "out of memory for training %zu LoRA weights over %d tokens", t->n_w, p.n_ctx);
+    }
+    unsigned char *wp = t->wt_buf;
+    for (int i = 0; wp && i < n_mats; i++) {
+        const desk_mat *w = i < L * N_KINDS ? layer_mat(&m->layers[i / N_KINDS], i % N_KINDS) : &m->output;
+        const size_t sz = p.exact ? 0 : desk_tr_transposed_size(w);
+        if (!sz) continue;
+        if ((s = desk_tr_transpose(t->tp, w, wp, t->dx_scratch, &t->wt[i], err))) {
+            desk_trainer_free(t);
+            return s;
+        }
+        wp += (sz + 63) / 64 * 64;
     }
     /* A: uniform in +-1/sqrt(n_in) (peft's Kaiming start); B: zero, so
      * training starts from the base model exactly. */
@@ -245,6 +284,7 @@ desk_status desk_trainer_new(desk_model *m, const desk_train_params *pp, desk_tr
 void desk_trainer_free(desk_trainer *t) {
     if (!t) return;
     desk_threadpool_free(t->tp);
+    free(t->wt_buf);
     desk_arena_free(&t->arena);
     free(t);
 }
@@ -390,7 +430,7 @@ static void attn_task(void *arg, int ith, int nth) {
     const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     const size_t qd = (size_t)hp->n_head * hk, kvk = (size_t)hp->n_head_kv * hk, kvv = (size_t)hp->n_head_kv * hv,
                  ad = (size_t)hp->n_head * hv;
-    float *scr = t->attn_scr + (size_t)ith * 2 * (size_t)t->n_ctx;
+    float *scr = t->attn_scr + (size_t)ith * desk_tr_attn_scratch(hk, hv, t->n_ctx);
     /* The backward splits KV heads: their K and V gradients gather over the group. */
     const int units = j->bwd ? hp->n_head_kv : hp->n_head;
     for (int u = ith; u < units; u += nth)
@@ -458,10 +498,36 @@ static desk_status product(desk_trainer *t, int il, int kind, const float *x, in
     return DESK_OK;
 }
 
+typedef struct add_job {
+    float *dst;
+    const float *src;
+    size_t n;
+} add_job;
+
+static void add_task(void *arg, int ith, int nth) {
+    add_job *j = arg;
+    for (size_t i = j->n * (size_t)ith / (size_t)nth; i < j->n * (size_t)(ith + 1) / (size_t)nth; i++)
+        j->dst[i] += j->src[i];
+}
+
+/* DX += DY W for the frozen matrix W (index I of t->wt): through its
+ * transposed copy and the batched kernels where built, else over W's
+ * dequantized rows in F32. */
+static desk_status frozen_dx(desk_trainer *t, const desk_mat *w, int i, const float *dy, int n, float *dx,
+                             desk_err *err) {
+    const desk_mat *wt = &t->wt[i];
+    if (!wt->data) return desk_tr_matmul_dx(t->tp, w, dy, n, dx, t->dx_scratch, err);
+    desk_status s = desk_matmul(t->tp, wt, dy, n, t->dxt, t->mm_scratch, err);
+    if (s) return s;
+    add_job j = {dx, t->dxt, (size_t)n * (size_t)wt->rows};
+    desk_threadpool_run(t->tp, add_task, &j);
+    return DESK_OK;
+}
+
 /* DX += DY W (+ LoRA's part, and its A and B gradients) for matrix KIND. */
 static desk_status product_bwd(desk_trainer *t, int il, int kind, const float *x, const float *dy, int n, float *dx,
                                desk_err *err) {
-    desk_status s = desk_tr_matmul_dx(t->tp, layer_mat(&t->m->layers[il], kind), dy, n, dx, t->dx_scratch, err);
+    desk_status s = frozen_dx(t, layer_mat(&t->m->layers[il], kind), il * N_KINDS + kind, dy, n, dx, err);
     if (s || !t->slot[il * N_KINDS + kind].on) return s;
     lora_job j = lora_of(t, il, kind, n);
     j.x = x;
@@ -602,7 +668,7 @@ static desk_status run(desk_trainer *t, const desk_token *ids, const uint8_t *ma
         for (int h = 0; h < t->nth && h < 64; h++) total += xj.loss[h];
         if (!grad) continue;
         memset(t->dxnf, 0, (size_t)cnt * E * sizeof(float));
-        if ((s = desk_tr_matmul_dx(t->tp, &m->output, t->logits, cnt, t->dxnf, t->dx_scratch, err))) return s;
+        if ((s = frozen_dx(t, &m->output, L * N_KINDS, t->logits, cnt, t->dxnf, err))) return s;
         for (int k = 0; k < cnt; k++) {
             const size_t row = (size_t)t->rows[r0 + k] * E;
             desk_tr_rmsnorm_bwd(t->dx + row, xl + row, m->out_norm, t->dxnf + (size_t)k * E, E, hp->eps);
