@@ -73,6 +73,7 @@ typedef struct desk_hparams {
     int32_t n_ctx_train; /* context_length; 0 when absent */
     int32_t n_swa;       /* attention.sliding_window */
     int32_t n_expert, n_expert_used; /* expert_count, expert_used_count (0: dense) */
+    int32_t n_ff_exp;    /* expert_feed_forward_length: one expert's width (qwen3moe); 0 when absent */
     int32_t n_vocab;     /* vocab_size, else the length of tokenizer.ggml.tokens (the loader
                             takes token_embd's rows) */
     int64_t n_head_kv_sum; /* KV heads summed over the layers: what sizes the KV cache */
