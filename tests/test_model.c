@@ -7,7 +7,7 @@
  * kernels stay within 1e-2 of the default path, the plain reference path
  * agrees, and bad input is refused with a message.  On x86 each step's
  * top-2 logit gap also equals llama.cpp's (to the 4 decimals recorded).
- * The qwen2, qwen3 and qwen3moe architectures and Mixtral-style experts
+ * The qwen2, qwen3, qwen3moe and gemma2 architectures and Mixtral-style experts
  * run on random-weight files desk synth writes (tiny shape, F16 and Q4_0),
  * against llama.cpp's greedy ids for them.
  */
@@ -339,6 +339,15 @@ static void test_qwen3moe_greedy(void **state) {
     check_synth("qwen3moe", "f16", MOE_GAP, 4);
 }
 
+/* gemma2: attention scores soft-capped at 50 (tanh per score), final
+ * logits at 30, layer 0 a sliding window of 32 (the long prompt crosses
+ * it), layer 1 global, post-attention and post-FFN norms, GELU. */
+static void test_gemma2_greedy(void **state) {
+    (void)state;
+    check_synth("gemma2", "q4_0", QWEN2_GAP, 0);
+    check_synth("gemma2", "f16", QWEN2_GAP, 0);
+}
+
 static void test_smollm2_greedy(void **state) {
     (void)state;
     check_greedy_all("smollm2", "greedy-smollm2.txt", DESK_CACHE_F16, EXACT_GAP, 0);
@@ -551,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_mixtral_greedy),
         cmocka_unit_test(test_qwen3_greedy),
         cmocka_unit_test(test_qwen3moe_greedy),
+        cmocka_unit_test(test_gemma2_greedy),
         cmocka_unit_test(test_scalar_agrees),
         cmocka_unit_test(test_reference_agrees),
         cmocka_unit_test(test_trace),

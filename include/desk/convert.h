@@ -86,7 +86,7 @@ typedef struct desk_synth_shape {
     float rope_base;
     bool tied; /* no output.weight: token_embd is the output matrix */
     /* "llama" (NULL), "qwen2" (q, k, v biases), "mixtral" (a llama file with experts), "qwen3" (per-head
-     * q/k norms) or "qwen3moe" (qwen3 with many small experts) */
+     * q/k norms), "qwen3moe" (qwen3 with many small experts) or "gemma2" */
     const char *arch;
     uint32_t n_expert, n_expert_used; /* experts and experts per token (0: the arch's default) */
     uint32_t head_dim; /* attention head size (0: qwen3's 128, else n_embd / n_head) */

@@ -83,6 +83,7 @@ typedef struct desk_hparams {
     float rope_base_swa; /* rope.freq_base_swa; default 10000 */
     float rope_scale;    /* 1 / rope.scaling.factor for "linear" scaling, else 1 */
     float softcap;       /* final_logit_softcapping; 0 = none */
+    float attn_softcap;  /* attn_logit_softcapping; 0 = none (the loader applies it to gemma2 only) */
     /* Set by the loader for the architecture it runs (model.c), not read. */
     float attn_scale;  /* applied to q before q.k */
     float embd_scale;  /* applied to the token embeddings (gemma: sqrt(n_embd)) */

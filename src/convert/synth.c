@@ -32,6 +32,7 @@ static const desk_synth_shape SHAPES[] = {
     {"qwen3-0.6b", "Qwen3 0.6B", 28, 1024, 16, 8, 3072, 40960, 1000000.0f, true, "qwen3", 0, 0, 128, 0},
     {"qwen3-8b", "Qwen3 8B", 36, 4096, 32, 8, 12288, 40960, 1000000.0f, false, "qwen3", 0, 0, 128, 0},
     {"qwen3-30b-a3b", "Qwen3 30B-A3B", 48, 2048, 32, 4, 6144, 40960, 1000000.0f, false, "qwen3moe", 128, 8, 128, 768},
+    {"gemma2-2b", "Gemma 2 2B", 26, 2304, 8, 4, 9216, 8192, 10000.0f, true, "gemma2", 0, 0, 256, 0},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -42,12 +43,13 @@ const desk_synth_shape *desk_synth_shape_find(const char *name) {
 }
 
 const char *desk_synth_shape_list(void) {
-    return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b, moe-2b, qwen3-0.6b, qwen3-8b, qwen3-30b-a3b";
+    return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b, moe-2b, qwen3-0.6b, qwen3-8b, qwen3-30b-a3b, "
+           "gemma2-2b";
 }
 
-static const char *const ARCHS[] = {"llama", "qwen2", "mixtral", "qwen3", "qwen3moe"};
+static const char *const ARCHS[] = {"llama", "qwen2", "mixtral", "qwen3", "qwen3moe", "gemma2"};
 
-const char *desk_synth_arch_list(void) { return "llama, qwen2, mixtral, qwen3, qwen3moe"; }
+const char *desk_synth_arch_list(void) { return "llama, qwen2, mixtral, qwen3, qwen3moe, gemma2"; }
 
 bool desk_synth_arch_known(const char *arch) {
     for (size_t i = 0; arch && i < sizeof ARCHS / sizeof ARCHS[0]; i++)
@@ -62,6 +64,10 @@ static bool is_mixtral(const desk_synth_shape *s) { return strcmp(arch_of(s), "m
 static bool is_qwen3(const desk_synth_shape *s) {
     return strcmp(arch_of(s), "qwen3") == 0 || strcmp(arch_of(s), "qwen3moe") == 0;
 }
+static bool is_gemma2(const desk_synth_shape *s) { return strcmp(arch_of(s), "gemma2") == 0; }
+/* Gemma 2's window: 4096, or a 64th of the context where that is smaller
+ * (the tiny shape's 32, which the tests' longer prompts cross). */
+static uint32_t n_swa(const desk_synth_shape *s) { return s->n_ctx / 64 < 4096 ? s->n_ctx / 64 : 4096; }
 static bool is_moe(const desk_synth_shape *s) { return is_mixtral(s) || strcmp(arch_of(s), "qwen3moe") == 0; }
 static const char *file_arch(const desk_synth_shape *s) { return is_mixtral(s) ? "llama" : arch_of(s); }
 
@@ -140,7 +146,8 @@ static void gen_task(void *ctx, int ith, int nth) {
 
 /* The tensor list of a model of shape S (qwen2: with q, k, v biases, drawn
  * like the weights; qwen3, qwen3moe: per-head norms attn_q_norm and
- * attn_k_norm; mixtral, qwen3moe: a router ffn_gate_inp, F32 as llama.cpp's
+ * attn_k_norm; gemma2: post_attention_norm and post_ffw_norm, the output
+ * tied; mixtral, qwen3moe: a router ffn_gate_inp, F32 as llama.cpp's
  * converter writes it, and the experts stacked in ffn_*_exps in place of
  * ffn_gate, ffn_up, ffn_down). */
 static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor *t) {
@@ -148,22 +155,25 @@ static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor
     const int64_t hd = head_dim(s), e = s->n_embd, kv = hd * s->n_head_kv, qd = hd * s->n_head;
     t[n++] = (stensor){"token_embd.weight", 2, {e, n_vocab, 1}, false};
     t[n++] = (stensor){"output_norm.weight", 1, {e, 1, 1}, true};
-    if (!s->tied) t[n++] = (stensor){"output.weight", 2, {e, n_vocab, 1}, false};
+    if (!s->tied && !is_gemma2(s)) t[n++] = (stensor){"output.weight", 2, {e, n_vocab, 1}, false}; /* gemma2: always tied */
     static const struct {
         const char *name;
         int rows; /* 0 embd, 1 kv width, 2 ffn, 3 q width, 4 head; ne0 from `cols` alike */
         int cols;
         bool norm;
-    } L[11] = {
+    } L[13] = {
         {"attn_norm", 0, 0, true},    {"attn_q", 3, 0, false},  {"attn_k", 1, 0, false},
         {"attn_v", 1, 0, false},      {"attn_output", 0, 3, false}, {"ffn_norm", 0, 0, true},
         {"ffn_gate", 2, 0, false},    {"ffn_up", 2, 0, false},  {"ffn_down", 0, 2, false},
         {"attn_q_norm", 0, 4, true},  {"attn_k_norm", 0, 4, true},
+        {"post_attention_norm", 0, 0, true}, {"post_ffw_norm", 0, 0, true},
     };
     int64_t dim[5] = {e, kv, is_moe(s) ? n_ff_exp(s) : s->n_ff, qd, hd};
     const bool bias = strcmp(arch_of(s), "qwen2") == 0;
     for (uint32_t l = 0; l < s->n_layer; l++) {
-        for (int k = 0; k < (is_qwen3(s) ? 11 : 9); k++) {
+        for (int k = 0; k < 13; k++) {
+            if ((k == 9 || k == 10) && !is_qwen3(s)) continue;
+            if (k >= 11 && !is_gemma2(s)) continue;
             stensor *x = &t[n++];
             snprintf(x->name, sizeof x->name, "blk.%u.%s.weight", l, L[k].name);
             x->norm = L[k].norm;
@@ -222,6 +232,12 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
         {is_moe(s) ? "expert_count" : NULL, n_expert(s), 0},
         {is_moe(s) ? "expert_used_count" : NULL, n_expert_used(s), 0},
         {is_moe(s) && !is_mixtral(s) ? "expert_feed_forward_length" : NULL, n_ff_exp(s), 0},
+        {is_gemma2(s) ? "attention.sliding_window" : NULL, n_swa(s), 0},
+        /* Gemma 2's caps, 50 and 30; under 1024 wide (tiny) 0.2 and 2, so
+         * the small scores and logits of random weights reach tanh's bend
+         * and a test sees the caps. */
+        {is_gemma2(s) ? "attn_logit_softcapping" : NULL, 0, s->n_embd < 1024 ? 0.2f : 50.0f},
+        {is_gemma2(s) ? "final_logit_softcapping" : NULL, 0, s->n_embd < 1024 ? 2.0f : 30.0f},
     };
     for (size_t k = 0; k < sizeof K / sizeof K[0]; k++) {
         if (!K[k].key) continue;

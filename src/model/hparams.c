@@ -163,7 +163,8 @@ static desk_status read_reals(const desk_gguf *g, const char *a, desk_hparams *h
         (s = read_real(g, a, "rope.freq_base_swa", 10000.0f, true, &hp->rope_base_swa, err)) ||
         (s = read_real(g, a, "rope.freq_scale", 1.0f, true, &unused, err)) ||
         (s = read_real(g, a, "rope.scaling.factor", 1.0f, true, &factor, err)) ||
-        (s = read_real(g, a, "final_logit_softcapping", 0.0f, false, &hp->softcap, err)))
+        (s = read_real(g, a, "final_logit_softcapping", 0.0f, false, &hp->softcap, err)) ||
+        (s = read_real(g, a, "attn_logit_softcapping", 0.0f, false, &hp->attn_softcap, err)))
         return s;
     char key[KEY_MAX];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);

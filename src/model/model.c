@@ -178,11 +178,23 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
     hp->embd_scale = 1.0f;
     /* llama.cpp's rope types: NORM (adjacent pairs) for llama, NEOX (halves) for the rest. */
     hp->rope_neox = m->arch != DESK_ARCH_LLAMA;
-    if (m->arch == DESK_ARCH_GEMMA3) {
+    if (DESK_ARCH_IS_GEMMA(m->arch)) {
         hp->rope_neox = true;
         hp->embd_scale = sqrtf((float)hp->n_embd);
-        /* Gemma 3 27B scales by the model width per head, the others by the head size. */
-        if (hp->n_layer == 62) hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+        /* Gemma 2 and 3 27B scale by the model width per head, the others by the head size. */
+        if (hp->n_layer == (m->arch == DESK_ARCH_GEMMA3 ? 62 : 46))
+            hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    }
+    if (m->arch == DESK_ARCH_GEMMA2) {
+        /* llama.cpp's gemma2: a window of 4096 unless the file says, the
+         * global base for the window layers unless rope.freq_base_swa is
+         * there; final soft-capping is always applied (30 unless said). */
+        if (hp->n_swa == 0) hp->n_swa = 4096;
+        if (!desk_gguf_find_kv(m->g, "gemma2.rope.freq_base_swa")) hp->rope_base_swa = hp->rope_base;
+        if (!desk_gguf_find_kv(m->g, "gemma2.final_logit_softcapping")) hp->softcap = 30.0f;
+        if (!desk_gguf_find_kv(m->g, "gemma2.attn_logit_softcapping")) hp->attn_softcap = 50.0f;
+    } else {
+        hp->attn_softcap = 0.0f; /* llama.cpp soft-caps attention in gemma2 only (of desk's architectures) */
     }
     return DESK_OK;
 }
@@ -245,6 +257,15 @@ static desk_status load_tensors(desk_model *m, desk_err *err) {
             ((s = get_vec(m, T("attn_q_norm.weight"), hp->head_dim_k, false, &L->q_norm, err)) ||
              (s = get_vec(m, T("attn_k_norm.weight"), hp->head_dim_k, false, &L->k_norm, err))))
             return s;
+        if (m->arch == DESK_ARCH_GEMMA2 &&
+            ((s = get_vec(m, T("post_attention_norm.weight"), hp->n_embd, false, &L->post_attn_norm, err)) ||
+             (s = get_vec(m, T("post_ffw_norm.weight"), hp->n_embd, false, &L->post_ffn_norm, err))))
+            return s;
+        /* Gemma 2 alternates: a sliding-window layer, then a global one. */
+        if (m->arch == DESK_ARCH_GEMMA2 && il % 2 == 0) {
+            L->swa = true;
+            L->rope_base = hp->rope_base_swa;
+        }
         if (m->arch == DESK_ARCH_GEMMA3) {
             if ((s = get_vec(m, T("attn_q_norm.weight"), hp->head_dim_k, false, &L->q_norm, err)) ||
                 (s = get_vec(m, T("attn_k_norm.weight"), hp->head_dim_k, false, &L->k_norm, err)) ||
@@ -442,8 +463,8 @@ static desk_status check_memory(const desk_model *m, const desk_model_params *p,
 }
 
 /* The architectures desk runs, by their general.architecture names (in desk_arch order). */
-static const char *const ARCHS[] = {"llama", "gemma3", "qwen2", "qwen3", "qwen3moe"};
-#define ARCH_LIST "llama, gemma3, qwen2, qwen3, qwen3moe"
+static const char *const ARCHS[] = {"llama", "gemma3", "qwen2", "qwen3", "qwen3moe", "gemma2"};
+#define ARCH_LIST "llama, gemma2, gemma3, qwen2, qwen3, qwen3moe"
 
 /* NAME's desk_arch, or -1. */
 static desk_arch arch_of(const char *name) {
