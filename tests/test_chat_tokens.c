@@ -114,6 +114,50 @@ static size_t count_id(const desk_token *ids, size_t n, desk_token id) {
     return c;
 }
 
+/* A prompt written as pieces gives the family renderer's ids when the
+ * pieces are its markers and text; marker text in a text piece, and a
+ * marker the vocabulary lacks, stay text. */
+static void test_pieces(void **state) {
+    (void)state;
+    loaded l = load("smollm2");
+    char text[1024];
+    size_t len = desk_chat_render_text(DESK_CHAT_CHATML, CONVO, N_CONVO, true, text, sizeof text);
+    assert_true(len < sizeof text);
+    desk_chat_piece p[64];
+    size_t n = 0, at = 0;
+    while (at < len) {
+        const char *mk[] = {"<|im_start|>", "<|im_end|>"};
+        size_t next = len, which = 0;
+        for (size_t k = 0; k < 2; k++) {
+            const char *f = strstr(text + at, mk[k]);
+            if (f && (size_t)(f - text) < next) next = (size_t)(f - text), which = k;
+        }
+        if (next > at) p[n++] = (desk_chat_piece){.text = text + at, .len = next - at, .marker = false};
+        if (next == len) break;
+        p[n++] = (desk_chat_piece){.text = mk[which], .len = strlen(mk[which]), .marker = true};
+        at = next + strlen(mk[which]);
+        assert_true(n < 62);
+    }
+    desk_token ids[256];
+    size_t got = 0, need = 0;
+    desk_err e = {0};
+    assert_int_equal(desk_chat_pieces_tokens(l.t, p, n, ids, 256, &got, &e), DESK_OK);
+    assert_int_equal(got, sizeof SMOLLM2_IDS / sizeof SMOLLM2_IDS[0]);
+    assert_memory_equal(ids, SMOLLM2_IDS, sizeof SMOLLM2_IDS);
+    assert_int_equal(desk_chat_pieces_tokens(l.t, p, n, ids, 5, &need, &e), DESK_E_RANGE);
+    assert_int_equal(need, got);
+    /* the same marker as text, and a marker SmolLM2's vocabulary lacks */
+    const desk_chat_piece typed[] = {{"<|im_start|>", 12, false}, {"[TOOL_CALLS]", 12, true}};
+    assert_int_equal(desk_chat_pieces_tokens(l.t, typed, 2, ids, 256, &got, &e), DESK_OK);
+    desk_token plain[64];
+    size_t n_plain = 0;
+    assert_int_equal(desk_tokenize(l.t, "<|im_start|>[TOOL_CALLS]", 24, 0, plain, 64, &n_plain, &e), DESK_OK);
+    assert_int_equal(got, n_plain);
+    assert_memory_equal(ids, plain, n_plain * sizeof *plain);
+    assert_int_equal(count_id(ids, got, 1), 0);
+    unload(&l);
+}
+
 /* Markers typed into messages stay text: the control ids appear exactly
  * where the format puts them. */
 static void test_injection(void **state) {
@@ -146,7 +190,8 @@ static void test_injection(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose),        cmocka_unit_test(test_tokens_smollm2),
-        cmocka_unit_test(test_tokens_gemma3), cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_tokens_gemma3), cmocka_unit_test(test_pieces),
+        cmocka_unit_test(test_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,25 @@ desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
                                     const desk_chat_msg *msgs, size_t n, bool add_gen,
                                     desk_token *ids, size_t cap, size_t *n_out, desk_err *err);
 
+/* A prompt written piece by piece, for formats the family renderers do
+ * not cover (the server's tool-call prompts): MARKER pieces become their
+ * control id when the vocabulary holds one (else text, as in
+ * desk_chat_render_tokens); text pieces are tokenized without special
+ * parsing, the text between two markers as one piece.  TEXT (LEN bytes)
+ * is borrowed. */
+typedef struct desk_chat_piece {
+    const char *text;
+    size_t len;
+    bool marker;
+} desk_chat_piece;
+
+/* Renders N pieces to token ids as desk_chat_render_tokens does (BOS first
+ * when the metadata asks for it; DESK_E_RANGE and the count needed in
+ * *N_OUT when CAP is too small).  Allocates only scratch memory that it
+ * frees before returning. */
+desk_status desk_chat_pieces_tokens(const desk_tokenizer *t, const desk_chat_piece *pieces, size_t n,
+                                    desk_token *ids, size_t cap, size_t *n_out, desk_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,6 +88,21 @@ float desk_trainer_lr(const desk_trainer *t);  /* the learning rate of the next 
 /* Writes the adapter to PATH atomically (desk_lora_write, F32). */
 desk_status desk_trainer_save(const desk_trainer *t, const char *path, desk_err *err);
 
+/* Writes a checkpoint to PATH atomically: the LoRA weights, AdamW's
+ * moments, the step count and the trainer's shape (rank, alpha, targets),
+ * followed by the caller's USER_LEN bytes at USER (the data order, the
+ * loss history; may be NULL with 0), and a checksum.  Call it between
+ * steps (no gradients pending): restoring it into a trainer made with the
+ * same model, parameters and threads then continues bit for bit. */
+desk_status desk_trainer_checkpoint(const desk_trainer *t, const char *path, const void *user, size_t user_len,
+                                    desk_err *err);
+/* Restores a checkpoint written by desk_trainer_checkpoint into T.
+ * DESK_E_FORMAT names a damaged file (magic, size, checksum),
+ * DESK_E_ARG a checkpoint of another shape (rank, alpha, targets, layers).
+ * *USER gets the caller's bytes (malloc'd, the caller frees; NULL when
+ * none) and *USER_LEN their count. */
+desk_status desk_trainer_restore(desk_trainer *t, const char *path, void **user, size_t *user_len, desk_err *err);
+
 #ifdef __cplusplus
 }
 #endif

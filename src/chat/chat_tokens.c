@@ -91,13 +91,26 @@ static void tok_marker(void *user, const char *s) {
     }
 }
 
-desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
-                                    const desk_chat_msg *msgs, size_t n, bool add_gen,
-                                    desk_token *ids, size_t cap, size_t *n_out, desk_err *err) {
+/* Where the token sink's pieces come from: a family's renderer or a
+ * piece list. */
+typedef struct token_src {
+    desk_chat_fmt f;
+    const desk_chat_msg *msgs;
+    size_t n;
+    bool add_gen;
+    const desk_chat_piece *pieces; /* non-NULL: these instead */
+} token_src;
+
+static desk_status render_tokens(const token_src *src, const desk_tokenizer *t, desk_token *ids,
+                                 size_t cap, size_t *n_out, desk_err *err) {
     *n_out = 0;
     if (!t) return desk_errf(err, DESK_E_ARG, "chat: no tokenizer");
-    /* the text render bounds the text between markers */
-    size_t text_len = desk_chat_render_text(f, msgs, n, add_gen, NULL, 0);
+    /* the whole text bounds the text between markers */
+    size_t text_len = 0;
+    if (src->pieces)
+        for (size_t i = 0; i < src->n; i++) text_len += src->pieces[i].len;
+    else
+        text_len = desk_chat_render_text(src->f, src->msgs, src->n, src->add_gen, NULL, 0);
     desk_arena a;
     desk_arena_init(&a, text_len + 64);
     token_sink k = {.tok = t, .ids = ids, .cap = cap, .err = err};
@@ -117,8 +130,27 @@ desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
     }
     desk_token bos = desk_tokenizer_special(t, DESK_SPECIAL_BOS);
     if (n_head > 0 && bos >= 0 && head[0] == bos) push_id(&k, bos);
-    desk_chat_sink sink = {.text = tok_text, .marker = tok_marker, .user = &k};
-    desk_chat_render_to(f, msgs, n, add_gen, &sink);
+    if (src->pieces) {
+        for (size_t i = 0; i < src->n; i++) {
+            const desk_chat_piece *p = &src->pieces[i];
+            char name[64]; /* markers are short; a longer one is text */
+            desk_token id = -1;
+            if (p->marker && p->len < sizeof name) {
+                memcpy(name, p->text, p->len);
+                name[p->len] = '\0';
+                id = desk_tokenizer_find(t, name);
+            }
+            if (id >= 0 && desk_tokenizer_is_control(t, id)) {
+                flush_text(&k);
+                push_id(&k, id);
+            } else {
+                tok_text(&k, p->text, p->len);
+            }
+        }
+    } else {
+        desk_chat_sink sink = {.text = tok_text, .marker = tok_marker, .user = &k};
+        desk_chat_render_to(src->f, src->msgs, src->n, src->add_gen, &sink);
+    }
     flush_text(&k);
     desk_arena_free(&a);
     *n_out = k.n;
@@ -127,4 +159,18 @@ desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
         return desk_errf(err, DESK_E_RANGE, "chat: the prompt needs %zu tokens, room for %zu", k.n,
                          cap);
     return DESK_OK;
+}
+
+desk_status desk_chat_render_tokens(desk_chat_fmt f, const desk_tokenizer *t,
+                                    const desk_chat_msg *msgs, size_t n, bool add_gen,
+                                    desk_token *ids, size_t cap, size_t *n_out, desk_err *err) {
+    token_src src = {.f = f, .msgs = msgs, .n = n, .add_gen = add_gen};
+    return render_tokens(&src, t, ids, cap, n_out, err);
+}
+
+desk_status desk_chat_pieces_tokens(const desk_tokenizer *t, const desk_chat_piece *pieces, size_t n,
+                                    desk_token *ids, size_t cap, size_t *n_out, desk_err *err) {
+    static const desk_chat_piece none = {.text = "", .len = 0};
+    token_src src = {.pieces = pieces ? pieces : &none, .n = pieces ? n : 0};
+    return render_tokens(&src, t, ids, cap, n_out, err);
 }

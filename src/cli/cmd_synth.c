@@ -19,7 +19,7 @@
 static const char USAGE[] =
     "usage: desk synth --shape SHAPE --vocab-from MODEL OUT.gguf [--type f16]\n"
     "                  [--arch llama|qwen2|qwen3|mixtral|qwen3moe|gemma2] [--seed 1]\n"
-    "                  [--threads N]\n"
+    "                  [--threads N] [--chat-template T]\n"
     "\n"
     "Writes a model with random weights and the shape of a real one:\n"
     "  tiny      2 layers, 256 embd, 4 heads, 2 kv heads, 768 ffn (for tests)\n"
@@ -58,6 +58,10 @@ static const char USAGE[] =
     "            tokenizer.* keys are copied; n_vocab is its token count\n"
     "--type T    f16 (default) or any `desk quantize` type (q4_0, q8_0,\n"
     "            q4_k_m, ...), quantized directly with that recipe\n"
+    "--chat-template T  write T as tokenizer.chat_template instead of the\n"
+    "            vocabulary model's: a Jinja template, or a chat format's name\n"
+    "            (chatml, llama3, mistral-v3-tekken, mistral-v7, gemma, ...; see\n"
+    "            `desk info`), e.g. to test a format's prompts and tool calls\n"
     "--seed S    weights are N(0, 0.02) from a PRNG seeded with S (default 1);\n"
     "            norms are 1.  The same seed gives the same file.\n"
     "--threads N threads (default: physical cores; the output does not\n"
@@ -66,7 +70,7 @@ static const char USAGE[] =
     "OUT is written atomically.\n";
 
 int cmd_synth(int argc, char **argv) {
-    const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL, *arch = NULL;
+    const char *shape = NULL, *vocab = NULL, *type = "f16", *out = NULL, *arch = NULL, *tmpl = NULL;
     long long seed = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -74,7 +78,8 @@ int cmd_synth(int argc, char **argv) {
             fputs(USAGE, stdout);
             return 0;
         }
-        static const char *const VALUED[] = {"--shape", "--vocab-from", "--type", "--seed", "--threads", "-t", "--arch"};
+        static const char *const VALUED[] = {"--shape", "--vocab-from", "--type", "--seed", "--threads", "-t", "--arch",
+                                              "--chat-template"};
         bool valued = false;
         for (size_t k = 0; k < sizeof VALUED / sizeof VALUED[0]; k++) valued |= strcmp(a, VALUED[k]) == 0;
         if (valued) {
@@ -84,6 +89,7 @@ int cmd_synth(int argc, char **argv) {
             else if (strcmp(a, "--vocab-from") == 0) vocab = v;
             else if (strcmp(a, "--type") == 0) type = v;
             else if (strcmp(a, "--arch") == 0) arch = v;
+            else if (strcmp(a, "--chat-template") == 0) tmpl = v;
             else if (strcmp(a, "--seed") == 0) {
                 if (!cli_parse_int("synth", a, v, 0, INT64_MAX, &seed)) return DESK_EXIT_USAGE;
             } else if (!cli_parse_int("synth", a, v, 1, 1024, &threads)) {
@@ -105,6 +111,7 @@ int cmd_synth(int argc, char **argv) {
         return cli_fail("synth", DESK_EXIT_USAGE, "unknown architecture %s (one of %s)", arch, desk_synth_arch_list());
     desk_synth_shape with_arch = *s;
     if (arch) with_arch.arch = arch;
+    with_arch.chat_template = tmpl;
     s = &with_arch;
     const desk_qrecipe *r = desk_qrecipe_find(type);
     if (!r) return cli_fail("synth", DESK_EXIT_USAGE, "unknown type %s (one of %s)", type, desk_qrecipe_list());

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "desk.h"
@@ -26,7 +28,9 @@
 static const char USAGE[] =
     "usage: desk tune -m BASE.gguf --data FILE.jsonl -o ADAPTER.gguf [--rank 8] [--alpha 16]\n"
     "                 [--targets q,k,v,o,gate,up,down] [--epochs 3] [--lr 1e-4] [--batch 4] [--ctx 512]\n"
-    "                 [--val FILE.jsonl | --val-split 0.1] [--seed 0] [-t N]\n"
+    "                 [--val FILE.jsonl | --val-split 0.1] [--seed 0] [-t N] [--report LOSS.svg]\n"
+    "                 [--checkpoint CKPT] [--save-every N] [--resume CKPT]\n"
+    "                 [--merge MERGED.gguf [--merge-type TYPE]]\n"
     "\n"
     "Fine-tunes a LoRA adapter for BASE on the examples in FILE, on the CPU.  The\n"
     "base stays as it is (quantized, frozen); the adapter is F32 and is written in\n"
@@ -48,6 +52,19 @@ static const char USAGE[] =
     "  --val-split F  hold out this fraction of --data for validation instead\n"
     "  --seed S       the adapter's random start and the data order (default 0)\n"
     "  -t N           threads (default: physical cores)\n"
+    "  --report F.svg the loss curve (train loss of every step, validation loss\n"
+    "                 after every epoch) as an SVG, written atomically at the end\n"
+    "  --checkpoint C where checkpoints go (default ADAPTER.ckpt): the adapter,\n"
+    "                 AdamW's moments, the step and the data order, written\n"
+    "                 atomically every --save-every steps and on Ctrl-C (SIGINT,\n"
+    "                 SIGTERM: the step in flight finishes, the checkpoint is\n"
+    "                 written, desk exits with status 1); removed when the run ends\n"
+    "  --save-every N steps between checkpoints (default 50; 0: only on Ctrl-C)\n"
+    "  --resume C     continue from checkpoint C, with the same data and options\n"
+    "                 (and -t): the result equals the uninterrupted run bit for bit\n"
+    "  --merge OUT    also write BASE with the adapter merged in (W + s B A),\n"
+    "                 re-quantized, as `desk quantize BASE OUT TYPE --lora ADAPTER`\n"
+    "  --merge-type T the merged model's type (default Q8_0; see desk quantize)\n"
     "Progress goes to stderr: step, train loss, learning rate, tokens/s, ETA, and\n"
     "the validation loss after each epoch.\n";
 
@@ -284,9 +301,161 @@ static void fmt_eta(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
+/* ---- the loss curve ------------------------------------------------------ */
+
+typedef struct curve {
+    double *loss;     /* train loss of step i + 1 */
+    long long n;      /* steps recorded */
+    double *vstep, *vloss; /* validation: after step vstep[k] (0: before training) */
+    long long nv;
+} curve;
+
+/* Chart coordinates: x0 + w * step / xmax across, y0 + h * (1 - (loss - lo) / (hi - lo)) down. */
+typedef struct plot {
+    double x0, w, xmax, y0, h, lo, hi;
+} plot;
+
+static double px(const plot *p, double s) { return p->x0 + p->w * s / p->xmax; }
+static double py(const plot *p, double v) { return p->y0 + p->h * (1.0 - (v - p->lo) / (p->hi - p->lo)); }
+
+/* Writes C as an SVG line chart to PATH atomically. */
+static int write_svg(const char *path, const curve *c, const char *title) {
+    const double W = 720, H = 400, L = 60, R = 20, T = 40, B = 50;
+    double lo = INFINITY, hi = -INFINITY;
+    for (long long i = 0; i < c->n; i++)
+        if (isfinite(c->loss[i])) lo = fmin(lo, c->loss[i]), hi = fmax(hi, c->loss[i]);
+    for (long long i = 0; i < c->nv; i++)
+        if (isfinite(c->vloss[i])) lo = fmin(lo, c->vloss[i]), hi = fmax(hi, c->vloss[i]);
+    if (!(hi > lo)) lo = 0, hi = isfinite(hi) && hi > 0 ? hi : 1;
+    lo = fmax(0.0, lo - 0.05 * (hi - lo));
+    const double xmax = c->n > 0 ? (double)c->n : 1;
+    desk_afile af;
+    desk_err err = {0};
+    if (desk_afile_open(path, &af, &err)) return cli_fail_err("tune", &err);
+    FILE *f = af.fp;
+    const plot pl = {L, W - L - R, xmax, T, H - T - B, lo, hi};
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+               "<text x=\"%.0f\" y=\"22\" font-size=\"14\">desk tune: loss per step (%s)</text>\n",
+            W, H, W, H, L, title);
+    fprintf(f, "<g stroke=\"#888\" fill=\"none\"><path d=\"M%.1f %.1fV%.1fH%.1f\"/></g>\n", L, T, H - B, W - R);
+    for (int k = 0; k <= 4; k++) {
+        const double v = lo + (hi - lo) * k / 4.0, sx = xmax * k / 4.0;
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, py(&pl, v) + 4, v);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", px(&pl, sx), H - B + 18, sx);
+    }
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
+    if (c->n > 0) {
+        fprintf(f, "<polyline stroke=\"#1f77b4\" stroke-width=\"1.5\" fill=\"none\" points=\"");
+        for (long long i = 0; i < c->n; i++)
+            if (isfinite(c->loss[i])) fprintf(f, "%.1f,%.1f ", px(&pl, (double)(i + 1)), py(&pl, c->loss[i]));
+        fprintf(f, "\"/>\n");
+    }
+    if (c->nv > 0) {
+        fprintf(f, "<polyline stroke=\"#d62728\" stroke-width=\"2\" fill=\"none\" points=\"");
+        for (long long i = 0; i < c->nv; i++)
+            if (isfinite(c->vloss[i])) fprintf(f, "%.1f,%.1f ", px(&pl, c->vstep[i]), py(&pl, c->vloss[i]));
+        fprintf(f, "\"/>\n");
+        for (long long i = 0; i < c->nv; i++)
+            if (isfinite(c->vloss[i]))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>\n", px(&pl, c->vstep[i]), py(&pl, c->vloss[i]));
+    }
+    fprintf(f, "<g font-size=\"12\"><rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"#1f77b4\"/>"
+               "<text x=\"%.0f\" y=\"%.0f\">train</text>"
+               "<rect x=\"%.0f\" y=\"%.0f\" width=\"12\" height=\"3\" fill=\"#d62728\"/>"
+               "<text x=\"%.0f\" y=\"%.0f\">validation</text></g>\n</svg>\n",
+            W - 170, T - 8, W - 154, T - 3, W - 100, T - 8, W - 84, T - 3);
+    if (desk_afile_commit(&af, &err)) return cli_fail_err("tune", &err);
+    return 0;
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* Ctrl-C (SIGINT) or SIGTERM: finish the step, write a checkpoint, stop. */
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+/* What a checkpoint holds beside the trainer's state (desk_trainer_checkpoint's
+ * USER): the run's shape (checked on --resume), where it stands, the data
+ * order of the epoch in progress and the loss history. */
+enum { K_MAGIC, K_NTRAIN, K_NVAL, K_BATCH, K_EPOCHS, K_SEED, K_EP, K_B0, K_RS, K_STEP, K_TOK, K_NH, K_NV, K_N };
+static const uint64_t TUNE_MAGIC = 0x314b435445554e54ULL; /* "TNUETCK1" */
+
+static int save_ckpt(desk_trainer *t, const char *path, const uint64_t *head, const size_t *ix, const curve *c) {
+    const size_t n = K_N + head[K_NTRAIN] + (size_t)c->n + 2 * (size_t)c->nv;
+    uint64_t *u = malloc(n * sizeof *u);
+    if (!u) return cli_fail("tune", DESK_EXIT_FAIL, "out of memory writing a checkpoint");
+    memcpy(u, head, K_N * sizeof *u);
+    size_t k = K_N;
+    for (size_t i = 0; i < head[K_NTRAIN]; i++) u[k++] = ix[i];
+    for (long long i = 0; i < c->n; i++, k++) memcpy(&u[k], &c->loss[i], sizeof(double));
+    for (long long i = 0; i < c->nv; i++, k += 2) {
+        memcpy(&u[k], &c->vstep[i], sizeof(double));
+        memcpy(&u[k + 1], &c->vloss[i], sizeof(double));
+    }
+    desk_err err = {0};
+    const desk_status s = desk_trainer_checkpoint(t, path, u, n * sizeof *u, &err);
+    free(u);
+    return s ? cli_fail_err("tune", &err) : 0;
+}
+
+/* Restores PATH into T, *HEAD (its fields checked against WANT's), IX and C. */
+static int load_ckpt(desk_trainer *t, const char *path, const uint64_t *want, uint64_t *head, size_t *ix, curve *c,
+                     long long max_steps, long long max_val) {
+    void *blob = NULL;
+    size_t len = 0;
+    desk_err err = {0};
+    if (desk_trainer_restore(t, path, &blob, &len, &err)) return cli_fail_err("tune", &err);
+    const uint64_t *u = blob;
+    int rc = 0;
+    static const char *const what[K_N] = {"", "training examples", "validation examples", "--batch", "--epochs",
+                                          "--seed"};
+    if (len < K_N * sizeof *u || u[K_MAGIC] != TUNE_MAGIC) {
+        rc = cli_fail("tune", DESK_EXIT_USAGE, "%s: not a desk tune checkpoint (its run record at the end)", path);
+        goto done;
+    }
+    for (int k = K_NTRAIN; k <= K_SEED; k++)
+        if (u[k] != want[k]) {
+            rc = cli_fail("tune", DESK_EXIT_USAGE, "%s: checkpoint of a run with %s %llu; this one has %llu", path,
+                          what[k], (unsigned long long)u[k], (unsigned long long)want[k]);
+            goto done;
+        }
+    if ((long long)u[K_NH] > max_steps || (long long)u[K_NV] > max_val || u[K_B0] >= u[K_NTRAIN] ||
+        len != (K_N + u[K_NTRAIN] + u[K_NH] + 2 * u[K_NV]) * sizeof *u) {
+        rc = cli_fail("tune", DESK_EXIT_USAGE, "%s: the run record in the checkpoint is inconsistent", path);
+        goto done;
+    }
+    memcpy(head, u, K_N * sizeof *u);
+    size_t k = K_N;
+    for (size_t i = 0; i < u[K_NTRAIN]; i++, k++) {
+        if (u[k] >= u[K_NTRAIN]) {
+            rc = cli_fail("tune", DESK_EXIT_USAGE, "%s: data order entry %zu out of range", path, i);
+            goto done;
+        }
+        ix[i] = (size_t)u[k];
+    }
+    c->n = (long long)u[K_NH];
+    for (long long i = 0; i < c->n; i++, k++) memcpy(&c->loss[i], &u[k], sizeof(double));
+    c->nv = (long long)u[K_NV];
+    for (long long i = 0; i < c->nv; i++, k += 2) {
+        memcpy(&c->vstep[i], &u[k], sizeof(double));
+        memcpy(&c->vloss[i], &u[k + 1], sizeof(double));
+    }
+done:
+    free(blob);
+    return rc;
+}
+
 int cmd_tune(int argc, char **argv) {
-    const char *model = NULL, *data = NULL, *out = NULL, *val = NULL, *targets_s = NULL;
-    long long rank = 8, epochs = 3, batch = 4, n_ctx = 512, n_threads = 0, seed = 0;
+    const char *model = NULL, *data = NULL, *out = NULL, *val = NULL, *targets_s = NULL, *report = NULL;
+    const char *ckpt = NULL, *resume = NULL, *merge = NULL, *merge_type = "Q8_0";
+    long long rank = 8, epochs = 3, batch = 4, n_ctx = 512, n_threads = 0, seed = 0, save_every = 50;
     double alpha = 0, lr = 1e-4, val_split = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -299,6 +468,12 @@ int cmd_tune(int argc, char **argv) {
         else if (strcmp(a, "-o") == 0) out = v;
         else if (strcmp(a, "--val") == 0) val = v;
         else if (strcmp(a, "--targets") == 0) targets_s = v;
+        else if (strcmp(a, "--report") == 0) report = v;
+        else if (strcmp(a, "--checkpoint") == 0) ckpt = v;
+        else if (strcmp(a, "--resume") == 0) resume = v;
+        else if (strcmp(a, "--merge") == 0) merge = v;
+        else if (strcmp(a, "--merge-type") == 0) merge_type = v;
+        else if (strcmp(a, "--save-every") == 0) okp = cli_parse_int("tune", a, v, 0, 1 << 30, &save_every);
         else if (strcmp(a, "--rank") == 0) okp = cli_parse_int("tune", a, v, 1, 1024, &rank);
         else if (strcmp(a, "--alpha") == 0) okp = cli_parse_float("tune", a, v, 1e-6, 1e6, &alpha);
         else if (strcmp(a, "--epochs") == 0) okp = cli_parse_int("tune", a, v, 1, 100000, &epochs);
@@ -313,24 +488,36 @@ int cmd_tune(int argc, char **argv) {
     }
     if (!model || !data || !out) return cli_fail("tune", DESK_EXIT_USAGE, "-m BASE, --data FILE and -o ADAPTER are required");
     if (val && val_split > 0) return cli_fail("tune", DESK_EXIT_USAGE, "give --val or --val-split, not both");
+    const desk_qrecipe *recipe = desk_qrecipe_find(merge_type);
+    if (!recipe)
+        return cli_fail("tune", DESK_EXIT_USAGE, "--merge-type %s is not one of %s", merge_type, desk_qrecipe_list());
     desk_err err = {0};
     unsigned targets = DESK_TRAIN_ALL;
     if (targets_s && desk_train_targets_parse(targets_s, &targets, &err)) return cli_fail_err("tune", &err);
-    char path[4096];
+    char path[4096], ckpt_buf[4096];
+    if (!ckpt) {
+        if (snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt", out) >= (int)sizeof ckpt_buf)
+            return cli_fail("tune", DESK_EXIT_USAGE, "-o path too long");
+        ckpt = ckpt_buf;
+    }
     if (desk_model_resolve(model, path, sizeof path, &err)) return cli_fail_err("tune", &err);
     {
-        const char *inputs[3] = {path, data, val};
-        int rc = cli_check_output("tune", out, inputs, val ? 3 : 2);
-        if (rc) return rc;
-        const char *reads[3] = {path, data, val};
-        const char *writes[1] = {out};
-        rc = cli_sandbox_apply("tune", &(cli_sandbox_spec){.read = reads, .n_read = val ? 3 : 2, .write = writes, .n_write = 1});
+        const char *inputs[4] = {path, data, val ? val : data, resume ? resume : data};
+        const char *writes[4] = {out, ckpt, report ? report : out, merge ? merge : out};
+        for (int k = 0; k < 4; k++) {
+            /* The checkpoint may be the one resumed from (it is replaced atomically). */
+            int rc = cli_check_output("tune", writes[k], inputs, k == 1 ? 3 : 4);
+            if (rc) return rc;
+        }
+        int rc = cli_sandbox_apply("tune", &(cli_sandbox_spec){.read = inputs, .n_read = 4, .write = writes, .n_write = 4});
         if (rc) return rc;
     }
     desk_model *m = NULL;
     desk_trainer *t = NULL;
     dataset train = {0}, vset = {0};
     size_t *ix = NULL, *vix = NULL;
+    curve cv = {0};
+    desk_lora *merged_lora = NULL;
     int rc = 0;
     if (desk_model_load(path, NULL, &m, &err)) {
         rc = cli_fail_err("tune", &err);
@@ -362,6 +549,13 @@ int cmd_tune(int argc, char **argv) {
         memcpy(vix, ix + n_train, n_val * sizeof *vix);
     }
     const long long steps_per_epoch = ((long long)n_train + batch - 1) / batch, total = steps_per_epoch * epochs;
+    cv.loss = malloc((size_t)(total + 1) * sizeof *cv.loss);
+    cv.vstep = malloc((size_t)(epochs + 2) * sizeof *cv.vstep);
+    cv.vloss = malloc((size_t)(epochs + 2) * sizeof *cv.vloss);
+    if (!cv.loss || !cv.vstep || !cv.vloss) {
+        rc = cli_fail("tune", DESK_EXIT_FAIL, "out of memory");
+        goto done;
+    }
     desk_train_params tp = {.rank = (int)rank, .alpha = (float)alpha, .targets = targets, .seed = (uint64_t)seed,
                             .n_ctx = (int)n_ctx, .n_threads = (int)n_threads, .lr = (float)lr,
                             .warmup = (int)(total / 10), .total_steps = (int)total};
@@ -369,17 +563,51 @@ int cmd_tune(int argc, char **argv) {
         rc = cli_fail_err("tune", &err);
         goto done;
     }
+    uint64_t head[K_N] = {[K_MAGIC] = TUNE_MAGIC, [K_NTRAIN] = n_train, [K_NVAL] = n_val, [K_BATCH] = (uint64_t)batch,
+                          [K_EPOCHS] = (uint64_t)epochs, [K_SEED] = (uint64_t)seed};
+    long long ep = 0, step = 0, tok_all = 0;
+    size_t b0 = 0;
+    if (resume) {
+        uint64_t got[K_N];
+        if ((rc = load_ckpt(t, resume, head, got, ix, &cv, total, epochs + 1)) != 0) goto done;
+        ep = (long long)got[K_EP];
+        b0 = (size_t)got[K_B0];
+        rs = got[K_RS];
+        step = (long long)got[K_STEP];
+        tok_all = (long long)got[K_TOK];
+        if (step != desk_trainer_steps(t) || ep > epochs || step > total || cv.n != step) {
+            rc = cli_fail("tune", DESK_EXIT_USAGE, "%s: the checkpoint's step counts disagree", resume);
+            goto done;
+        }
+        fprintf(stderr, "desk tune: resuming %s at step %lld (epoch %lld)\n", resume, step, ep + 1);
+    }
     fprintf(stderr, "desk tune: %zu training examples, %zu validation, %lld epochs of %lld steps (batch %lld), rank %lld, chat format %s\n",
             n_train, n_val, epochs, steps_per_epoch, batch, rank, desk_chat_fmt_name(fmt));
-    double vloss0 = NAN, vloss = NAN;
-    if (n_val && (rc = eval_loss(t, vd, vix, n_val, &vloss0)) != 0) goto done;
-    if (n_val) fprintf(stderr, "desk tune: validation loss %.4f before training\n", vloss0);
+    if (n_val && !resume) {
+        double v0 = NAN;
+        if ((rc = eval_loss(t, vd, vix, n_val, &v0)) != 0) goto done;
+        fprintf(stderr, "desk tune: validation loss %.4f before training\n", v0);
+        cv.vstep[0] = 0;
+        cv.vloss[0] = v0;
+        cv.nv = 1;
+    }
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends desk at once */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     const double t0 = now_s();
-    long long step = 0, tok_all = 0;
+    const long long step0 = step, tok0 = tok_all;
     double last_loss = NAN;
-    for (long long ep = 0; ep < epochs; ep++) {
-        shuffle(ix, n_train, &rs);
-        for (size_t b0 = 0; b0 < n_train; b0 += (size_t)batch) {
+    while (ep < epochs) {
+        /* b0 == 0: an epoch starts (the order drawn); else a resumed one goes on. */
+        if (b0 == 0) shuffle(ix, n_train, &rs);
+        bool stop = false;
+        while (b0 < n_train) {
             double sum = 0.0;
             long long tok = 0, seen = 0;
             for (size_t k = b0; k < n_train && k < b0 + (size_t)batch; k++) {
@@ -396,36 +624,81 @@ int cmd_tune(int argc, char **argv) {
             }
             const float cur_lr = desk_trainer_lr(t);
             desk_trainer_step(t);
+            b0 += (size_t)batch;
             step++;
             tok_all += seen;
             last_loss = tok ? sum / (double)tok : NAN;
+            cv.loss[cv.n++] = last_loss;
             const double el = now_s() - t0;
             char eta[32];
-            fmt_eta(eta, sizeof eta, el / (double)step * (double)(total - step));
+            fmt_eta(eta, sizeof eta, el / (double)(step - step0) * (double)(total - step));
             fprintf(stderr, "step %lld/%lld  epoch %lld  loss %.4f  lr %.2e  %.1f tok/s  ETA %s\n", step, total, ep + 1,
-                    last_loss, (double)cur_lr, (double)tok_all / el, eta);
+                    last_loss, (double)cur_lr, (double)(tok_all - tok0) / el, eta);
+            stop = g_stop || (save_every > 0 && step % save_every == 0);
+            if (b0 < n_train && stop) break;
         }
-        if (n_val) {
-            if ((rc = eval_loss(t, vd, vix, n_val, &vloss)) != 0) goto done;
-            fprintf(stderr, "desk tune: epoch %lld: validation loss %.4f\n", ep + 1, vloss);
+        if (b0 >= n_train) {
+            if (n_val) {
+                double vl = NAN;
+                if ((rc = eval_loss(t, vd, vix, n_val, &vl)) != 0) goto done;
+                fprintf(stderr, "desk tune: epoch %lld: validation loss %.4f\n", ep + 1, vl);
+                cv.vstep[cv.nv] = (double)step;
+                cv.vloss[cv.nv++] = vl;
+            }
+            if (desk_trainer_save(t, out, &err)) {
+                rc = cli_fail_err("tune", &err);
+                goto done;
+            }
+            ep++;
+            b0 = 0;
         }
-        if (desk_trainer_save(t, out, &err)) {
-            rc = cli_fail_err("tune", &err);
-            goto done;
+        if ((stop || g_stop) && ep < epochs) {
+            head[K_EP] = (uint64_t)ep;
+            head[K_B0] = b0;
+            head[K_RS] = rs;
+            head[K_STEP] = (uint64_t)step;
+            head[K_TOK] = (uint64_t)tok_all;
+            head[K_NH] = (uint64_t)cv.n;
+            head[K_NV] = (uint64_t)cv.nv;
+            if ((rc = save_ckpt(t, ckpt, head, ix, &cv)) != 0) goto done;
+            if (g_stop) {
+                rc = cli_fail("tune", DESK_EXIT_FAIL, "interrupted after step %lld of %lld; checkpoint %s (continue with --resume %s)",
+                              step, total, ckpt, ckpt);
+                goto done;
+            }
         }
     }
     const double el = now_s() - t0;
-    fprintf(stderr, "desk tune: %lld steps in %.1f s (%.1f tok/s); last train loss %.4f", step, el,
-            (double)tok_all / el, last_loss);
-    if (n_val) fprintf(stderr, "; validation %.4f -> %.4f", vloss0, vloss);
+    fprintf(stderr, "desk tune: %lld steps in %.1f s (%.1f tok/s); last train loss %.4f", step - step0, el,
+            (double)(tok_all - tok0) / el, last_loss);
+    if (cv.nv > 1) fprintf(stderr, "; validation %.4f -> %.4f", cv.vloss[0], cv.vloss[cv.nv - 1]);
     fprintf(stderr, "\n");
+    if (save_every > 0 || resume) unlink(ckpt); /* the run is complete: the adapter replaces it */
+    if (report && (rc = write_svg(report, &cv, out)) != 0) goto done;
+    if (merge) {
+        if (desk_lora_load(m, out, &merged_lora, &err)) {
+            rc = cli_fail_err("tune", &err);
+            goto done;
+        }
+        const desk_lora_use use = {.lora = merged_lora, .scale = 1.0f};
+        const desk_convert_opts co = {.n_threads = n_threads > 0 ? (int)n_threads : desk_physical_cores()};
+        if (desk_quantize_file_merged(path, merge, recipe, &co, &use, 1, &err)) {
+            rc = cli_fail_err("tune", &err);
+            goto done;
+        }
+        fprintf(stderr, "desk tune: merged model (%s) written to %s\n", recipe->name, merge);
+    }
     printf("%s\n", out);
 done:
+    desk_lora_free(merged_lora);
     desk_trainer_free(t);
     dataset_free(&train);
     dataset_free(&vset);
     free(ix);
     free(vix);
+    free(cv.loss);
+    free(cv.vstep);
+    free(cv.vloss);
     desk_model_free(m);
     return rc;
 }

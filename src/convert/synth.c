@@ -19,20 +19,20 @@
 #define NAME_LEN 64
 
 static const desk_synth_shape SHAPES[] = {
-    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0, 0, 0},
-    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, 0, 0},
-    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, 0, 0},
-    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0, 0, 0},
-    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0, 0, 0},
-    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0, 0, 0},
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0, NULL, 0, 0},
+    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0, NULL, 0, 0},
+    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0, NULL, 0, 0},
     /* Not a published model: Mixtral's layout at about 2B parameters
      * (0.6B active), to measure the expert path at a size that fits. */
-    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2, 0, 0},
+    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2, NULL, 0, 0},
     /* Qwen3: heads of 128 at every size (0.6B's 16 x 128 is wider than its 1024) */
-    {"qwen3-0.6b", "Qwen3 0.6B", 28, 1024, 16, 8, 3072, 40960, 1000000.0f, true, "qwen3", 0, 0, 128, 0},
-    {"qwen3-8b", "Qwen3 8B", 36, 4096, 32, 8, 12288, 40960, 1000000.0f, false, "qwen3", 0, 0, 128, 0},
-    {"qwen3-30b-a3b", "Qwen3 30B-A3B", 48, 2048, 32, 4, 6144, 40960, 1000000.0f, false, "qwen3moe", 128, 8, 128, 768},
-    {"gemma2-2b", "Gemma 2 2B", 26, 2304, 8, 4, 9216, 8192, 10000.0f, true, "gemma2", 0, 0, 256, 0},
+    {"qwen3-0.6b", "Qwen3 0.6B", 28, 1024, 16, 8, 3072, 40960, 1000000.0f, true, "qwen3", 0, 0, NULL, 128, 0},
+    {"qwen3-8b", "Qwen3 8B", 36, 4096, 32, 8, 12288, 40960, 1000000.0f, false, "qwen3", 0, 0, NULL, 128, 0},
+    {"qwen3-30b-a3b", "Qwen3 30B-A3B", 48, 2048, 32, 4, 6144, 40960, 1000000.0f, false, "qwen3moe", 128, 8, NULL, 128, 768},
+    {"gemma2-2b", "Gemma 2 2B", 26, 2304, 8, 4, 9216, 8192, 10000.0f, true, "gemma2", 0, 0, NULL, 256, 0},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -248,10 +248,12 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
     }
     for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
         const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
+        if (s->chat_template && strcmp(kv->key.s, "tokenizer.chat_template") == 0) continue;
         if (strncmp(kv->key.s, "tokenizer.", 10) == 0 &&
             (st = desk_gguf_writer_set(w, kv->key.s, &kv->value, err)) != DESK_OK)
             return st;
     }
+    if (s->chat_template) return desk_gguf_writer_set_str(w, "tokenizer.chat_template", s->chat_template, err);
     return DESK_OK;
 }
 

@@ -41,6 +41,15 @@ int api_content_text(json_object *c, const char *where, char **out, size_t *n, a
 /* tools.c: a chat body's messages, tools, tool_choice and response_format
  * into R's prompt and grammar; -1 with E filled on a bad field. */
 int api_read_messages(json_object *o, srv_req *r, const api_limits *lim, api_error *e);
+/* tool_prompt.c: the tool-call syntax of chat format F. */
+srv_call_syntax api_call_syntax(desk_chat_fmt f);
+/* For the formats with their own tool-call syntax (Llama 3.x, Mistral):
+ * the messages MSGS (a non-empty array) with the functions FNS (N_FN of
+ * them, 0: none shown) rendered as the format's template does, into
+ * R->prompt.  1 (nothing done) for other formats and for conversations
+ * without tools, calls or results; -1 with E filled on a bad field. */
+int api_tool_prompt(json_object *msgs, json_object *const *fns, int n_fn, srv_req *r, const api_limits *lim,
+                    api_error *e);
 /* Choice C's tool calls as the "tool_calls" array of a message. */
 void api_write_tool_calls(const srv_req *r, const srv_choice *c, char **b, size_t *len, size_t *cap);
 

@@ -229,7 +229,7 @@ static void finish(srv_model *m, slot *s, const char *reason, bool by_string) {
     pthread_mutex_lock(&r->mu);
     srv_choice *c = &r->choice[s->ci];
     c->calls = r->tools && s->con_on;
-    if (c->calls && api_text_is_calls(c->text, c->len)) reason = "tool_calls";
+    if (c->calls && api_text_is_calls(r, c->text, c->len)) reason = "tool_calls";
     c->finish = reason;
     /* In the engine's words, for a manifest (desk replay runs the engine) */
     desk_stop_reason why = by_string ? DESK_STOP_STRING : DESK_STOP_EOG;
@@ -287,15 +287,19 @@ static bool is_eog(const srv_model *m, desk_token id) {
 /* tool_choice "auto": once the text opens a tool call, the grammar of
  * calls takes over, fed the tokens generated so far (the last is ID, not
  * yet decoded); text that cannot open one drops the grammar. */
-static void detect_call(slot *s, desk_token id) {
+static void detect_call(const srv_model *m, slot *s, desk_token id) {
     const srv_req *r = s->r;
-    size_t n = strlen(SRV_TOOL_OPEN), k = s->len < n ? s->len : n;
-    bool open = memcmp(s->text, SRV_TOOL_OPEN, k) == 0;
+    size_t n = strlen(r->call_open), k = s->len < n ? s->len : n;
+    bool open = memcmp(s->text, r->call_open, k) == 0;
     if (open && s->len < n) return;
     desk_err err = {0};
+    /* control tokens have no text for the grammar: a model that opens its
+     * calls with one ([TOOL_CALLS] in Mistral's vocabulary) writes the
+     * JSON after it */
     for (int i = r->n_prompt; open && i < s->n_cache; i++)
-        open = desk_constraint_accept(s->con, s->cache[i], &err) == DESK_OK;
-    if (open && desk_constraint_accept(s->con, id, &err) == DESK_OK) {
+        open = desk_tokenizer_is_control(m->tok, s->cache[i]) ||
+               desk_constraint_accept(s->con, s->cache[i], &err) == DESK_OK;
+    if (open && (desk_tokenizer_is_control(m->tok, id) || desk_constraint_accept(s->con, id, &err) == DESK_OK)) {
         s->con_on = true;
         return;
     }
@@ -403,7 +407,7 @@ static void on_logits(srv_model *m, slot *s, const float *logits) {
     }
     size_t old = s->len;
     s->len += desk_detok_push(m->tok, &s->dt, id, s->text + s->len, s->cap - s->len);
-    if (s->con && !s->con_on) detect_call(s, id);
+    if (s->con && !s->con_on) detect_call(m, s, id);
     if (settle(s, old, lp)) {
         finish(m, s, "stop", true);
         return;

@@ -79,8 +79,13 @@ typedef struct srv_choice {
     const char *why;
 } srv_choice;
 
-/* How a tool call opens in the text (Hermes/Qwen style, tools.c). */
-#define SRV_TOOL_OPEN "<tool_call>"
+/* The tool-call formats (tools.c, tool_prompt.c): the model's own where
+ * its chat format has one, Hermes/Qwen's <tool_call> JSON otherwise. */
+typedef enum srv_call_syntax {
+    SRV_CALLS_HERMES,  /* <tool_call>{"name", "arguments"}</tool_call>, several */
+    SRV_CALLS_LLAMA3,  /* {"name", "parameters"}: one call, the whole answer */
+    SRV_CALLS_MISTRAL, /* [TOOL_CALLS][{"name", "arguments", "id"}, ...] */
+} srv_call_syntax;
 #define SRV_MAX_CALLS 8
 
 typedef struct srv_model srv_model;
@@ -110,11 +115,13 @@ typedef struct srv_req {
     /* Structured output (tools.c): the grammar the text must follow, from
      * response_format or the tools (owned, freed with the request; NULL:
      * none).  With grammar_later (tool_choice "auto") it applies only once
-     * the text opens with SRV_TOOL_OPEN; with tools the answer is read as
-     * tool calls. */
+     * the text opens with CALL_OPEN (and the grammar accepts what came);
+     * with tools the answer is read as tool calls in CALL_SYNTAX. */
     desk_grammar *grammar;
     bool grammar_later;
     bool tools;
+    srv_call_syntax call_syntax;
+    const char *call_open; /* static: "<tool_call>", "{", "[" */
     char id[48];
     long long created;
     double t_submit;
@@ -207,9 +214,9 @@ void api_stream_error(srv_req *r, const char *msg);
 /* Streaming tool calls: sends what choice CI's text now adds to its calls
  * (a call's first chunk once its name is complete, then argument bytes). */
 void api_stream_tools(srv_req *r, int ci);
-/* Whether TEXT (LEN bytes) is one or more complete tool calls and nothing
- * else but whitespace. */
-bool api_text_is_calls(const char *text, size_t len);
+/* Whether TEXT (LEN bytes) is one or more complete tool calls in R's
+ * syntax and nothing else but whitespace. */
+bool api_text_is_calls(const srv_req *r, const char *text, size_t len);
 
 /* ---- the HTTP side (http.c, api.c) ---- */
 

@@ -4,7 +4,9 @@
  * `tools`, `tool_choice`, `response_format` into the prompt and a grammar,
  * and the tool calls read back out of the generated text.
  *
- * One tool-call format serves every chat family: Hermes/Qwen 2.5's.  The
+ * Llama 3.x and Mistral models get their own formats (tool_prompt.c
+ * renders their prompts; the grammar and the reader here know their
+ * calls).  Every other chat family gets Hermes/Qwen 2.5's.  The
  * function signatures go into the system message inside <tools></tools>
  * (a system message is added when there is none; Gemma folds it into the
  * first user turn as it does any system text), the model answers
@@ -23,6 +25,7 @@
  * exactly the non-streamed arguments string (the model's own bytes).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +183,15 @@ static int hoist_defs(json_object *p, json_object *root, int i, api_error *e) {
     return 0;
 }
 
-/* The grammar of tool calls: one (or, with parallel calls, up to four) of
- * <tool_call>\n{"name": N, "arguments": ARGS}\n</tool_call>. */
-static int calls_grammar(const tools_in *t, srv_req *r, api_error *e) {
+/* The grammar of tool calls in syntax SYN: Hermes' one (or, with parallel
+ * calls, up to four) <tool_call>\n{"name": N, "arguments": ARGS}\n</tool_call>;
+ * Llama 3.x's one {"name": N, "parameters": ARGS}; Mistral's
+ * [TOOL_CALLS][{"name": N, "arguments": ARGS, "id": 9 letters and digits}, ...]
+ * (the marker optional: in Mistral's vocabulary it is a control token,
+ * which has no text). */
+static int calls_grammar(const tools_in *t, srv_call_syntax syn, srv_req *r, api_error *e) {
     json_object *root = json_object_new_object(), *any = json_object_new_array();
+    const char *args_key = syn == SRV_CALLS_LLAMA3 ? "parameters" : "arguments";
     int rc = 0;
     for (int i = 0; i < t->n && rc == 0; i++) {
         if (t->forced >= 0 && i != t->forced) continue;
@@ -193,17 +201,24 @@ static int calls_grammar(const tools_in *t, srv_req *r, api_error *e) {
         json_object_object_add(name, "const", json_object_new_string(str_of(fn, "name")));
         json_object_object_add(props, "name", name);
         if (p) {
-            json_object_object_add(props, "arguments", json_object_get(p));
+            json_object_object_add(props, args_key, json_object_get(p));
             rc = hoist_defs(p, root, i, e);
         } else {
             json_object *obj = json_object_new_object();
             json_object_object_add(obj, "type", json_object_new_string("object"));
-            json_object_object_add(props, "arguments", obj);
+            json_object_object_add(props, args_key, obj);
+        }
+        json_object_array_add(req, json_object_new_string("name"));
+        json_object_array_add(req, json_object_new_string(args_key));
+        if (syn == SRV_CALLS_MISTRAL) {
+            json_object *id = json_object_new_object();
+            json_object_object_add(id, "type", json_object_new_string("string"));
+            json_object_object_add(id, "pattern", json_object_new_string("^[a-zA-Z0-9]{9}$"));
+            json_object_object_add(props, "id", id);
+            json_object_array_add(req, json_object_new_string("id"));
         }
         json_object_object_add(one, "type", json_object_new_string("object"));
         json_object_object_add(one, "properties", props);
-        json_object_array_add(req, json_object_new_string("name"));
-        json_object_array_add(req, json_object_new_string("arguments"));
         json_object_object_add(one, "required", req);
         json_object_object_add(one, "additionalProperties", json_object_new_boolean(0));
         json_object_array_add(any, one);
@@ -211,9 +226,15 @@ static int calls_grammar(const tools_in *t, srv_req *r, api_error *e) {
     json_object_object_add(root, "anyOf", any);
     if (rc == 0) {
         char extra[256];
-        snprintf(extra, sizeof extra,
-                 "\ndesk-tool-call ::= \"<tool_call>\\n\" root \"\\n</tool_call>\"\n%s ::= desk-tool-call%s\n",
-                 ROOT_RULE, t->parallel ? " (\"\\n\" desk-tool-call){0,3}" : "");
+        if (syn == SRV_CALLS_HERMES)
+            snprintf(extra, sizeof extra,
+                     "\ndesk-tool-call ::= \"<tool_call>\\n\" root \"\\n</tool_call>\"\n%s ::= desk-tool-call%s\n",
+                     ROOT_RULE, t->parallel ? " (\"\\n\" desk-tool-call){0,3}" : "");
+        else if (syn == SRV_CALLS_LLAMA3)
+            snprintf(extra, sizeof extra, "\n%s ::= root\n", ROOT_RULE);
+        else
+            snprintf(extra, sizeof extra, "\n%s ::= \"[TOOL_CALLS]\"? \"[\" root %s\"]\"\n", ROOT_RULE,
+                     t->parallel ? "(\", \" root){0,3} " : "");
         rc = schema_grammar(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), extra, ROOT_RULE,
                             "tools", "tools", r, e);
     }
@@ -310,14 +331,19 @@ int api_read_messages(json_object *o, srv_req *r, const api_limits *lim, api_err
     if (!t.none && r->grammar)
         return api_bad(e, "response_format", "'response_format' cannot be combined with tools unless "
                        "'tool_choice' is \"none\"");
+    srv_call_syntax syn = api_call_syntax(lim->fmt);
+    r->call_syntax = syn;
+    r->call_open = syn == SRV_CALLS_LLAMA3 ? "{" : syn == SRV_CALLS_MISTRAL ? "[" : "<tool_call>";
     if (!t.none) {
-        if (calls_grammar(&t, r, e)) return -1;
+        if (calls_grammar(&t, syn, r, e)) return -1;
         r->tools = true;
         r->grammar_later = !t.required;
     }
     json_object *msgs = api_field(o, "messages");
     if (!msgs || !json_object_is_type(msgs, json_type_array) || json_object_array_length(msgs) == 0)
         return api_bad(e, "messages", "'messages' must be a non-empty array");
+    int own = api_tool_prompt(msgs, t.fn, t.none ? 0 : t.n, r, lim, e);
+    if (own <= 0) return own;
     size_t n = json_object_array_length(msgs);
     desk_chat_msg *cm = calloc(n + 1, sizeof *cm);
     char **texts = calloc(n + 1, sizeof *texts);
@@ -461,82 +487,133 @@ static size_t value_end(const char *s, size_t len, size_t i) {
     return 0;
 }
 
-/* Scans TEXT for calls; fills CALLS (at most MAX), the last possibly
- * unfinished.  *CLEAN: the text is only calls and whitespace so far. */
-static int scan_calls(const char *s, size_t len, call *calls, int max, bool *clean) {
+/* One call's object at S[*I] ('{'): its name and the member ARGS_KEY
+ * ("arguments", Llama 3.x's "parameters").  1: complete (*I past it); 0:
+ * the text ends inside it; -1: not a call. */
+static int scan_object(const char *s, size_t len, size_t *at, const char *args_key, call *c) {
+    size_t i = *at, ak = strlen(args_key);
+    if (i >= len) return 0;
+    if (s[i] != '{') return -1;
+    i = skip_ws(s, len, i + 1);
+    for (;;) { /* members */
+        if (i >= len) return 0;
+        if (s[i] == '}') {
+            *at = i + 1;
+            return 1;
+        }
+        if (s[i] != '"') return -1;
+        size_t ke = string_end(s, len, i);
+        if (!ke) return 0;
+        size_t k0 = i + 1, kn = ke - 1 - k0;
+        i = skip_ws(s, len, ke);
+        if (i >= len) return 0;
+        if (s[i] != ':') return -1;
+        i = skip_ws(s, len, i + 1);
+        if (i >= len) return 0;
+        bool is_args = kn == ak && memcmp(s + k0, args_key, ak) == 0;
+        if (is_args) c->args_at = i;
+        size_t ve = value_end(s, len, i);
+        if (!ve) {
+            if (is_args) c->args_len = len - i;
+            return 0;
+        }
+        if (kn == 4 && memcmp(s + k0, "name", 4) == 0 && s[i] == '"') {
+            c->name_at = i + 1;
+            c->name_len = ve - i - 2;
+        }
+        if (is_args) {
+            c->args_len = ve - i;
+            c->args_done = true;
+        }
+        i = skip_ws(s, len, ve);
+        if (i < len && s[i] == ',') i = skip_ws(s, len, i + 1);
+    }
+}
+
+/* Scans TEXT for calls in syntax SYN; fills CALLS (at most MAX), the last
+ * possibly unfinished (closed false).  *CLEAN: the text is only calls and
+ * whitespace so far. */
+static int scan_calls(srv_call_syntax syn, const char *s, size_t len, call *calls, int max, bool *clean) {
     int n = 0;
-    size_t i = 0;
+    size_t i = skip_ws(s, len, 0);
     *clean = true;
+    const char *key = syn == SRV_CALLS_LLAMA3 ? "parameters" : "arguments";
+    if (syn == SRV_CALLS_MISTRAL) {
+        /* [TOOL_CALLS] is text only where the vocabulary lacks its control token */
+        int st = starts(s, len, i, "[TOOL_CALLS]");
+        if (st < 0) return 0;
+        if (st > 0) i = skip_ws(s, len, i + strlen("[TOOL_CALLS]"));
+        if (i >= len) return 0;
+        if (s[i] != '[') goto bad;
+        i = skip_ws(s, len, i + 1);
+    }
     for (;;) {
-        i = skip_ws(s, len, i);
         if (i >= len) return n;
-        int st = starts(s, len, i, SRV_TOOL_OPEN);
-        if (st <= 0 || n == max) {
-            *clean = st < 0 && n < max;
-            return n;
+        if (n == max) goto bad;
+        if (syn == SRV_CALLS_HERMES) {
+            int st = starts(s, len, i, "<tool_call>");
+            if (st < 0) return n;
+            if (st == 0) goto bad;
+            i = skip_ws(s, len, i + strlen("<tool_call>"));
         }
         call *c = &calls[n++];
         memset(c, 0, sizeof *c);
-        i = skip_ws(s, len, i + strlen(SRV_TOOL_OPEN));
-        if (i >= len) return n;
-        if (s[i] != '{') break;
-        i = skip_ws(s, len, i + 1);
-        for (;;) { /* members */
+        int got = scan_object(s, len, &i, key, c);
+        if (got == 0) return n;
+        if (got < 0) goto bad;
+        i = skip_ws(s, len, i);
+        if (syn == SRV_CALLS_HERMES) {
+            int cl = starts(s, len, i, CALL_CLOSE);
+            if (cl < 0) return n;
+            if (cl == 0) goto bad;
+            c->closed = true;
+            i = skip_ws(s, len, i + strlen(CALL_CLOSE));
+        } else if (syn == SRV_CALLS_LLAMA3) {
+            c->closed = true;
+            if (i < len) goto bad; /* one call, and nothing after it */
+            return n;
+        } else {
             if (i >= len) return n;
-            if (s[i] == '}') {
-                i++;
-                break;
-            }
-            if (s[i] != '"') goto bad;
-            size_t ke = string_end(s, len, i);
-            if (!ke) return n;
-            size_t k0 = i + 1, kn = ke - 1 - k0;
-            i = skip_ws(s, len, ke);
-            if (i >= len) return n;
-            if (s[i] != ':') goto bad;
-            i = skip_ws(s, len, i + 1);
-            if (i >= len) return n;
-            bool is_args = kn == 9 && memcmp(s + k0, "arguments", 9) == 0;
-            if (is_args) c->args_at = i;
-            size_t ve = value_end(s, len, i);
-            if (!ve) {
-                if (is_args) c->args_len = len - i;
+            if (s[i] == ']') {
+                c->closed = true;
+                if (skip_ws(s, len, i + 1) < len) goto bad;
                 return n;
             }
-            if (kn == 4 && memcmp(s + k0, "name", 4) == 0 && s[i] == '"') {
-                c->name_at = i + 1;
-                c->name_len = ve - i - 2;
-            }
-            if (is_args) {
-                c->args_len = ve - i;
-                c->args_done = true;
-            }
-            i = skip_ws(s, len, ve);
-            if (i < len && s[i] == ',') i = skip_ws(s, len, i + 1);
+            if (s[i] != ',') goto bad;
+            c->closed = true;
+            i = skip_ws(s, len, i + 1);
         }
-        i = skip_ws(s, len, i);
-        int cl = starts(s, len, i, CALL_CLOSE);
-        if (cl < 0) return n;
-        if (cl == 0) goto bad;
-        c->closed = true;
-        i += strlen(CALL_CLOSE);
     }
 bad:
     *clean = false;
     return n;
 }
 
-bool api_text_is_calls(const char *text, size_t len) {
+bool api_text_is_calls(const srv_req *r, const char *text, size_t len) {
     call calls[SRV_MAX_CALLS];
     bool clean;
-    int n = scan_calls(text, len, calls, SRV_MAX_CALLS, &clean);
+    int n = scan_calls(r->call_syntax, text, len, calls, SRV_MAX_CALLS, &clean);
     if (!clean || n == 0) return false;
     for (int i = 0; i < n; i++)
         if (!calls[i].closed || !calls[i].name_len || !calls[i].args_done) return false;
     return true;
 }
 
+/* Call I's id.  Mistral's templates take 9 letters and digits only (the
+ * id the model writes after the arguments comes too late for a stream's
+ * first chunk, so the id is the server's: a hash of the request's id). */
 static void call_id(const srv_req *r, int i, char *out, size_t cap) {
+    if (r->call_syntax == SRV_CALLS_MISTRAL) {
+        static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        uint64_t h = 1469598103934665603ull; /* FNV-1a over the id and I */
+        for (const char *p = r->id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ (uint64_t)(i + 1)) * 1099511628211ull;
+        char id[10];
+        for (int k = 0; k < 9; k++, h /= 62) id[k] = digits[h % 62];
+        id[9] = '\0';
+        snprintf(out, cap, "%s", id);
+        return;
+    }
     const char *dash = strrchr(r->id, '-');
     snprintf(out, cap, "call_%s_%d", dash ? dash + 1 : r->id, i);
 }
@@ -544,7 +621,7 @@ static void call_id(const srv_req *r, int i, char *out, size_t cap) {
 void api_write_tool_calls(const srv_req *r, const srv_choice *c, char **b, size_t *len, size_t *cap) {
     call calls[SRV_MAX_CALLS];
     bool clean;
-    int n = scan_calls(c->text ? c->text : "", c->len, calls, SRV_MAX_CALLS, &clean);
+    int n = scan_calls(r->call_syntax, c->text ? c->text : "", c->len, calls, SRV_MAX_CALLS, &clean);
     srv_buf_puts(b, len, cap, "[");
     for (int i = 0; i < n; i++) {
         char id[64];
@@ -588,7 +665,7 @@ void api_stream_tools(srv_req *r, int ci) {
     srv_choice *c = &r->choice[ci];
     call calls[SRV_MAX_CALLS];
     bool clean;
-    int n = scan_calls(c->text ? c->text : "", c->len, calls, SRV_MAX_CALLS, &clean);
+    int n = scan_calls(r->call_syntax, c->text ? c->text : "", c->len, calls, SRV_MAX_CALLS, &clean);
     for (int i = c->tc_sent > 0 ? c->tc_sent - 1 : 0; i < n; i++) {
         const call *k = &calls[i];
         if (i >= c->tc_sent) {

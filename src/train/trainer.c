@@ -32,6 +32,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/threadpool.h"
+#include "desk/files.h"
 #include "model/adapter.h"
 #include "model/model_internal.h"
 #include "train/grad.h"
@@ -688,4 +689,111 @@ desk_status desk_trainer_save(const desk_trainer *t, const char *path, desk_err 
     free(lt);
     free(names);
     return s;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* Layout (little-endian, as the machine writes it): "DESKTCK1", then the
+ * header below, the weights, m1, m2 (n_w floats each), USER, and an
+ * FNV-1a 64 of everything before it. */
+typedef struct ckpt_head {
+    uint32_t version, rank, targets, n_layer;
+    float alpha;
+    int32_t steps;
+    uint64_t n_w, user_len;
+} ckpt_head;
+
+static const char CKPT_MAGIC[8] = {'D', 'E', 'S', 'K', 'T', 'C', 'K', '1'};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+desk_status desk_trainer_checkpoint(const desk_trainer *t, const char *path, const void *user, size_t user_len,
+                                    desk_err *err) {
+    if (t->tok > 0)
+        return desk_errf(err, DESK_E_ARG, "a checkpoint needs no pending gradients (call it after desk_trainer_step)");
+    const ckpt_head h = {.version = 1, .rank = (uint32_t)t->rank, .targets = t->p.targets,
+                         .n_layer = (uint32_t)t->m->hp.n_layer, .alpha = t->p.alpha, .steps = t->steps,
+                         .n_w = t->n_w, .user_len = user_len};
+    desk_afile af;
+    desk_status s = desk_afile_open(path, &af, err);
+    if (s) return s;
+    struct {
+        const void *p;
+        size_t n;
+    } part[] = {{CKPT_MAGIC, sizeof CKPT_MAGIC}, {&h, sizeof h}, {t->w, t->n_w * sizeof(float)},
+                {t->m1, t->n_w * sizeof(float)}, {t->m2, t->n_w * sizeof(float)}, {user, user_len}};
+    uint64_t sum = 0xcbf29ce484222325ULL;
+    bool ok = true;
+    for (size_t i = 0; i < sizeof part / sizeof part[0] && ok; i++) {
+        if (!part[i].n) continue;
+        sum = fnv(sum, part[i].p, part[i].n);
+        ok = fwrite(part[i].p, 1, part[i].n, af.fp) == part[i].n;
+    }
+    if (!ok || fwrite(&sum, sizeof sum, 1, af.fp) != 1) {
+        desk_afile_abort(&af);
+        return desk_errf(err, DESK_E_IO, "%s: writing the checkpoint failed", path);
+    }
+    return desk_afile_commit(&af, err);
+}
+
+desk_status desk_trainer_restore(desk_trainer *t, const char *path, void **user, size_t *user_len, desk_err *err) {
+    *user = NULL;
+    *user_len = 0;
+    const size_t fixed = sizeof CKPT_MAGIC + sizeof(ckpt_head), weights = 3 * t->n_w * sizeof(float);
+    char *buf = NULL;
+    size_t len = 0;
+    desk_status s = desk_file_read_all(path, fixed + weights + ((size_t)1 << 30), &buf, &len, err);
+    if (s) return s;
+    ckpt_head h;
+    if (len < fixed + sizeof(uint64_t) || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC)) {
+        free(buf);
+        return desk_errf(err, DESK_E_FORMAT, "%s: not a desk tune checkpoint (magic at offset 0)", path);
+    }
+    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
+    if (h.version != 1) {
+        free(buf);
+        return desk_errf(err, DESK_E_FORMAT, "%s: checkpoint version %u (this desk reads 1)", path, h.version);
+    }
+    if (h.rank != (uint32_t)t->rank || h.targets != t->p.targets || h.n_layer != (uint32_t)t->m->hp.n_layer ||
+        h.alpha != t->p.alpha || h.n_w != t->n_w) {
+        free(buf);
+        return desk_errf(err, DESK_E_ARG,
+                         "%s: a checkpoint of rank %u, alpha %g, targets 0x%x, %u layers; this run has rank %d, "
+                         "alpha %g, targets 0x%x, %d layers",
+                         path, h.rank, (double)h.alpha, h.targets, h.n_layer, t->rank, (double)t->p.alpha,
+                         t->p.targets, t->m->hp.n_layer);
+    }
+    if (h.user_len > len || len - fixed - sizeof(uint64_t) != weights + h.user_len) {
+        free(buf);
+        return desk_errf(err, DESK_E_FORMAT, "%s: %zu bytes, expected %zu (truncated?)", path, len,
+                         (size_t)(fixed + weights + h.user_len + sizeof(uint64_t)));
+    }
+    uint64_t want;
+    memcpy(&want, buf + len - sizeof want, sizeof want);
+    if (fnv(0xcbf29ce484222325ULL, buf, len - sizeof want) != want) {
+        free(buf);
+        return desk_errf(err, DESK_E_FORMAT, "%s: checksum mismatch at offset %zu (damaged)", path, len - sizeof want);
+    }
+    if (h.user_len) {
+        *user = malloc(h.user_len);
+        if (!*user) {
+            free(buf);
+            return desk_errf(err, DESK_E_NOMEM, "out of memory restoring %s", path);
+        }
+        memcpy(*user, buf + fixed + weights, h.user_len);
+        *user_len = h.user_len;
+    }
+    const char *p = buf + fixed;
+    const size_t nb = t->n_w * sizeof(float);
+    memcpy(t->w, p, nb);
+    memcpy(t->m1, p + nb, nb);
+    memcpy(t->m2, p + 2 * nb, nb);
+    t->steps = h.steps;
+    free(buf);
+    desk_trainer_zero_grads(t);
+    return DESK_OK;
 }
