@@ -7,9 +7,9 @@
  * kernels stay within 1e-2 of the default path, the plain reference path
  * agrees, and bad input is refused with a message.  On x86 each step's
  * top-2 logit gap also equals llama.cpp's (to the 4 decimals recorded).
- * The qwen2 architecture and Mixtral-style experts run on random-weight
- * files desk synth writes (tiny shape, F16 and Q4_0), against llama.cpp's
- * greedy ids for them.
+ * The qwen2, qwen3, qwen3moe and gemma2 architectures and Mixtral-style experts
+ * run on random-weight files desk synth writes (tiny shape, F16 and Q4_0),
+ * against llama.cpp's greedy ids for them.
  */
 #include "util/testutil.h"
 
@@ -278,17 +278,14 @@ static void check_greedy_all(const char *model, const char *file, desk_cache_typ
     }
 }
 
-/* llama.cpp c392e509 (the build these were recorded with) accumulates
- * attention's V sum in F16 and converts F16 products' inputs its own way;
- * desk keeps the newer build's order (tests/data/model/README.md), so
- * logits differ a little: top-2 gaps agree within this (measured 0.012). */
+/* The random-weight files were recorded with llama.cpp 0c1e570 (AMX off):
+ * its Q4_0 products and attention sum as desk does (gaps equal to the 4
+ * recorded decimals), its F16 products in another order (gaps within
+ * 0.0014 measured); tests/data/model/README.md. */
 #define QWEN2_GAP 0.02
 
-/* The mixtral files were recorded with llama.cpp's AMX path off (it
- * would otherwise multiply the attention matrices of 32+ row batches its
- * own way, and move the router's choices); what remains is c392e509's
- * attention as above: top-2 gaps agree within this (measured 0.014) where
- * the routing is no near tie (ROUTE_TIE below). */
+/* Experts: top-2 gaps within this (measured 0.0043) where the routing is
+ * no near tie (ROUTE_TIE below). */
 #define MOE_GAP 0.02
 
 /* A random-weight file of architecture ARCH and TYPE (desk_synth_file,
@@ -324,6 +321,31 @@ static void test_mixtral_greedy(void **state) {
     (void)state;
     check_synth("mixtral", "q4_0", MOE_GAP, 2);
     check_synth("mixtral", "f16", MOE_GAP, 2);
+}
+
+/* qwen3: per-head q/k RMS norms, no biases, NEOX RoPE, heads of 128
+ * over a 256 width (key_length stated). */
+static void test_qwen3_greedy(void **state) {
+    (void)state;
+    check_synth("qwen3", "q4_0", QWEN2_GAP, 0);
+    check_synth("qwen3", "f16", QWEN2_GAP, 0);
+}
+
+/* qwen3moe: qwen3 with 32 experts of 192, 4 per token (the router's
+ * softmax past 16 experts takes ggml's vector exp). */
+static void test_qwen3moe_greedy(void **state) {
+    (void)state;
+    check_synth("qwen3moe", "q4_0", MOE_GAP, 4);
+    check_synth("qwen3moe", "f16", MOE_GAP, 4);
+}
+
+/* gemma2: attention scores soft-capped at 50 (tanh per score), final
+ * logits at 30, layer 0 a sliding window of 32 (the long prompt crosses
+ * it), layer 1 global, post-attention and post-FFN norms, GELU. */
+static void test_gemma2_greedy(void **state) {
+    (void)state;
+    check_synth("gemma2", "q4_0", QWEN2_GAP, 0);
+    check_synth("gemma2", "f16", QWEN2_GAP, 0);
 }
 
 static void test_smollm2_greedy(void **state) {
@@ -527,6 +549,8 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
+    /* DESK_TEST_FILTER: run the tests whose names match (cmocka's pattern) */
+    if (getenv("DESK_TEST_FILTER")) cmocka_set_test_filter(getenv("DESK_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smollm2_greedy),
         cmocka_unit_test(test_gemma3_greedy),
@@ -534,6 +558,9 @@ int main(void) {
         cmocka_unit_test(test_gemma3_greedy_q8kv),
         cmocka_unit_test(test_qwen2_greedy),
         cmocka_unit_test(test_mixtral_greedy),
+        cmocka_unit_test(test_qwen3_greedy),
+        cmocka_unit_test(test_qwen3moe_greedy),
+        cmocka_unit_test(test_gemma2_greedy),
         cmocka_unit_test(test_scalar_agrees),
         cmocka_unit_test(test_reference_agrees),
         cmocka_unit_test(test_trace),

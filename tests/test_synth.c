@@ -4,6 +4,8 @@
  * copies every tokenizer key, is the same file for the same seed whatever
  * the thread count (and another for another seed), decodes to finite
  * logits, quantizes directly with a recipe; bad arguments exit 2.
+ * --arch qwen3moe writes qwen3's heads of 128 with their norms and the
+ * stacked small experts, and its keys.
  */
 #include "util/testutil.h"
 
@@ -28,8 +30,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    const char *names[] = {"a.gguf", "b.gguf", "c.gguf", "q.gguf"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *names[] = {"a.gguf", "b.gguf", "c.gguf", "q.gguf", "m.gguf"};
+    for (size_t i = 0; i < 5; i++) {
         char p[128];
         snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
         unlink(p);
@@ -50,6 +52,59 @@ static void synth(const char *out, const char *seed, const char *threads, const 
 }
 
 static void path(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", g_dir, name); }
+
+/* qwen3moe: heads of 128 (q wider than the model), per-head norms, 32
+ * experts of 192 (a quarter of 768), 4 per token, and the keys saying so;
+ * the loader takes it. */
+static void test_qwen3moe_layout(void **state) {
+    (void)state;
+    char m[128];
+    path(m, sizeof m, "m.gguf");
+    char *vocab = tu_model_path("smollm2");
+    tu_run r;
+    const char *const a[] = {"synth", "--shape", "tiny", "--arch", "qwen3moe", "--vocab-from", vocab, m, NULL};
+    tu_desk(&r, NULL, 0, a);
+    if (r.code != 0) fail_msg("desk synth: exit %d: %s", r.code, r.err);
+    tu_run_free(&r);
+    free(vocab);
+    desk_gguf *g = NULL;
+    desk_err err = {0};
+    assert_int_equal(desk_gguf_open(m, &g, &err), DESK_OK);
+    static const struct {
+        const char *key;
+        uint32_t v;
+    } keys[] = {{"qwen3moe.attention.key_length", 128}, {"qwen3moe.attention.value_length", 128},
+                {"qwen3moe.rope.dimension_count", 128}, {"qwen3moe.expert_count", 32},
+                {"qwen3moe.expert_used_count", 4},      {"qwen3moe.expert_feed_forward_length", 192}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        uint32_t u = 0;
+        if (desk_gguf_get_u32(g, keys[i].key, &u, &err) != DESK_OK) fail_msg("%s: %s", keys[i].key, err.msg);
+        assert_int_equal(u, keys[i].v);
+    }
+    static const struct {
+        const char *name;
+        int64_t ne0, ne1, ne2;
+    } want[] = {
+        {"blk.0.attn_q.weight", 256, 512, 1},       {"blk.0.attn_k.weight", 256, 256, 1},
+        {"blk.0.attn_output.weight", 512, 256, 1},  {"blk.1.attn_q_norm.weight", 128, 1, 1},
+        {"blk.1.attn_k_norm.weight", 128, 1, 1},    {"blk.0.ffn_gate_inp.weight", 256, 32, 1},
+        {"blk.0.ffn_gate_exps.weight", 256, 192, 32}, {"blk.1.ffn_down_exps.weight", 192, 256, 32},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const desk_gguf_tensor *t = desk_gguf_find_tensor(g, want[i].name);
+        if (!t) fail_msg("no %s", want[i].name);
+        assert_int_equal(t->ne[0], want[i].ne0);
+        assert_int_equal(t->ne[1], want[i].ne1);
+        assert_int_equal(t->n_dims > 2 ? t->ne[2] : 1, want[i].ne2);
+    }
+    assert_null(desk_gguf_find_tensor(g, "blk.0.ffn_gate.weight"));
+    assert_null(desk_gguf_find_tensor(g, "blk.0.attn_q.bias"));
+    desk_gguf_close(g);
+    desk_model *dm = NULL;
+    if (desk_model_load(m, NULL, &dm, &err) != DESK_OK) fail_msg("%s", err.msg);
+    assert_string_equal(desk_model_arch(dm), "qwen3moe");
+    desk_model_free(dm);
+}
 
 static void test_tiny_file(void **state) {
     (void)state;
@@ -234,7 +289,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_file),      cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_loads_and_decodes), cmocka_unit_test(test_quantized),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_qwen3moe_layout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

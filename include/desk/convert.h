@@ -85,12 +85,16 @@ typedef struct desk_synth_shape {
     uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx;
     float rope_base;
     bool tied; /* no output.weight: token_embd is the output matrix */
-    const char *arch; /* "llama" (NULL), "qwen2" (q, k, v biases) or "mixtral" (a llama file with experts) */
+    /* "llama" (NULL), "qwen2" (q, k, v biases), "mixtral" (a llama file with experts), "qwen3" (per-head
+     * q/k norms), "qwen3moe" (qwen3 with many small experts) or "gemma2" */
+    const char *arch;
     uint32_t n_expert, n_expert_used; /* experts and experts per token (0: the arch's default) */
     /* NULL: the vocabulary model's tokenizer.chat_template is copied; else
      * this text is written in its place (a family name such as "llama3"
      * selects that chat format, desk_chat_detect). */
     const char *chat_template;
+    uint32_t head_dim; /* attention head size (0: qwen3's 128, else n_embd / n_head) */
+    uint32_t n_ff_exp; /* qwen3moe: one expert's width (0: n_ff / 4) */
 } desk_synth_shape;
 
 /* The shape called NAME, or NULL; desk_synth_shape_list names them all.

@@ -87,6 +87,8 @@ desk_status desk_model_resolve(const char *arg, char *buf, size_t cap, desk_err 
 desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
                             desk_err *err);
 void desk_model_free(desk_model *m);
+/* Whether desk_model_load runs general.architecture ARCH (NULL: no). */
+bool desk_model_arch_supported(const char *arch);
 
 const desk_tokenizer *desk_model_tokenizer(const desk_model *m);
 const char *desk_model_arch(const desk_model *m);      /* "llama", "gemma3" */

@@ -73,6 +73,7 @@ typedef struct desk_hparams {
     int32_t n_ctx_train; /* context_length; 0 when absent */
     int32_t n_swa;       /* attention.sliding_window */
     int32_t n_expert, n_expert_used; /* expert_count, expert_used_count (0: dense) */
+    int32_t n_ff_exp;    /* expert_feed_forward_length: one expert's width (qwen3moe); 0 when absent */
     int32_t n_vocab;     /* vocab_size, else the length of tokenizer.ggml.tokens (the loader
                             takes token_embd's rows) */
     int64_t n_head_kv_sum; /* KV heads summed over the layers: what sizes the KV cache */
@@ -82,6 +83,7 @@ typedef struct desk_hparams {
     float rope_base_swa; /* rope.freq_base_swa; default 10000 */
     float rope_scale;    /* 1 / rope.scaling.factor for "linear" scaling, else 1 */
     float softcap;       /* final_logit_softcapping; 0 = none */
+    float attn_softcap;  /* attn_logit_softcapping; 0 = none (the loader applies it to gemma2 only) */
     /* Set by the loader for the architecture it runs (model.c), not read. */
     float attn_scale;  /* applied to q before q.k */
     float embd_scale;  /* applied to the token embeddings (gemma: sqrt(n_embd)) */

@@ -26,9 +26,10 @@ static const char USAGE[] =
     "metadata that contradicts itself: tokenizer arrays of different lengths,\n"
     "special token ids outside the vocabulary, zero or non-dividing head\n"
     "counts, non-finite rope base or epsilon, a context length past 2^24, or\n"
-    "a block_count that does not match the blk.N tensors.  A llama, gemma3 or qwen2\n"
-    "model (tensors and a block_count) must also pass the loader's tensor\n"
-    "checks (each tensor present with its shape and type), as `desk run` does.\n"
+    "a block_count that does not match the blk.N tensors.  A model (tensors\n"
+    "and a block_count) of an architecture desk runs (llama, gemma3, qwen2,\n"
+    "qwen3, qwen3moe) must also pass the loader's tensor checks (each tensor\n"
+    "present with its shape and type), as `desk run` does.\n"
     "\n"
     "Text output: the file (path, size, GGUF version, alignment, data offset);\n"
     "the architecture and all its <arch>.* hyperparameters; general.* keys;\n"
@@ -578,7 +579,7 @@ int cmd_info(int argc, char **argv) {
      * Files without tensors or a block_count (vocabularies, GGUF samples)
      * and other architectures are shown as they are. */
     if (desk_gguf_n_tensors(g) > 0 && h.n_layer > 0 && h.arch &&
-        (strcmp(h.arch, "llama") == 0 || strcmp(h.arch, "gemma3") == 0 || strcmp(h.arch, "qwen2") == 0)) {
+        desk_model_arch_supported(h.arch)) {
         desk_model *dm = NULL;
         if (desk_model_load(path, &(desk_model_params){.no_repack = true}, &dm, &err) != DESK_OK) {
             desk_gguf_close(g);

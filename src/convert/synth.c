@@ -19,15 +19,20 @@
 #define NAME_LEN 64
 
 static const desk_synth_shape SHAPES[] = {
-    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0, NULL},
-    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL},
-    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL},
-    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0, NULL},
-    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0, NULL},
-    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0, NULL},
+    {"tiny", "2 layers x 256, for tests", 2, 256, 4, 2, 768, 2048, 10000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-1b", "Llama 3.2 1B", 16, 2048, 32, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-3b", "Llama 3.2 3B", 28, 3072, 24, 8, 8192, 131072, 500000.0f, true, NULL, 0, 0, NULL, 0, 0},
+    {"llama-8b", "Llama 3.1 8B", 32, 4096, 32, 8, 14336, 131072, 500000.0f, false, NULL, 0, 0, NULL, 0, 0},
+    {"qwen2-0.5b", "Qwen2.5 0.5B", 24, 896, 14, 2, 4864, 32768, 1000000.0f, true, "qwen2", 0, 0, NULL, 0, 0},
+    {"qwen2-7b", "Qwen2.5 7B", 28, 3584, 28, 4, 18944, 32768, 1000000.0f, false, "qwen2", 0, 0, NULL, 0, 0},
     /* Not a published model: Mixtral's layout at about 2B parameters
      * (0.6B active), to measure the expert path at a size that fits. */
-    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2, NULL},
+    {"moe-2b", "8 experts, 2 per token, ~2B total", 16, 2048, 16, 4, 2048, 32768, 1000000.0f, false, "mixtral", 8, 2, NULL, 0, 0},
+    /* Qwen3: heads of 128 at every size (0.6B's 16 x 128 is wider than its 1024) */
+    {"qwen3-0.6b", "Qwen3 0.6B", 28, 1024, 16, 8, 3072, 40960, 1000000.0f, true, "qwen3", 0, 0, NULL, 128, 0},
+    {"qwen3-8b", "Qwen3 8B", 36, 4096, 32, 8, 12288, 40960, 1000000.0f, false, "qwen3", 0, 0, NULL, 128, 0},
+    {"qwen3-30b-a3b", "Qwen3 30B-A3B", 48, 2048, 32, 4, 6144, 40960, 1000000.0f, false, "qwen3moe", 128, 8, NULL, 128, 768},
+    {"gemma2-2b", "Gemma 2 2B", 26, 2304, 8, 4, 9216, 8192, 10000.0f, true, "gemma2", 0, 0, NULL, 256, 0},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -37,24 +42,51 @@ const desk_synth_shape *desk_synth_shape_find(const char *name) {
     return NULL;
 }
 
-const char *desk_synth_shape_list(void) { return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b, moe-2b"; }
+const char *desk_synth_shape_list(void) {
+    return "tiny, llama-1b, llama-3b, llama-8b, qwen2-0.5b, qwen2-7b, moe-2b, qwen3-0.6b, qwen3-8b, qwen3-30b-a3b, "
+           "gemma2-2b";
+}
 
-const char *desk_synth_arch_list(void) { return "llama, qwen2, mixtral"; }
+static const char *const ARCHS[] = {"llama", "qwen2", "mixtral", "qwen3", "qwen3moe", "gemma2"};
+
+const char *desk_synth_arch_list(void) { return "llama, qwen2, mixtral, qwen3, qwen3moe, gemma2"; }
 
 bool desk_synth_arch_known(const char *arch) {
-    return arch && (strcmp(arch, "llama") == 0 || strcmp(arch, "qwen2") == 0 || strcmp(arch, "mixtral") == 0);
+    for (size_t i = 0; arch && i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (strcmp(arch, ARCHS[i]) == 0) return true;
+    return false;
 }
 
 static const char *arch_of(const desk_synth_shape *s) { return s->arch ? s->arch : "llama"; }
 
 /* Mixtral is the llama architecture with experts: that is what its files say. */
-static bool is_moe(const desk_synth_shape *s) { return strcmp(arch_of(s), "mixtral") == 0; }
-static const char *file_arch(const desk_synth_shape *s) { return is_moe(s) ? "llama" : arch_of(s); }
+static bool is_mixtral(const desk_synth_shape *s) { return strcmp(arch_of(s), "mixtral") == 0; }
+static bool is_qwen3(const desk_synth_shape *s) {
+    return strcmp(arch_of(s), "qwen3") == 0 || strcmp(arch_of(s), "qwen3moe") == 0;
+}
+static bool is_gemma2(const desk_synth_shape *s) { return strcmp(arch_of(s), "gemma2") == 0; }
+/* Gemma 2's window: 4096, or a 64th of the context where that is smaller
+ * (the tiny shape's 32, which the tests' longer prompts cross). */
+static uint32_t n_swa(const desk_synth_shape *s) { return s->n_ctx / 64 < 4096 ? s->n_ctx / 64 : 4096; }
+static bool is_moe(const desk_synth_shape *s) { return is_mixtral(s) || strcmp(arch_of(s), "qwen3moe") == 0; }
+static const char *file_arch(const desk_synth_shape *s) { return is_mixtral(s) ? "llama" : arch_of(s); }
 
-/* Experts and experts per token of a mixtral file: the shape's, or
- * Mixtral's 8 and 2. */
-static uint32_t n_expert(const desk_synth_shape *s) { return s->n_expert ? s->n_expert : 8; }
-static uint32_t n_expert_used(const desk_synth_shape *s) { return s->n_expert_used ? s->n_expert_used : 2; }
+/* Experts and experts per token: the shape's, or Mixtral's 8 and 2, or
+ * for qwen3moe 32 and 4 (more than 16, so the router's softmax takes
+ * ggml's vector exp as Qwen3's 128 do). */
+static uint32_t n_expert(const desk_synth_shape *s) { return s->n_expert ? s->n_expert : is_mixtral(s) ? 8 : 32; }
+static uint32_t n_expert_used(const desk_synth_shape *s) {
+    return s->n_expert_used ? s->n_expert_used : is_mixtral(s) ? 2 : 4;
+}
+/* Head size: the shape's, Qwen3's 128, or the width over the heads. */
+static uint32_t head_dim(const desk_synth_shape *s) {
+    return s->head_dim ? s->head_dim : is_qwen3(s) ? 128 : s->n_embd / s->n_head;
+}
+/* One expert's width: mixtral's experts are the dense width, qwen3moe's
+ * the shape's n_ff_exp or a quarter of it. */
+static uint32_t n_ff_exp(const desk_synth_shape *s) {
+    return is_mixtral(s) ? s->n_ff : s->n_ff_exp ? s->n_ff_exp : s->n_ff / 4;
+}
 
 uint64_t desk_synth_mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
@@ -113,29 +145,35 @@ static void gen_task(void *ctx, int ith, int nth) {
 }
 
 /* The tensor list of a model of shape S (qwen2: with q, k, v biases, drawn
- * like the weights; mixtral: a router ffn_gate_inp, F32 as llama.cpp's
+ * like the weights; qwen3, qwen3moe: per-head norms attn_q_norm and
+ * attn_k_norm; gemma2: post_attention_norm and post_ffw_norm, the output
+ * tied; mixtral, qwen3moe: a router ffn_gate_inp, F32 as llama.cpp's
  * converter writes it, and the experts stacked in ffn_*_exps in place of
  * ffn_gate, ffn_up, ffn_down). */
 static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor *t) {
     int64_t n = 0;
-    int64_t e = s->n_embd, kv = (int64_t)s->n_embd / s->n_head * s->n_head_kv;
+    const int64_t hd = head_dim(s), e = s->n_embd, kv = hd * s->n_head_kv, qd = hd * s->n_head;
     t[n++] = (stensor){"token_embd.weight", 2, {e, n_vocab, 1}, false};
     t[n++] = (stensor){"output_norm.weight", 1, {e, 1, 1}, true};
-    if (!s->tied) t[n++] = (stensor){"output.weight", 2, {e, n_vocab, 1}, false};
+    if (!s->tied && !is_gemma2(s)) t[n++] = (stensor){"output.weight", 2, {e, n_vocab, 1}, false}; /* gemma2: always tied */
     static const struct {
         const char *name;
-        int rows; /* 0 embd, 1 kv width, 2 ffn; ne0 from `cols` alike */
+        int rows; /* 0 embd, 1 kv width, 2 ffn, 3 q width, 4 head; ne0 from `cols` alike */
         int cols;
         bool norm;
-    } L[9] = {
-        {"attn_norm", 0, 0, true},    {"attn_q", 0, 0, false},  {"attn_k", 1, 0, false},
-        {"attn_v", 1, 0, false},      {"attn_output", 0, 0, false}, {"ffn_norm", 0, 0, true},
+    } L[13] = {
+        {"attn_norm", 0, 0, true},    {"attn_q", 3, 0, false},  {"attn_k", 1, 0, false},
+        {"attn_v", 1, 0, false},      {"attn_output", 0, 3, false}, {"ffn_norm", 0, 0, true},
         {"ffn_gate", 2, 0, false},    {"ffn_up", 2, 0, false},  {"ffn_down", 0, 2, false},
+        {"attn_q_norm", 0, 4, true},  {"attn_k_norm", 0, 4, true},
+        {"post_attention_norm", 0, 0, true}, {"post_ffw_norm", 0, 0, true},
     };
-    int64_t dim[3] = {e, kv, s->n_ff};
+    int64_t dim[5] = {e, kv, is_moe(s) ? n_ff_exp(s) : s->n_ff, qd, hd};
     const bool bias = strcmp(arch_of(s), "qwen2") == 0;
     for (uint32_t l = 0; l < s->n_layer; l++) {
-        for (int k = 0; k < 9; k++) {
+        for (int k = 0; k < 13; k++) {
+            if ((k == 9 || k == 10) && !is_qwen3(s)) continue;
+            if (k >= 11 && !is_gemma2(s)) continue;
             stensor *x = &t[n++];
             snprintf(x->name, sizeof x->name, "blk.%u.%s.weight", l, L[k].name);
             x->norm = L[k].norm;
@@ -143,7 +181,7 @@ static int64_t list_tensors(const desk_synth_shape *s, uint32_t n_vocab, stensor
             x->ne[0] = dim[L[k].cols];
             x->ne[1] = L[k].norm ? 1 : dim[L[k].rows];
             x->ne[2] = 1;
-            if (is_moe(s) && k >= 6) { /* the experts, stacked */
+            if (is_moe(s) && k >= 6 && k <= 8) { /* the experts, stacked */
                 snprintf(x->name, sizeof x->name, "blk.%u.%s_exps.weight", l, L[k].name);
                 x->n_dims = 3;
                 x->ne[2] = n_expert(s);
@@ -186,18 +224,28 @@ static desk_status set_meta(desk_gguf_writer *w, const desk_synth_shape *s, cons
         {"block_count", s->n_layer, 0},          {"context_length", s->n_ctx, 0},
         {"embedding_length", s->n_embd, 0},      {"feed_forward_length", s->n_ff, 0},
         {"attention.head_count", s->n_head, 0},  {"attention.head_count_kv", s->n_head_kv, 0},
-        {"rope.freq_base", 0, s->rope_base},     {"attention.layer_norm_rms_epsilon", 0, strcmp(a, "qwen2") == 0 ? 1e-6f : 1e-5f},
-        {"rope.dimension_count", s->n_embd / s->n_head, 0}, {"vocab_size", n_vocab, 0},
+        {"rope.freq_base", 0, s->rope_base},     {"attention.layer_norm_rms_epsilon", 0, strcmp(a, "llama") == 0 ? 1e-5f : 1e-6f},
+        {"rope.dimension_count", head_dim(s), 0}, {"vocab_size", n_vocab, 0},
+        /* qwen3's heads are not the width over the heads: its files say so */
+        {is_qwen3(s) ? "attention.key_length" : NULL, head_dim(s), 0},
+        {is_qwen3(s) ? "attention.value_length" : NULL, head_dim(s), 0},
+        {is_moe(s) ? "expert_count" : NULL, n_expert(s), 0},
+        {is_moe(s) ? "expert_used_count" : NULL, n_expert_used(s), 0},
+        {is_moe(s) && !is_mixtral(s) ? "expert_feed_forward_length" : NULL, n_ff_exp(s), 0},
+        {is_gemma2(s) ? "attention.sliding_window" : NULL, n_swa(s), 0},
+        /* Gemma 2's caps, 50 and 30; under 1024 wide (tiny) 0.2 and 2, so
+         * the small scores and logits of random weights reach tanh's bend
+         * and a test sees the caps. */
+        {is_gemma2(s) ? "attn_logit_softcapping" : NULL, 0, s->n_embd < 1024 ? 0.2f : 50.0f},
+        {is_gemma2(s) ? "final_logit_softcapping" : NULL, 0, s->n_embd < 1024 ? 2.0f : 30.0f},
     };
     for (size_t k = 0; k < sizeof K / sizeof K[0]; k++) {
+        if (!K[k].key) continue;
         char key[96];
         snprintf(key, sizeof key, "%s.%s", a, K[k].key);
         st = K[k].f != 0 ? desk_gguf_writer_set_f32(w, key, K[k].f, err) : desk_gguf_writer_set_u32(w, key, K[k].u, err);
         if (st != DESK_OK) return st;
     }
-    if (is_moe(s) && ((st = desk_gguf_writer_set_u32(w, "llama.expert_count", n_expert(s), err)) != DESK_OK ||
-                      (st = desk_gguf_writer_set_u32(w, "llama.expert_used_count", n_expert_used(s), err)) != DESK_OK))
-        return st;
     for (int64_t i = 0; i < desk_gguf_n_kv(vocab); i++) {
         const desk_gguf_kv *kv = desk_gguf_kv_at(vocab, i);
         if (s->chat_template && strcmp(kv->key.s, "tokenizer.chat_template") == 0) continue;

@@ -166,6 +166,7 @@ typedef struct desk_attn_row {
     uint32_t k_type, v_type;   /* DESK_TYPE_F16 or DESK_TYPE_Q8_0 */
     int head_k, head_v, lo, hi;
     float scale;               /* applied to q.k */
+    float softcap;             /* 0, or scores become softcap * tanh(q.k * scale) (gemma2) */
 } desk_attn_row;
 
 /* OUT = softmax(q.K * scale) V for one row; ACC: head_v + head_k floats. */

@@ -562,7 +562,9 @@ static void attn_task(void *p, int ith, int nth) {
     const int hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     float *acc = c->scores + (size_t)ith * ((size_t)c->n_ctx + hk + hv);
     /* Gemma scales q before attention (ops on q), llama scales q.k. */
-    const float kq_scale = c->m->arch == DESK_ARCH_GEMMA3 ? 1.0f : hp->attn_scale;
+    float kq_scale = DESK_ARCH_IS_GEMMA(c->m->arch) ? 1.0f : hp->attn_scale;
+    /* Soft-capped scores: ggml divides the scale by the cap, then caps. */
+    if (hp->attn_softcap != 0.0f) kq_scale /= hp->attn_softcap;
     const bool tiled = attn_tiled(c, j->n);
     /* Units of a run of positions (c->chunk0: one sequence's rows, as many
      * as fill DESK_ATTN_GROUP query rows) and one KV head: its query heads
@@ -596,7 +598,8 @@ static void attn_task(void *p, int ith, int nth) {
                                             .head_v = hv,
                                             .lo = lo,
                                             .hi = pos,
-                                            .scale = kq_scale};
+                                            .scale = kq_scale,
+                                            .softcap = hp->attn_softcap};
                     out[nr] = c->att + (size_t)i * hp->n_head * hv + (size_t)(h0 + e) * hv;
                 }
             }
@@ -677,7 +680,7 @@ static desk_status row_qk(desk_ctx *c, const desk_layer *L, int il, int i, desk_
         float *q = c->q + (size_t)i * qd + (size_t)h * hk;
         if (L->q_norm) desk_op_rmsnorm(q, q, L->q_norm, hk, hp->eps);
         desk_op_rope(q, hp->n_rot, pos, L->rope_base, hp->rope_scale, hp->rope_neox, m->rope_freqs);
-        if (m->arch == DESK_ARCH_GEMMA3)
+        if (DESK_ARCH_IS_GEMMA(m->arch))
             for (int d = 0; d < hk; d++) q[d] *= hp->attn_scale;
     }
     for (int h = 0; h < hp->n_head_kv; h++) {
@@ -711,7 +714,7 @@ static desk_status row_step_run(desk_ctx *c, const desk_layer *L, int il, row_st
         break;
     case ROW_GLU: {
         float *g = c->ffa + (size_t)i * F, *u = c->ffb + (size_t)i * F;
-        if (m->arch == DESK_ARCH_GEMMA3)
+        if (DESK_ARCH_IS_GEMMA(m->arch))
             (kt && kt->geglu ? kt->geglu : desk_op_geglu)(g, g, u, (size_t)F);
         else
             (kt && kt->swiglu ? kt->swiglu : desk_op_swiglu)(g, g, u, (size_t)F);
@@ -830,7 +833,9 @@ desk_status desk_forward(desk_ctx *c, const desk_token *ids, int n, int n_out, d
     lora_add(c, -1, 0, c->xb, n_out, n_out, c->logits);
     if (hp->softcap > 0) {
         size_t nl = (size_t)n_out * hp->n_vocab;
-        for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] / hp->softcap) * hp->softcap;
+        /* llama.cpp: scale by 1/cap (a product, not a division), tanh, scale by cap */
+        const float inv = 1.0f / hp->softcap;
+        for (size_t d = 0; d < nl; d++) c->logits[d] = tanhf(c->logits[d] * inv) * hp->softcap;
     }
     return DESK_OK;
 }

@@ -98,7 +98,7 @@ static desk_status read_real(const desk_gguf *g, const char *arch, const char *s
 }
 
 static desk_status read_counts(const desk_gguf *g, const char *a, desk_hparams *hp, desk_err *err) {
-    count layer, embd, ff, head, head_kv, klen, vlen, rot, ctx, swa, expert, used, vocab;
+    count layer, embd, ff, head, head_kv, klen, vlen, rot, ctx, swa, expert, used, ff_exp, vocab;
     desk_status s;
     if ((s = read_count(g, a, "block_count", true, &layer, err)) ||
         (s = read_count(g, a, "embedding_length", true, &embd, err)) ||
@@ -112,6 +112,7 @@ static desk_status read_counts(const desk_gguf *g, const char *a, desk_hparams *
         (s = read_count(g, a, "attention.sliding_window", false, &swa, err)) ||
         (s = read_count(g, a, "expert_count", false, &expert, err)) ||
         (s = read_count(g, a, "expert_used_count", false, &used, err)) ||
+        (s = read_count(g, a, "expert_feed_forward_length", false, &ff_exp, err)) ||
         (s = read_count(g, a, "vocab_size", false, &vocab, err)))
         return s;
     if (ctx.max > DESK_HPARAMS_MAX_CTX)
@@ -125,8 +126,9 @@ static desk_status read_counts(const desk_gguf *g, const char *a, desk_hparams *
     hp->n_swa = (int32_t)swa.max;
     hp->n_expert = (int32_t)expert.max;
     hp->n_expert_used = (int32_t)used.max;
+    hp->n_ff_exp = (int32_t)ff_exp.max;
     hp->n_vocab = (int32_t)vocab.max;
-    hp->per_layer = head.array || head_kv.array || ff.array;
+    hp->per_layer = head.array || head_kv.array || ff.array || ff_exp.array;
     hp->n_head_kv = head_kv.present ? (int32_t)head_kv.max : hp->n_head;
     /* Without a per-layer array every layer has the same heads (a scalar
      * head_count_kv, or head_count standing in for it). */
@@ -161,7 +163,8 @@ static desk_status read_reals(const desk_gguf *g, const char *a, desk_hparams *h
         (s = read_real(g, a, "rope.freq_base_swa", 10000.0f, true, &hp->rope_base_swa, err)) ||
         (s = read_real(g, a, "rope.freq_scale", 1.0f, true, &unused, err)) ||
         (s = read_real(g, a, "rope.scaling.factor", 1.0f, true, &factor, err)) ||
-        (s = read_real(g, a, "final_logit_softcapping", 0.0f, false, &hp->softcap, err)))
+        (s = read_real(g, a, "final_logit_softcapping", 0.0f, false, &hp->softcap, err)) ||
+        (s = read_real(g, a, "attn_logit_softcapping", 0.0f, false, &hp->attn_softcap, err)))
         return s;
     char key[KEY_MAX];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);

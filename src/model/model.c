@@ -133,6 +133,16 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
     desk_status s = desk_hparams_read(m->g, hp, err);
     if (s) return s;
     const char *a = m->arch_name;
+    /* qwen3moe: every layer's feed-forward is experts of
+     * expert_feed_forward_length (llama.cpp: else feed_forward_length /
+     * expert_used_count), which is all n_ff sizes from here on. */
+    if (m->arch == DESK_ARCH_QWEN3MOE) {
+        if (hp->n_expert < 1 || hp->n_expert_used < 1)
+            return desk_errf(err, DESK_E_FORMAT, "%s: expert_count and expert_used_count must be positive (got %d, %d)",
+                             a, hp->n_expert, hp->n_expert_used);
+        if (hp->n_ff_exp > 0) hp->n_ff = hp->n_ff_exp;
+        else hp->n_ff /= hp->n_expert_used;
+    }
     if (hp->n_layer < 1 || hp->n_embd < 1 || hp->n_ff < 1 || hp->n_head < 1)
         return desk_errf(err, DESK_E_FORMAT,
                          "%s: block_count, embedding_length, feed_forward_length and head_count "
@@ -156,9 +166,9 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
                          hp->eps == 0 ? "missing" : "out of range");
     /* Experts: llama.cpp runs them in llama files; up to 512 of them (the
      * largest published count is 384), each row choosing 1..n_expert. */
-    if (hp->n_expert > 0 && m->arch != DESK_ARCH_LLAMA)
-        return desk_errf(err, DESK_E_UNSUPPORTED, "%s: desk runs experts (expert_count %d) in llama files only", a,
-                         hp->n_expert);
+    if (hp->n_expert > 0 && m->arch != DESK_ARCH_LLAMA && m->arch != DESK_ARCH_QWEN3MOE)
+        return desk_errf(err, DESK_E_UNSUPPORTED, "%s: desk runs experts (expert_count %d) in llama and qwen3moe files only",
+                         a, hp->n_expert);
     if (hp->n_expert > 0 && (hp->n_expert > 512 || hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert))
         return desk_errf(err, DESK_E_FORMAT,
                          "%s: expert_count %d and expert_used_count %d: need 1 <= used <= count <= 512", a,
@@ -168,11 +178,23 @@ static desk_status load_hparams(desk_model *m, desk_err *err) {
     hp->embd_scale = 1.0f;
     /* llama.cpp's rope types: NORM (adjacent pairs) for llama, NEOX (halves) for the rest. */
     hp->rope_neox = m->arch != DESK_ARCH_LLAMA;
-    if (m->arch == DESK_ARCH_GEMMA3) {
+    if (DESK_ARCH_IS_GEMMA(m->arch)) {
         hp->rope_neox = true;
         hp->embd_scale = sqrtf((float)hp->n_embd);
-        /* Gemma 3 27B scales by the model width per head, the others by the head size. */
-        if (hp->n_layer == 62) hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+        /* Gemma 2 and 3 27B scale by the model width per head, the others by the head size. */
+        if (hp->n_layer == (m->arch == DESK_ARCH_GEMMA3 ? 62 : 46))
+            hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    }
+    if (m->arch == DESK_ARCH_GEMMA2) {
+        /* llama.cpp's gemma2: a window of 4096 unless the file says, the
+         * global base for the window layers unless rope.freq_base_swa is
+         * there; final soft-capping is always applied (30 unless said). */
+        if (hp->n_swa == 0) hp->n_swa = 4096;
+        if (!desk_gguf_find_kv(m->g, "gemma2.rope.freq_base_swa")) hp->rope_base_swa = hp->rope_base;
+        if (!desk_gguf_find_kv(m->g, "gemma2.final_logit_softcapping")) hp->softcap = 30.0f;
+        if (!desk_gguf_find_kv(m->g, "gemma2.attn_logit_softcapping")) hp->attn_softcap = 50.0f;
+    } else {
+        hp->attn_softcap = 0.0f; /* llama.cpp soft-caps attention in gemma2 only (of desk's architectures) */
     }
     return DESK_OK;
 }
@@ -230,6 +252,20 @@ static desk_status load_tensors(desk_model *m, desk_err *err) {
             return s;
         L->swa = false;
         L->rope_base = hp->rope_base;
+        /* qwen3's per-head RMS norms of q and k, before RoPE (gemma3's below). */
+        if ((m->arch == DESK_ARCH_QWEN3 || m->arch == DESK_ARCH_QWEN3MOE) &&
+            ((s = get_vec(m, T("attn_q_norm.weight"), hp->head_dim_k, false, &L->q_norm, err)) ||
+             (s = get_vec(m, T("attn_k_norm.weight"), hp->head_dim_k, false, &L->k_norm, err))))
+            return s;
+        if (m->arch == DESK_ARCH_GEMMA2 &&
+            ((s = get_vec(m, T("post_attention_norm.weight"), hp->n_embd, false, &L->post_attn_norm, err)) ||
+             (s = get_vec(m, T("post_ffw_norm.weight"), hp->n_embd, false, &L->post_ffn_norm, err))))
+            return s;
+        /* Gemma 2 alternates: a sliding-window layer, then a global one. */
+        if (m->arch == DESK_ARCH_GEMMA2 && il % 2 == 0) {
+            L->swa = true;
+            L->rope_base = hp->rope_base_swa;
+        }
         if (m->arch == DESK_ARCH_GEMMA3) {
             if ((s = get_vec(m, T("attn_q_norm.weight"), hp->head_dim_k, false, &L->q_norm, err)) ||
                 (s = get_vec(m, T("attn_k_norm.weight"), hp->head_dim_k, false, &L->k_norm, err)) ||
@@ -426,6 +462,19 @@ static desk_status check_memory(const desk_model *m, const desk_model_params *p,
                      desk_cache_type_name(p->type_k), desk_cache_type_name(p->type_v), have / 1048576.0);
 }
 
+/* The architectures desk runs, by their general.architecture names (in desk_arch order). */
+static const char *const ARCHS[] = {"llama", "gemma3", "qwen2", "qwen3", "qwen3moe", "gemma2"};
+#define ARCH_LIST "llama, gemma2, gemma3, qwen2, qwen3, qwen3moe"
+
+/* NAME's desk_arch, or -1. */
+static desk_arch arch_of(const char *name) {
+    for (size_t i = 0; name && i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (strcmp(name, ARCHS[i]) == 0) return (desk_arch)i;
+    return (desk_arch)-1;
+}
+
+bool desk_model_arch_supported(const char *arch) { return (int)arch_of(arch) >= 0; }
+
 desk_status desk_model_load(const char *path, const desk_model_params *p, desk_model **out,
                             desk_err *err) {
     *out = NULL;
@@ -435,15 +484,9 @@ desk_status desk_model_load(const char *path, const desk_model_params *p, desk_m
     desk_status s = desk_gguf_open(path, &m->g, err);
     if (s) goto fail;
     if ((s = desk_gguf_get_str(m->g, "general.architecture", &m->arch_name, err))) goto fail;
-    if (strcmp(m->arch_name, "llama") == 0) {
-        m->arch = DESK_ARCH_LLAMA;
-    } else if (strcmp(m->arch_name, "gemma3") == 0) {
-        m->arch = DESK_ARCH_GEMMA3;
-    } else if (strcmp(m->arch_name, "qwen2") == 0) {
-        m->arch = DESK_ARCH_QWEN2;
-    } else {
-        s = desk_errf(err, DESK_E_UNSUPPORTED,
-                      "architecture '%s' is not supported (desk runs: llama, gemma3, qwen2)", m->arch_name);
+    if ((int)(m->arch = arch_of(m->arch_name)) < 0) {
+        s = desk_errf(err, DESK_E_UNSUPPORTED, "architecture '%s' is not supported (desk runs: %s)", m->arch_name,
+                      ARCH_LIST);
         goto fail;
     }
     if (desk_gguf_get_str(m->g, "general.name", &m->name, NULL) != DESK_OK) m->name = path;

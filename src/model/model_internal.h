@@ -19,15 +19,25 @@
 #include "model/hparams.h"
 #include "model/model.h"
 
-typedef enum desk_arch { DESK_ARCH_LLAMA, DESK_ARCH_GEMMA3, DESK_ARCH_QWEN2 } desk_arch;
+typedef enum desk_arch {
+    DESK_ARCH_LLAMA,
+    DESK_ARCH_GEMMA3,
+    DESK_ARCH_QWEN2,
+    DESK_ARCH_QWEN3,    /* per-head q/k norms, no biases */
+    DESK_ARCH_QWEN3MOE, /* qwen3 with experts in every layer */
+    DESK_ARCH_GEMMA2,   /* gemma3's layer without q/k norms, soft-capped attention and logits */
+} desk_arch;
+
+/* Gemma 2 and 3: embeddings scaled, q scaled before attention, GELU, post-norms. */
+#define DESK_ARCH_IS_GEMMA(a) ((a) == DESK_ARCH_GEMMA3 || (a) == DESK_ARCH_GEMMA2)
 
 
 typedef struct desk_layer {
     desk_mat wq, wk, wv, wo, w_gate, w_up, w_down;
     const float *attn_norm, *ffn_norm;
     const float *bq, *bk, *bv;                /* q, k, v biases (qwen2; optional in llama) */
-    const float *q_norm, *k_norm;             /* gemma3 */
-    const float *post_attn_norm, *post_ffn_norm; /* gemma3 */
+    const float *q_norm, *k_norm;             /* gemma3, qwen3, qwen3moe */
+    const float *post_attn_norm, *post_ffn_norm; /* gemma2, gemma3 */
     bool swa;          /* sliding-window layer */
     float rope_base;
     /* Mixture of experts (n_expert > 0 in the model's hparams): the

@@ -220,7 +220,8 @@ static DESK_FMA_CLONES void attn_vec_impl(const desk_attn_row *r, float *out, fl
     float M = -INFINITY, S = 0.0f;
     for (int s = r->lo; s <= r->hi; s++) {
         const void *kr = cache_row(r->k, r->k_stride, s), *vr = cache_row(r->v, r->v_stride, s);
-        const float sc = (kq8 ? dot_q8_0(hk, kr, qq) : dot_f16(hk, qh, kr)) * r->scale;
+        float sc = (kq8 ? dot_q8_0(hk, kr, qq) : dot_f16(hk, qh, kr)) * r->scale;
+        if (r->softcap != 0.0f) sc = r->softcap * tanhf(sc); /* ggml: libm tanhf per score */
         float ms = 1.0f, vs = 1.0f;
         if (sc > M) {
             const float old = M;
@@ -274,6 +275,7 @@ static DESK_FMA_CLONES void attn_tiled_impl(const desk_attn_row *r, float *out, 
             float dot = 0.0f;
             for (int d = 0; d < hk; d++) dot = fmaf(r->q[d], desk_f16_to_f32(k[d]), dot);
             kq[e] = dot * r->scale;
+            if (r->softcap != 0.0f) kq[e] = tanhf(kq[e]) * r->softcap;
             if (kq[e] > tmax) tmax = kq[e];
         }
         const float Mnew = fmaxf(M, tmax);
