@@ -32,6 +32,10 @@ typedef struct api_limits {
 
 /* Fills E as a 400 naming PARAM (may be NULL) with the message FMT; -1. */
 int api_bad(api_error *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* api_bad for a chat prompt that did not tokenize: ST from rendering into
+ * N_CTX slots (GOT: the tokens it took), MSG what to say otherwise.
+ * Returns 0 when ST is DESK_OK. */
+int api_prompt_bad(api_error *e, desk_status st, size_t got, int n_ctx, const char *msg);
 /* O's member K, NULL when absent or null (borrowed from O). */
 json_object *api_field(json_object *o, const char *k);
 /* A message's content C (string, or text parts joined) as *OUT (*N bytes,

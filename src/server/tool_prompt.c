@@ -476,10 +476,7 @@ int api_tool_prompt(json_object *msgs, json_object *const *fns, int n_fn, srv_re
         desk_err err = {0};
         desk_status st = r->prompt ? desk_chat_pieces_tokens(lim->tok, cp, p.n, r->prompt, cap, &got, &err)
                                    : DESK_E_NOMEM;
-        if (st == DESK_E_RANGE)
-            rc = api_bad(e, "messages", "the messages take %zu tokens but the context holds %d", got, lim->n_ctx);
-        else if (st != DESK_OK)
-            rc = api_bad(e, "messages", "%s", r->prompt ? err.msg : "out of memory");
+        rc = api_prompt_bad(e, st, got, lim->n_ctx, r->prompt ? err.msg : "out of memory");
         r->n_prompt = (int)got;
     }
     free(cp);

@@ -298,6 +298,12 @@ static bool tools_block(const tools_in *t, char **b, size_t *len, size_t *cap) {
                         "\"arguments\": <args-json-object>}\n</tool_call>");
 }
 
+int api_prompt_bad(api_error *e, desk_status st, size_t got, int n_ctx, const char *msg) {
+    if (st == DESK_E_RANGE)
+        return api_bad(e, "messages", "the messages take %zu tokens but the context holds %d", got, n_ctx);
+    return st == DESK_OK ? 0 : api_bad(e, "messages", "%s", msg);
+}
+
 /* An assistant message's tool_calls appended to its text. */
 static int assistant_calls(json_object *calls, const char *where, char **b, size_t *len, size_t *cap, api_error *e) {
     if (!json_object_is_type(calls, json_type_array))
@@ -421,10 +427,7 @@ int api_read_messages(json_object *o, srv_req *r, const api_limits *lim, api_err
         desk_err err = {0};
         desk_status st = r->prompt ? desk_chat_render_tokens(lim->fmt, lim->tok, cm, nm, true, r->prompt, cap, &got, &err)
                                    : DESK_E_NOMEM;
-        if (st == DESK_E_RANGE)
-            rc = api_bad(e, "messages", "the messages take %zu tokens but the context holds %d", got, lim->n_ctx);
-        else if (st != DESK_OK)
-            rc = api_bad(e, "messages", "%s", r->prompt ? err.msg : "out of memory");
+        rc = api_prompt_bad(e, st, got, lim->n_ctx, r->prompt ? err.msg : "out of memory");
         r->n_prompt = (int)got;
     }
     for (size_t i = 0; texts && i <= n; i++) free(texts[i]);
