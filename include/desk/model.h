@@ -97,7 +97,8 @@ int32_t desk_model_n_vocab(const desk_model *m);
 int32_t desk_model_n_ctx_train(const desk_model *m);
 /* tokenizer.chat_template, or NULL when the file has none (borrowed). */
 const char *desk_model_chat_template(const desk_model *m);
-/* Bytes of weights a forward pass reads per token (for rooflines). */
+/* Bytes of weights a forward pass reads per token (for rooflines): of a
+ * mixture of experts' stacked experts, only the n_expert_used routed ones. */
 uint64_t desk_model_weight_bytes(const desk_model *m);
 /* Bytes of memory holding weights repacked or copied at load (0 with
  * no_repack). */

@@ -80,7 +80,8 @@ static desk_status get_experts(desk_model *m, const char *name, int64_t cols, in
                          desk_type_name(t->type));
     *out = (desk_mat){t->type, rows, cols, desk_type_row_size(t->type, cols), t->data, NULL};
     *stride = out->row_bytes * (size_t)rows;
-    m->weight_bytes += t->nbytes;
+    /* a token reads only its routed experts: the roofline's bytes */
+    m->weight_bytes += t->nbytes / (uint64_t)ne * (uint64_t)m->hp.n_expert_used;
     return DESK_OK;
 }
 
